@@ -1,0 +1,87 @@
+/*
+ * gonex/config.h: the runtime configuration.
+ *
+ * Fill a gx_config with gx_config_init() (the defaults), change what you
+ * need, hand it to gx_run(). gx_run then applies the GONEX_* environment
+ * overrides on top (see gx_config_from_env), so an experimenter can change a
+ * knob without recompiling. Every field names its variable below.
+ */
+#ifndef GONEX_CONFIG_H
+#define GONEX_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gonex/api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Event-loop backend choice (GONEX_BACKEND=auto|uring|epoll). */
+typedef enum gx_backend_kind {
+	GX_BACKEND_AUTO = 0, /* io_uring, epoll when io_uring cannot be set up */
+	GX_BACKEND_URING = 1,
+	GX_BACKEND_EPOLL = 2,
+} gx_backend_kind;
+
+/* How coroutine stacks get their guard page (GONEX_GUARD=auto|madvise|mprotect). */
+typedef enum gx_guard_kind {
+	GX_GUARD_AUTO = 0,     /* MADV_GUARD_INSTALL when it works, else mprotect */
+	GX_GUARD_MADVISE = 1,  /* MADV_GUARD_INSTALL (Linux 6.13+), no VMA split */
+	GX_GUARD_MPROTECT = 2, /* PROT_NONE page: one VMA split per stack */
+} gx_guard_kind;
+
+typedef struct gx_config {
+	/* GONEX_STACK_SIZE: default coroutine stack in bytes, descriptor
+	 * included; suffixes K, M, G (powers of 1024). At least 16 KiB, at most
+	 * 1 GiB, rounded up to a page. Default 64 KiB. Only touched pages cost
+	 * memory. */
+	size_t stack_size;
+	/* GONEX_GUARD: see gx_guard_kind. Default auto. */
+	gx_guard_kind guard;
+	/* GONEX_BACKEND: see gx_backend_kind. Default auto. */
+	gx_backend_kind backend;
+	/* GONEX_RING_ENTRIES: submission queue entries, 1..32768 (the kernel
+	 * rounds up to a power of two). Default 256. */
+	uint32_t ring_entries;
+	/* GONEX_CQ_ENTRIES: completion queue entries, 0 (16 x ring_entries) or
+	 * ring_entries..1048576. Default 0. */
+	uint32_t cq_entries;
+	/* GONEX_DEFER_TASKRUN: 1 tries SINGLE_ISSUER|DEFER_TASKRUN first, 0
+	 * starts the ladder at COOP_TASKRUN. Default 1. */
+	int defer_taskrun;
+	/* GONEX_SQPOLL: 1 asks for a kernel submission thread. Default 0. */
+	int sqpoll;
+	/* GONEX_SQPOLL_IDLE_MS: idle time before the SQPOLL thread sleeps,
+	 * 0..60000. Default 1000. */
+	uint32_t sqpoll_idle_ms;
+	/* GONEX_SQPOLL_CPU: CPU to pin the SQPOLL thread to, -1 for none,
+	 * otherwise 0..4095. Default -1. */
+	int sqpoll_cpu;
+	/* GONEX_LOG: 1 prints one line per process naming the backend, kernel,
+	 * ring flags and missing features (printed anyway on a fallback).
+	 * Default 0. */
+	int log;
+} gx_config;
+
+/* Fill *cfg with the defaults listed above. */
+GX_API void gx_config_init(gx_config *cfg);
+
+/*
+ * Apply the GONEX_* environment variables to *cfg. Values are parsed
+ * strictly: a bad value prints one line naming the variable and what it
+ * accepts, and returns -EINVAL with *cfg unchanged. An unknown GONEX_*
+ * name gets a warning. Returns 0 on success.
+ */
+GX_API int gx_config_from_env(gx_config *cfg);
+
+/* Check the fields of *cfg; -EINVAL (with a message naming the field) when
+ * one is out of range. */
+GX_API int gx_config_validate(const gx_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

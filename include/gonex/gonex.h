@@ -1,0 +1,11 @@
+/* gonex/gonex.h: the whole public API of libgonex-uring. */
+#ifndef GONEX_GONEX_H
+#define GONEX_GONEX_H
+
+#include <gonex/api.h>
+#include <gonex/config.h>
+#include <gonex/coro.h>
+#include <gonex/runtime.h>
+#include <gonex/time.h>
+
+#endif

@@ -1,0 +1,399 @@
+/*
+ * The per-process scheduler.
+ *
+ * What: one thread per process runs coroutines. A coroutine that parks,
+ * yields or exits switches straight to the next runnable coroutine (one
+ * gx_arch_switch, no trip through a scheduler stack). The root context (the
+ * thread stack gx_run was called on) runs the event loop: it is switched to
+ * when nothing is runnable, and every GX_POLL_EVERY switches so that I/O
+ * completions and timers are seen under load.
+ *
+ * Run order: the run-next slot first, then the FIFO queue. gx_ready from a
+ * coroutine puts the woken one in run-next (a ping-pong pair stays on a
+ * warm cache, as Go's runnext does) and pushes the previous occupant to the
+ * queue tail; gx_ready from the loop appends to the tail, so wake-ups of one
+ * loop turn (timers in deadline order) run in order. The root takes the
+ * queue head before run-next, so a ping-pong pair cannot starve the queue
+ * for more than GX_POLL_EVERY switches.
+ *
+ * Invariants:
+ * - S.cur is the running context: &S.root while the loop runs;
+ * - a coroutine is in exactly one of: running (S.cur), run-next, run queue,
+ *   parked (owned by whoever will gx_ready it), dead-pending (S.dead),
+ *   stack pool;
+ * - S.dead holds at most one stack: the coroutine that just exited cannot
+ *   free the stack it runs on, so whoever is switched to next returns it;
+ * - the root never parks; gx_park on it panics.
+ *
+ * Deadlock: when nothing is runnable, no timer is armed and the poller has
+ * nothing in flight, nothing can ever run again; gx_run reports it and
+ * returns -EDEADLK rather than sleeping forever (Go: "all goroutines are
+ * asleep - deadlock!").
+ *
+ * Rejected: a scheduler context between every two coroutines (twice the
+ * switches per yield); preemption by signals (a coroutine interrupted inside
+ * a non-reentrant libc call would corrupt it).
+ */
+#include "core/sched.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/switch.h"
+#include "core/panic.h"
+#include "core/stack.h"
+#include "core/timer.h"
+
+#if GX_SANITIZE_HOOKS && defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define GX_ASAN_FIBERS 1
+#else
+#define GX_ASAN_FIBERS 0
+#endif
+
+/* Switches between two visits of the loop while coroutines stay runnable. */
+#define GX_POLL_EVERY 64
+
+static struct {
+	gx_co *cur;
+	gx_co *runnext;
+	gx_co *head, *tail;
+	gx_co *dead;
+	uint32_t tick;
+	bool active;
+	bool main_done;
+	int main_result;
+	uint64_t next_id;
+	uint64_t alive;
+	size_t default_stack;
+	size_t page;
+	gx_poller poller;
+	gx_co root;
+} S;
+
+static atomic_flag gx_running = ATOMIC_FLAG_INIT;
+
+/* ---- run queue ---- */
+
+static inline void gx_runq_push(gx_co *co)
+{
+	co->next = NULL;
+	if (S.tail)
+		S.tail->next = co;
+	else
+		S.head = co;
+	S.tail = co;
+}
+
+static inline gx_co *gx_runq_pop(void)
+{
+	gx_co *co = S.head;
+	if (co) {
+		S.head = co->next;
+		if (!S.head)
+			S.tail = NULL;
+	}
+	return co;
+}
+
+/* The next context to run when the current coroutine gives up the CPU. */
+static inline gx_co *gx_pick(void)
+{
+	gx_co *n;
+	if (++S.tick < GX_POLL_EVERY) {
+		if ((n = S.runnext) != NULL) {
+			S.runnext = NULL;
+			return n;
+		}
+		if ((n = gx_runq_pop()) != NULL)
+			return n;
+	}
+	S.tick = 0;
+	return &S.root;
+}
+
+/* ---- switching ---- */
+
+static inline void gx_after_switch(gx_co *self)
+{
+#if GX_ASAN_FIBERS
+	__sanitizer_finish_switch_fiber(self->asan_fake_stack, NULL, NULL);
+#else
+	(void)self;
+#endif
+	if (S.dead) {
+		gx_stack_put(S.dead);
+		S.dead = NULL;
+	}
+}
+
+static inline void gx_switch(gx_co *from, gx_co *to)
+{
+	to->state = GX_CO_RUNNING;
+	S.cur = to;
+#if GX_ASAN_FIBERS
+	__sanitizer_start_switch_fiber(from->state == GX_CO_DEAD ? NULL : &from->asan_fake_stack,
+				       to->stack_lo, to->stack_size);
+#endif
+	gx_arch_switch(&from->sp, to->sp, NULL);
+	gx_after_switch(from);
+}
+
+static _Noreturn void gx_co_finish(gx_co *self)
+{
+	if (self->flags & GX_CO_F_MAIN)
+		S.main_done = true;
+	self->state = GX_CO_DEAD;
+	S.alive--;
+	S.dead = self;
+	gx_switch(self, S.main_done ? &S.root : gx_pick());
+	gx_panic("sched", "dead coroutine %llu resumed", (unsigned long long)self->id);
+}
+
+static void gx_co_entry(void *arg, void *unused)
+{
+	(void)unused;
+	gx_co *self = arg;
+#if GX_ASAN_FIBERS
+	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+	if (S.dead) {
+		gx_stack_put(S.dead);
+		S.dead = NULL;
+	}
+	self->fn(self->arg);
+	gx_co_finish(self);
+}
+
+/* ---- park / ready ---- */
+
+void gx_park(const char *reason)
+{
+	gx_co *self = S.cur;
+	if (self == &S.root)
+		gx_panic("sched", "gx_park on the loop context (%s)", reason);
+	self->state = GX_CO_PARKED;
+	self->wait_reason = reason;
+	gx_switch(self, gx_pick());
+	self->wait_reason = NULL;
+}
+
+void gx_ready(gx_co *co)
+{
+	if (co->state != GX_CO_PARKED)
+		gx_panic("sched", "gx_ready of coroutine %llu in state %u", (unsigned long long)co->id,
+			 co->state);
+	co->state = GX_CO_RUNNABLE;
+	if (S.cur != &S.root) {
+		if (S.runnext)
+			gx_runq_push(S.runnext);
+		S.runnext = co;
+	} else {
+		gx_runq_push(co);
+	}
+}
+
+gx_co *gx_co_current(void)
+{
+	return S.cur == &S.root ? NULL : S.cur;
+}
+
+uint64_t gx_sched_alive(void)
+{
+	return S.alive;
+}
+
+bool gx_sched_active(void)
+{
+	return S.active;
+}
+
+/* ---- spawning ---- */
+
+gx_co *gx_co_spawn(gx_fn fn, void *arg, size_t stack_size, const char *name, int *err)
+{
+	gx_co *co = gx_stack_get(stack_size, err);
+	if (!co)
+		return NULL;
+	co->fn = fn;
+	co->arg = arg;
+	co->id = ++S.next_id;
+	co->flags = 0;
+	co->wait_reason = NULL;
+	size_t i = 0;
+	if (name)
+		for (; i < GX_NAME_MAX && name[i]; i++)
+			co->name[i] = name[i];
+	co->name[i] = '\0';
+	co->sp = gx_arch_stack_init(co, gx_co_entry, co);
+	S.alive++;
+	co->state = GX_CO_PARKED;
+	gx_ready(co);
+	return co;
+}
+
+int64_t gx_go_with(gx_fn fn, void *arg, const gx_go_opts *opts)
+{
+	if (!S.active)
+		return -EPERM;
+	size_t size = opts && opts->stack_size ? opts->stack_size : S.default_stack;
+	if (!fn || size < GX_STACK_MIN || size > GX_STACK_MAX)
+		return -EINVAL;
+	size = (size + S.page - 1) & ~(S.page - 1);
+	int err = 0;
+	gx_co *co = gx_co_spawn(fn, arg, size, opts ? opts->name : NULL, &err);
+	return co ? (int64_t)co->id : err;
+}
+
+int64_t gx_go(gx_fn fn, void *arg)
+{
+	return gx_go_with(fn, arg, NULL);
+}
+
+void gx_yield(void)
+{
+	gx_co *self = S.cur;
+	if (!S.active || self == &S.root)
+		return;
+	self->state = GX_CO_RUNNABLE;
+	gx_runq_push(self);
+	gx_co *next = gx_pick();
+	if (next == self) {
+		/* alone in the queue: it was just pushed, take it back */
+		gx_runq_pop();
+		self->state = GX_CO_RUNNING;
+		return;
+	}
+	gx_switch(self, next);
+}
+
+uint64_t gx_self(void)
+{
+	gx_co *co = S.active ? gx_co_current() : NULL;
+	return co ? co->id : 0;
+}
+
+const char *gx_self_name(void)
+{
+	gx_co *co = S.active ? gx_co_current() : NULL;
+	return co ? co->name : "";
+}
+
+int gx_exit(void)
+{
+	gx_co *self = S.active ? gx_co_current() : NULL;
+	if (!self)
+		return -EPERM;
+	gx_co_finish(self);
+}
+
+/* ---- the loop ---- */
+
+static int gx_sleep_wait(void *state, int64_t deadline)
+{
+	(void)state;
+	if (deadline < 0)
+		gx_panic("sched", "no poller and nothing to wait for");
+	if (deadline > 0) {
+		struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+	return 0;
+}
+
+static bool gx_never_busy(void *state)
+{
+	(void)state;
+	return false;
+}
+
+void gx_sched_set_poller(const gx_poller *p)
+{
+	S.poller = *p;
+}
+
+int gx_sched_init(const gx_config *cfg)
+{
+	if (atomic_flag_test_and_set(&gx_running))
+		return -EBUSY;
+	memset(&S, 0, sizeof S);
+	S.page = (size_t)sysconf(_SC_PAGESIZE);
+	S.default_stack = (cfg->stack_size + S.page - 1) & ~(S.page - 1);
+	S.poller.wait = gx_sleep_wait;
+	S.poller.busy = gx_never_busy;
+	S.root.state = GX_CO_RUNNING;
+	strcpy(S.root.name, "loop");
+#if GX_ASAN_FIBERS
+	pthread_attr_t attr;
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		void *lo;
+		size_t size;
+		pthread_attr_getstack(&attr, &lo, &size);
+		S.root.stack_lo = lo;
+		S.root.stack_size = size;
+		pthread_attr_destroy(&attr);
+	}
+#endif
+	S.cur = &S.root;
+	S.active = true;
+	return 0;
+}
+
+void gx_sched_fini(void)
+{
+	memset(&S, 0, sizeof S);
+	atomic_flag_clear(&gx_running);
+}
+
+typedef struct {
+	int (*fn)(void *);
+	void *arg;
+} gx_main_call;
+
+static void gx_main_entry(void *p)
+{
+	gx_main_call *m = p;
+	S.main_result = m->fn(m->arg);
+}
+
+int gx_sched_run(int (*main_fn)(void *), void *arg)
+{
+	gx_main_call m = {main_fn, arg};
+	int err = 0;
+	gx_co *mco = gx_co_spawn(gx_main_entry, &m, S.default_stack, "main", &err);
+	if (!mco)
+		return err;
+	mco->flags |= GX_CO_F_MAIN;
+
+	for (;;) {
+		if (S.dead) {
+			gx_stack_put(S.dead);
+			S.dead = NULL;
+		}
+		if (S.main_done)
+			return S.main_result;
+		bool runnable = S.head || S.runnext;
+		int64_t next_timer = gx_timer_next();
+		bool busy = S.poller.busy(S.poller.state);
+		if (!runnable && next_timer < 0 && !busy) {
+			gx_log("all coroutines are asleep - deadlock (%llu parked)",
+			       (unsigned long long)S.alive);
+			return -EDEADLK;
+		}
+		if (busy || (!runnable && next_timer >= 0))
+			S.poller.wait(S.poller.state, runnable ? 0 : next_timer);
+		if (next_timer >= 0)
+			gx_timer_fire(gx_clock_now());
+		gx_co *n = gx_runq_pop();
+		if (!n && (n = S.runnext) != NULL)
+			S.runnext = NULL;
+		if (n) {
+			S.tick = 0;
+			gx_switch(&S.root, n);
+		}
+	}
+}

@@ -1,0 +1,67 @@
+/*
+ * The event-loop backend contract.
+ *
+ * One loop per process, one backend behind it, chosen at run time (io_uring,
+ * or epoll where io_uring cannot be set up). A backend is a const ops table
+ * and private state behind loop->priv:
+ *
+ * - create(loop, cfg): set up the backend; fill loop->ring_flags,
+ *   ring_features, sq_entries, cq_entries and loop->missing (features asked
+ *   for but unavailable, space-separated). Returns 0 or -errno; -ENOSYS and
+ *   -EPERM mean "this backend cannot exist here" and make the loop fall back.
+ * - destroy(loop): free everything create made; no completion is delivered
+ *   afterwards.
+ * - wait(loop, deadline): submit what is queued, wait until at least one
+ *   completion arrived or CLOCK_MONOTONIC deadline passed (-1: no deadline,
+ *   0: do not block), and dispatch every completion that arrived: each one
+ *   calls its gx_io_req's complete() on the loop context. Returns 0 or
+ *   -errno; -EINTR and -ETIME are normal.
+ * - busy(loop): true while operations are in flight (loop->inflight > 0).
+ * - name: "io_uring" or "epoll", for logs and gx_info.
+ *
+ * Arming and cancelling operations join the table with the I/O operations
+ * (read, recv, accept, ...), which build on the same gx_io_req record.
+ */
+#ifndef GX_IO_BACKEND_H
+#define GX_IO_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <gonex/config.h>
+
+/* An operation record; its address is the completion's user_data. It lives
+ * on the waiting coroutine's stack until its last completion arrived. */
+typedef struct gx_io_req gx_io_req;
+struct gx_io_req {
+	void (*complete)(gx_io_req *req, int32_t res, uint32_t flags);
+};
+
+typedef struct gx_loop gx_loop;
+
+typedef struct gx_backend_ops {
+	const char *name;
+	int (*create)(gx_loop *loop, const gx_config *cfg);
+	void (*destroy)(gx_loop *loop);
+	int (*wait)(gx_loop *loop, int64_t deadline);
+	bool (*busy)(gx_loop *loop);
+} gx_backend_ops;
+
+struct gx_loop {
+	const gx_backend_ops *ops;
+	void *priv;
+	uint32_t inflight;
+	uint32_t ring_flags;
+	uint32_t ring_features;
+	uint32_t sq_entries;
+	uint32_t cq_entries;
+	char missing[160];
+};
+
+extern const gx_backend_ops gx_backend_uring;
+extern const gx_backend_ops gx_backend_epoll;
+
+/* Append a missing feature's name to loop->missing. */
+void gx_loop_missing(gx_loop *loop, const char *feature);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * The io_uring backend.
+ *
+ * Setup walks the flag ladder of DESIGN.md and keeps the first step the
+ * kernel accepts, always with a large CQ (IORING_SETUP_CQSIZE):
+ *   1. SQPOLL (+SQ_AFF with a CPU), only when GONEX_SQPOLL=1;
+ *   2. SINGLE_ISSUER | DEFER_TASKRUN | SUBMIT_ALL (6.1+), unless
+ *      GONEX_DEFER_TASKRUN=0;
+ *   3. COOP_TASKRUN | TASKRUN_FLAG | SUBMIT_ALL (5.19+);
+ *   4. no flags.
+ * -EINVAL from a step means "flag unknown here": try the next one. -ENOSYS
+ * or -EPERM means io_uring itself is unavailable: the loop falls back to
+ * epoll. The ring fd is registered (IORING_REGISTER_RING_FD) to save an
+ * fdget per io_uring_enter.
+ *
+ * Waiting: one io_uring_enter per loop turn submits what the turn queued
+ * and waits for a completion up to the nearest timer deadline, passed as an
+ * EXT_ARG timeout (no timeout SQE; liburing adds one itself on kernels
+ * without IORING_FEAT_EXT_ARG, with user_data LIBURING_UDATA_TIMEOUT, which
+ * the reaper skips). With nothing queued and nothing in flight a
+ * non-blocking wait makes no system call.
+ *
+ * Completions: user_data is the address of a gx_io_req on the waiting
+ * coroutine's stack; 0 and LIBURING_UDATA_TIMEOUT are the runtime's own and
+ * carry nothing.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/timer.h"
+#include "io/backend.h"
+
+typedef struct {
+	struct io_uring ring;
+} gx_uring;
+
+static int gx_uring_create(gx_loop *loop, const gx_config *cfg)
+{
+	gx_uring *u = calloc(1, sizeof *u);
+	if (!u)
+		return -ENOMEM;
+	uint32_t cq = cfg->cq_entries ? cfg->cq_entries : cfg->ring_entries * 16;
+	if (cq < cfg->ring_entries)
+		cq = cfg->ring_entries;
+
+	struct {
+		uint32_t flags;
+		const char *name;
+		int enabled;
+	} ladder[] = {
+		{IORING_SETUP_SQPOLL | (cfg->sqpoll_cpu >= 0 ? IORING_SETUP_SQ_AFF : 0), "SQPOLL",
+		 cfg->sqpoll},
+		{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+		 "DEFER_TASKRUN", cfg->defer_taskrun && !cfg->sqpoll},
+		{IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
+		 "COOP_TASKRUN", !cfg->sqpoll},
+		{0, NULL, 1},
+	};
+	int rc = -EINVAL;
+	for (size_t i = 0; i < sizeof ladder / sizeof ladder[0]; i++) {
+		if (!ladder[i].enabled)
+			continue;
+		struct io_uring_params p;
+		memset(&p, 0, sizeof p);
+		p.flags = ladder[i].flags | IORING_SETUP_CQSIZE;
+		p.cq_entries = cq;
+		if (ladder[i].flags & IORING_SETUP_SQPOLL) {
+			p.sq_thread_idle = cfg->sqpoll_idle_ms;
+			p.sq_thread_cpu = cfg->sqpoll_cpu >= 0 ? (uint32_t)cfg->sqpoll_cpu : 0;
+		}
+		rc = io_uring_queue_init_params(cfg->ring_entries, &u->ring, &p);
+		if (rc == 0) {
+			loop->ring_flags = p.flags;
+			loop->ring_features = p.features;
+			loop->sq_entries = p.sq_entries;
+			loop->cq_entries = p.cq_entries;
+			break;
+		}
+		if (rc == -ENOSYS || rc == -EPERM)
+			break;
+		if (ladder[i].name)
+			gx_loop_missing(loop, ladder[i].name);
+	}
+	if (rc < 0) {
+		free(u);
+		return rc;
+	}
+	if (io_uring_register_ring_fd(&u->ring) < 0)
+		gx_loop_missing(loop, "REGISTER_RING_FD");
+	if (!(loop->ring_features & IORING_FEAT_EXT_ARG))
+		gx_loop_missing(loop, "EXT_ARG");
+	loop->priv = u;
+	return 0;
+}
+
+static void gx_uring_destroy(gx_loop *loop)
+{
+	gx_uring *u = loop->priv;
+	if (!u)
+		return;
+	io_uring_queue_exit(&u->ring);
+	free(u);
+	loop->priv = NULL;
+}
+
+static void gx_uring_reap(gx_loop *loop, struct io_uring *r)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	io_uring_for_each_cqe(r, head, cqe)
+	{
+		n++;
+		uint64_t ud = cqe->user_data;
+		if (ud == 0 || ud == LIBURING_UDATA_TIMEOUT)
+			continue;
+		gx_io_req *req = (gx_io_req *)(uintptr_t)ud;
+		req->complete(req, cqe->res, cqe->flags);
+	}
+	io_uring_cq_advance(r, n);
+	(void)loop;
+}
+
+static int gx_uring_wait(gx_loop *loop, int64_t deadline)
+{
+	gx_uring *u = loop->priv;
+	struct io_uring *r = &u->ring;
+	struct io_uring_cqe *cqe;
+	int rc;
+	if (deadline > 0) {
+		int64_t left = deadline - gx_clock_now();
+		if (left <= 0) {
+			deadline = 0;
+		} else {
+			struct __kernel_timespec ts = {.tv_sec = left / 1000000000,
+						       .tv_nsec = left % 1000000000};
+			rc = io_uring_submit_and_wait_timeout(r, &cqe, 1, &ts, NULL);
+			goto reap;
+		}
+	}
+	if (deadline == 0) {
+		if (io_uring_sq_ready(r) == 0 && loop->inflight == 0 && !io_uring_cq_ready(r))
+			return 0;
+		rc = io_uring_submit_and_get_events(r);
+	} else {
+		rc = io_uring_submit_and_wait(r, 1);
+	}
+reap:
+	gx_uring_reap(loop, r);
+	return rc < 0 ? rc : 0;
+}
+
+static bool gx_uring_busy(gx_loop *loop)
+{
+	return loop->inflight > 0;
+}
+
+const gx_backend_ops gx_backend_uring = {
+	.name = "io_uring",
+	.create = gx_uring_create,
+	.destroy = gx_uring_destroy,
+	.wait = gx_uring_wait,
+	.busy = gx_uring_busy,
+};

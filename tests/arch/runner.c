@@ -1,0 +1,335 @@
+/*
+ * The plain test runner for the switch, stacks and scheduler: no Criterion,
+ * so it runs under qemu-user (aarch64 run) and natively alike. Ends with the
+ * line "N passed, N failed".
+ */
+#include <errno.h>
+#include <fenv.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testing.h"
+
+static int passed, failed, cur_failed;
+
+#define CHECK(cond, ...)                                                                            \
+	do {                                                                                        \
+		if (!(cond)) {                                                                      \
+			cur_failed = 1;                                                             \
+			fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
+			fprintf(stderr, __VA_ARGS__);                                               \
+			fputc('\n', stderr);                                                        \
+		}                                                                                   \
+	} while (0)
+
+static void run(const char *name, void (*fn)(void))
+{
+	cur_failed = 0;
+	fn();
+	printf("%s %s\n", cur_failed ? "FAIL" : "ok  ", name);
+	fflush(stdout);
+	if (cur_failed)
+		failed++;
+	else
+		passed++;
+}
+
+/* ---- raw switch ---- */
+
+#define STACK (64 * 1024)
+static void *main_sp, *co_sp;
+static uintptr_t entry_sp;
+static int fp_a, fp_b;
+
+static void clobber_entry(void *arg, void *from)
+{
+	(void)arg;
+	(void)from;
+	entry_sp = gx_test_caller_sp();
+	for (;;)
+		gx_test_clobber_switch(&co_sp, main_sp);
+}
+
+static void t_registers(void)
+{
+	char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	co_sp = gx_arch_stack_init(stack + STACK, clobber_entry, NULL);
+	uint64_t out[GX_TEST_NREGS];
+	for (int round = 0; round < 3; round++) {
+		memset(out, 0, sizeof out);
+		gx_test_switch_regs(&main_sp, co_sp, out);
+		for (int i = 0; i < GX_TEST_NREGS; i++)
+			CHECK(out[i] == gx_test_reg_pattern(i), "reg %d = %#llx", i, (unsigned long long)out[i]);
+	}
+	CHECK(entry_sp % 16 == 0, "entry sp %#lx", (unsigned long)entry_sp);
+	munmap(stack, STACK);
+}
+
+static void fp_entry(void *arg, void *from)
+{
+	(void)arg;
+	(void)from;
+	fesetround(FE_UPWARD);
+	gx_arch_switch(&co_sp, main_sp, NULL);
+	fp_b = fegetround();
+	gx_arch_switch(&co_sp, main_sp, NULL);
+}
+
+static void t_fp_env(void)
+{
+	if (!GX_FP_ENV) {
+		printf("skip fp_env (built without -Dfp_env=true)\n");
+		return;
+	}
+	char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	co_sp = gx_arch_stack_init(stack + STACK, fp_entry, NULL);
+	fesetround(FE_DOWNWARD);
+	gx_arch_switch(&main_sp, co_sp, NULL);
+	fp_a = fegetround();
+	gx_arch_switch(&main_sp, co_sp, NULL);
+	fesetround(FE_TONEAREST);
+	CHECK(fp_a == FE_DOWNWARD, "main's mode %d", fp_a);
+	CHECK(fp_b == FE_UPWARD, "coroutine's mode %d", fp_b);
+	munmap(stack, STACK);
+}
+
+/* ---- scheduler ---- */
+
+static char trace[64];
+static int ntrace;
+static void yielder(void *arg)
+{
+	for (int i = 0; i < 3; i++) {
+		trace[ntrace++] = *(char *)arg;
+		gx_yield();
+	}
+}
+
+static int yield_main(void *arg)
+{
+	(void)arg;
+	ntrace = 0;
+	gx_go(yielder, "a");
+	gx_go(yielder, "b");
+	for (int i = 0; i < 5; i++)
+		gx_yield();
+	trace[ntrace] = 0;
+	return 9;
+}
+
+static void t_yield(void)
+{
+	CHECK(gx_run(NULL, yield_main, NULL) == 9, "result");
+	CHECK(strcmp(trace, "bababa") == 0, "trace %s", trace);
+}
+
+static uint64_t counter;
+static gx_co *parked;
+static void park_once(void *arg)
+{
+	(void)arg;
+	parked = gx_co_current();
+	counter++;
+	gx_park("runner");
+	counter++;
+}
+
+static int park_main(void *arg)
+{
+	(void)arg;
+	counter = 0;
+	gx_go(park_once, NULL);
+	gx_yield();
+	gx_yield();
+	CHECK(counter == 1, "counter %llu", (unsigned long long)counter);
+	gx_ready(parked);
+	gx_yield();
+	CHECK(counter == 2, "counter %llu", (unsigned long long)counter);
+	return 0;
+}
+
+static void t_park(void)
+{
+	CHECK(gx_run(NULL, park_main, NULL) == 0, "run");
+}
+
+static void count_once(void *arg)
+{
+	(void)arg;
+	counter++;
+}
+
+static void bump_park(void *arg)
+{
+	(void)arg;
+	counter++;
+	gx_park("many");
+}
+
+static int many_main(void *arg)
+{
+	(void)arg;
+	counter = 0;
+	for (int i = 0; i < 100000; i++)
+		if (gx_go(bump_park, NULL) < 1)
+			return -1;
+	gx_yield();
+	CHECK(counter == 100000, "alive %llu", (unsigned long long)counter);
+	counter = 0;
+	gx_stack_stats before;
+	gx_stack_stats_get(&before);
+	for (int b = 0; b < 1000; b++) {
+		for (int i = 0; i < 1000; i++)
+			gx_go(count_once, NULL);
+		gx_yield();
+	}
+	gx_yield();
+	gx_stack_stats after;
+	gx_stack_stats_get(&after);
+	CHECK(counter == 1000000, "ran %llu", (unsigned long long)counter);
+	CHECK(after.carved - before.carved <= 1001, "carved %zu more", after.carved - before.carved);
+	return 0;
+}
+
+static void t_many(void)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.stack_size = 16 * 1024;
+	CHECK(gx_run(&c, many_main, NULL) == 0, "run");
+}
+
+/* ---- timers ---- */
+
+static int64_t early_by;
+static int order[8], norder;
+static void sleeper(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	int64_t deadline = gx_now() + (8 - i) * 3 * GX_MILLISECOND;
+	gx_sleep_until(deadline);
+	if (gx_now() < deadline && deadline - gx_now() > early_by)
+		early_by = deadline - gx_now();
+	order[norder++] = i;
+}
+
+static int sleep_main(void *arg)
+{
+	(void)arg;
+	norder = 0;
+	early_by = 0;
+	for (int i = 0; i < 8; i++)
+		gx_go(sleeper, (void *)(intptr_t)i);
+	gx_sleep(60 * GX_MILLISECOND);
+	return 0;
+}
+
+static void t_sleep(void)
+{
+	CHECK(gx_run(NULL, sleep_main, NULL) == 0, "run");
+	CHECK(early_by == 0, "woke %lld ns early", (long long)early_by);
+	CHECK(norder == 8, "woke %d", norder);
+	for (int k = 0; k < norder; k++)
+		CHECK(order[k] == 7 - k, "position %d is %d", k, order[k]);
+}
+
+static char backend[16], missing[160];
+static int info_main(void *arg)
+{
+	(void)arg;
+	gx_runtime_info info;
+	if (gx_info(&info) != 0)
+		return -1;
+	snprintf(backend, sizeof backend, "%s", info.backend);
+	snprintf(missing, sizeof missing, "%s", info.missing);
+	printf("     arch %s backend %s guard %s flags %s missing %s\n", info.arch, info.backend, info.guard,
+	       info.ring_flags_str, info.missing);
+	return 0;
+}
+
+static void t_backend(void)
+{
+	CHECK(gx_run(NULL, info_main, NULL) == 0, "run");
+	if (strcmp(backend, "epoll") == 0)
+		CHECK(strstr(missing, "io_uring") != NULL, "epoll chosen, missing says %s", missing);
+	else
+		CHECK(strcmp(backend, "io_uring") == 0, "backend %s", backend);
+}
+
+/* ---- overflow ---- */
+
+static volatile int recurse_limit = 1 << 30;
+static int recurse(int n)
+{
+	volatile char pad[256];
+	pad[0] = (char)n;
+	if (n >= recurse_limit)
+		return n;
+	return n + recurse(n + 1) + pad[0];
+}
+
+static void overflow_entry(void *arg)
+{
+	(void)arg;
+	recurse(0);
+}
+
+static int overflow_main(void *arg)
+{
+	(void)arg;
+	gx_go_opts o = {.stack_size = 16 * 1024, .name = "runaway"};
+	gx_go_with(overflow_entry, NULL, &o);
+	gx_yield();
+	return 0;
+}
+
+static void t_overflow(void)
+{
+	int fds[2];
+	if (pipe(fds) != 0) {
+		CHECK(0, "pipe");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		struct rlimit rl = {0, 0};
+		setrlimit(RLIMIT_CORE, &rl);
+		gx_run(NULL, overflow_main, NULL);
+		_exit(0);
+	}
+	close(fds[1]);
+	char buf[2048];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof buf - 1 && (r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = 0;
+	close(fds[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+	CHECK(strstr(buf, "gonex: coroutine 2 (runaway) overflowed its 16 KiB stack") != NULL, "stderr: %s",
+	      buf);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	run("switch preserves callee-saved registers, entry sp aligned", t_registers);
+	run("switch keeps the FP control state per coroutine", t_fp_env);
+	run("yield round-robins", t_yield);
+	run("park until ready", t_park);
+	run("100,000 alive, 1,000,000 in sequence with stack reuse", t_many);
+	run("sleeps never early, in deadline order", t_sleep);
+	run("backend chosen and reported", t_backend);
+	run("stack overflow reported, then abort", t_overflow);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
