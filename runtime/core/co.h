@@ -18,7 +18,6 @@ typedef enum gx_co_state {
 	GX_CO_RUNNABLE,   /* in the run queue or the run-next slot */
 	GX_CO_RUNNING,    /* the current coroutine */
 	GX_CO_PARKED,     /* waiting for gx_ready */
-	GX_CO_DEAD,       /* exited, stack not yet back in the pool */
 } gx_co_state;
 
 enum {

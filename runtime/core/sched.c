@@ -19,10 +19,14 @@
  * Invariants:
  * - S.cur is the running context: &S.root while the loop runs;
  * - a coroutine is in exactly one of: running (S.cur), run-next, run queue,
- *   parked (owned by whoever will gx_ready it), dead-pending (S.dead),
- *   stack pool;
- * - S.dead holds at most one stack: the coroutine that just exited cannot
- *   free the stack it runs on, so whoever is switched to next returns it;
+ *   parked (owned by whoever will gx_ready it), stack pool;
+ * - an exiting coroutine returns its stack to the pool just before its last
+ *   switch, while still running on it: nothing can take a stack from the
+ *   pool before that switch completes (one thread, and the signal handler
+ *   never spawns), and the last switch writes nothing to the old stack;
+ * - nothing runs after gx_arch_switch in gx_switch (without ASan), so a
+ *   yield or park ends in a tail call and the switch's indirect jump lands
+ *   straight in the resumed coroutine's caller: no return is mispredicted;
  * - the root never parks; gx_park on it panics.
  *
  * Deadlock: when nothing is runnable, no timer is armed and the poller has
@@ -62,7 +66,6 @@ static struct {
 	gx_co *cur;
 	gx_co *runnext;
 	gx_co *head, *tail;
-	gx_co *dead;
 	uint32_t tick;
 	bool active;
 	bool main_done;
@@ -118,39 +121,34 @@ static inline gx_co *gx_pick(void)
 
 /* ---- switching ---- */
 
-static inline void gx_after_switch(gx_co *self)
-{
-#if GX_ASAN_FIBERS
-	__sanitizer_finish_switch_fiber(self->asan_fake_stack, NULL, NULL);
-#else
-	(void)self;
-#endif
-	if (S.dead) {
-		gx_stack_put(S.dead);
-		S.dead = NULL;
-	}
-}
-
+/* Keep the switch the last thing done (see the invariants above). */
 static inline void gx_switch(gx_co *from, gx_co *to)
 {
 	to->state = GX_CO_RUNNING;
 	S.cur = to;
 #if GX_ASAN_FIBERS
-	__sanitizer_start_switch_fiber(from->state == GX_CO_DEAD ? NULL : &from->asan_fake_stack,
-				       to->stack_lo, to->stack_size);
-#endif
+	__sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_lo, to->stack_size);
 	gx_arch_switch(&from->sp, to->sp, NULL);
-	gx_after_switch(from);
+	__sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
+#else
+	gx_arch_switch(&from->sp, to->sp, NULL);
+#endif
 }
 
 static _Noreturn void gx_co_finish(gx_co *self)
 {
 	if (self->flags & GX_CO_F_MAIN)
 		S.main_done = true;
-	self->state = GX_CO_DEAD;
 	S.alive--;
-	S.dead = self;
-	gx_switch(self, S.main_done ? &S.root : gx_pick());
+	gx_co *to = S.main_done ? &S.root : gx_pick();
+	gx_stack_put(self); /* still running on it: see the invariants */
+	to->state = GX_CO_RUNNING;
+	S.cur = to;
+	void *gone;
+#if GX_ASAN_FIBERS
+	__sanitizer_start_switch_fiber(NULL, to->stack_lo, to->stack_size);
+#endif
+	gx_arch_switch(&gone, to->sp, NULL);
 	gx_panic("sched", "dead coroutine %llu resumed", (unsigned long long)self->id);
 }
 
@@ -161,10 +159,6 @@ static void gx_co_entry(void *arg, void *unused)
 #if GX_ASAN_FIBERS
 	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-	if (S.dead) {
-		gx_stack_put(S.dead);
-		S.dead = NULL;
-	}
 	self->fn(self->arg);
 	gx_co_finish(self);
 }
@@ -179,7 +173,6 @@ void gx_park(const char *reason)
 	self->state = GX_CO_PARKED;
 	self->wait_reason = reason;
 	gx_switch(self, gx_pick());
-	self->wait_reason = NULL;
 }
 
 void gx_ready(gx_co *co)
@@ -188,6 +181,7 @@ void gx_ready(gx_co *co)
 		gx_panic("sched", "gx_ready of coroutine %llu in state %u", (unsigned long long)co->id,
 			 co->state);
 	co->state = GX_CO_RUNNABLE;
+	co->wait_reason = NULL;
 	if (S.cur != &S.root) {
 		if (S.runnext)
 			gx_runq_push(S.runnext);
@@ -370,10 +364,6 @@ int gx_sched_run(int (*main_fn)(void *), void *arg)
 	mco->flags |= GX_CO_F_MAIN;
 
 	for (;;) {
-		if (S.dead) {
-			gx_stack_put(S.dead);
-			S.dead = NULL;
-		}
 		if (S.main_done)
 			return S.main_result;
 		bool runnable = S.head || S.runnext;
