@@ -336,14 +336,16 @@ gx_co *gx_stack_get(size_t size, int *err)
 	gx_co *co = c->free;
 	if (co) {
 		c->free = co->next;
-#if GX_SANITIZE_HOOKS
-		GX_ASAN_UNPOISON(co->stack_lo, co->stack_size);
-#endif
 	} else {
 		co = gx_stack_carve(c, err);
 		if (!co)
 			return NULL;
 	}
+#if GX_SANITIZE_HOOKS
+	/* Frames of the stack's last user (or of an earlier mapping at the
+	 * same address) left redzones behind in ASan's shadow. */
+	GX_ASAN_UNPOISON(co->stack_lo, co->stack_size);
+#endif
 	S.stats.in_use++;
 	return co;
 }

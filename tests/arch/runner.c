@@ -175,12 +175,19 @@ static void bump_park(void *arg)
 static int many_main(void *arg)
 {
 	(void)arg;
+	/* mprotect guards split a VMA per stack: vm.max_map_count (65530 by
+	 * default) caps the stacks near 32,000 (qemu-user has no working
+	 * MADV_GUARD_INSTALL) */
+	gx_runtime_info info;
+	gx_info(&info);
+	int alive = strcmp(info.guard, "madvise") == 0 ? 100000 : 20000;
+	printf("     %d alive at once (%s guards)\n", alive, info.guard);
 	counter = 0;
-	for (int i = 0; i < 100000; i++)
+	for (int i = 0; i < alive; i++)
 		if (gx_go(bump_park, NULL) < 1)
 			return -1;
 	gx_yield();
-	CHECK(counter == 100000, "alive %llu", (unsigned long long)counter);
+	CHECK(counter == (uint64_t)alive, "alive %llu", (unsigned long long)counter);
 	counter = 0;
 	gx_stack_stats before;
 	gx_stack_stats_get(&before);
@@ -326,7 +333,7 @@ int main(void)
 	run("switch keeps the FP control state per coroutine", t_fp_env);
 	run("yield round-robins", t_yield);
 	run("park until ready", t_park);
-	run("100,000 alive, 1,000,000 in sequence with stack reuse", t_many);
+	run("many alive, 1,000,000 in sequence with stack reuse", t_many);
 	run("sleeps never early, in deadline order", t_sleep);
 	run("backend chosen and reported", t_backend);
 	run("stack overflow reported, then abort", t_overflow);

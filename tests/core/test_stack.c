@@ -37,7 +37,9 @@ static int overflow_main(void *arg)
 
 static void null_entry(void *arg)
 {
-	*(volatile int *)arg = 1;
+	/* an unmapped address near NULL, not NULL itself: UBSan would stop a
+	 * store to NULL before it faults */
+	*(volatile int *)((uintptr_t)arg + 64) = 1;
 }
 
 static int null_main(void *arg)
@@ -101,7 +103,12 @@ Test(stack, other_segfaults_keep_default_behaviour)
 {
 	char err[4096];
 	int st = run_child(null_main, NULL, err, sizeof err);
+#if defined(__SANITIZE_ADDRESS__)
+	/* the handler that was there before ours is ASan's: it must get the fault */
+	cr_expect(strstr(err, "AddressSanitizer: SEGV") != NULL, "status %#x, stderr: %s", st, err);
+#else
 	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "killed by SIGSEGV (status %#x)", st);
+#endif
 	cr_expect(strstr(err, "overflowed") == NULL, "stderr: %s", err);
 }
 

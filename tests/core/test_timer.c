@@ -1,5 +1,6 @@
 /* Timers and sleep: never early, deadline order, FIFO on ties, idle costs no CPU. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 
@@ -47,12 +48,14 @@ Test(timer, heap_orders_and_deletes)
 static int64_t late[SLEEPERS];
 static int woke_order[SLEEPERS], nwoke;
 static int set_rank[SLEEPERS], nset;
+static bool parked[SLEEPERS]; /* deadline still ahead when it slept */
 static int64_t deadlines[SLEEPERS];
 
 static void sleeper(void *arg)
 {
 	int i = (int)(intptr_t)arg;
 	set_rank[i] = nset++;
+	parked[i] = gx_now() < deadlines[i];
 	cr_assert_eq(gx_sleep_until(deadlines[i]), 0);
 	late[i] = gx_now() - deadlines[i];
 	woke_order[nwoke++] = i;
@@ -62,14 +65,14 @@ static int many_sleepers(void *arg)
 {
 	(void)arg;
 	nwoke = nset = 0;
-	int64_t t0 = gx_now() + 5 * GX_MILLISECOND;
+	int64_t t0 = gx_now() + 50 * GX_MILLISECOND;
 	srand(11);
 	for (int i = 0; i < SLEEPERS; i++) {
 		/* spread over 50 ms, with ties: 25 distinct deadlines */
 		deadlines[i] = t0 + (rand() % 25) * 2 * GX_MILLISECOND;
 		gx_go(sleeper, (void *)(intptr_t)i);
 	}
-	cr_assert_eq(gx_sleep(80 * GX_MILLISECOND), 0);
+	cr_assert_eq(gx_sleep(150 * GX_MILLISECOND), 0);
 	return 0;
 }
 
@@ -79,8 +82,15 @@ Test(timer, sleeps_never_wake_early_and_wake_in_deadline_order)
 	cr_assert_eq(nwoke, SLEEPERS);
 	for (int i = 0; i < SLEEPERS; i++)
 		cr_expect_geq(late[i], 0, "sleeper %d woke %lld ns early", i, (long long)-late[i]);
-	for (int k = 1; k < SLEEPERS; k++) {
-		int a = woke_order[k - 1], b = woke_order[k];
+	/* a sleeper whose deadline had passed (a slow machine, valgrind)
+	 * returned at once, legitimately out of order: compare the others */
+	int np = 0, order[SLEEPERS];
+	for (int k = 0; k < SLEEPERS; k++)
+		if (parked[woke_order[k]])
+			order[np++] = woke_order[k];
+	cr_expect_geq(np, SLEEPERS / 2, "only %d of %d sleepers parked", np, SLEEPERS);
+	for (int k = 1; k < np; k++) {
+		int a = order[k - 1], b = order[k];
 		cr_expect_leq(deadlines[a], deadlines[b], "wake %d before %d out of deadline order", a, b);
 		if (deadlines[a] == deadlines[b])
 			cr_expect_lt(set_rank[a], set_rank[b], "equal deadlines wake in the order they were set");

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# tests/run.sh: install what is missing (Debian 12, as root), build with
+# warnings as errors, run every suite:
+#   1. test build (-Dfp_env=true -Dsanitize_hooks=true): the Criterion core
+#      suite on each backend (GONEX_BACKEND=uring and =epoll), the plain arch
+#      runner, gdb's backtrace through a coroutine;
+#   2. ASan + UBSan build (-Db_sanitize=address,undefined, fiber
+#      annotations on): the same suites;
+#   3. Valgrind memcheck on the core suite and the arch runner of build 1;
+#   4. aarch64: cross-compiled, the plain runner under qemu-aarch64-static.
+# Ends with "suites: N passed, N failed"; exits non-zero if any failed.
+# Options: --no-install (never call apt-get), --skip-aarch64, --skip-valgrind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+install=1 aarch64=1 valgrind=1
+for a in "$@"; do
+  case "$a" in
+    --no-install) install=0 ;;
+    --skip-aarch64) aarch64=0 ;;
+    --skip-valgrind) valgrind=0 ;;
+    *) echo "usage: tests/run.sh [--no-install] [--skip-aarch64] [--skip-valgrind]" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '\n=== %s\n' "$*"; }
+
+# ---- packages ----
+native_pkgs=(gcc meson ninja-build pkg-config liburing-dev libnuma-dev libcriterion-dev valgrind gdb)
+cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static liburing-dev:arm64 libnuma-dev:arm64 pkgconf:arm64)
+
+missing() {
+  local p out=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || out+=("$p")
+  done
+  echo "${out[@]:-}"
+}
+
+if [ "$install" = 1 ]; then
+  want=("${native_pkgs[@]}")
+  if [ "$aarch64" = 1 ]; then
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+      log "adding the arm64 architecture for the cross libraries"
+      dpkg --add-architecture arm64
+      need_update=1
+    fi
+    want+=("${cross_pkgs[@]}")
+  fi
+  todo=$(missing "${want[@]}")
+  if [ -n "$todo" ] || [ "${need_update:-0}" = 1 ]; then
+    log "installing: ${todo:-nothing new (package lists only)}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # shellcheck disable=SC2086
+    [ -z "$todo" ] || apt-get install -y -q --no-install-recommends $todo
+  fi
+fi
+
+# ---- bookkeeping ----
+passed=0 failed=0 failures=()
+suite() { # suite NAME CMD...
+  local name=$1; shift
+  log "$name"
+  if "$@"; then
+    passed=$((passed + 1)); echo "--- $name: ok"
+  else
+    failed=$((failed + 1)); failures+=("$name"); echo "--- $name: FAILED"
+  fi
+}
+skip() { log "$1"; echo "--- $1: SKIPPED: $2"; }
+
+setup() { # setup DIR OPTIONS...
+  local dir=$1; shift
+  if [ -d "$dir/meson-private" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir"
+}
+
+jobs=$(nproc)
+
+run_core() { # run_core BUILD BACKEND
+  GONEX_BACKEND=$2 "$1/tests/test-core" --jobs "$jobs" --short-filename
+}
+
+uring_works() { # io_uring usable here? (denied under seccomp, qemu-user, sysctl)
+  GONEX_BACKEND=uring "$1/tests/bt-demo" >/dev/null 2>&1
+}
+
+suites_for() { # suites_for BUILD LABEL
+  local b=$1 l=$2
+  if uring_works "$b"; then
+    suite "$l: core suite, io_uring backend" run_core "$b" uring
+  else
+    skip "$l: core suite, io_uring backend" "io_uring cannot be set up on this machine"
+  fi
+  suite "$l: core suite, epoll backend" run_core "$b" epoll
+  suite "$l: arch runner" "$b/tests/test-arch"
+}
+
+# ---- 1. test build ----
+log "build: test (warnings are errors)"
+setup build-test --werror -Dfp_env=true -Dsanitize_hooks=true -Dperf=true
+suites_for build-test test
+suite "test: gdb backtrace through a coroutine" tests/arch/gdb_bt.sh build-test/tests/bt-demo
+
+# ---- 2. sanitizers ----
+log "build: asan+ubsan"
+setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false -Dsanitize_hooks=true -Dperf=false
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+suites_for build-asan asan
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+
+# ---- 3. valgrind ----
+if [ "$valgrind" = 1 ]; then
+  vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=yes)
+  suite "valgrind: core suite" "${vg[@]}" build-test/tests/test-core --jobs "$jobs" --short-filename
+  suite "valgrind: arch runner" "${vg[@]}" build-test/tests/test-arch
+else
+  skip "valgrind" "--skip-valgrind"
+fi
+
+# ---- 4. aarch64 under qemu-user ----
+if [ "$aarch64" = 1 ]; then
+  log "build: aarch64 (cross)"
+  setup build-arm64 --werror --cross-file arch/aarch64/cross.txt -Dfp_env=true -Dperf=false
+  suite "aarch64: arch runner under qemu-aarch64-static" \
+    qemu-aarch64-static -L /usr/aarch64-linux-gnu build-arm64/tests/test-arch
+else
+  skip "aarch64" "--skip-aarch64"
+fi
+
+log "summary"
+for f in "${failures[@]:-}"; do [ -n "$f" ] && echo "failed: $f"; done
+echo "suites: $passed passed, $failed failed"
+[ "$failed" = 0 ]
