@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "testing.h"
+#include "scenarios.h"
 
 static int passed, failed, cur_failed;
 
@@ -101,32 +101,10 @@ static void t_fp_env(void)
 
 /* ---- scheduler ---- */
 
-static char trace[64];
-static int ntrace;
-static void yielder(void *arg)
-{
-	for (int i = 0; i < 3; i++) {
-		trace[ntrace++] = *(char *)arg;
-		gx_yield();
-	}
-}
-
-static int yield_main(void *arg)
-{
-	(void)arg;
-	ntrace = 0;
-	gx_go(yielder, "a");
-	gx_go(yielder, "b");
-	for (int i = 0; i < 5; i++)
-		gx_yield();
-	trace[ntrace] = 0;
-	return 9;
-}
-
 static void t_yield(void)
 {
-	CHECK(gx_run(NULL, yield_main, NULL) == 9, "result");
-	CHECK(strcmp(trace, "bababa") == 0, "trace %s", trace);
+	CHECK(gx_scn_yield() == 9, "result");
+	CHECK(strcmp(gx_scn_trace, "bababa") == 0, "trace %s", gx_scn_trace);
 }
 
 static uint64_t counter;
@@ -271,59 +249,12 @@ static void t_backend(void)
 
 /* ---- overflow ---- */
 
-static volatile int recurse_limit = 1 << 30;
-static int recurse(int n)
-{
-	volatile char pad[256];
-	pad[0] = (char)n;
-	if (n >= recurse_limit)
-		return n;
-	return n + recurse(n + 1) + pad[0];
-}
-
-static void overflow_entry(void *arg)
-{
-	(void)arg;
-	recurse(0);
-}
-
-static int overflow_main(void *arg)
-{
-	(void)arg;
-	gx_go_opts o = {.stack_size = 16 * 1024, .name = "runaway"};
-	gx_go_with(overflow_entry, NULL, &o);
-	gx_yield();
-	return 0;
-}
-
 static void t_overflow(void)
 {
-	int fds[2];
-	if (pipe(fds) != 0) {
-		CHECK(0, "pipe");
-		return;
-	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 2);
-		struct rlimit rl = {0, 0};
-		setrlimit(RLIMIT_CORE, &rl);
-		gx_run(NULL, overflow_main, NULL);
-		_exit(0);
-	}
-	close(fds[1]);
 	char buf[2048];
-	size_t n = 0;
-	ssize_t r;
-	while (n < sizeof buf - 1 && (r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
-		n += (size_t)r;
-	buf[n] = 0;
-	close(fds[0]);
-	int st = 0;
-	waitpid(pid, &st, 0);
-	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
-	CHECK(strstr(buf, "gonex: coroutine 2 (runaway) overflowed its 16 KiB stack") != NULL, "stderr: %s",
-	      buf);
+	int st = gx_scn_run_child(gx_scn_overflow_main, NULL, buf, sizeof buf);
+	CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+	CHECK(strstr(buf, GX_SCN_OVERFLOW_MSG) != NULL, "stderr: %s", buf);
 }
 
 int main(void)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testing.h"
+#include "arch/scenarios.h"
 
 static gx_config small_cfg(void)
 {
@@ -135,32 +135,10 @@ Test(sched, new_coroutine_runs_next_then_queue_in_order)
 	cr_expect_eq(gx_run(NULL, spawn_order, NULL), 0);
 }
 
-static char trace[64];
-static int ntrace;
-static void yielder(void *arg)
-{
-	for (int i = 0; i < 3; i++) {
-		trace[ntrace++] = *(char *)arg;
-		gx_yield();
-	}
-}
-
-static int yield_alternates(void *arg)
-{
-	(void)arg;
-	ntrace = 0;
-	gx_go(yielder, "a");
-	gx_go(yielder, "b");
-	for (int i = 0; i < 5; i++)
-		gx_yield();
-	trace[ntrace] = 0;
-	return 0;
-}
-
 Test(sched, yield_round_robins)
 {
-	cr_expect_eq(gx_run(NULL, yield_alternates, NULL), 0);
-	cr_expect_str_eq(trace, "bababa");
+	cr_expect_eq(gx_scn_yield(), 9);
+	cr_expect_str_eq(gx_scn_trace, "bababa");
 }
 
 /* ---- park / ready ---- */
