@@ -45,8 +45,9 @@ typedef struct gx_config {
 	/* GONEX_RING_ENTRIES: submission queue entries, 1..32768 (the kernel
 	 * rounds up to a power of two). Default 256. */
 	uint32_t ring_entries;
-	/* GONEX_CQ_ENTRIES: completion queue entries, 0 (16 x ring_entries) or
-	 * ring_entries..1048576. Default 0. */
+	/* GONEX_CQ_ENTRIES: completion queue entries, 0..1048576; 0 means
+	 * 16 x ring_entries, and a value below ring_entries is raised to it.
+	 * Default 0. */
 	uint32_t cq_entries;
 	/* GONEX_DEFER_TASKRUN: 1 tries SINGLE_ISSUER|DEFER_TASKRUN first, 0
 	 * starts the ladder at COOP_TASKRUN. Default 1. */
