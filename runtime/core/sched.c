@@ -256,9 +256,7 @@ void gx_yield(void)
 	self->state = GX_CO_RUNNABLE;
 	gx_runq_push(self);
 	gx_co *next = gx_pick();
-	if (next == self) {
-		/* alone in the queue: it was just pushed, take it back */
-		gx_runq_pop();
+	if (next == self) { /* nothing else runnable: gx_pick took it back */
 		self->state = GX_CO_RUNNING;
 		return;
 	}
