@@ -17,8 +17,10 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: gx-bench WORKLOAD [ARGS]\n"
 		"  yield N    two coroutines yield to each other N times each\n"
-		"  spawn N    spawn N coroutines (batches of 1024) that count and exit\n"
-		"  idle N     N coroutines parked; resident memory per coroutine\n"
+		"  spawn N    spawn N coroutines (batches of 1024) that mark a WaitGroup done\n"
+		"  idle N     N coroutines parked on a channel; resident memory per coroutine\n"
+		"  pingpong N two coroutines exchange a value N times over two unbuffered channels\n"
+		"  select N   as pingpong, the receiver selects over two channels\n"
 		"  config     print what the runtime chose\n"
 		"GONEX_* variables tune the runtime (see README.md).\n");
 	exit(2);
@@ -69,25 +71,23 @@ static int bench_yield(void *arg)
 
 /* ---- spawn ---- */
 
-static long spawned_done;
 static void spawn_child(void *arg)
 {
-	(void)arg;
-	spawned_done++;
+	gx_wg_done(arg);
 }
 
 static int64_t spawn_round(long n)
 {
-	spawned_done = 0;
+	gx_wg wg = GX_WG_INIT;
 	int64_t t0 = gx_now();
 	for (long i = 0; i < n;) {
 		long b = n - i < 1024 ? n - i : 1024;
+		gx_wg_add(&wg, b);
 		for (long k = 0; k < b; k++)
-			if (gx_go(spawn_child, NULL) < 0)
+			if (gx_go(spawn_child, &wg) < 0)
 				return -1;
 		i += b;
-		while (spawned_done < i)
-			gx_yield();
+		gx_wg_wait(&wg, GX_FOREVER);
 	}
 	return gx_now() - t0;
 }
@@ -110,9 +110,8 @@ static int bench_spawn(void *arg)
 static long parked;
 static void idle_child(void *arg)
 {
-	(void)arg;
 	parked++;
-	gx_sleep(365LL * 24 * 3600 * GX_SECOND);
+	gx_chan_recv(arg, NULL, NULL, GX_FOREVER); /* nobody ever sends */
 }
 
 static long resident_bytes(void)
@@ -131,9 +130,12 @@ static int bench_idle(void *arg)
 	(void)arg;
 	gx_runtime_info info;
 	gx_info(&info);
+	gx_chan *ch;
+	if (gx_chan_make(&ch, 0, 0, 0) < 0)
+		return 1;
 	long before = resident_bytes();
 	for (long i = 0; i < n_arg; i++)
-		if (gx_go(idle_child, NULL) < 0) {
+		if (gx_go(idle_child, ch) < 0) {
 			fprintf(stderr, "gx-bench: spawn %ld failed\n", i);
 			return 1;
 		}
@@ -143,6 +145,78 @@ static int bench_idle(void *arg)
 	printf("RESULT idle_rss_per_coroutine %.0f bytes coroutines=%ld stack=%zu guard=%s\n",
 	       (double)(after - before) / (double)n_arg, n_arg, info.stack_size, info.guard);
 	return 0;
+}
+
+/* ---- pingpong and select ---- */
+
+typedef struct {
+	gx_chan *ping, *pong, *idle;
+	long n;
+	int use_select;
+} pp_t;
+
+static void pp_echo(void *arg)
+{
+	pp_t *p = arg;
+	uint64_t v;
+	gx_case cases[2] = {{.chan = p->ping, .op = GX_RECV, .elem = &v},
+			    {.chan = p->idle, .op = GX_RECV, .elem = &v}};
+	for (long i = 0; i < p->n; i++) {
+		if (p->use_select)
+			gx_select(cases, 2, GX_FOREVER);
+		else
+			gx_chan_recv(p->ping, &v, NULL, GX_FOREVER);
+		v++;
+		gx_chan_send(p->pong, &v, GX_FOREVER);
+	}
+}
+
+static int64_t pp_round(pp_t *p, long n)
+{
+	p->n = n;
+	gx_go(pp_echo, p);
+	uint64_t v = 0;
+	int64_t t0 = gx_now();
+	for (long i = 0; i < n; i++) {
+		gx_chan_send(p->ping, &v, GX_FOREVER);
+		gx_chan_recv(p->pong, &v, NULL, GX_FOREVER);
+	}
+	int64_t t = gx_now() - t0;
+	if (v != (uint64_t)n)
+		return -1;
+	return t;
+}
+
+static int bench_pingpong_common(int use_select)
+{
+	pp_t p = {.use_select = use_select};
+	if (gx_chan_make(&p.ping, 8, 0, 0) < 0 || gx_chan_make(&p.pong, 8, 0, 0) < 0 ||
+	    gx_chan_make(&p.idle, 8, 0, 0) < 0)
+		return 1;
+	pp_round(&p, n_arg / 10 + 1);
+	int64_t t = pp_round(&p, n_arg);
+	if (t < 0) {
+		fprintf(stderr, "gx-bench: values lost\n");
+		return 1;
+	}
+	printf("RESULT %s %.2f ns rounds=%ld\n", use_select ? "select_rtt" : "pingpong_rtt",
+	       (double)t / (double)n_arg, n_arg);
+	gx_chan_free(p.ping);
+	gx_chan_free(p.pong);
+	gx_chan_free(p.idle);
+	return 0;
+}
+
+static int bench_pingpong(void *arg)
+{
+	(void)arg;
+	return bench_pingpong_common(0);
+}
+
+static int bench_select(void *arg)
+{
+	(void)arg;
+	return bench_pingpong_common(1);
 }
 
 /* ---- config ---- */
@@ -180,6 +254,10 @@ int main(int argc, char **argv)
 		fn = bench_spawn;
 	else if (!strcmp(w, "idle"))
 		fn = bench_idle;
+	else if (!strcmp(w, "pingpong"))
+		fn = bench_pingpong;
+	else if (!strcmp(w, "select"))
+		fn = bench_select;
 	else if (!strcmp(w, "config"))
 		fn = bench_config;
 	else

@@ -6,6 +6,7 @@
 
 #include "arch/switch.h"
 #include "core/co.h"
+#include "core/rand.h"
 #include "core/sched.h"
 #include "core/stack.h"
 #include "core/timer.h"

@@ -3,9 +3,13 @@
 #define GONEX_GONEX_H
 
 #include <gonex/api.h>
+#include <gonex/chan.h>
 #include <gonex/config.h>
+#include <gonex/context.h>
 #include <gonex/coro.h>
 #include <gonex/runtime.h>
+#include <gonex/sync.h>
 #include <gonex/time.h>
+#include <gonex/timer.h>
 
 #endif

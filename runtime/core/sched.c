@@ -49,91 +49,15 @@
 
 #include "arch/switch.h"
 #include "core/panic.h"
+#include "core/rand.h"
 #include "core/stack.h"
 #include "core/timer.h"
 
-#if GX_SANITIZE_HOOKS && defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
-#define GX_ASAN_FIBERS 1
-#else
-#define GX_ASAN_FIBERS 0
-#endif
+#define S gx_sched_state
 
-/* Switches between two visits of the loop while coroutines stay runnable. */
-#define GX_POLL_EVERY 64
-
-static struct {
-	gx_co *cur;
-	gx_co *runnext;
-	gx_co *head, *tail;
-	uint32_t tick;
-	bool active;
-	bool main_done;
-	int main_result;
-	uint64_t next_id;
-	uint64_t alive;
-	size_t default_stack;
-	size_t page;
-	gx_poller poller;
-	gx_co root;
-} S;
+struct gx_sched gx_sched_state;
 
 static atomic_flag gx_running = ATOMIC_FLAG_INIT;
-
-/* ---- run queue ---- */
-
-static inline void gx_runq_push(gx_co *co)
-{
-	co->next = NULL;
-	if (S.tail)
-		S.tail->next = co;
-	else
-		S.head = co;
-	S.tail = co;
-}
-
-static inline gx_co *gx_runq_pop(void)
-{
-	gx_co *co = S.head;
-	if (co) {
-		S.head = co->next;
-		if (!S.head)
-			S.tail = NULL;
-	}
-	return co;
-}
-
-/* The next context to run when the current coroutine gives up the CPU. */
-static inline gx_co *gx_pick(void)
-{
-	gx_co *n;
-	if (++S.tick < GX_POLL_EVERY) {
-		if ((n = S.runnext) != NULL) {
-			S.runnext = NULL;
-			return n;
-		}
-		if ((n = gx_runq_pop()) != NULL)
-			return n;
-	}
-	S.tick = 0;
-	return &S.root;
-}
-
-/* ---- switching ---- */
-
-/* Keep the switch the last thing done (see the invariants above). */
-static inline void gx_switch(gx_co *from, gx_co *to)
-{
-	to->state = GX_CO_RUNNING;
-	S.cur = to;
-#if GX_ASAN_FIBERS
-	__sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_lo, to->stack_size);
-	gx_arch_switch(&from->sp, to->sp, NULL);
-	__sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
-#else
-	gx_arch_switch(&from->sp, to->sp, NULL);
-#endif
-}
 
 static _Noreturn void gx_co_finish(gx_co *self)
 {
@@ -161,39 +85,6 @@ static void gx_co_entry(void *arg, void *unused)
 #endif
 	self->fn(self->arg);
 	gx_co_finish(self);
-}
-
-/* ---- park / ready ---- */
-
-void gx_park(const char *reason)
-{
-	gx_co *self = S.cur;
-	if (self == &S.root)
-		gx_panic("sched", "gx_park on the loop context (%s)", reason);
-	self->state = GX_CO_PARKED;
-	self->wait_reason = reason;
-	gx_switch(self, gx_pick());
-}
-
-void gx_ready(gx_co *co)
-{
-	if (co->state != GX_CO_PARKED)
-		gx_panic("sched", "gx_ready of coroutine %llu in state %u", (unsigned long long)co->id,
-			 co->state);
-	co->state = GX_CO_RUNNABLE;
-	co->wait_reason = NULL;
-	if (S.cur != &S.root) {
-		if (S.runnext)
-			gx_runq_push(S.runnext);
-		S.runnext = co;
-	} else {
-		gx_runq_push(co);
-	}
-}
-
-gx_co *gx_co_current(void)
-{
-	return S.cur == &S.root ? NULL : S.cur;
 }
 
 uint64_t gx_sched_alive(void)
@@ -332,6 +223,7 @@ int gx_sched_init(const gx_config *cfg)
 #endif
 	S.cur = &S.root;
 	S.active = true;
+	gx_rand_seed();
 	return 0;
 }
 
@@ -365,7 +257,7 @@ int gx_sched_run(int (*main_fn)(void *), void *arg)
 		if (S.main_done)
 			return S.main_result;
 		bool runnable = S.head || S.runnext;
-		int64_t next_timer = gx_timer_next();
+		int64_t next_timer = gx_theap_next();
 		bool busy = S.poller.busy(S.poller.state);
 		if (!runnable && next_timer < 0 && !busy) {
 			gx_log("all coroutines are asleep - deadlock (%llu parked)",
@@ -375,7 +267,7 @@ int gx_sched_run(int (*main_fn)(void *), void *arg)
 		if (busy || (!runnable && next_timer >= 0))
 			S.poller.wait(S.poller.state, runnable ? 0 : next_timer);
 		if (next_timer >= 0)
-			gx_timer_fire(gx_clock_now());
+			gx_theap_fire(gx_clock_now());
 		gx_co *n = gx_runq_pop();
 		if (!n && (n = S.runnext) != NULL)
 			S.runnext = NULL;

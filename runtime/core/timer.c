@@ -1,10 +1,10 @@
 /*
  * Timers and sleeping.
  *
- * What: one binary min-heap per process of gx_timer records, keyed by
+ * What: one binary min-heap per process of gx_tnode records, keyed by
  * (when, seq). Records live with their owners (a sleeper's record is on its
- * stack); the heap holds pointers. The root context asks gx_timer_next() for
- * the loop's wait deadline and calls gx_timer_fire(now) after every wait.
+ * stack); the heap holds pointers. The root context asks gx_theap_next() for
+ * the loop's wait deadline and calls gx_theap_fire(now) after every wait.
  *
  * Invariants:
  * - t->idx == 0 iff t is not in the heap; otherwise heap[t->idx - 1] == t;
@@ -19,15 +19,17 @@
 #include "core/timer.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "core/sched.h"
+#include "core/wait.h"
 
 #include <gonex/time.h>
 
 static struct {
-	gx_timer **heap;
+	gx_tnode **heap;
 	uint32_t n, cap;
 	uint64_t seq;
 } T;
@@ -44,52 +46,52 @@ int64_t gx_now(void)
 	return gx_clock_now();
 }
 
-static inline int gx_timer_less(const gx_timer *a, const gx_timer *b)
+static inline int gx_tnode_less(const gx_tnode *a, const gx_tnode *b)
 {
 	return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-static inline void gx_timer_set(uint32_t i, gx_timer *t)
+static inline void gx_tnode_set(uint32_t i, gx_tnode *t)
 {
 	T.heap[i] = t;
 	t->idx = i + 1;
 }
 
-static void gx_timer_up(uint32_t i)
+static void gx_tnode_up(uint32_t i)
 {
-	gx_timer *t = T.heap[i];
+	gx_tnode *t = T.heap[i];
 	while (i > 0) {
 		uint32_t p = (i - 1) / 2;
-		if (!gx_timer_less(t, T.heap[p]))
+		if (!gx_tnode_less(t, T.heap[p]))
 			break;
-		gx_timer_set(i, T.heap[p]);
+		gx_tnode_set(i, T.heap[p]);
 		i = p;
 	}
-	gx_timer_set(i, t);
+	gx_tnode_set(i, t);
 }
 
-static void gx_timer_down(uint32_t i)
+static void gx_tnode_down(uint32_t i)
 {
-	gx_timer *t = T.heap[i];
+	gx_tnode *t = T.heap[i];
 	for (;;) {
 		uint32_t c = 2 * i + 1;
 		if (c >= T.n)
 			break;
-		if (c + 1 < T.n && gx_timer_less(T.heap[c + 1], T.heap[c]))
+		if (c + 1 < T.n && gx_tnode_less(T.heap[c + 1], T.heap[c]))
 			c++;
-		if (!gx_timer_less(T.heap[c], t))
+		if (!gx_tnode_less(T.heap[c], t))
 			break;
-		gx_timer_set(i, T.heap[c]);
+		gx_tnode_set(i, T.heap[c]);
 		i = c;
 	}
-	gx_timer_set(i, t);
+	gx_tnode_set(i, t);
 }
 
-int gx_timer_add(gx_timer *t)
+int gx_theap_add(gx_tnode *t)
 {
 	if (T.n == T.cap) {
 		uint32_t cap = T.cap ? T.cap * 2 : 64;
-		gx_timer **h = realloc(T.heap, cap * sizeof *h);
+		gx_tnode **h = realloc(T.heap, cap * sizeof *h);
 		if (!h)
 			return -ENOMEM;
 		T.heap = h;
@@ -98,11 +100,11 @@ int gx_timer_add(gx_timer *t)
 	t->seq = T.seq++;
 	T.heap[T.n] = t;
 	T.n++;
-	gx_timer_up(T.n - 1);
+	gx_tnode_up(T.n - 1);
 	return 0;
 }
 
-int gx_timer_del(gx_timer *t)
+int gx_theap_del(gx_tnode *t)
 {
 	if (t->idx == 0)
 		return 0;
@@ -110,36 +112,36 @@ int gx_timer_del(gx_timer *t)
 	t->idx = 0;
 	T.n--;
 	if (i != T.n) {
-		gx_timer_set(i, T.heap[T.n]);
-		gx_timer_down(i);
-		gx_timer_up(T.heap[i]->idx - 1);
+		gx_tnode_set(i, T.heap[T.n]);
+		gx_tnode_down(i);
+		gx_tnode_up(T.heap[i]->idx - 1);
 	}
 	return 1;
 }
 
-int64_t gx_timer_next(void)
+int64_t gx_theap_next(void)
 {
 	return T.n ? T.heap[0]->when : -1;
 }
 
-unsigned gx_timer_fire(int64_t now)
+unsigned gx_theap_fire(int64_t now)
 {
 	unsigned fired = 0;
 	while (T.n && T.heap[0]->when <= now) {
-		gx_timer *t = T.heap[0];
-		gx_timer_del(t);
+		gx_tnode *t = T.heap[0];
+		gx_theap_del(t);
 		t->fn(t);
 		fired++;
 	}
 	return fired;
 }
 
-uint32_t gx_timer_count(void)
+uint32_t gx_theap_count(void)
 {
 	return T.n;
 }
 
-void gx_timer_fini(void)
+void gx_theap_fini(void)
 {
 	free(T.heap);
 	T.heap = NULL;
@@ -149,24 +151,30 @@ void gx_timer_fini(void)
 
 /* ---- sleeping ---- */
 
-static void gx_sleep_fire(gx_timer *t)
+int gx_sleep_for(int64_t ns, gx_until u)
 {
-	gx_ready(t->data);
+	if (!gx_co_current())
+		return -EPERM;
+	if (ns <= 0)
+		return 0;
+	int64_t end = gx_time_after(ns);
+	bool mine = u.deadline < 0 || end < u.deadline;
+	if (mine)
+		u.deadline = end;
+	int rc = gx_wait_until(u, "sleep");
+	/* -ETIMEDOUT is ours (a full sleep) only once `end` has passed: a
+	 * context past its deadline reports -ETIMEDOUT too */
+	return rc == -ETIMEDOUT && mine && gx_clock_now() >= end ? 0 : rc;
 }
 
 int gx_sleep_until(int64_t deadline)
 {
-	gx_co *self = gx_co_current();
-	if (!self)
+	if (!gx_co_current())
 		return -EPERM;
 	if (deadline <= gx_clock_now())
 		return 0;
-	gx_timer t = {.when = deadline, .fn = gx_sleep_fire, .data = self};
-	int rc = gx_timer_add(&t);
-	if (rc < 0)
-		return rc;
-	gx_park("sleep");
-	return 0;
+	int rc = gx_wait_until(gx_deadline(deadline), "sleep");
+	return rc == -ETIMEDOUT ? 0 : rc;
 }
 
 int gx_sleep(int64_t ns)
@@ -175,5 +183,5 @@ int gx_sleep(int64_t ns)
 		return -EPERM;
 	if (ns <= 0)
 		return 0;
-	return gx_sleep_until(gx_clock_now() + ns);
+	return gx_sleep_until(gx_time_after(ns));
 }

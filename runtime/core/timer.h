@@ -7,28 +7,28 @@
 
 #include <stdint.h>
 
-typedef struct gx_timer gx_timer;
-typedef void (*gx_timer_fn)(gx_timer *t);
+typedef struct gx_tnode gx_tnode;
+typedef void (*gx_tnode_fn)(gx_tnode *t);
 
-struct gx_timer {
+struct gx_tnode {
 	int64_t when;   /* CLOCK_MONOTONIC ns */
 	uint64_t seq;   /* tie-break: set order */
 	uint32_t idx;   /* heap index + 1; 0 when not armed */
-	gx_timer_fn fn; /* runs on the root context when due */
+	gx_tnode_fn fn; /* runs on the root context when due */
 	void *data;
 };
 
 /* Arm t (not armed) for t->when. 0 or -ENOMEM. */
-int gx_timer_add(gx_timer *t);
+int gx_theap_add(gx_tnode *t);
 /* Disarm t if armed. Returns 1 if it was armed, 0 if it already fired. */
-int gx_timer_del(gx_timer *t);
+int gx_theap_del(gx_tnode *t);
 /* Earliest deadline, -1 when no timer is armed. */
-int64_t gx_timer_next(void);
+int64_t gx_theap_next(void);
 /* Fire every timer with when <= now, earliest first. Returns how many. */
-unsigned gx_timer_fire(int64_t now);
+unsigned gx_theap_fire(int64_t now);
 /* Number of armed timers. */
-uint32_t gx_timer_count(void);
-void gx_timer_fini(void);
+uint32_t gx_theap_count(void);
+void gx_theap_fini(void);
 
 int64_t gx_clock_now(void);
 

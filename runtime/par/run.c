@@ -19,6 +19,7 @@
 #include "core/stack.h"
 #include "core/timer.h"
 #include "io/loop.h"
+#include "sync/sync.h"
 
 #include <gonex/runtime.h>
 
@@ -48,6 +49,7 @@ int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
 	if (rc < 0)
 		return rc;
 
+	gx_ctx_register_hooks();
 	rc = gx_sched_init(&cfg);
 	if (rc < 0)
 		return rc;
@@ -64,7 +66,7 @@ int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
 
 	R.running = 0;
 	gx_loop_fini();
-	gx_timer_fini();
+	gx_theap_fini();
 err_stack:
 	gx_stack_fini();
 err_sched:

@@ -8,7 +8,7 @@
 
 /* ---- the heap itself ---- */
 
-static void nofire(gx_timer *t)
+static void nofire(gx_tnode *t)
 {
 	(void)t;
 }
@@ -16,30 +16,30 @@ static void nofire(gx_timer *t)
 Test(timer, heap_orders_and_deletes)
 {
 	enum { N = 1000 };
-	static gx_timer t[N];
+	static gx_tnode t[N];
 	srand(7);
 	for (int i = 0; i < N; i++) {
-		t[i] = (gx_timer){.when = rand() % 100, .fn = nofire};
-		cr_assert_eq(gx_timer_add(&t[i]), 0);
+		t[i] = (gx_tnode){.when = rand() % 100, .fn = nofire};
+		cr_assert_eq(gx_theap_add(&t[i]), 0);
 	}
 	for (int i = 0; i < N; i += 3)
-		cr_expect_eq(gx_timer_del(&t[i]), 1);
-	cr_expect_eq(gx_timer_del(&t[0]), 0, "deleting twice is harmless");
+		cr_expect_eq(gx_theap_del(&t[i]), 1);
+	cr_expect_eq(gx_theap_del(&t[0]), 0, "deleting twice is harmless");
 	int64_t last = -1;
 	uint64_t last_seq = 0;
 	unsigned n = 0;
-	while (gx_timer_count()) {
-		int64_t w = gx_timer_next();
+	while (gx_theap_count()) {
+		int64_t w = gx_theap_next();
 		cr_assert_geq(w, last);
 		/* fire exactly the earliest group */
-		unsigned before = gx_timer_count();
-		gx_timer_fire(w);
-		n += before - gx_timer_count();
+		unsigned before = gx_theap_count();
+		gx_theap_fire(w);
+		n += before - gx_theap_count();
 		last = w;
 	}
 	(void)last_seq;
 	cr_expect_eq(n, N - (N + 2) / 3);
-	gx_timer_fini();
+	gx_theap_fini();
 }
 
 /* ---- sleeping ---- */

@@ -1,0 +1,47 @@
+/* Once: run a function exactly once; later callers wait until it returned. */
+#include <errno.h>
+
+#include "core/wait.h"
+
+#include <gonex/sync.h>
+
+enum { GX_ONCE_NEW = 0, GX_ONCE_RUNNING, GX_ONCE_DONE };
+
+typedef struct {
+	uint32_t state;
+	gx_co *runner;
+	gx_waitq waiters;
+} gx_once_impl;
+_Static_assert(sizeof(gx_once_impl) <= sizeof(gx_once), "gx_once storage");
+
+int gx_once_do(gx_once *once, void (*fn)(void *), void *arg)
+{
+	gx_once_impl *o = (gx_once_impl *)once;
+	if (!once || !fn)
+		return -EINVAL;
+	if (o->state == GX_ONCE_DONE)
+		return 0;
+	gx_co *self = gx_co_current();
+	if (o->state == GX_ONCE_RUNNING) {
+		if (self == o->runner)
+			return -EDEADLK;
+		if (!self)
+			return -EPERM;
+		gx_waiter w;
+		gx_waiter_init(&w, self);
+		gx_wq_node n = {.w = &w};
+		gx_waitq_push(&o->waiters, &n);
+		gx_wait(&w, GX_FOREVER, "once");
+		gx_waitq_unlink(&o->waiters, &n);
+		return 0;
+	}
+	o->state = GX_ONCE_RUNNING;
+	o->runner = self;
+	fn(arg);
+	o->state = GX_ONCE_DONE;
+	o->runner = NULL;
+	gx_wq_node *n;
+	while ((n = gx_waitq_pop(&o->waiters)) != NULL)
+		gx_wake(n);
+	return 0;
+}

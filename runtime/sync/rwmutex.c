@@ -1,0 +1,138 @@
+/*
+ * RWMutex with Go's policy.
+ *
+ * State: `readers` holding the lock, `writer` holding it, and two FIFOs:
+ * readers blocked behind a writer (rq) and writers waiting (wq).
+ * - RLock succeeds at once only when no writer holds the lock and no live
+ *   writer waits: a waiting writer blocks new readers, so writers do not
+ *   starve.
+ * - Unlock admits every blocked reader first (they were there before the
+ *   next writer's turn), else hands the lock to the next writer.
+ * - The last RUnlock hands the lock to the next writer.
+ * - A waiter that times out re-settles the state: a writer leaving wq may
+ *   unblock the readers queued behind it.
+ * Hand-offs count the new holders before waking them, so a woken waiter
+ * holds the lock when its wait returns 0.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "core/wait.h"
+
+#include <gonex/sync.h>
+
+typedef struct {
+	uint32_t readers;
+	uint32_t writer;
+	gx_waitq rq;
+	gx_waitq wq;
+} gx_rw_impl;
+_Static_assert(sizeof(gx_rw_impl) <= sizeof(gx_rwmutex), "gx_rwmutex storage");
+
+static void gx_rw_admit_readers(gx_rw_impl *m)
+{
+	gx_wq_node *n;
+	while ((n = gx_waitq_pop(&m->rq)) != NULL) {
+		m->readers++;
+		gx_wake(n);
+	}
+}
+
+/* Give the lock to whoever may have it now that it changed hands. */
+static void gx_rw_settle(gx_rw_impl *m)
+{
+	if (m->writer)
+		return;
+	if (!gx_waitq_empty(&m->wq)) {
+		if (m->readers == 0) {
+			m->writer = 1;
+			gx_wake(gx_waitq_pop(&m->wq));
+		}
+		return;
+	}
+	gx_rw_admit_readers(m);
+}
+
+static int gx_rw_block(gx_waitq *q, gx_until u, const char *reason, gx_rw_impl *m)
+{
+	gx_co *self = gx_co_current();
+	if (!self)
+		return -EPERM;
+	gx_waiter w;
+	gx_waiter_init(&w, self);
+	gx_wq_node n = {.w = &w};
+	gx_waitq_push(q, &n);
+	int rc = gx_wait(&w, u, reason);
+	gx_waitq_unlink(q, &n);
+	if (rc < 0)
+		gx_rw_settle(m);
+	return rc;
+}
+
+int gx_rwmutex_tryrlock(gx_rwmutex *rw)
+{
+	gx_rw_impl *m = (gx_rw_impl *)rw;
+	if (!rw)
+		return -EINVAL;
+	if (m->writer || !gx_waitq_empty(&m->wq))
+		return -EBUSY;
+	m->readers++;
+	return 0;
+}
+
+int gx_rwmutex_rlock(gx_rwmutex *rw, gx_until u)
+{
+	int rc = gx_rwmutex_tryrlock(rw);
+	if (rc != -EBUSY)
+		return rc;
+	gx_rw_impl *m = (gx_rw_impl *)rw;
+	return gx_rw_block(&m->rq, u, "rwmutex rlock", m);
+}
+
+int gx_rwmutex_runlock(gx_rwmutex *rw)
+{
+	gx_rw_impl *m = (gx_rw_impl *)rw;
+	if (!rw)
+		return -EINVAL;
+	if (m->readers == 0)
+		return -EPERM;
+	m->readers--;
+	if (m->readers == 0)
+		gx_rw_settle(m);
+	return 0;
+}
+
+int gx_rwmutex_trylock(gx_rwmutex *rw)
+{
+	gx_rw_impl *m = (gx_rw_impl *)rw;
+	if (!rw)
+		return -EINVAL;
+	if (m->writer || m->readers || !gx_waitq_empty(&m->wq))
+		return -EBUSY;
+	m->writer = 1;
+	return 0;
+}
+
+int gx_rwmutex_lock(gx_rwmutex *rw, gx_until u)
+{
+	int rc = gx_rwmutex_trylock(rw);
+	if (rc != -EBUSY)
+		return rc;
+	gx_rw_impl *m = (gx_rw_impl *)rw;
+	return gx_rw_block(&m->wq, u, "rwmutex lock", m);
+}
+
+int gx_rwmutex_unlock(gx_rwmutex *rw)
+{
+	gx_rw_impl *m = (gx_rw_impl *)rw;
+	if (!rw)
+		return -EINVAL;
+	if (!m->writer)
+		return -EPERM;
+	m->writer = 0;
+	if (!gx_waitq_empty(&m->rq))
+		gx_rw_admit_readers(m);
+	else
+		gx_rw_settle(m);
+	return 0;
+}

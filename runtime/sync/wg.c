@@ -1,0 +1,52 @@
+/* WaitGroup: a counter and the coroutines waiting for it to reach 0. */
+#include <errno.h>
+
+#include "core/wait.h"
+
+#include <gonex/sync.h>
+
+typedef struct {
+	int64_t count;
+	gx_waitq waiters;
+} gx_wg_impl;
+_Static_assert(sizeof(gx_wg_impl) <= sizeof(gx_wg), "gx_wg storage");
+
+int gx_wg_add(gx_wg *wg, int64_t delta)
+{
+	gx_wg_impl *w = (gx_wg_impl *)wg;
+	if (!wg)
+		return -EINVAL;
+	if (delta < 0 ? delta == INT64_MIN || w->count < -delta : w->count > INT64_MAX - delta)
+		return -ERANGE;
+	w->count += delta;
+	if (w->count == 0) {
+		gx_wq_node *n;
+		while ((n = gx_waitq_pop(&w->waiters)) != NULL)
+			gx_wake(n);
+	}
+	return 0;
+}
+
+int gx_wg_done(gx_wg *wg)
+{
+	return gx_wg_add(wg, -1);
+}
+
+int gx_wg_wait(gx_wg *wg, gx_until u)
+{
+	gx_wg_impl *w = (gx_wg_impl *)wg;
+	if (!wg)
+		return -EINVAL;
+	if (w->count == 0)
+		return 0;
+	gx_co *self = gx_co_current();
+	if (!self)
+		return -EPERM;
+	gx_waiter wt;
+	gx_waiter_init(&wt, self);
+	gx_wq_node n = {.w = &wt};
+	gx_waitq_push(&w->waiters, &n);
+	int rc = gx_wait(&wt, u, "waitgroup");
+	gx_waitq_unlink(&w->waiters, &n);
+	return rc;
+}
