@@ -110,6 +110,8 @@ plan=(
 	"spawn|spawn|1000000|100000|"
 	"idle|idle|100000|10000|"
 	"parked_1m|idle|1000000|1000000|GONEX_STACK_SIZE=16K"
+	"pingpong|pingpong|5000000|500000|"
+	"select|select|5000000|500000|"
 )
 
 # The workloads this gx-bench has, read from its usage text ("  NAME ARGS").

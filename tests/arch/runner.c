@@ -257,6 +257,65 @@ static void t_overflow(void)
 	CHECK(strstr(buf, GX_SCN_OVERFLOW_MSG) != NULL, "stderr: %s", buf);
 }
 
+/* ---- channels, select, context (portable C over the switch: checked here
+ * too because this is what runs on aarch64) ---- */
+
+static gx_chan *pp_ping, *pp_pong;
+static void pp_echo(void *arg)
+{
+	(void)arg;
+	uint64_t v;
+	bool ok;
+	while (gx_chan_recv(pp_ping, &v, &ok, GX_FOREVER) == 0 && ok) {
+		v++;
+		gx_chan_send(pp_pong, &v, GX_FOREVER);
+	}
+}
+
+static gx_ctx *cancel_me;
+static void cancel_after_yield(void *arg)
+{
+	(void)arg;
+	gx_yield();
+	gx_ctx_cancel(cancel_me);
+}
+
+static int chan_main(void *arg)
+{
+	(void)arg;
+	gx_chan_make(&pp_ping, 8, 0, 0);
+	gx_chan_make(&pp_pong, 8, 0, 0);
+	gx_go(pp_echo, NULL);
+	uint64_t v = 0;
+	for (int i = 0; i < 10000; i++) {
+		gx_chan_send(pp_ping, &v, GX_FOREVER);
+		gx_chan_recv(pp_pong, &v, NULL, GX_FOREVER);
+	}
+	CHECK(v == 10000, "pingpong value %llu", (unsigned long long)v);
+	gx_chan_close(pp_ping);
+	gx_yield();
+	gx_chan *b;
+	gx_chan_make(&b, 8, 1, 0);
+	gx_chan_try_send(b, &v);
+	gx_case cs[2] = {{.chan = pp_pong, .op = GX_RECV, .elem = &v}, {.chan = b, .op = GX_RECV, .elem = &v}};
+	CHECK(gx_select(cs, 2, GX_FOREVER) == 1, "select picks the ready case");
+	gx_ctx_with_cancel(gx_ctx_background(), &cancel_me);
+	gx_go(cancel_after_yield, NULL);
+	int rc = gx_select(cs, 2, gx_ctx_until(cancel_me));
+	CHECK(rc == -ECANCELED, "select ended by its context: %d", rc);
+	gx_ctx_release(cancel_me);
+	CHECK(gx_chan_recv(b, &v, NULL, gx_timeout(GX_MILLISECOND)) == -ETIMEDOUT, "deadline");
+	gx_chan_free(b);
+	gx_chan_free(pp_ping);
+	gx_chan_free(pp_pong);
+	return 0;
+}
+
+static void t_chan(void)
+{
+	CHECK(gx_run(NULL, chan_main, NULL) == 0, "run");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -268,6 +327,7 @@ int main(void)
 	run("sleeps never early, in deadline order", t_sleep);
 	run("backend chosen and reported", t_backend);
 	run("stack overflow reported, then abort", t_overflow);
+	run("channels, select and a context", t_chan);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
