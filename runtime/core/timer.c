@@ -106,7 +106,9 @@ int gx_theap_add(gx_tnode *t)
 
 int gx_theap_del(gx_tnode *t)
 {
-	if (t->idx == 0)
+	/* also false for a node left armed when its gx_run ended (the heap
+	 * it was in is gone): deleting it later is harmless */
+	if (t->idx == 0 || t->idx > T.n || T.heap[t->idx - 1] != t)
 		return 0;
 	uint32_t i = t->idx - 1;
 	t->idx = 0;
