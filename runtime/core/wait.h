@@ -17,6 +17,7 @@
 #ifndef GX_CORE_WAIT_H
 #define GX_CORE_WAIT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -136,6 +137,26 @@ static inline int gx_wait(gx_waiter *w, gx_until u, const char *reason)
 		return w->fired;
 	}
 	return gx_wait_slow(w, u, reason);
+}
+
+/*
+ * The common single-clause wait: enlist n on q (the caller set n->elem and
+ * n->n as needed), wait, unlink. Returns as gx_wait, or -EPERM outside a
+ * coroutine. n->ok is the waker's word afterwards.
+ */
+static inline int gx_wait_in(gx_waitq *q, gx_wq_node *n, gx_until u, const char *reason)
+{
+	gx_co *self = gx_co_current();
+	if (!self)
+		return -EPERM;
+	gx_waiter w;
+	gx_waiter_init(&w, self);
+	n->w = &w;
+	n->idx = 0;
+	gx_waitq_push(q, n);
+	int rc = gx_wait(&w, u, reason);
+	gx_waitq_unlink(q, n);
+	return rc;
 }
 
 /* Wait with no clause at all: until u ends (forever for GX_FOREVER, which

@@ -119,17 +119,9 @@ int gx_chan_send(gx_chan *ch, const void *v, gx_until u)
 	int rc = gx_chan_send_now(c, v);
 	if (rc != -EAGAIN)
 		return rc;
-	if (!self)
-		return -EPERM;
-	gx_waiter w;
-	gx_waiter_init(&w, self);
 	gx_wq_node n; /* only what the queue and a waker read is set */
-	n.w = &w;
 	n.elem = (void *)v;
-	n.idx = 0;
-	gx_waitq_push(&c->sendq, &n);
-	rc = gx_wait(&w, u, "chan send");
-	gx_waitq_unlink(&c->sendq, &n);
+	rc = gx_wait_in(&c->sendq, &n, u, "chan send");
 	if (rc == 0)
 		return n.ok ? 0 : -EPIPE;
 	return rc;
@@ -146,17 +138,9 @@ int gx_chan_recv(gx_chan *ch, void *v, bool *ok, gx_until u)
 	int rc = gx_chan_recv_now(c, v, ok);
 	if (rc != -EAGAIN)
 		return rc;
-	if (!self)
-		return -EPERM;
-	gx_waiter w;
-	gx_waiter_init(&w, self);
 	gx_wq_node n; /* only what the queue and a waker read is set */
-	n.w = &w;
 	n.elem = v;
-	n.idx = 0;
-	gx_waitq_push(&c->recvq, &n);
-	rc = gx_wait(&w, u, "chan receive");
-	gx_waitq_unlink(&c->recvq, &n);
+	rc = gx_wait_in(&c->recvq, &n, u, "chan receive");
 	if (rc == 0 && ok)
 		*ok = n.ok;
 	return rc;

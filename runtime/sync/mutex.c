@@ -8,8 +8,8 @@
  * mode; without preemption or other threads, hand-off is both simpler and
  * fair, and an uncontended lock is still one flag test.
  *
- * Cond: a FIFO of waiters; wait enlists before unlocking the mutex, so a
- * signal sent after the unlock cannot be missed.
+ * Cond: a FIFO of waiters. Wait unlocks the mutex and enlists without a
+ * switch in between, so no signal can slip past it.
  */
 #include <errno.h>
 
@@ -48,16 +48,8 @@ int gx_mutex_lock(gx_mutex *mu, gx_until u)
 		m->locked = 1;
 		return 0;
 	}
-	gx_co *self = gx_co_current();
-	if (!self)
-		return -EPERM;
-	gx_waiter w;
-	gx_waiter_init(&w, self);
-	gx_wq_node n = {.w = &w};
-	gx_waitq_push(&m->waiters, &n);
-	int rc = gx_wait(&w, u, "mutex");
-	gx_waitq_unlink(&m->waiters, &n);
-	return rc; /* 0: the unlocker handed the lock over */
+	gx_wq_node n;
+	return gx_wait_in(&m->waiters, &n, u, "mutex"); /* 0: handed over */
 }
 
 int gx_mutex_unlock(gx_mutex *mu)
@@ -82,16 +74,13 @@ int gx_cond_wait(gx_cond *cv, gx_mutex *mu, gx_until u)
 		return -EINVAL;
 	if (!((gx_mutex_impl *)mu)->locked)
 		return -EPERM;
-	gx_co *self = gx_co_current();
-	if (!self)
+	if (!gx_co_current())
 		return -EPERM;
-	gx_waiter w;
-	gx_waiter_init(&w, self);
-	gx_wq_node n = {.w = &w};
-	gx_waitq_push(&c->waiters, &n);
+	/* Unlocking before enlisting cannot miss a signal: nothing else runs
+	 * until this coroutine parks (unlock only readies a waiter). */
 	gx_mutex_unlock(mu);
-	int rc = gx_wait(&w, u, "cond");
-	gx_waitq_unlink(&c->waiters, &n);
+	gx_wq_node n;
+	int rc = gx_wait_in(&c->waiters, &n, u, "cond");
 	gx_mutex_lock(mu, GX_FOREVER);
 	return rc;
 }

@@ -25,15 +25,9 @@ int gx_once_do(gx_once *once, void (*fn)(void *), void *arg)
 	if (o->state == GX_ONCE_RUNNING) {
 		if (self == o->runner)
 			return -EDEADLK;
-		if (!self)
-			return -EPERM;
-		gx_waiter w;
-		gx_waiter_init(&w, self);
-		gx_wq_node n = {.w = &w};
-		gx_waitq_push(&o->waiters, &n);
-		gx_wait(&w, GX_FOREVER, "once");
-		gx_waitq_unlink(&o->waiters, &n);
-		return 0;
+		gx_wq_node n;
+		int rc = gx_wait_in(&o->waiters, &n, GX_FOREVER, "once");
+		return rc < 0 ? rc : 0;
 	}
 	o->state = GX_ONCE_RUNNING;
 	o->runner = self;

@@ -55,15 +55,8 @@ static void gx_rw_settle(gx_rw_impl *m)
 
 static int gx_rw_block(gx_waitq *q, gx_until u, const char *reason, gx_rw_impl *m)
 {
-	gx_co *self = gx_co_current();
-	if (!self)
-		return -EPERM;
-	gx_waiter w;
-	gx_waiter_init(&w, self);
-	gx_wq_node n = {.w = &w};
-	gx_waitq_push(q, &n);
-	int rc = gx_wait(&w, u, reason);
-	gx_waitq_unlink(q, &n);
+	gx_wq_node n;
+	int rc = gx_wait_in(q, &n, u, reason);
 	if (rc < 0)
 		gx_rw_settle(m);
 	return rc;

@@ -56,15 +56,9 @@ int gx_sem_acquire(gx_sem *sem, int64_t n, gx_until u)
 	if (rc != -EAGAIN)
 		return rc;
 	gx_sem_impl *s = (gx_sem_impl *)sem;
-	gx_co *self = gx_co_current();
-	if (!self)
-		return -EPERM;
-	gx_waiter w;
-	gx_waiter_init(&w, self);
-	gx_wq_node node = {.w = &w, .n = (uint64_t)n};
-	gx_waitq_push(&s->waiters, &node);
-	rc = gx_wait(&w, u, "semaphore");
-	gx_waitq_unlink(&s->waiters, &node);
+	gx_wq_node node;
+	node.n = (uint64_t)n;
+	rc = gx_wait_in(&s->waiters, &node, u, "semaphore");
 	if (rc < 0)
 		gx_sem_grant(s);
 	return rc;

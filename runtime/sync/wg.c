@@ -39,14 +39,6 @@ int gx_wg_wait(gx_wg *wg, gx_until u)
 		return -EINVAL;
 	if (w->count == 0)
 		return 0;
-	gx_co *self = gx_co_current();
-	if (!self)
-		return -EPERM;
-	gx_waiter wt;
-	gx_waiter_init(&wt, self);
-	gx_wq_node n = {.w = &wt};
-	gx_waitq_push(&w->waiters, &n);
-	int rc = gx_wait(&wt, u, "waitgroup");
-	gx_waitq_unlink(&w->waiters, &n);
-	return rc;
+	gx_wq_node n;
+	return gx_wait_in(&w->waiters, &n, u, "waitgroup");
 }
