@@ -71,8 +71,9 @@ GX_API int gx_chan_init(gx_chan *c, size_t elem_size, size_t cap, void *buf, uns
  * coroutine waits on it; -EINVAL for a gx_chan_init channel. NULL is 0. */
 GX_API int gx_chan_free(gx_chan *c);
 
-/* Send *v (elem_size bytes). 0, -EPIPE (closed), -ETIMEDOUT/-ECANCELED,
- * -EPERM outside a coroutine. */
+/* Send *v (elem_size bytes; v may be NULL only when that is 0). 0, -EPIPE
+ * (closed), -ETIMEDOUT/-ECANCELED, -EPERM outside a coroutine or on a
+ * context's done channel, -EINVAL for a NULL v. */
 GX_API int gx_chan_send(gx_chan *c, const void *v, gx_until u);
 
 /* Receive into *v (may be NULL to discard). *ok (may be NULL) is true for
@@ -86,7 +87,8 @@ GX_API int gx_chan_try_send(gx_chan *c, const void *v);
 /* Non-blocking: 0 with *ok as for gx_chan_recv, or -EAGAIN. */
 GX_API int gx_chan_try_recv(gx_chan *c, void *v, bool *ok);
 
-/* Close: 0, -EALREADY, -EINVAL (nil). */
+/* Close: 0, -EALREADY, -EINVAL (nil), -EPERM (a context's done channel:
+ * only its context closes it). */
 GX_API int gx_chan_close(gx_chan *c);
 
 /* Buffered values and capacity (0 for nil). */

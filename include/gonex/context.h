@@ -13,8 +13,12 @@
  *
  * Memory: every gx_ctx_with_* result must be released with
  * gx_ctx_release (Go's `defer cancel()`): it cancels the context if it is
- * cancellable and frees it once no descendant and no waiter needs it.
- * Contexts belong to the process's gx_run thread.
+ * cancellable and drops the creator's reference. A context is freed once
+ * no reference, no descendant and no waiter is left. A coroutine that may
+ * use a context after its creator released it (Go code simply keeps the
+ * ctx) takes its own reference with gx_ctx_retain and drops it with
+ * gx_ctx_put, which does not cancel. Contexts belong to the process's
+ * gx_run thread.
  */
 #ifndef GONEX_CONTEXT_H
 #define GONEX_CONTEXT_H
@@ -61,7 +65,7 @@ GX_API int gx_ctx_err(gx_ctx *ctx);
 GX_API int gx_ctx_cause(gx_ctx *ctx);
 
 /* Closed when ctx ends; NULL (a nil channel) for a context that can never
- * end. Receive-only in spirit: do not send on it or close it. */
+ * end. Receive-only: sending on it or closing it returns -EPERM. */
 GX_API gx_chan *gx_ctx_done(gx_ctx *ctx);
 
 /* The value for key from ctx or its nearest ancestor that has it; NULL. */
@@ -70,9 +74,13 @@ GX_API void *gx_ctx_value(gx_ctx *ctx, const void *key);
 /* The deadline in force (CLOCK_MONOTONIC ns), -1 for none. */
 GX_API int64_t gx_ctx_deadline(gx_ctx *ctx);
 
-/* Cancel (when cancellable) and give up this handle. NULL and the
- * background are ignored. */
+/* Cancel (when cancellable) and give up the creator's reference. NULL and
+ * the background are ignored. */
 GX_API void gx_ctx_release(gx_ctx *ctx);
+
+/* Take / drop an extra reference (no cancel). Retain returns ctx. */
+GX_API gx_ctx *gx_ctx_retain(gx_ctx *ctx);
+GX_API void gx_ctx_put(gx_ctx *ctx);
 
 #ifdef __cplusplus
 }

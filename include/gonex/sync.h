@@ -83,7 +83,9 @@ typedef struct gx_once {
 /* Run fn(arg) if no call on o ever ran it; callers arriving while it runs
  * wait until it returned. Returns 0 once fn has run; -EDEADLK when fn
  * itself calls gx_once_do on the same o; -EPERM outside a coroutine while
- * another call is running fn. */
+ * another call is running fn. fn must return: if it ends its coroutine
+ * (gx_exit), C has no defer to mark o done, and later callers wait
+ * forever. */
 GX_API int gx_once_do(gx_once *o, void (*fn)(void *), void *arg);
 
 /* ---- Cond ---- */
@@ -108,7 +110,9 @@ typedef struct gx_sem {
 /* A semaphore of total weight size (>= 1). -EINVAL otherwise. */
 GX_API int gx_sem_init(gx_sem *s, int64_t size);
 /* Acquire weight n (1..size) in FIFO order: a large request is not passed
- * by smaller ones. 0, u's error, -EINVAL for n out of range. */
+ * by smaller ones. 0, u's error, -EINVAL for n out of range. As every call
+ * here, it completes when it can without blocking, even if u has already
+ * ended (x/sync's Acquire fails first on a done context). */
 GX_API int gx_sem_acquire(gx_sem *s, int64_t n, gx_until u);
 /* 0, or -EAGAIN when it cannot be had at once (or others wait). */
 GX_API int gx_sem_try_acquire(gx_sem *s, int64_t n);

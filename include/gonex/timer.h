@@ -29,10 +29,13 @@ typedef struct gx_ticker gx_ticker;
  * 0, -EINVAL, -EPERM, -ENOMEM. */
 GX_API int gx_timer_make(gx_timer **out, int64_t d);
 GX_API gx_chan *gx_timer_chan(gx_timer *t);
-/* 1 when this call stopped a pending timer, 0 when it had already fired or
- * been stopped; -EINVAL for NULL. */
+/* 1 when this call stopped a pending timer (one not yet fired, or fired
+ * with its value not yet received: the value is discarded), 0 when it had
+ * been received or stopped already; -EINVAL for NULL. So Go's
+ * `if (!t.Stop()) <-t.C` idiom is neither needed nor safe here. */
 GX_API int gx_timer_stop(gx_timer *t);
-/* Re-arm for d ns from now: 1 when it was pending, 0 otherwise. */
+/* Re-arm for d ns from now: 1 when it was pending (as for stop), 0
+ * otherwise. */
 GX_API int gx_timer_reset(gx_timer *t, int64_t d);
 /* Stop and free: 0, -EBUSY (nothing freed) while a coroutine waits on its
  * channel. NULL is 0. */

@@ -25,6 +25,7 @@ enum {
 };
 
 struct gx_stack_class;
+struct gx_waiter;
 
 typedef struct gx_co {
 	void *sp;                   /* saved stack pointer while not running */
@@ -35,6 +36,9 @@ typedef struct gx_co {
 	gx_fn fn;
 	void *arg;
 	const char *wait_reason;    /* what a parked coroutine waits on */
+	struct gx_waiter *waiter;   /* its wait clauses while parked in gx_wait */
+	struct gx_co *all_next;     /* every live coroutine of the process */
+	struct gx_co *all_prev;
 	struct gx_stack_class *cls; /* the pool the stack returns to */
 	char *stack_lo;             /* lowest usable byte (above the guard) */
 	size_t stack_size;          /* usable bytes, this descriptor included */

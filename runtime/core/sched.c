@@ -52,6 +52,7 @@
 #include "core/rand.h"
 #include "core/stack.h"
 #include "core/timer.h"
+#include "core/wait.h"
 
 #define S gx_sched_state
 
@@ -64,6 +65,12 @@ static _Noreturn void gx_co_finish(gx_co *self)
 	if (self->flags & GX_CO_F_MAIN)
 		S.main_done = true;
 	S.alive--;
+	if (self->all_prev)
+		self->all_prev->all_next = self->all_next;
+	else
+		S.all = self->all_next;
+	if (self->all_next)
+		self->all_next->all_prev = self->all_prev;
 	gx_co *to = S.main_done ? &S.root : gx_pick();
 	gx_stack_put(self); /* still running on it: see the invariants */
 	to->state = GX_CO_RUNNING;
@@ -109,6 +116,12 @@ gx_co *gx_co_spawn(gx_fn fn, void *arg, size_t stack_size, const char *name, int
 	co->id = ++S.next_id;
 	co->flags = 0;
 	co->wait_reason = NULL;
+	co->waiter = NULL;
+	co->all_prev = NULL;
+	co->all_next = S.all;
+	if (S.all)
+		S.all->all_prev = co;
+	S.all = co;
 	size_t i = 0;
 	if (name)
 		for (; i < GX_NAME_MAX && name[i]; i++)
@@ -253,16 +266,20 @@ int gx_sched_run(int (*main_fn)(void *), void *arg)
 		return err;
 	mco->flags |= GX_CO_F_MAIN;
 
+	int rc;
 	for (;;) {
-		if (S.main_done)
-			return S.main_result;
+		if (S.main_done) {
+			rc = S.main_result;
+			break;
+		}
 		bool runnable = S.head || S.runnext;
 		int64_t next_timer = gx_theap_next();
 		bool busy = S.poller.busy(S.poller.state);
 		if (!runnable && next_timer < 0 && !busy) {
 			gx_log("all coroutines are asleep - deadlock (%llu parked)",
 			       (unsigned long long)S.alive);
-			return -EDEADLK;
+			rc = -EDEADLK;
+			break;
 		}
 		if (busy || (!runnable && next_timer >= 0))
 			S.poller.wait(S.poller.state, runnable ? 0 : next_timer);
@@ -276,4 +293,9 @@ int gx_sched_run(int (*main_fn)(void *), void *arg)
 			gx_switch(&S.root, n);
 		}
 	}
+	/* The coroutines still alive never run again and their stacks are
+	 * about to be unmapped: no object may keep pointing into them. */
+	for (gx_co *co = S.all; co; co = co->all_next)
+		gx_wait_abandon(co);
+	return rc;
 }

@@ -60,6 +60,7 @@ struct gx_sched {
 	size_t default_stack;
 	size_t page;
 	gx_poller poller;
+	gx_co *all; /* every live coroutine, through all_next/all_prev */
 	gx_co root;
 };
 

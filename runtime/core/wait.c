@@ -19,6 +19,7 @@
 
 #include <errno.h>
 
+#include "core/panic.h"
 #include "core/timer.h"
 
 static gx_ctx_hooks gx_ctx_hook;
@@ -39,7 +40,7 @@ static void gx_wait_timeout_fire(gx_tnode *t)
 
 int gx_wait_slow(gx_waiter *w, gx_until u, const char *reason)
 {
-	gx_wq_node cn = {.w = w, .idx = GX_FIRED_CTX};
+	gx_wq_node cn = {.w = w, .idx = GX_FIRED_CTX, .elem = u.ctx};
 	gx_tnode t = {.when = u.deadline, .fn = gx_wait_timeout_fire, .data = w};
 	if (u.ctx) {
 		int e = gx_ctx_hook.enlist ? gx_ctx_hook.enlist(u.ctx, &cn) : -EINVAL;
@@ -47,23 +48,40 @@ int gx_wait_slow(gx_waiter *w, gx_until u, const char *reason)
 			return e;
 	}
 	if (u.deadline >= 0) {
-		if (u.deadline <= gx_clock_now() || gx_theap_add(&t) < 0) {
+		int rc = u.deadline <= gx_clock_now() ? -ETIMEDOUT : gx_theap_add(&t);
+		if (rc < 0) { /* -ENOMEM must not read as an early timeout */
 			if (u.ctx)
 				gx_ctx_hook.delist(u.ctx, &cn);
-			return -ETIMEDOUT;
+			return rc;
 		}
 	}
+	w->co->waiter = w;
 	gx_park(reason);
+	w->co->waiter = NULL;
 	if (u.deadline >= 0)
 		gx_theap_del(&t);
 	int rc = w->fired;
 	if (rc == GX_FIRED_TIMEOUT)
 		rc = -ETIMEDOUT;
-	else if (rc == GX_FIRED_CTX)
-		rc = gx_ctx_hook.err(u.ctx);
+	else if (rc == GX_FIRED_CTX && (rc = gx_ctx_hook.err(u.ctx)) == 0)
+		gx_panic("wait", "context fired while alive");
 	if (u.ctx) /* last: a context stays alive while it has waiters */
 		gx_ctx_hook.delist(u.ctx, &cn);
 	return rc;
+}
+
+void gx_wait_abandon(gx_co *co)
+{
+	gx_waiter *w = co->waiter;
+	if (!w)
+		return;
+	for (gx_wq_node *n = w->nodes; n; n = n->wnext) {
+		if (n->idx == GX_FIRED_CTX)
+			gx_ctx_hook.delist(n->elem, n); /* unlinks, drops the reference */
+		else
+			gx_waitq_unlink(n->q, n);
+	}
+	co->waiter = NULL;
 }
 
 int gx_wait_until(gx_until u, const char *reason)

@@ -33,14 +33,20 @@ enum {
 	GX_FIRED_CTX = -3,     /* the context ended */
 };
 
+struct gx_wq_node;
+struct gx_waitq;
+
 typedef struct gx_waiter {
 	gx_co *co;
+	struct gx_wq_node *nodes; /* every node ever enlisted, through wnext */
 	int32_t fired;
 } gx_waiter;
 
 typedef struct gx_wq_node {
 	struct gx_wq_node *next, *prev;
 	gx_waiter *w;
+	struct gx_waitq *q;       /* the queue it was enlisted on */
+	struct gx_wq_node *wnext; /* the waiter's next node */
 	void *elem;     /* channel: source (send) or destination (recv) */
 	uint64_t n;     /* semaphore: weight */
 	int32_t idx;    /* what gx_wait returns when this clause fires */
@@ -55,11 +61,15 @@ typedef struct gx_waitq {
 static inline void gx_waiter_init(gx_waiter *w, gx_co *co)
 {
 	w->co = co;
+	w->nodes = NULL;
 	w->fired = GX_FIRED_NONE;
 }
 
 static inline void gx_waitq_push(gx_waitq *q, gx_wq_node *n)
 {
+	n->q = q;
+	n->wnext = n->w->nodes;
+	n->w->nodes = n;
 	n->next = NULL;
 	n->prev = q->tail;
 	if (q->tail)
@@ -133,7 +143,9 @@ int gx_wait_slow(gx_waiter *w, gx_until u, const char *reason);
 static inline int gx_wait(gx_waiter *w, gx_until u, const char *reason)
 {
 	if (u.deadline < 0 && !u.ctx) {
+		w->co->waiter = w; /* for gx_wait_abandon */
 		gx_park(reason);
+		w->co->waiter = NULL;
 		return w->fired;
 	}
 	return gx_wait_slow(w, u, reason);
@@ -158,6 +170,11 @@ static inline int gx_wait_in(gx_waitq *q, gx_wq_node *n, gx_until u, const char 
 	gx_waitq_unlink(q, n);
 	return rc;
 }
+
+/* At shutdown, for a coroutine that will never run again: take every node
+ * of its wait out of the queues it is in (they live on a stack about to be
+ * unmapped) and drop the context reference its wait held. */
+void gx_wait_abandon(gx_co *co);
 
 /* Wait with no clause at all: until u ends (forever for GX_FOREVER, which
  * parks for good, as Go's nil-channel operations do). */

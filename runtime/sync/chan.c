@@ -93,8 +93,10 @@ int gx_chan_try_send(gx_chan *ch, const void *v)
 	if (!ch)
 		return -EAGAIN;
 	gx_chan_impl *c = gx_chan_impl_of(ch);
-	if (!gx_chan_valid(c))
+	if (!gx_chan_valid(c) || !gx_chan_send_arg_ok(c, v))
 		return -EINVAL;
+	if (c->flags & GX_CHAN_F_DONE)
+		return -EPERM;
 	return gx_chan_send_now(c, v);
 }
 
@@ -114,8 +116,10 @@ int gx_chan_send(gx_chan *ch, const void *v, gx_until u)
 	if (!ch)
 		return self ? gx_wait_until(u, "chan send (nil chan)") : -EPERM;
 	gx_chan_impl *c = gx_chan_impl_of(ch);
-	if (!gx_chan_valid(c))
+	if (!gx_chan_valid(c) || !gx_chan_send_arg_ok(c, v))
 		return -EINVAL;
+	if (c->flags & GX_CHAN_F_DONE)
+		return -EPERM;
 	int rc = gx_chan_send_now(c, v);
 	if (rc != -EAGAIN)
 		return rc;
@@ -153,8 +157,16 @@ int gx_chan_close(gx_chan *ch)
 	gx_chan_impl *c = gx_chan_impl_of(ch);
 	if (!gx_chan_valid(c))
 		return -EINVAL;
+	if (c->flags & GX_CHAN_F_DONE)
+		return -EPERM;
 	if (c->closed)
 		return -EALREADY;
+	gx_chan_close_now(c);
+	return 0;
+}
+
+void gx_chan_close_now(gx_chan_impl *c)
+{
 	c->closed = 1;
 	gx_wq_node *n;
 	while ((n = gx_waitq_pop(&c->recvq)) != NULL) {
@@ -167,7 +179,6 @@ int gx_chan_close(gx_chan *ch)
 		n->ok = false;
 		gx_wake(n);
 	}
-	return 0;
 }
 
 size_t gx_chan_len(const gx_chan *ch)

@@ -15,6 +15,7 @@
 
 #define GX_CHAN_MAGIC 0x67786368u /* "gxch" */
 #define GX_CHAN_F_HEAP 0x100u      /* made by gx_chan_make */
+#define GX_CHAN_F_DONE 0x200u      /* a context's done channel: closed only by it */
 
 typedef struct gx_chan_impl {
 	uint32_t magic;
@@ -41,6 +42,15 @@ static inline bool gx_chan_valid(const gx_chan_impl *c)
 {
 	return c->magic == GX_CHAN_MAGIC;
 }
+
+/* A send's value pointer may be NULL only for a zero-size element. */
+static inline bool gx_chan_send_arg_ok(const gx_chan_impl *c, const void *v)
+{
+	return v || c->elem_size == 0;
+}
+
+/* Close without the caller checks (a context closes its done channel). */
+void gx_chan_close_now(gx_chan_impl *c);
 
 static inline char *gx_chan_slot(gx_chan_impl *c, uint32_t i)
 {

@@ -7,10 +7,10 @@
  * ancestor. Cancellation walks the subtree depth-first and closes every
  * done channel in it before returning.
  *
- * Lifetime: refs counts the user's handle (until gx_ctx_release), each
- * child, and each coroutine waiting with this context (enlisted by the
- * wait core). The node is freed when refs reaches 0, and then drops its
- * reference on its parent.
+ * Lifetime: refs counts the creator's handle (until gx_ctx_release), each
+ * gx_ctx_retain (until gx_ctx_put), each child, and each coroutine waiting
+ * with this context (enlisted by the wait core). The node is freed when
+ * refs reaches 0, and then drops its reference on its parent.
  *
  * Waits: the wait core enlists a receive node on the done channel of the
  * nearest cancellable ancestor, so closing that channel fires the waiter
@@ -21,6 +21,7 @@
  * children list and has no armed timer.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "core/timer.h"
@@ -80,18 +81,39 @@ static void gx_ctx_unref(gx_ctx *c)
 	}
 }
 
-static void gx_ctx_cancel_tree(gx_ctx *c, int err, int cause)
+/* Cancel c itself; false when its subtree needs no visit (a cancellable
+ * node cancelled earlier has its whole subtree cancelled). */
+static bool gx_ctx_mark(gx_ctx *c, int err, int cause)
 {
-	if (c->kind == GX_CTX_CANCEL) {
-		if (c->err)
-			return; /* its subtree is cancelled already */
-		c->err = err;
-		c->cause = cause;
-		gx_theap_del(&c->timer);
-		gx_chan_close(&c->done);
+	if (c->kind != GX_CTX_CANCEL)
+		return true;
+	if (c->err)
+		return false;
+	c->err = err;
+	c->cause = cause;
+	gx_theap_del(&c->timer);
+	gx_chan_close_now(gx_chan_impl_of(&c->done));
+	return true;
+}
+
+/* Pre-order walk of root's subtree without recursion (trees may be deep:
+ * a chain of thousands of contexts must not overflow a coroutine stack). */
+static void gx_ctx_cancel_tree(gx_ctx *root, int err, int cause)
+{
+	if (!gx_ctx_mark(root, err, cause))
+		return;
+	gx_ctx *c = root->children;
+	while (c) {
+		if (gx_ctx_mark(c, err, cause) && c->children) {
+			c = c->children;
+			continue;
+		}
+		while (c != root && !c->next)
+			c = c->parent;
+		if (c == root)
+			break;
+		c = c->next;
 	}
-	for (gx_ctx *k = c->children; k; k = k->next)
-		gx_ctx_cancel_tree(k, err, cause);
 }
 
 static void gx_ctx_deadline_fire(gx_tnode *t)
@@ -116,8 +138,10 @@ static int gx_ctx_new(gx_ctx *parent, int kind, gx_ctx **out)
 	c->deadline = parent->deadline;
 	c->timer.data = c;
 	c->timer.fn = gx_ctx_deadline_fire;
-	if (kind == GX_CTX_CANCEL)
+	if (kind == GX_CTX_CANCEL) {
 		gx_chan_init(&c->done, 0, 0, NULL, 0);
+		gx_chan_impl_of(&c->done)->flags |= GX_CHAN_F_DONE;
+	}
 	if (parent->kind != GX_CTX_BACKGROUND) {
 		parent->refs++;
 		c->next = parent->children;
@@ -148,9 +172,11 @@ int gx_ctx_with_deadline(gx_ctx *parent, int64_t deadline, gx_ctx **out)
 	if (rc < 0)
 		return rc;
 	gx_ctx *c = *out;
-	if (c->err || (c->deadline >= 0 && c->deadline <= deadline))
-		return 0; /* ended already, or the parent's deadline comes first */
+	if (c->deadline >= 0 && c->deadline <= deadline)
+		return 0; /* the parent's deadline comes first */
 	c->deadline = deadline;
+	if (c->err)
+		return 0; /* born cancelled with its parent */
 	if (deadline <= gx_clock_now()) {
 		gx_ctx_cancel_tree(c, -ETIMEDOUT, -ETIMEDOUT);
 		return 0;
@@ -229,6 +255,18 @@ void gx_ctx_release(gx_ctx *ctx)
 		return;
 	if (ctx->kind == GX_CTX_CANCEL)
 		gx_ctx_cancel_tree(ctx, -ECANCELED, -ECANCELED);
+	gx_ctx_unref(ctx);
+}
+
+gx_ctx *gx_ctx_retain(gx_ctx *ctx)
+{
+	if (ctx && ctx->kind != GX_CTX_BACKGROUND)
+		ctx->refs++;
+	return ctx;
+}
+
+void gx_ctx_put(gx_ctx *ctx)
+{
 	gx_ctx_unref(ctx);
 }
 

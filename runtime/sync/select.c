@@ -40,6 +40,10 @@ static int gx_select_impl(gx_case *cases, size_t n, bool block, gx_until u)
 		gx_chan_impl *c = gx_chan_impl_of(k->chan);
 		if (!gx_chan_valid(c))
 			return -EINVAL;
+		if (k->op == GX_SEND && !gx_chan_send_arg_ok(c, k->elem))
+			return -EINVAL;
+		if (k->op == GX_SEND && (c->flags & GX_CHAN_F_DONE))
+			return -EPERM;
 		bool ready = k->op == GX_SEND ? gx_chan_send_ready(c) : gx_chan_recv_ready(c);
 		if (ready && gx_rand_below(++nready) == 0)
 			chosen = (int)i;

@@ -63,11 +63,13 @@ static int gx_timer_new(gx_timer **out, int64_t d, int64_t period)
 	return 0;
 }
 
+/* 1 when the timer was pending: armed, or fired with the value not yet
+ * received (Go 1.23 drains it and reports the timer as stopped). */
 static int gx_timer_disarm(gx_timer *t)
 {
 	int was = gx_theap_del(&t->node);
 	while (gx_chan_try_recv(&t->ch, NULL, NULL) == 0)
-		;
+		was = 1;
 	return was;
 }
 

@@ -573,3 +573,67 @@ Test(chan, stress_every_value_exactly_once)
 	cr_assert_eq(gx_run(NULL, stress, (void *)1), 0, "capacity 1");
 	cr_assert_eq(gx_run(NULL, stress, (void *)64), 0, "capacity 64");
 }
+
+/* ---- caller mistakes and shutdown ---- */
+
+static int null_values(void *arg)
+{
+	(void)arg;
+	gx_chan *c = mk(sizeof(int), 1);
+	cr_expect_eq(gx_chan_try_send(c, NULL), -EINVAL, "no value to copy");
+	cr_expect_eq(gx_chan_send(c, NULL, GX_FOREVER), -EINVAL);
+	gx_case cs[1] = {{.chan = c, .op = GX_SEND, .elem = NULL}};
+	cr_expect_eq(gx_select(cs, 1, GX_FOREVER), -EINVAL);
+	cr_expect_eq(gx_chan_len(c), 0);
+	gx_chan *z = mk(0, 1);
+	cr_expect_eq(gx_chan_try_send(z, NULL), 0, "a zero-size value needs no pointer");
+	gx_chan_free(c);
+	gx_chan_free(z);
+	return 0;
+}
+
+Test(chan, null_send_value_is_refused)
+{
+	RUN(null_values);
+}
+
+static gx_chan *abandoned_ch;
+static gx_ctx *abandoned_ctx;
+static void wait_forever(void *arg)
+{
+	(void)arg;
+	int v;
+	gx_chan_recv(abandoned_ch, &v, NULL, gx_ctx_until(abandoned_ctx));
+}
+
+static void select_forever(void *arg)
+{
+	(void)arg;
+	int v;
+	gx_case cs[2] = {{.chan = abandoned_ch, .op = GX_RECV, .elem = &v},
+			 {.chan = abandoned_ch, .op = GX_SEND, .elem = &v}};
+	gx_select(cs, 2, GX_FOREVER);
+}
+
+static int abandon_waiters(void *arg)
+{
+	(void)arg;
+	abandoned_ch = mk(sizeof(int), 0);
+	gx_ctx_with_cancel(gx_ctx_background(), &abandoned_ctx);
+	gx_go(wait_forever, NULL);
+	gx_go(select_forever, NULL);
+	gx_yield();
+	return 0; /* both stay parked: abandoned when main returns */
+}
+
+Test(chan, objects_outlive_coroutines_abandoned_at_shutdown)
+{
+	RUN(abandon_waiters);
+	/* their stacks are gone; nothing may still point into them */
+	cr_expect_eq(gx_chan_len(abandoned_ch), 0);
+	int v = 1;
+	cr_expect_eq(gx_chan_try_send(abandoned_ch, &v), -EAGAIN, "no receiver left in the queue");
+	cr_expect_eq(gx_chan_close(abandoned_ch), 0);
+	cr_expect_eq(gx_chan_free(abandoned_ch), 0);
+	gx_ctx_release(abandoned_ctx); /* also frees it: the waiter's reference was dropped */
+}

@@ -739,3 +739,99 @@ Test(context, null_arguments)
 {
 	RUN(null_args_main, NULL);
 }
+
+/* ---- lifetime and misuse ---- */
+
+static int retained_err;
+static void use_after_creator_released(void *arg)
+{
+	gx_ctx *c = arg;
+	gx_yield(); /* the creator releases it meanwhile */
+	retained_err = gx_ctx_err(c);
+	gx_ctx_put(c);
+}
+
+static int retain_main(void *arg)
+{
+	(void)arg;
+	gx_ctx *c;
+	cr_assert_eq(gx_ctx_with_cancel(gx_ctx_background(), &c), 0);
+	go(use_after_creator_released, gx_ctx_retain(c));
+	gx_ctx_release(c); /* Go's defer cancel() */
+	yields(2);
+	cr_expect_eq(retained_err, -ECANCELED, "still readable through the retained reference");
+	cr_expect_eq(gx_ctx_retain(gx_ctx_background()), gx_ctx_background());
+	gx_ctx_put(gx_ctx_background());
+	return 0;
+}
+
+Test(context, a_retained_context_outlives_its_creators_release)
+{
+	RUN(retain_main, NULL);
+}
+
+#define DEEP 20000
+static int deep_main(void *arg)
+{
+	(void)arg;
+	static gx_ctx *chain[DEEP];
+	gx_ctx *root;
+	cr_assert_eq(gx_ctx_with_cancel(gx_ctx_background(), &root), 0);
+	gx_ctx *p = root;
+	for (int i = 0; i < DEEP; i++) {
+		int rc = i % 2 ? gx_ctx_with_cancel(p, &chain[i]) : gx_ctx_with_value(p, &chain[i], p, &chain[i]);
+		cr_assert_eq(rc, 0);
+		p = chain[i];
+	}
+	cr_expect_eq(gx_ctx_cancel(root), 0, "no recursion: a deep tree cannot overflow the stack");
+	cr_expect_eq(gx_ctx_err(chain[DEEP - 1]), -ECANCELED);
+	for (int i = DEEP - 1; i >= 0; i--)
+		gx_ctx_release(chain[i]);
+	gx_ctx_release(root);
+	return 0;
+}
+
+Test(context, cancelling_a_very_deep_tree)
+{
+	RUN(deep_main, NULL);
+}
+
+static int done_is_receive_only(void *arg)
+{
+	(void)arg;
+	gx_ctx *c;
+	cr_assert_eq(gx_ctx_with_cancel(gx_ctx_background(), &c), 0);
+	cr_expect_eq(gx_chan_close(gx_ctx_done(c)), -EPERM);
+	cr_expect_eq(gx_chan_try_send(gx_ctx_done(c), NULL), -EPERM);
+	cr_expect_eq(gx_chan_send(gx_ctx_done(c), NULL, GX_FOREVER), -EPERM);
+	gx_case cs[1] = {{.chan = gx_ctx_done(c), .op = GX_SEND}};
+	cr_expect_eq(gx_select(cs, 1, GX_FOREVER), -EPERM);
+	cr_expect_eq(gx_ctx_err(c), 0, "still alive");
+	gx_ctx_release(c);
+	return 0;
+}
+
+Test(context, done_channel_cannot_be_closed_or_sent_on)
+{
+	RUN(done_is_receive_only, NULL);
+}
+
+static int deadline_of_cancelled(void *arg)
+{
+	(void)arg;
+	gx_ctx *p, *c;
+	gx_ctx_with_cancel(gx_ctx_background(), &p);
+	gx_ctx_cancel(p);
+	int64_t d = gx_now() + GX_SECOND;
+	cr_assert_eq(gx_ctx_with_deadline(p, d, &c), 0);
+	cr_expect_eq(gx_ctx_err(c), -ECANCELED);
+	cr_expect_eq(gx_ctx_deadline(c), d, "the deadline asked for, as Go's Deadline()");
+	gx_ctx_release(c);
+	gx_ctx_release(p);
+	return 0;
+}
+
+Test(context, deadline_is_reported_on_a_child_born_cancelled)
+{
+	RUN(deadline_of_cancelled, NULL);
+}
