@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # tests/run.sh: install what is missing (Debian 12, as root), build with
 # warnings as errors, run every suite:
-#   1. test build (-Dfp_env=true -Dsanitize_hooks=true): the Criterion core
-#      and sync suites on each backend (GONEX_BACKEND=uring and =epoll), the
+#   1. test build (-Dfp_env=true -Dsanitize_hooks=true): the Criterion core,
+#      sync and io suites on each backend (GONEX_BACKEND=uring and =epoll), the
 #      plain arch runner, gdb's backtrace through a coroutine;
 #   2. ASan + UBSan build (-Db_sanitize=address,undefined, fiber
 #      annotations on): the same suites;
-#   3. Valgrind memcheck on the core and sync suites and the arch runner of
-#      build 1 (errors fail the suite: see vg_clean);
+#   3. Valgrind memcheck on the core, sync and io suites and the arch runner
+#      of build 1 (errors fail the suite: see vg_clean);
 #   4. aarch64: cross-compiled, the plain runner under qemu-aarch64-static.
 # Ends with "suites: N passed, N failed"; exits non-zero if any failed.
 # Options: --no-install (never call apt-get), --skip-aarch64, --skip-valgrind.
@@ -94,7 +94,7 @@ uring_works() { # io_uring usable here? (denied under seccomp, qemu-user, sysctl
 suites_for() { # suites_for BUILD LABEL
   local b=$1 l=$2
   local s
-  for s in core sync; do
+  for s in core sync io; do
     if uring_works "$b"; then
       suite "$l: $s suite, io_uring backend" run_criterion "$b" $s uring
     else
@@ -141,6 +141,7 @@ if [ "$valgrind" = 1 ]; then
   }
   suite "valgrind: core suite" vg_clean build-test/tests/test-core --jobs "$jobs" --short-filename --filter '!(stack/*)'
   suite "valgrind: sync suite" vg_clean build-test/tests/test-sync --jobs "$jobs" --short-filename
+  suite "valgrind: io suite" vg_clean build-test/tests/test-io --jobs "$jobs" --short-filename --filter '!(io/falls_back*)'
   suite "valgrind: arch runner" vg_clean build-test/tests/test-arch
 else
   skip "valgrind" "--skip-valgrind"

@@ -6,6 +6,7 @@
 #include <gonex/chan.h>
 #include <gonex/config.h>
 #include <gonex/context.h>
+#include <gonex/io.h>
 #include <gonex/coro.h>
 #include <gonex/runtime.h>
 #include <gonex/sync.h>

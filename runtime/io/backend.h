@@ -17,10 +17,13 @@
  *   calls its gx_io_req's complete() on the loop context. Returns 0 or
  *   -errno; -EINTR and -ETIME are normal.
  * - busy(loop): true while operations are in flight (loop->inflight > 0).
+ * - arm(loop, op): start an I/O operation (io/op.h). Returns 1 when it
+ *   completed at once (op->res set, nothing in flight), 0 when it is in
+ *   flight (it will end with one gx_io_complete during a later wait), or
+ *   -errno when it could not be started.
+ * - cancel(loop, op): ask for an in-flight op to end early; it still ends
+ *   through gx_io_complete (with -ECANCELED, or its result if it won).
  * - name: "io_uring" or "epoll", for logs and gx_info.
- *
- * Arming and cancelling operations join the table with the I/O operations
- * (read, recv, accept, ...), which build on the same gx_io_req record.
  */
 #ifndef GX_IO_BACKEND_H
 #define GX_IO_BACKEND_H
@@ -38,6 +41,7 @@ struct gx_io_req {
 };
 
 typedef struct gx_loop gx_loop;
+struct gx_io_op;
 
 typedef struct gx_backend_ops {
 	const char *name;
@@ -45,6 +49,8 @@ typedef struct gx_backend_ops {
 	void (*destroy)(gx_loop *loop);
 	int (*wait)(gx_loop *loop, int64_t deadline);
 	bool (*busy)(gx_loop *loop);
+	int (*arm)(gx_loop *loop, struct gx_io_op *op);
+	void (*cancel)(gx_loop *loop, struct gx_io_op *op);
 } gx_backend_ops;
 
 struct gx_loop {

@@ -3,22 +3,37 @@
  * denied (seccomp, kernel.io_uring_disabled) or absent (qemu-user, old
  * kernels), or forced with GONEX_BACKEND=epoll.
  *
- * Waiting uses epoll_pwait2 (nanosecond timeout, Linux 5.11+) and falls back
- * to epoll_wait with the timeout rounded up to whole milliseconds where it
- * is missing (qemu-user 7.2 answers ENOSYS), so a wait never ends before
- * the deadline because of rounding. Readiness-based operations arrive with
- * the I/O operations; until then the epoll set is empty and wait() is a
- * timed sleep.
+ * Readiness, Go's netpoller way: an fd joins the epoll set edge-triggered
+ * for both directions the first time an operation uses it (and is made
+ * O_NONBLOCK). An operation is tried at once; only on EAGAIN does it wait
+ * in its fd's list, and every event for the fd retries the waiting
+ * operations of the direction it reports. No event is lost: one thread
+ * runs everything, so nothing can change between the EAGAIN and the wait.
+ *
+ * Regular files (epoll refuses them) and openat/fsync run synchronously:
+ * they may block the loop for a disk access (documented in gonex/io.h).
+ *
+ * Waiting uses epoll_pwait2 (nanosecond timeout, Linux 5.11+) and falls
+ * back to epoll_wait with the timeout rounded up to whole milliseconds
+ * where it is missing (qemu-user 7.2 answers ENOSYS, valgrind 3.19 has no
+ * wrapper), so rounding never ends a wait before its deadline.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/panic.h"
 #include "core/timer.h"
 #include "io/backend.h"
+#include "io/op.h"
 
 typedef struct {
 	int epfd;
@@ -51,15 +66,182 @@ static void gx_epoll_destroy(gx_loop *loop)
 	gx_epoll *e = loop->priv;
 	if (!e)
 		return;
-	close(e->epfd);
+	close(e->epfd); /* ops still listed belong to abandoned coroutines */
 	free(e);
 	loop->priv = NULL;
+}
+
+/* The system call of op, now, without blocking: its result, or -EAGAIN. */
+static int32_t gx_epoll_try(gx_io_op *op)
+{
+	ssize_t r;
+	int fd = op->fd;
+	for (;;) {
+		switch (op->opcode) {
+		case GX_OP_READ:
+			r = op->off == (uint64_t)-1 ? read(fd, op->buf, op->len)
+						    : pread(fd, op->buf, op->len, (off_t)op->off);
+			break;
+		case GX_OP_WRITE:
+			r = op->off == (uint64_t)-1 ? write(fd, op->buf, op->len)
+						    : pwrite(fd, op->buf, op->len, (off_t)op->off);
+			break;
+		case GX_OP_READV:
+			r = readv(fd, op->buf, (int)op->len);
+			break;
+		case GX_OP_WRITEV:
+			r = writev(fd, op->buf, (int)op->len);
+			break;
+		case GX_OP_RECV:
+			r = recv(fd, op->buf, op->len, op->flags | MSG_DONTWAIT);
+			break;
+		case GX_OP_SEND:
+			r = send(fd, op->buf, op->len, op->flags | MSG_DONTWAIT);
+			break;
+		case GX_OP_RECVMSG:
+			r = recvmsg(fd, op->buf, op->flags | MSG_DONTWAIT);
+			break;
+		case GX_OP_SENDMSG:
+			r = sendmsg(fd, op->buf, op->flags | MSG_DONTWAIT);
+			break;
+		case GX_OP_ACCEPT:
+		case GX_OP_ACCEPT_MULTI:
+			r = accept4(fd, op->buf, op->addrlen, op->flags);
+			break;
+		case GX_OP_CONNECT:
+			if (!op->in_progress) {
+				r = connect(fd, op->buf, op->alen);
+				if (r < 0 && errno == EINPROGRESS) {
+					op->in_progress = true;
+					return -EAGAIN;
+				}
+			} else {
+				struct pollfd p = {.fd = fd, .events = POLLOUT};
+				if (poll(&p, 1, 0) == 0)
+					return -EAGAIN;
+				int err = 0;
+				socklen_t len = sizeof err;
+				if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+					return -errno;
+				return -err;
+			}
+			break;
+		case GX_OP_POLL: {
+			struct pollfd p = {.fd = fd, .events = (short)op->flags};
+			r = poll(&p, 1, 0);
+			if (r == 0)
+				return -EAGAIN;
+			if (r > 0)
+				return p.revents;
+			break;
+		}
+		case GX_OP_OPENAT:
+			r = openat(fd, op->buf, op->flags, (mode_t)op->off);
+			break;
+		case GX_OP_FSYNC:
+			r = fsync(fd);
+			break;
+		default:
+			gx_panic("io", "unknown opcode %u", op->opcode);
+		}
+		if (r >= 0)
+			return (int32_t)r;
+		if (errno != EINTR)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+/* Put fd in the epoll set (once), non-blocking. */
+static int gx_epoll_register(gx_epoll *e, gx_fd *fds)
+{
+	if (fds->registered || fds->unpollable)
+		return 0;
+	struct stat st;
+	if (fstat(fds->fd, &st) != 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) {
+		fds->unpollable = true;
+		return 0;
+	}
+	int fl = fcntl(fds->fd, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fds->fd, F_SETFL, fl | O_NONBLOCK);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = fds};
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fds->fd, &ev) != 0) {
+		if (errno == EPERM) {
+			fds->unpollable = true;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	fds->registered = true;
+	return 0;
+}
+
+static bool gx_epoll_write_side(const gx_io_op *op)
+{
+	switch (op->opcode) {
+	case GX_OP_WRITE:
+	case GX_OP_WRITEV:
+	case GX_OP_SEND:
+	case GX_OP_SENDMSG:
+	case GX_OP_CONNECT:
+		return true;
+	case GX_OP_POLL:
+		return (op->flags & POLLOUT) && !(op->flags & POLLIN);
+	default:
+		return false;
+	}
+}
+
+static int gx_epoll_arm(gx_loop *loop, gx_io_op *op)
+{
+	gx_epoll *e = loop->priv;
+	if (op->opcode == GX_OP_OPENAT || op->opcode == GX_OP_FSYNC) {
+		op->res = gx_epoll_try(op);
+		return 1;
+	}
+	int rc = gx_epoll_register(e, op->fds);
+	if (rc < 0)
+		return rc;
+	int32_t r = gx_epoll_try(op);
+	if (r != -EAGAIN || op->fds->unpollable) {
+		op->res = r;
+		return 1;
+	}
+	op->write_side = gx_epoll_write_side(op);
+	return 0;
+}
+
+static void gx_epoll_cancel(gx_loop *loop, gx_io_op *op)
+{
+	(void)loop;
+	if (!op->done)
+		gx_io_complete(op, -ECANCELED); /* nothing of it is in the kernel */
+}
+
+static void gx_epoll_ready(gx_fd *fds, uint32_t events)
+{
+	bool any = events & (EPOLLERR | EPOLLHUP);
+	for (gx_io_op *op = fds->ops, *next; op; op = next) {
+		next = op->next;
+		bool relevant = any || (op->opcode == GX_OP_POLL
+						? true
+						: op->write_side ? (events & EPOLLOUT) != 0
+								 : (events & (EPOLLIN | EPOLLRDHUP)) != 0);
+		if (!relevant)
+			continue;
+		int32_t r = gx_epoll_try(op);
+		if (r != -EAGAIN)
+			gx_io_complete(op, r);
+	}
 }
 
 static int gx_epoll_wait(gx_loop *loop, int64_t deadline)
 {
 	gx_epoll *e = loop->priv;
-	struct epoll_event evs[64];
+	struct epoll_event evs[128];
 	int n;
 	int64_t left = 0;
 	if (deadline > 0) {
@@ -71,19 +253,16 @@ static int gx_epoll_wait(gx_loop *loop, int64_t deadline)
 		return 0;
 	if (e->have_pwait2) {
 		struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
-		n = (int)syscall(SYS_epoll_pwait2, e->epfd, evs, 64, deadline < 0 ? NULL : &ts, NULL, 0);
+		n = (int)syscall(SYS_epoll_pwait2, e->epfd, evs, 128, deadline < 0 ? NULL : &ts, NULL, 0);
 	} else {
 		int64_t ms64 = (left + 999999) / 1000000;
 		int ms = deadline < 0 ? -1 : ms64 > 0x7fffffff ? 0x7fffffff : (int)ms64;
-		n = epoll_wait(e->epfd, evs, 64, ms);
+		n = epoll_wait(e->epfd, evs, 128, ms);
 	}
 	if (n < 0)
 		return -errno;
-	for (int i = 0; i < n; i++) {
-		gx_io_req *req = evs[i].data.ptr;
-		if (req)
-			req->complete(req, (int32_t)evs[i].events, 0);
-	}
+	for (int i = 0; i < n; i++)
+		gx_epoll_ready(evs[i].data.ptr, evs[i].events);
 	return 0;
 }
 
@@ -98,4 +277,6 @@ const gx_backend_ops gx_backend_epoll = {
 	.destroy = gx_epoll_destroy,
 	.wait = gx_epoll_wait,
 	.busy = gx_epoll_busy,
+	.arm = gx_epoll_arm,
+	.cancel = gx_epoll_cancel,
 };

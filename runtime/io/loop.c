@@ -21,6 +21,7 @@
 
 #include "core/panic.h"
 #include "core/sched.h"
+#include "io/op.h"
 
 static gx_loop L;
 
@@ -130,5 +131,6 @@ void gx_loop_fini(void)
 {
 	if (L.ops)
 		L.ops->destroy(&L);
+	gx_fd_table_free();
 	memset(&L, 0, sizeof L);
 }

@@ -29,8 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/panic.h"
 #include "core/timer.h"
 #include "io/backend.h"
+#include "io/loop.h"
+#include "io/op.h"
 
 typedef struct {
 	struct io_uring ring;
@@ -95,11 +98,29 @@ static int gx_uring_create(gx_loop *loop, const gx_config *cfg)
 	return 0;
 }
 
+static int gx_uring_wait(gx_loop *loop, int64_t deadline);
+static void gx_uring_cancel(gx_loop *loop, gx_io_op *op);
+
+static void gx_uring_cancel_any(gx_io_op *op)
+{
+	gx_uring_cancel(gx_loop_get(), op);
+}
+
 static void gx_uring_destroy(gx_loop *loop)
 {
 	gx_uring *u = loop->priv;
 	if (!u)
 		return;
+	if (loop->inflight > 0) {
+		/* the kernel may still write into records on coroutine stacks:
+		 * cancel everything and wait until every op has completed */
+		gx_fd_table_each_op(gx_uring_cancel_any);
+		int64_t end = gx_clock_now() + 5 * (int64_t)1000000000;
+		while (loop->inflight > 0 && gx_clock_now() < end)
+			gx_uring_wait(loop, end);
+		if (loop->inflight > 0)
+			gx_panic("io", "%u operations still in flight at shutdown", loop->inflight);
+	}
 	io_uring_queue_exit(&u->ring);
 	free(u);
 	loop->priv = NULL;
@@ -156,10 +177,88 @@ static bool gx_uring_busy(gx_loop *loop)
 	return loop->inflight > 0;
 }
 
+/* An SQE, submitting what is queued when the SQ is full. NULL only when
+ * the kernel refuses the submission. */
+static struct io_uring_sqe *gx_uring_sqe(struct io_uring *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(r);
+	if (!sqe && io_uring_submit(r) >= 0)
+		sqe = io_uring_get_sqe(r);
+	return sqe;
+}
+
+static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
+{
+	gx_uring *u = loop->priv;
+	struct io_uring_sqe *sqe = gx_uring_sqe(&u->ring);
+	if (!sqe)
+		return -EAGAIN;
+	switch (op->opcode) {
+	case GX_OP_READ:
+		io_uring_prep_read(sqe, op->fd, op->buf, op->len, op->off);
+		break;
+	case GX_OP_WRITE:
+		io_uring_prep_write(sqe, op->fd, op->buf, op->len, op->off);
+		break;
+	case GX_OP_READV:
+		io_uring_prep_readv(sqe, op->fd, op->buf, op->len, (uint64_t)-1);
+		break;
+	case GX_OP_WRITEV:
+		io_uring_prep_writev(sqe, op->fd, op->buf, op->len, (uint64_t)-1);
+		break;
+	case GX_OP_RECV:
+		io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->flags);
+		break;
+	case GX_OP_SEND:
+		io_uring_prep_send(sqe, op->fd, op->buf, op->len, op->flags);
+		break;
+	case GX_OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, op->fd, op->buf, (unsigned)op->flags);
+		break;
+	case GX_OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, op->fd, op->buf, (unsigned)op->flags);
+		break;
+	case GX_OP_ACCEPT:
+		io_uring_prep_accept(sqe, op->fd, op->buf, op->addrlen, op->flags);
+		break;
+	case GX_OP_ACCEPT_MULTI:
+		io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, op->flags);
+		break;
+	case GX_OP_CONNECT:
+		io_uring_prep_connect(sqe, op->fd, op->buf, op->alen);
+		break;
+	case GX_OP_POLL:
+		io_uring_prep_poll_add(sqe, op->fd, (unsigned)op->flags);
+		break;
+	case GX_OP_OPENAT:
+		io_uring_prep_openat(sqe, op->fd, op->buf, op->flags, (mode_t)op->off);
+		break;
+	case GX_OP_FSYNC:
+		io_uring_prep_fsync(sqe, op->fd, 0);
+		break;
+	default:
+		gx_panic("io", "unknown opcode %u", op->opcode);
+	}
+	io_uring_sqe_set_data(sqe, &op->req);
+	return 0;
+}
+
+static void gx_uring_cancel(gx_loop *loop, gx_io_op *op)
+{
+	gx_uring *u = loop->priv;
+	struct io_uring_sqe *sqe = gx_uring_sqe(&u->ring);
+	if (!sqe)
+		gx_panic("io", "no SQE for a cancellation");
+	io_uring_prep_cancel(sqe, &op->req, 0);
+	io_uring_sqe_set_data(sqe, NULL); /* its own CQE carries nothing */
+}
+
 const gx_backend_ops gx_backend_uring = {
 	.name = "io_uring",
 	.create = gx_uring_create,
 	.destroy = gx_uring_destroy,
 	.wait = gx_uring_wait,
 	.busy = gx_uring_busy,
+	.arm = gx_uring_arm,
+	.cancel = gx_uring_cancel,
 };

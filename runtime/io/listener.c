@@ -1,0 +1,179 @@
+/*
+ * gx_listener: an accept loop.
+ *
+ * On io_uring one multishot accept stays armed on the listening socket; its
+ * completions (one per connection, IORING_CQE_F_MORE while it stays armed)
+ * go straight to a coroutine waiting in gx_listener_accept, or into a FIFO
+ * of accepted fds. The record lives in the heap-allocated listener, not on
+ * a stack, because it outlives any one caller; stop cancels it and waits
+ * for its last completion before freeing. When the kernel ends the
+ * multishot (an error, or no IORING_CQE_F_MORE), the next accept re-arms it.
+ *
+ * On epoll it is a plain gx_accept per call.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/loop.h"
+#include "io/op.h"
+
+#include <gonex/io.h>
+
+struct gx_listener {
+	int fd;
+	gx_io_op op;     /* the multishot accept (io_uring) */
+	bool armed;      /* its completions may still come */
+	bool multishot;  /* io_uring backend */
+	int err;         /* an error to hand to the next acceptor */
+	int *q;          /* accepted fds not yet taken (FIFO ring) */
+	uint32_t head, len, cap;
+	gx_waitq waiters;  /* node->elem: int result slot */
+	gx_waitq stopq;    /* gx_listener_stop waiting for the last CQE */
+};
+
+static void gx_listener_push(gx_listener *l, int fd)
+{
+	if (l->len == l->cap) {
+		uint32_t cap = l->cap ? l->cap * 2 : 64;
+		int *q = malloc(cap * sizeof *q);
+		if (!q) {
+			close(fd); /* no room: the peer sees a reset, nothing leaks */
+			return;
+		}
+		for (uint32_t i = 0; i < l->len; i++)
+			q[i] = l->q[(l->head + i) % l->cap];
+		free(l->q);
+		l->q = q;
+		l->head = 0;
+		l->cap = cap;
+	}
+	l->q[(l->head + l->len) % l->cap] = fd;
+	l->len++;
+}
+
+static void gx_listener_cqe(gx_io_req *req, int32_t res, uint32_t flags)
+{
+	gx_listener *l = (gx_listener *)((char *)req - offsetof(gx_listener, op));
+	if (!(flags & IORING_CQE_F_MORE)) {
+		l->armed = false;
+		gx_io_untrack(&l->op);
+		gx_wq_node *n;
+		while ((n = gx_waitq_pop(&l->stopq)) != NULL)
+			gx_wake(n);
+	}
+	if (res == -ECANCELED)
+		return;
+	gx_wq_node *w = gx_waitq_pop(&l->waiters);
+	if (w) {
+		*(int *)w->elem = res;
+		gx_wake(w);
+	} else if (res >= 0) {
+		gx_listener_push(l, res);
+	} else {
+		l->err = res;
+	}
+}
+
+static int gx_listener_arm(gx_listener *l)
+{
+	gx_loop *loop = gx_loop_get();
+	memset(&l->op, 0, sizeof l->op);
+	l->op.req.complete = gx_listener_cqe;
+	l->op.opcode = GX_OP_ACCEPT_MULTI;
+	l->op.fd = l->fd;
+	l->op.flags = SOCK_CLOEXEC | SOCK_NONBLOCK;
+	l->op.fds = gx_fd_state(l->fd);
+	if (!l->op.fds)
+		return -ENOMEM;
+	int rc = loop->ops->arm(loop, &l->op);
+	if (rc < 0)
+		return rc;
+	l->armed = true;
+	gx_io_track(&l->op); /* so gx_close and shutdown cancel it too */
+	return 0;
+}
+
+int gx_listener_start(gx_listener **out, int fd)
+{
+	if (!out || fd < 0)
+		return -EINVAL;
+	*out = NULL;
+	if (!gx_sched_active())
+		return -EPERM;
+	gx_listener *l = calloc(1, sizeof *l);
+	if (!l)
+		return -ENOMEM;
+	l->fd = fd;
+	l->multishot = gx_loop_get()->ops == &gx_backend_uring;
+	if (l->multishot) {
+		int rc = gx_listener_arm(l);
+		if (rc < 0) {
+			free(l);
+			return rc;
+		}
+	}
+	*out = l;
+	return 0;
+}
+
+int gx_listener_accept(gx_listener *l, gx_until u)
+{
+	if (!l)
+		return -EINVAL;
+	if (!l->multishot)
+		return gx_accept(l->fd, NULL, NULL, SOCK_NONBLOCK, u);
+	if (l->len > 0) {
+		int fd = l->q[l->head];
+		l->head = (l->head + 1) % l->cap;
+		l->len--;
+		return fd;
+	}
+	if (l->err) {
+		int e = l->err;
+		l->err = 0;
+		return e;
+	}
+	if (!l->armed) {
+		int rc = gx_listener_arm(l);
+		if (rc < 0)
+			return rc;
+	}
+	int res = -EINTR;
+	gx_wq_node n;
+	n.elem = &res;
+	int rc = gx_wait_in(&l->waiters, &n, u, "accept");
+	return rc < 0 ? rc : res;
+}
+
+int gx_listener_stop(gx_listener *l)
+{
+	if (!l)
+		return 0;
+	if (l->armed) {
+		if (!gx_co_current())
+			return -EPERM;
+		gx_loop *loop = gx_loop_get();
+		loop->ops->cancel(loop, &l->op);
+		while (l->armed) {
+			gx_wq_node n;
+			gx_wait_in(&l->stopq, &n, GX_FOREVER, "listener stop");
+		}
+	}
+	gx_wq_node *w;
+	while ((w = gx_waitq_pop(&l->waiters)) != NULL) {
+		*(int *)w->elem = -ECANCELED;
+		gx_wake(w);
+	}
+	while (l->len > 0) {
+		close(l->q[l->head]);
+		l->head = (l->head + 1) % l->cap;
+		l->len--;
+	}
+	free(l->q);
+	free(l);
+	return 0;
+}

@@ -1,0 +1,552 @@
+/*
+ * I/O operations on top of the backend contract.
+ *
+ * Every call builds a gx_io_op on its stack, arms it, and unless it
+ * completed at once parks until gx_io_complete. If the call's gx_until ends
+ * first, the op is cancelled and the coroutine parks again until the op's
+ * completion arrives: the record is never abandoned while the kernel may
+ * still write to it. A completion that beat the cancel keeps its result
+ * (data read is returned, not dropped); only -ECANCELED turns into the
+ * until's error.
+ *
+ * Per-fd state (gx_fd) counts ops in flight and lists them, so gx_close can
+ * cancel them all and wait before close(2), and shutdown can cancel every
+ * op in the table. gx_send takes the fd's send turn (FIFO) so that two
+ * coroutines' bytes never interleave.
+ *
+ * Invariants: op->done goes false -> true once, by gx_io_complete;
+ * loop->inflight and fds->inflight count ops armed in flight and not done;
+ * an op is in its fd's list exactly while it is in flight.
+ */
+#include "io/op.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/panic.h"
+#include "io/loop.h"
+
+#if GX_SANITIZE_HOOKS
+#include <valgrind/memcheck.h>
+#endif
+
+#include <gonex/io.h>
+
+/* ---- the fd table ---- */
+
+static struct {
+	gx_fd **v;
+	int n;
+	gx_fd cwd; /* ops on no fd of their own (openat at AT_FDCWD) */
+} F;
+
+gx_fd *gx_fd_state(int fd)
+{
+	if (fd < 0)
+		return NULL;
+	if (fd >= F.n) {
+		int n = F.n ? F.n : 64;
+		while (n <= fd)
+			n *= 2;
+		gx_fd **v = realloc(F.v, (size_t)n * sizeof *v);
+		if (!v)
+			return NULL;
+		memset(v + F.n, 0, (size_t)(n - F.n) * sizeof *v);
+		F.v = v;
+		F.n = n;
+	}
+	if (!F.v[fd]) {
+		F.v[fd] = calloc(1, sizeof(gx_fd));
+		if (F.v[fd])
+			F.v[fd]->fd = fd;
+	}
+	return F.v[fd];
+}
+
+void gx_fd_table_free(void)
+{
+	for (int i = 0; i < F.n; i++)
+		free(F.v[i]);
+	free(F.v);
+	memset(&F, 0, sizeof F);
+}
+
+void gx_fd_table_each_op(void (*f)(gx_io_op *op))
+{
+	for (gx_io_op *op = F.cwd.ops, *next; op; op = next) {
+		next = op->next;
+		f(op);
+	}
+	for (int i = 0; i < F.n; i++) {
+		if (!F.v[i])
+			continue;
+		for (gx_io_op *op = F.v[i]->ops, *next; op; op = next) {
+			next = op->next;
+			f(op);
+		}
+	}
+}
+
+/* ---- completion ---- */
+
+static void gx_fd_unlist(gx_fd *fds, gx_io_op *op)
+{
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		fds->ops = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	op->next = op->prev = NULL;
+}
+
+void gx_io_track(gx_io_op *op)
+{
+	gx_fd *fds = op->fds;
+	gx_loop_get()->inflight++;
+	fds->inflight++;
+	op->prev = NULL;
+	op->next = fds->ops;
+	if (op->next)
+		op->next->prev = op;
+	fds->ops = op;
+}
+
+void gx_io_untrack(gx_io_op *op)
+{
+	gx_fd *fds = op->fds;
+	gx_loop_get()->inflight--;
+	gx_fd_unlist(fds, op);
+	if (--fds->inflight == 0 && fds->closing) {
+		gx_wq_node *n;
+		while ((n = gx_waitq_pop(&fds->closeq)) != NULL)
+			gx_wake(n);
+	}
+}
+
+#if GX_SANITIZE_HOOKS
+/* Valgrind cannot see the kernel write into buffers on io_uring's behalf:
+ * tell it what a completed read-type op filled in. */
+static void gx_vg_mark_iov(const struct iovec *iov, size_t cnt, size_t n)
+{
+	for (size_t i = 0; i < cnt && n > 0; i++) {
+		size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+		VALGRIND_MAKE_MEM_DEFINED(iov[i].iov_base, k);
+		n -= k;
+	}
+}
+
+static void gx_vg_mark_read(const gx_io_op *op, int32_t res)
+{
+	if (res < 0 || !RUNNING_ON_VALGRIND)
+		return;
+	switch (op->opcode) {
+	case GX_OP_READ:
+	case GX_OP_RECV:
+		VALGRIND_MAKE_MEM_DEFINED(op->buf, (size_t)res);
+		break;
+	case GX_OP_READV:
+		gx_vg_mark_iov(op->buf, op->len, (size_t)res);
+		break;
+	case GX_OP_RECVMSG: {
+		struct msghdr *m = op->buf;
+		gx_vg_mark_iov(m->msg_iov, m->msg_iovlen, (size_t)res);
+		VALGRIND_MAKE_MEM_DEFINED(m, sizeof *m);
+		if (m->msg_name)
+			VALGRIND_MAKE_MEM_DEFINED(m->msg_name, m->msg_namelen);
+		if (m->msg_control)
+			VALGRIND_MAKE_MEM_DEFINED(m->msg_control, m->msg_controllen);
+		break;
+	}
+	case GX_OP_ACCEPT:
+		if (op->addrlen) {
+			VALGRIND_MAKE_MEM_DEFINED(op->addrlen, sizeof *op->addrlen);
+			if (op->buf)
+				VALGRIND_MAKE_MEM_DEFINED(op->buf, *op->addrlen);
+		}
+		break;
+	default:
+		break;
+	}
+}
+#endif
+
+void gx_io_complete(gx_io_op *op, int32_t res)
+{
+	if (op->done)
+		gx_panic("io", "operation completed twice (opcode %u)", op->opcode);
+#if GX_SANITIZE_HOOKS
+	gx_vg_mark_read(op, res);
+#endif
+	op->res = res;
+	op->done = true;
+	gx_io_untrack(op);
+	gx_waiter *w = op->w;
+	if (w->fired == GX_FIRED_NONE) {
+		w->fired = 0;
+		gx_ready(w->co);
+	} else if (op->cancel_wait) {
+		op->cancel_wait = false;
+		gx_ready(w->co);
+	}
+}
+
+static void gx_io_complete_cb(gx_io_req *req, int32_t res, uint32_t flags)
+{
+	(void)flags;
+	gx_io_complete((gx_io_op *)req, res);
+}
+
+/* ---- running one op ---- */
+
+static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
+{
+	gx_co *self = gx_co_current();
+	if (!self)
+		return -EPERM;
+	F.cwd.fd = AT_FDCWD;
+	gx_fd *fds = op->fd == AT_FDCWD ? &F.cwd : gx_fd_state(op->fd);
+	if (!fds)
+		return op->fd < 0 ? -EBADF : -ENOMEM;
+	if (fds->closing)
+		return -EBADF;
+	gx_loop *loop = gx_loop_get();
+	gx_waiter w;
+	gx_waiter_init(&w, self);
+	op->req.complete = gx_io_complete_cb;
+	op->w = &w;
+	op->fds = fds;
+	op->done = false;
+	op->cancel_wait = false;
+	op->next = op->prev = NULL;
+	int rc = loop->ops->arm(loop, op);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return op->res;
+	gx_io_track(op);
+	rc = gx_wait(&w, u, reason);
+	if (!op->done) { /* u ended first: cancel, then wait for the kernel */
+		loop->ops->cancel(loop, op);
+		while (!op->done) {
+			op->cancel_wait = true;
+			gx_park("io cancel");
+		}
+		if (op->res == -ECANCELED)
+			return rc;
+	}
+	return op->res;
+}
+
+static ssize_t gx_io(int opcode, int fd, void *buf, uint32_t len, uint64_t off, int flags, gx_until u,
+		     const char *reason)
+{
+	gx_io_op op;
+	memset(&op, 0, sizeof op);
+	op.opcode = (uint8_t)opcode;
+	op.fd = fd;
+	op.buf = buf;
+	op.len = len;
+	op.off = off;
+	op.flags = flags;
+	return gx_io_run(&op, u, reason);
+}
+
+static uint32_t gx_clamp_len(size_t len)
+{
+	return len > 0x7ffff000u ? 0x7ffff000u : (uint32_t)len; /* as Linux read(2) caps */
+}
+
+ssize_t gx_read(int fd, void *buf, size_t len, gx_until u)
+{
+	return gx_io(GX_OP_READ, fd, buf, gx_clamp_len(len), (uint64_t)-1, 0, u, "read");
+}
+
+ssize_t gx_write(int fd, const void *buf, size_t len, gx_until u)
+{
+	return gx_io(GX_OP_WRITE, fd, (void *)buf, gx_clamp_len(len), (uint64_t)-1, 0, u, "write");
+}
+
+ssize_t gx_pread(int fd, void *buf, size_t len, off_t off, gx_until u)
+{
+	if (off < 0)
+		return -EINVAL;
+	return gx_io(GX_OP_READ, fd, buf, gx_clamp_len(len), (uint64_t)off, 0, u, "pread");
+}
+
+ssize_t gx_pwrite(int fd, const void *buf, size_t len, off_t off, gx_until u)
+{
+	if (off < 0)
+		return -EINVAL;
+	return gx_io(GX_OP_WRITE, fd, (void *)buf, gx_clamp_len(len), (uint64_t)off, 0, u, "pwrite");
+}
+
+ssize_t gx_readv(int fd, const struct iovec *iov, int iovcnt, gx_until u)
+{
+	if (iovcnt < 0)
+		return -EINVAL;
+	return gx_io(GX_OP_READV, fd, (void *)iov, (uint32_t)iovcnt, (uint64_t)-1, 0, u, "readv");
+}
+
+ssize_t gx_writev(int fd, const struct iovec *iov, int iovcnt, gx_until u)
+{
+	if (iovcnt < 0)
+		return -EINVAL;
+	return gx_io(GX_OP_WRITEV, fd, (void *)iov, (uint32_t)iovcnt, (uint64_t)-1, 0, u, "writev");
+}
+
+ssize_t gx_write_all(int fd, const void *buf, size_t len, gx_until u)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = gx_write(fd, (const char *)buf + done, len - done, u);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+ssize_t gx_recv(int fd, void *buf, size_t len, int flags, gx_until u)
+{
+	return gx_io(GX_OP_RECV, fd, buf, gx_clamp_len(len), 0, flags, u, "recv");
+}
+
+ssize_t gx_recvmsg(int fd, struct msghdr *msg, int flags, gx_until u)
+{
+	return gx_io(GX_OP_RECVMSG, fd, msg, 0, 0, flags, u, "recvmsg");
+}
+
+ssize_t gx_sendmsg(int fd, const struct msghdr *msg, int flags, gx_until u)
+{
+	return gx_io(GX_OP_SENDMSG, fd, (void *)msg, 0, 0, flags | MSG_NOSIGNAL, u, "sendmsg");
+}
+
+/* gx_send's turn on fd: FIFO among senders. */
+static int gx_send_turn(gx_fd *fds, gx_until u)
+{
+	if (!fds->sending) {
+		fds->sending = true;
+		return 0;
+	}
+	gx_wq_node n;
+	return gx_wait_in(&fds->sendq, &n, u, "send turn"); /* 0: handed over */
+}
+
+static void gx_send_turn_end(gx_fd *fds)
+{
+	gx_wq_node *n = gx_waitq_pop(&fds->sendq);
+	if (n)
+		gx_wake(n); /* the turn passes straight to the next sender */
+	else
+		fds->sending = false;
+}
+
+ssize_t gx_send(int fd, const void *buf, size_t len, int flags, gx_until u)
+{
+	if (!gx_co_current())
+		return -EPERM;
+	gx_fd *fds = gx_fd_state(fd);
+	if (!fds)
+		return fd < 0 ? -EBADF : -ENOMEM;
+	int rc = gx_send_turn(fds, u);
+	if (rc < 0)
+		return rc;
+	size_t done = 0;
+	ssize_t res = (ssize_t)len;
+	while (done < len || len == 0) {
+		ssize_t n = gx_io(GX_OP_SEND, fd, (char *)buf + done, gx_clamp_len(len - done), 0,
+				  flags | MSG_NOSIGNAL, u, "send");
+		if (n < 0) {
+			res = n;
+			break;
+		}
+		done += (size_t)n;
+		if (len == 0)
+			break;
+	}
+	gx_send_turn_end(fds);
+	return res;
+}
+
+int gx_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags, gx_until u)
+{
+	gx_io_op op;
+	memset(&op, 0, sizeof op);
+	op.opcode = GX_OP_ACCEPT;
+	op.fd = fd;
+	op.buf = addr;
+	op.addrlen = addrlen;
+	op.flags = flags | SOCK_CLOEXEC;
+	return (int)gx_io_run(&op, u, "accept");
+}
+
+int gx_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, gx_until u)
+{
+	gx_io_op op;
+	memset(&op, 0, sizeof op);
+	op.opcode = GX_OP_CONNECT;
+	op.fd = fd;
+	op.buf = (void *)addr;
+	op.alen = addrlen;
+	return (int)gx_io_run(&op, u, "connect");
+}
+
+int gx_poll(int fd, short events, gx_until u)
+{
+	return (int)gx_io(GX_OP_POLL, fd, NULL, 0, 0, events, u, "poll");
+}
+
+int gx_openat(int dirfd, const char *path, int flags, mode_t mode, gx_until u)
+{
+	if (!path)
+		return -EFAULT;
+	gx_io_op op;
+	memset(&op, 0, sizeof op);
+	op.opcode = GX_OP_OPENAT;
+	op.fd = dirfd;
+	op.buf = (void *)path;
+	op.flags = flags | O_CLOEXEC;
+	op.off = mode;
+	return (int)gx_io_run(&op, u, "openat");
+}
+
+int gx_fsync(int fd, gx_until u)
+{
+	return (int)gx_io(GX_OP_FSYNC, fd, NULL, 0, 0, 0, u, "fsync");
+}
+
+int gx_shutdown(int fd, int how)
+{
+	return shutdown(fd, how) == 0 ? 0 : -errno;
+}
+
+static void gx_cancel_op(gx_io_op *op)
+{
+	gx_loop *loop = gx_loop_get();
+	loop->ops->cancel(loop, op);
+}
+
+int gx_close(int fd)
+{
+	gx_fd *fds = fd >= 0 && fd < F.n ? F.v[fd] : NULL;
+	if (fds && fds->inflight > 0) {
+		if (!gx_co_current())
+			return -EPERM;
+		fds->closing = true;
+		for (gx_io_op *op = fds->ops, *next; op; op = next) {
+			next = op->next;
+			gx_cancel_op(op);
+		}
+		while (fds->inflight > 0) {
+			gx_wq_node n;
+			gx_wait_in(&fds->closeq, &n, GX_FOREVER, "close");
+		}
+	}
+	if (fds) {
+		/* the fd number will be reused: start clean, keep the
+		 * allocation (send waiters are gone with the in-flight ops) */
+		memset(fds, 0, sizeof *fds);
+		fds->fd = fd;
+	}
+	return close(fd) == 0 ? 0 : -errno;
+}
+
+/* ---- socket helpers ---- */
+
+int gx_socket(int domain, int type, int protocol)
+{
+	int fd = socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+	return fd >= 0 ? fd : -errno;
+}
+
+static int gx_sockaddr_parse(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (!host || !*host) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		in4->sin_addr.s_addr = htonl(INADDR_ANY);
+		*len = sizeof *in4;
+		return 0;
+	}
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof *in4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof *in6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int gx_listen_tcp(const char *host, uint16_t port, int backlog, int reuseport)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int rc = gx_sockaddr_parse(host, port, &ss, &len);
+	if (rc < 0)
+		return rc;
+	int fd = gx_socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return fd;
+	int one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int gx_dial_tcp(const char *host, uint16_t port, gx_until u)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int rc = gx_sockaddr_parse(host, port, &ss, &len);
+	if (rc < 0)
+		return rc;
+	int fd = gx_socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return fd;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	rc = gx_connect(fd, (struct sockaddr *)&ss, len, u);
+	if (rc < 0) {
+		gx_close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int gx_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return -errno;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -EAFNOSUPPORT;
+}

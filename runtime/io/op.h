@@ -1,0 +1,89 @@
+/*
+ * I/O operations: the record both backends complete, and the per-fd state.
+ *
+ * An operation record lives on the waiting coroutine's stack. Its first
+ * member is the gx_io_req whose address is the io_uring user_data; the
+ * epoll backend keeps it in its fd's list until the fd is ready. Either way
+ * the backend ends it with gx_io_complete(op, res), exactly once.
+ */
+#ifndef GX_IO_OP_H
+#define GX_IO_OP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "core/wait.h"
+#include "io/backend.h"
+
+enum gx_opcode {
+	GX_OP_READ,
+	GX_OP_WRITE,
+	GX_OP_READV,
+	GX_OP_WRITEV,
+	GX_OP_RECV,
+	GX_OP_SEND,
+	GX_OP_RECVMSG,
+	GX_OP_SENDMSG,
+	GX_OP_ACCEPT,
+	GX_OP_CONNECT,
+	GX_OP_POLL,
+	GX_OP_OPENAT,
+	GX_OP_FSYNC,
+	GX_OP_ACCEPT_MULTI, /* io_uring multishot accept of a gx_listener */
+};
+
+struct gx_fd;
+
+typedef struct gx_io_op {
+	gx_io_req req; /* first: its address is the user_data */
+	struct gx_io_op *next, *prev; /* in its fd's list while in flight */
+	gx_waiter *w;
+	struct gx_fd *fds;
+	int32_t res;
+	uint8_t opcode;
+	bool done;
+	bool cancel_wait;  /* parked until the cancelled op completes */
+	bool write_side;   /* epoll: waits for EPOLLOUT rather than EPOLLIN */
+	bool in_progress;  /* epoll connect: EINPROGRESS seen */
+	int fd;
+	int flags;         /* msg, accept, open flags; poll events */
+	uint32_t len;      /* bytes, or iovcnt */
+	void *buf;         /* buffer, iovec, msghdr, path, or sockaddr */
+	socklen_t *addrlen;
+	socklen_t alen;    /* connect's address length */
+	uint64_t off;      /* offset; openat's mode */
+} gx_io_op;
+
+/* What the runtime keeps per file descriptor (index = fd). */
+typedef struct gx_fd {
+	int fd;               /* its number (-100 for the AT_FDCWD entry) */
+	uint32_t inflight;    /* ops armed and not completed */
+	bool registered;      /* epoll: in the epoll set */
+	bool unpollable;      /* epoll: regular file, runs synchronously */
+	bool closing;
+	gx_io_op *ops;        /* in flight, through next/prev */
+	bool sending;         /* a gx_send is running on this fd */
+	gx_waitq closeq;      /* gx_close waiting for inflight to reach 0 */
+	gx_waitq sendq;       /* gx_send calls waiting for their turn (FIFO) */
+} gx_fd;
+
+/* The state of fd, created on first use; NULL for a negative fd or when
+ * the table cannot grow. */
+gx_fd *gx_fd_state(int fd);
+
+/* Count op as in flight on its fd (op->fds set) and the loop / stop. */
+void gx_io_track(gx_io_op *op);
+void gx_io_untrack(gx_io_op *op);
+
+/* End op with res: exactly once per armed op, from the backend. */
+void gx_io_complete(gx_io_op *op, int32_t res);
+
+/* Free the fd table (loop shutdown). */
+void gx_fd_table_free(void);
+
+/* Every op in flight on the table, for shutdown: f(op) for each. */
+void gx_fd_table_each_op(void (*f)(gx_io_op *op));
+
+#endif

@@ -1,0 +1,505 @@
+/* I/O operations on the running backend: data, short reads and writes, reset, deadlines, cancellation, shutdown. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testing.h"
+
+#define RUN(fn) cr_assert_eq(gx_run(NULL, fn, NULL), 0)
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	cr_assert_not_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void pair(int sv[2])
+{
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+/* ---- data ---- */
+
+static int roundtrip(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	pair(sv);
+	cr_expect_eq(gx_send(sv[0], "hello", 5, 0, GX_FOREVER), 5);
+	char buf[16] = {0};
+	cr_expect_eq(gx_recv(sv[1], buf, 2, 0, GX_FOREVER), 2, "a short read: the buffer is smaller");
+	cr_expect_eq(gx_recv(sv[1], buf + 2, sizeof buf - 2, 0, GX_FOREVER), 3);
+	cr_expect_str_eq(buf, "hello");
+	cr_expect_eq(gx_write(sv[1], "ab", 2, GX_FOREVER), 2);
+	cr_expect_eq(gx_read(sv[0], buf, sizeof buf, GX_FOREVER), 2);
+	struct iovec out[2] = {{"xy", 2}, {"z", 1}};
+	cr_expect_eq(gx_writev(sv[0], out, 2, GX_FOREVER), 3);
+	char a[2], b[1];
+	struct iovec in[2] = {{a, 2}, {b, 1}};
+	cr_expect_eq(gx_readv(sv[1], in, 2, GX_FOREVER), 3);
+	cr_expect(a[0] == 'x' && a[1] == 'y' && b[0] == 'z');
+	struct msghdr m = {.msg_iov = out, .msg_iovlen = 2};
+	cr_expect_eq(gx_sendmsg(sv[1], &m, 0, GX_FOREVER), 3);
+	struct msghdr r = {.msg_iov = in, .msg_iovlen = 2};
+	cr_expect_eq(gx_recvmsg(sv[0], &r, 0, GX_FOREVER), 3);
+	gx_close(sv[0]);
+	cr_expect_eq(gx_recv(sv[1], buf, sizeof buf, 0, GX_FOREVER), 0, "end of stream");
+	gx_close(sv[1]);
+	return 0;
+}
+
+Test(io, data_round_trips_and_short_reads)
+{
+	RUN(roundtrip);
+}
+
+#define BIG (4 << 20)
+static int pp[2];
+static unsigned char *big_in;
+static gx_wg drained;
+static void drain_pipe(void *arg)
+{
+	(void)arg;
+	size_t got = 0;
+	while (got < BIG) {
+		ssize_t n = gx_read(pp[0], big_in + got, BIG - got, GX_FOREVER);
+		cr_assert_gt(n, 0, "read %zd after %zu bytes", n, got);
+		got += (size_t)n;
+	}
+	gx_wg_done(&drained);
+}
+
+static int big_transfers(void *arg)
+{
+	(void)arg;
+	unsigned char *out = malloc(BIG);
+	big_in = malloc(BIG);
+	for (size_t i = 0; i < BIG; i++)
+		out[i] = (unsigned char)(i * 31 + (i >> 12));
+	/* a pipe holds 64 KiB: the writes are short, write_all loops */
+	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+	memset(big_in, 0, BIG);
+	gx_wg_add(&drained, 1);
+	gx_go(drain_pipe, NULL);
+	cr_expect_eq(gx_write_all(pp[1], out, BIG, GX_FOREVER), BIG);
+	gx_wg_wait(&drained, GX_FOREVER);
+	cr_expect_eq(memcmp(out, big_in, BIG), 0);
+	gx_close(pp[0]);
+	gx_close(pp[1]);
+	/* a socket: send loops on short sends */
+	int sv[2];
+	pair(sv);
+	pp[0] = sv[1];
+	memset(big_in, 0, BIG);
+	gx_wg_add(&drained, 1);
+	gx_go(drain_pipe, NULL);
+	cr_expect_eq(gx_send(sv[0], out, BIG, 0, GX_FOREVER), BIG);
+	gx_wg_wait(&drained, GX_FOREVER);
+	cr_expect_eq(memcmp(out, big_in, BIG), 0);
+	gx_close(sv[0]);
+	gx_close(sv[1]);
+	free(out);
+	free(big_in);
+	return 0;
+}
+
+Test(io, short_writes_and_sends_are_completed)
+{
+	RUN(big_transfers);
+}
+
+/* two coroutines send 256 KiB messages on one socket: never interleaved */
+#define MSG (256 << 10)
+static int msock;
+static void send_msg(void *arg)
+{
+	unsigned char *m = malloc(MSG);
+	memset(m, (int)(intptr_t)arg, MSG);
+	cr_expect_eq(gx_send(msock, m, MSG, 0, GX_FOREVER), MSG);
+	free(m);
+}
+
+static int no_interleave(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	pair(sv);
+	msock = sv[0];
+	gx_go(send_msg, (void *)(intptr_t)'A');
+	gx_go(send_msg, (void *)(intptr_t)'B');
+	unsigned char *in = malloc(2 * MSG);
+	size_t got = 0;
+	while (got < 2 * MSG) {
+		ssize_t n = gx_recv(sv[1], in + got, 2 * MSG - got, 0, GX_FOREVER);
+		cr_assert_gt(n, 0);
+		got += (size_t)n;
+	}
+	cr_expect(in[0] == 'A' || in[0] == 'B');
+	for (size_t i = 0; i < 2 * MSG; i++)
+		cr_assert_eq(in[i], in[i < MSG ? 0 : MSG], "byte %zu: messages interleaved", i);
+	cr_expect_neq(in[0], in[MSG]);
+	free(in);
+	gx_close(sv[0]);
+	gx_close(sv[1]);
+	return 0;
+}
+
+Test(io, concurrent_sends_never_interleave)
+{
+	RUN(no_interleave);
+}
+
+static int files(void *arg)
+{
+	(void)arg;
+	char path[] = "/tmp/gonex-io-XXXXXX";
+	int tmp = mkstemp(path);
+	cr_assert_geq(tmp, 0);
+	close(tmp);
+	int fd = gx_openat(AT_FDCWD, path, O_RDWR | O_TRUNC, 0600, GX_FOREVER);
+	cr_assert_geq(fd, 0);
+	cr_expect_eq(gx_pwrite(fd, "0123456789", 10, 0, GX_FOREVER), 10);
+	cr_expect_eq(gx_pwrite(fd, "AB", 2, 4, GX_FOREVER), 2);
+	cr_expect_eq(gx_fsync(fd, GX_FOREVER), 0);
+	char buf[11] = {0};
+	cr_expect_eq(gx_pread(fd, buf, 10, 0, GX_FOREVER), 10);
+	cr_expect_str_eq(buf, "0123AB6789");
+	cr_expect_eq(gx_pread(fd, buf, 10, 100, GX_FOREVER), 0, "past the end");
+	cr_expect_eq(gx_pread(fd, buf, 10, -1, GX_FOREVER), -EINVAL);
+	cr_expect_eq(gx_close(fd), 0);
+	cr_expect_eq(gx_openat(AT_FDCWD, "/nonexistent/x", O_RDONLY, 0, GX_FOREVER), -ENOENT);
+	cr_expect_eq(gx_read(fd, buf, 1, GX_FOREVER), -EBADF, "closed");
+	unlink(path);
+	return 0;
+}
+
+Test(io, files_openat_pread_pwrite_fsync)
+{
+	RUN(files);
+}
+
+static int polling(void *arg)
+{
+	(void)arg;
+	int p[2];
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_expect_eq(gx_poll(p[0], POLLIN, gx_timeout(2 * GX_MILLISECOND)), -ETIMEDOUT);
+	cr_expect(gx_poll(p[1], POLLOUT, GX_FOREVER) & POLLOUT);
+	cr_assert_eq(write(p[1], "x", 1), 1);
+	cr_expect(gx_poll(p[0], POLLIN, GX_FOREVER) & POLLIN);
+	gx_close(p[0]);
+	gx_close(p[1]);
+	return 0;
+}
+
+Test(io, poll_for_readiness)
+{
+	RUN(polling);
+}
+
+/* ---- TCP, deadlines, reset ---- */
+
+static int tcp(void *arg)
+{
+	(void)arg;
+	int l = gx_listen_tcp("127.0.0.1", 0, 16, 0);
+	cr_assert_geq(l, 0);
+	int port = gx_local_port(l);
+	cr_assert_gt(port, 0);
+	cr_expect_eq(gx_accept(l, NULL, NULL, 0, gx_timeout(2 * GX_MILLISECOND)), -ETIMEDOUT,
+		     "accept deadline");
+	int c = gx_dial_tcp("127.0.0.1", (uint16_t)port, gx_timeout(GX_SECOND));
+	cr_assert_geq(c, 0);
+	struct sockaddr_in peer;
+	socklen_t plen = sizeof peer;
+	int s = gx_accept(l, (struct sockaddr *)&peer, &plen, 0, GX_FOREVER);
+	cr_assert_geq(s, 0, "the listener stays usable after a deadline");
+	cr_expect_eq(peer.sin_family, AF_INET);
+	char buf[8];
+	cr_expect_eq(gx_recv(c, buf, sizeof buf, 0, gx_timeout(2 * GX_MILLISECOND)), -ETIMEDOUT, "recv deadline");
+	cr_expect_eq(gx_send(s, "late", 4, 0, GX_FOREVER), 4);
+	cr_expect_eq(gx_recv(c, buf, sizeof buf, 0, GX_FOREVER), 4, "the fd stays usable, nothing lost");
+	/* peer reset: linger 0 then close sends RST */
+	struct linger lg = {1, 0};
+	setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	gx_close(s);
+	ssize_t r = gx_recv(c, buf, sizeof buf, 0, GX_FOREVER);
+	cr_expect_eq(r, -ECONNRESET, "peer reset: %zd", r);
+	cr_expect_eq(gx_send(c, "x", 1, 0, GX_FOREVER), -EPIPE, "no SIGPIPE, -EPIPE");
+	gx_close(c);
+	gx_close(l);
+	cr_expect_eq(gx_dial_tcp("127.0.0.1", (uint16_t)port, gx_timeout(GX_SECOND)), -ECONNREFUSED);
+	cr_expect_eq(gx_dial_tcp("not-an-address", 80, GX_FOREVER), -EINVAL);
+	return 0;
+}
+
+Test(io, tcp_accept_connect_deadlines_and_reset)
+{
+	RUN(tcp);
+}
+
+static int connect_deadline(void *arg)
+{
+	(void)arg;
+	/* a listener with a full accept queue drops further SYNs */
+	int l = gx_listen_tcp("127.0.0.1", 0, 0, 0);
+	cr_assert_geq(l, 0);
+	int port = gx_local_port(l);
+	int fds[8], n = 0, timed_out = 0;
+	for (int i = 0; i < 8 && !timed_out; i++) {
+		int c = gx_dial_tcp("127.0.0.1", (uint16_t)port, gx_timeout(50 * GX_MILLISECOND));
+		if (c == -ETIMEDOUT)
+			timed_out = 1;
+		else if (c >= 0)
+			fds[n++] = c;
+	}
+	cr_expect(timed_out, "a connect that cannot complete ends at its deadline");
+	for (int i = 0; i < n; i++)
+		gx_close(fds[i]);
+	gx_close(l);
+	return 0;
+}
+
+Test(io, connect_deadline)
+{
+	RUN(connect_deadline);
+}
+
+/* ---- cancellation ---- */
+
+static ssize_t blocked_result;
+static int blocked_fd;
+static void blocked_recv(void *arg)
+{
+	(void)arg;
+	char buf[4];
+	blocked_result = gx_recv(blocked_fd, buf, sizeof buf, 0, GX_FOREVER);
+}
+
+static int close_cancels(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	pair(sv);
+	blocked_fd = sv[0];
+	blocked_result = 1;
+	gx_go(blocked_recv, NULL);
+	gx_go(blocked_recv, NULL);
+	gx_yield();
+	cr_expect_eq(gx_close(sv[0]), 0, "close waits for the in-flight receives");
+	gx_yield();
+	cr_expect_eq(blocked_result, -ECANCELED);
+	gx_close(sv[1]);
+	return 0;
+}
+
+Test(io, close_cancels_in_flight_operations)
+{
+	RUN(close_cancels);
+}
+
+static gx_ctx *io_ctx;
+static void cancel_io_ctx(void *arg)
+{
+	(void)arg;
+	gx_yield();
+	gx_ctx_cancel(io_ctx);
+}
+
+static int ctx_cancels(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	pair(sv);
+	gx_ctx_with_cancel(gx_ctx_background(), &io_ctx);
+	gx_go(cancel_io_ctx, NULL);
+	char buf[4];
+	cr_expect_eq(gx_recv(sv[0], buf, sizeof buf, 0, gx_ctx_until(io_ctx)), -ECANCELED);
+	gx_ctx_release(io_ctx);
+	cr_expect_eq(gx_send(sv[1], "ok", 2, 0, GX_FOREVER), 2);
+	cr_expect_eq(gx_recv(sv[0], buf, sizeof buf, 0, GX_FOREVER), 2, "still usable");
+	gx_close(sv[0]);
+	gx_close(sv[1]);
+	return 0;
+}
+
+Test(io, context_cancels_an_operation)
+{
+	RUN(ctx_cancels);
+}
+
+#define PAIRS 100
+#define PER_FD 100
+static int shut_fds[PAIRS][2];
+static void recv_forever(void *arg)
+{
+	char buf[8];
+	gx_recv((int)(intptr_t)arg, buf, sizeof buf, 0, GX_FOREVER);
+}
+
+static int many_in_flight(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < PAIRS; i++) {
+		pair(shut_fds[i]);
+		for (int k = 0; k < PER_FD; k++)
+			cr_assert_geq(gx_go(recv_forever, (void *)(intptr_t)shut_fds[i][0]), 1);
+	}
+	gx_yield();
+	gx_sleep(GX_MILLISECOND); /* let the loop submit them all */
+	cr_expect_geq(gx_loop_get()->inflight, PAIRS * PER_FD);
+	return 0; /* 10,000 receives in flight: shutdown must cancel them */
+}
+
+Test(io, ten_thousand_in_flight_operations_cancelled_at_shutdown, .timeout = 60)
+{
+	int before = count_fds();
+	int64_t t0 = gx_now();
+	gx_config c;
+	gx_config_init(&c);
+	c.stack_size = 16 * 1024;
+	cr_assert_eq(gx_run(&c, many_in_flight, NULL), 0);
+	fprintf(stderr, "shutdown with %d operations in flight: %.1f ms (gx_run total)\n", PAIRS * PER_FD,
+		(double)(gx_now() - t0) / 1e6);
+	for (int i = 0; i < PAIRS; i++) {
+		close(shut_fds[i][0]);
+		close(shut_fds[i][1]);
+	}
+	cr_expect_eq(count_fds(), before, "no fd leaked");
+}
+
+/* ---- listener ---- */
+
+static int listener_port;
+static void dial_and_send(void *arg)
+{
+	int c = gx_dial_tcp("127.0.0.1", (uint16_t)listener_port, GX_FOREVER);
+	cr_assert_geq(c, 0);
+	char b = (char)(intptr_t)arg;
+	gx_send(c, &b, 1, 0, GX_FOREVER);
+	gx_close(c);
+}
+
+static int listener(void *arg)
+{
+	(void)arg;
+	int l = gx_listen_tcp("127.0.0.1", 0, 128, 0);
+	listener_port = gx_local_port(l);
+	gx_listener *ls;
+	cr_assert_eq(gx_listener_start(&ls, l), 0);
+	for (int i = 0; i < 50; i++)
+		gx_go(dial_and_send, (void *)(intptr_t)('a' + i % 26));
+	int seen = 0;
+	for (int i = 0; i < 50; i++) {
+		int s = gx_listener_accept(ls, gx_timeout(5 * GX_SECOND));
+		cr_assert_geq(s, 0, "accept %d: %d", i, s);
+		char b;
+		cr_expect_eq(gx_recv(s, &b, 1, 0, GX_FOREVER), 1);
+		seen++;
+		gx_close(s);
+	}
+	cr_expect_eq(seen, 50);
+	cr_expect_eq(gx_listener_accept(ls, gx_timeout(2 * GX_MILLISECOND)), -ETIMEDOUT);
+	cr_expect_eq(gx_listener_stop(ls), 0);
+	gx_close(l);
+	return 0;
+}
+
+Test(io, listener_accepts_every_connection)
+{
+	int before = count_fds();
+	RUN(listener);
+	cr_expect_eq(count_fds(), before, "no fd leaked");
+}
+
+/* ---- errors ---- */
+
+Test(io, outside_a_coroutine)
+{
+	char b;
+	cr_expect_eq(gx_read(0, &b, 1, GX_FOREVER), -EPERM);
+	cr_expect_eq(gx_accept(0, NULL, NULL, 0, GX_FOREVER), -EPERM);
+}
+
+static int bad_fds(void *arg)
+{
+	(void)arg;
+	char b;
+	cr_expect_eq(gx_read(-1, &b, 1, GX_FOREVER), -EBADF);
+	cr_expect_eq(gx_recv(987654, &b, 1, 0, GX_FOREVER), -EBADF);
+	return 0;
+}
+
+Test(io, bad_descriptors)
+{
+	RUN(bad_fds);
+}
+
+/* ---- automatic fallback where io_uring is really denied ---- */
+
+static int backend_name(void *arg)
+{
+	gx_runtime_info i;
+	gx_info(&i);
+	snprintf(arg, 16, "%s", i.backend);
+	int sv[2];
+	pair(sv);
+	gx_send(sv[0], "x", 1, 0, GX_FOREVER);
+	char b;
+	return gx_recv(sv[1], &b, 1, 0, GX_FOREVER) == 1 ? 0 : 1;
+}
+
+Test(io, falls_back_to_epoll_when_seccomp_denies_io_uring)
+{
+	int out[2];
+	cr_assert_eq(pipe(out), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(out[1], 2);
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			_exit(3);
+		unsetenv("GONEX_BACKEND");
+		char name[16] = "";
+		int rc = gx_run(NULL, backend_name, name);
+		_exit(rc == 0 && strcmp(name, "epoll") == 0 ? 0 : 1);
+	}
+	close(out[1]);
+	char buf[1024] = {0};
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof buf - 1 && (r = read(out[0], buf + n, sizeof buf - 1 - n)) > 0)
+		n += (size_t)r;
+	close(out[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st), "status %#x", st);
+	cr_expect_eq(WEXITSTATUS(st), 0, "ran on epoll (stderr: %s)", buf);
+	cr_expect(strstr(buf, "io_uring unavailable (Operation not permitted), using epoll") != NULL,
+		  "the fallback is reported: %s", buf);
+}
