@@ -60,6 +60,17 @@ typedef struct gx_config {
 	/* GONEX_SQPOLL_CPU: CPU to pin the SQPOLL thread to, -1 for none,
 	 * otherwise 0..4095. Default -1. */
 	int sqpoll_cpu;
+	/* GONEX_BUF_COUNT: buffers in the process's io_uring buffer ring, which
+	 * feeds multishot receives on stream sockets; 0 turns that off (one
+	 * SQE per receive). A power of two up to 32768. Default 1024. */
+	uint32_t buf_count;
+	/* GONEX_BUF_SIZE: bytes per ring buffer, 512..1048576 (suffixes K,
+	 * M). Default 4096. */
+	uint32_t buf_size;
+	/* GONEX_IOWQ_MAX: cap on io_uring's io-wq workers per process, bounded
+	 * and unbounded (blocking file I/O runs there); 0 keeps the kernel's
+	 * default. 0..1024. Default 4. */
+	uint32_t iowq_max;
 	/* GONEX_LOG: 1 prints one line per process naming the backend, kernel,
 	 * ring flags and missing features (printed anyway on a fallback).
 	 * Default 0. */

@@ -34,6 +34,9 @@ void gx_config_init(gx_config *cfg)
 	cfg->sqpoll_idle_ms = 1000;
 	cfg->sqpoll_cpu = -1;
 	cfg->log = 0;
+	cfg->buf_count = 1024;
+	cfg->buf_size = 4096;
+	cfg->iowq_max = 4;
 }
 
 typedef enum { GX_K_SIZE, GX_K_INT, GX_K_BOOL, GX_K_ENUM } gx_kind;
@@ -60,6 +63,9 @@ static const gx_knob gx_knobs[] = {
 	{"GONEX_SQPOLL_IDLE_MS", GX_K_INT, F(sqpoll_idle_ms), 0, 60000, {0}},
 	{"GONEX_SQPOLL_CPU", GX_K_INT, F(sqpoll_cpu), -1, 4095, {0}},
 	{"GONEX_LOG", GX_K_BOOL, F(log), 0, 1, {0}},
+	{"GONEX_BUF_COUNT", GX_K_INT, F(buf_count), 0, 32768, {0}},
+	{"GONEX_BUF_SIZE", GX_K_SIZE, F(buf_size), 512, 1048576, {0}},
+	{"GONEX_IOWQ_MAX", GX_K_INT, F(iowq_max), 0, 1024, {0}},
 };
 
 #define GX_NKNOBS (sizeof gx_knobs / sizeof gx_knobs[0])
@@ -204,7 +210,8 @@ int gx_config_from_env(gx_config *cfg)
 		if (!val)
 			continue;
 		long long v;
-		if (gx_knob_parse(k, val, &v) != 0) {
+		if (gx_knob_parse(k, val, &v) != 0 ||
+		    (k->off == offsetof(gx_config, buf_count) && (v & (v - 1)))) {
 			gx_knob_reject(k, val);
 			return -EINVAL;
 		}
@@ -231,7 +238,7 @@ int gx_config_validate(const gx_config *cfg)
 	for (size_t i = 0; i < GX_NKNOBS; i++) {
 		const gx_knob *k = &gx_knobs[i];
 		long long v = gx_field_get(cfg, k);
-		if (v < k->min || v > k->max) {
+		if (v < k->min || v > k->max || (k->off == offsetof(gx_config, buf_count) && (v & (v - 1)))) {
 			gx_log("config field for %s is %lld: expected %lld..%lld", k->var, v, k->min, k->max);
 			return -EINVAL;
 		}

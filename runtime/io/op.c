@@ -73,8 +73,11 @@ gx_fd *gx_fd_state(int fd)
 
 void gx_fd_table_free(void)
 {
-	for (int i = 0; i < F.n; i++)
+	for (int i = 0; i < F.n; i++) {
+		if (F.v[i])
+			gx_recv_ms_reset(F.v[i]);
 		free(F.v[i]);
+	}
 	free(F.v);
 	memset(&F, 0, sizeof F);
 }
@@ -265,8 +268,36 @@ static uint32_t gx_clamp_len(size_t len)
 	return len > 0x7ffff000u ? 0x7ffff000u : (uint32_t)len; /* as Linux read(2) caps */
 }
 
+/* A stream socket on io_uring reads through its multishot buffer queue
+ * (recv_ms.c): NULL when fd does not, the fd's state when it does. */
+static gx_fd *gx_recv_ms_fd(int fd)
+{
+	gx_fd *fds = fd >= 0 && fd < F.n ? F.v[fd] : gx_fd_state(fd);
+	if (!fds || !gx_co_current())
+		return NULL;
+	return gx_recv_ms_applies(fds) ? fds : NULL;
+}
+
+/* Before a receive that cannot use the multishot queue: stop it, and
+ * hand out what it had queued first (order is kept). -EAGAIN: go on with
+ * the plain operation. */
+static ssize_t gx_recv_other(int fd, const struct iovec *iov, size_t cnt, bool peek)
+{
+	gx_fd *fds = fd >= 0 && fd < F.n ? F.v[fd] : NULL;
+	if (!fds || !fds->rx || !gx_co_current())
+		return -EAGAIN;
+	gx_recv_ms_stop(fds);
+	return gx_recv_ms_take(fds, iov, cnt, peek);
+}
+
 ssize_t gx_read(int fd, void *buf, size_t len, gx_until u)
 {
+	gx_fd *fds = gx_recv_ms_fd(fd);
+	if (fds) {
+		ssize_t n = gx_recv_ms(fds, buf, len, u);
+		if (n != -EAGAIN)
+			return n;
+	}
 	return gx_io(GX_OP_READ, fd, buf, gx_clamp_len(len), (uint64_t)-1, 0, u, "read");
 }
 
@@ -293,6 +324,9 @@ ssize_t gx_readv(int fd, const struct iovec *iov, int iovcnt, gx_until u)
 {
 	if (iovcnt < 0)
 		return -EINVAL;
+	ssize_t n = gx_recv_other(fd, iov, (size_t)iovcnt, false);
+	if (n != -EAGAIN)
+		return n;
 	return gx_io(GX_OP_READV, fd, (void *)iov, (uint32_t)iovcnt, (uint64_t)-1, 0, u, "readv");
 }
 
@@ -319,11 +353,36 @@ ssize_t gx_write_all(int fd, const void *buf, size_t len, gx_until u)
 
 ssize_t gx_recv(int fd, void *buf, size_t len, int flags, gx_until u)
 {
+	gx_fd *fds = flags == 0 ? gx_recv_ms_fd(fd) : NULL;
+	if (fds) {
+		ssize_t n = gx_recv_ms(fds, buf, len, u);
+		if (n != -EAGAIN) /* -EAGAIN: out of ring buffers, receive plainly once */
+			return n;
+	} else if (flags != 0) {
+		struct iovec v = {buf, len};
+		ssize_t n = gx_recv_other(fd, &v, 1, (flags & MSG_PEEK) != 0);
+		if (n != -EAGAIN && !(flags & MSG_WAITALL && n >= 0 && (size_t)n < len))
+			return n;
+		if (n > 0) { /* MSG_WAITALL: the rest from the socket */
+			ssize_t m = gx_io(GX_OP_RECV, fd, (char *)buf + n, gx_clamp_len(len - (size_t)n), 0, flags,
+					  u, "recv");
+			return m < 0 ? n : n + m;
+		}
+	}
 	return gx_io(GX_OP_RECV, fd, buf, gx_clamp_len(len), 0, flags, u, "recv");
 }
 
 ssize_t gx_recvmsg(int fd, struct msghdr *msg, int flags, gx_until u)
 {
+	if (!msg)
+		return -EFAULT;
+	ssize_t n = gx_recv_other(fd, msg->msg_iov, msg->msg_iovlen, (flags & MSG_PEEK) != 0);
+	if (n != -EAGAIN) {
+		msg->msg_namelen = 0;
+		msg->msg_controllen = 0;
+		msg->msg_flags = 0;
+		return n;
+	}
 	return gx_io(GX_OP_RECVMSG, fd, msg, 0, 0, flags, u, "recvmsg");
 }
 
@@ -404,6 +463,18 @@ int gx_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, gx_until 
 
 int gx_poll(int fd, short events, gx_until u)
 {
+	if (events & POLLIN) {
+		/* queued multishot data is readable data; and a poll must see
+		 * the socket itself, so the multishot stops */
+		gx_fd *fds = fd >= 0 && fd < F.n ? F.v[fd] : NULL;
+		if (fds && fds->rx && gx_co_current()) {
+			gx_recv_ms_stop(fds);
+			char b;
+			struct iovec v = {&b, 1};
+			if (gx_recv_ms_take(fds, &v, 1, true) > 0)
+				return POLLIN | (events & POLLOUT ? POLLOUT : 0);
+		}
+	}
 	return (int)gx_io(GX_OP_POLL, fd, NULL, 0, 0, events, u, "poll");
 }
 
@@ -452,6 +523,11 @@ int gx_close(int fd)
 			gx_wq_node n;
 			gx_wait_in(&fds->closeq, &n, GX_FOREVER, "close");
 		}
+	}
+	if (fds && fds->rx) {
+		fds->closing = true;
+		gx_recv_ms_quiesce(fds);
+		gx_recv_ms_reset(fds);
 	}
 	if (fds) {
 		/* the fd number will be reused: start clean, keep the

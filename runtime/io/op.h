@@ -32,6 +32,7 @@ enum gx_opcode {
 	GX_OP_OPENAT,
 	GX_OP_FSYNC,
 	GX_OP_ACCEPT_MULTI, /* io_uring multishot accept of a gx_listener */
+	GX_OP_RECV_MULTI,   /* io_uring multishot recv into the buffer ring */
 };
 
 struct gx_fd;
@@ -67,6 +68,7 @@ typedef struct gx_fd {
 	bool sending;         /* a gx_send is running on this fd */
 	gx_waitq closeq;      /* gx_close waiting for inflight to reach 0 */
 	gx_waitq sendq;       /* gx_send calls waiting for their turn (FIFO) */
+	struct gx_rx *rx;     /* io_uring multishot receive state (recv_ms.c) */
 } gx_fd;
 
 /* The state of fd, created on first use; NULL for a negative fd or when
@@ -79,6 +81,31 @@ void gx_io_untrack(gx_io_op *op);
 
 /* End op with res: exactly once per armed op, from the backend. */
 void gx_io_complete(gx_io_op *op, int32_t res);
+
+/* ---- multishot receive into the buffer ring (recv_ms.c, io_uring) ---- */
+
+/* Register the process's buffer ring; 0 or -errno (then gx_recv stays on
+ * single-shot receives). count: power of two; size: bytes per buffer. */
+struct io_uring;
+int gx_bufring_init(struct io_uring *ring, uint32_t count, uint32_t size);
+void gx_bufring_fini(void);
+/* The multishot path applies to fds (a stream socket, io_uring with a
+ * buffer ring): 1 yes, 0 no. */
+int gx_recv_ms_applies(gx_fd *fds);
+ssize_t gx_recv_ms(gx_fd *fds, void *buf, size_t len, gx_until u);
+/* Another kind of receive wants fds (readv, recvmsg, recv with flags,
+ * poll): stop the multishot for good (waits for its last CQE). Then
+ * gx_recv_ms_take copies what is still queued into iov (-EAGAIN when
+ * nothing is), keeping it queued with peek. */
+int gx_recv_ms_stop(gx_fd *fds);
+struct iovec;
+ssize_t gx_recv_ms_take(gx_fd *fds, const struct iovec *iov, size_t cnt, bool peek);
+
+/* Close: wake fds's receivers and wait until they left (they return
+ * -ECANCELED); then reset gives the queued buffers back and frees the
+ * receive state. */
+void gx_recv_ms_quiesce(gx_fd *fds);
+void gx_recv_ms_reset(gx_fd *fds);
 
 /* Free the fd table (loop shutdown). */
 void gx_fd_table_free(void);

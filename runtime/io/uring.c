@@ -92,6 +92,13 @@ static int gx_uring_create(gx_loop *loop, const gx_config *cfg)
 	}
 	if (io_uring_register_ring_fd(&u->ring) < 0)
 		gx_loop_missing(loop, "REGISTER_RING_FD");
+	if (cfg->buf_count && gx_bufring_init(&u->ring, cfg->buf_count, cfg->buf_size) < 0)
+		gx_loop_missing(loop, "PBUF_RING");
+	if (cfg->iowq_max) {
+		unsigned int vals[2] = {cfg->iowq_max, cfg->iowq_max};
+		if (io_uring_register_iowq_max_workers(&u->ring, vals) < 0)
+			gx_loop_missing(loop, "IOWQ_MAX_WORKERS");
+	}
 	if (!(loop->ring_features & IORING_FEAT_EXT_ARG))
 		gx_loop_missing(loop, "EXT_ARG");
 	loop->priv = u;
@@ -122,6 +129,7 @@ static void gx_uring_destroy(gx_loop *loop)
 			gx_panic("io", "%u operations still in flight at shutdown", loop->inflight);
 	}
 	io_uring_queue_exit(&u->ring);
+	gx_bufring_fini();
 	free(u);
 	loop->priv = NULL;
 }
@@ -226,6 +234,12 @@ static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
 		break;
 	case GX_OP_CONNECT:
 		io_uring_prep_connect(sqe, op->fd, op->buf, op->alen);
+		break;
+	case GX_OP_RECV_MULTI:
+		io_uring_prep_recv(sqe, op->fd, NULL, 0, 0);
+		sqe->ioprio |= IORING_RECV_MULTISHOT;
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 0;
 		break;
 	case GX_OP_POLL:
 		io_uring_prep_poll_add(sqe, op->fd, (unsigned)op->flags);

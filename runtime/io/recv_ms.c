@@ -1,0 +1,339 @@
+/*
+ * Multishot receive into a per-process buffer ring (io_uring only).
+ *
+ * The first gx_recv on a stream socket arms one IORING_OP_RECV with
+ * IORING_RECV_MULTISHOT and buffer selection from the process's provided
+ * buffer ring. From then on the kernel fills ring buffers as data arrives,
+ * one CQE each, with no SQE per receive; gx_recv copies out of the queued
+ * buffers (no system call, no park when data is there) and gives each
+ * buffer back to the ring once it is consumed.
+ *
+ * Back-pressure: a socket holds at most GX_RX_MAX_QUEUED buffers; beyond
+ * that its multishot is cancelled (TCP flow control takes over) and re-armed
+ * when the application has read the queue down. Out of buffers (-ENOBUFS,
+ * the kernel ends the multishot): the waiting call does one plain receive
+ * into its own buffer, and the next call re-arms the multishot, by which
+ * time consumed buffers have come back.
+ *
+ * Invariants: every buffer is either in the ring (kernel's) or queued on
+ * exactly one socket's rx (ours) and goes back exactly once; the multishot
+ * record lives in the socket's heap state, tracked like any op, so gx_close
+ * and shutdown cancel it and wait for its last CQE.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include "io/loop.h"
+#include "io/op.h"
+
+#define GX_RX_MAX_QUEUED 16
+
+typedef struct gx_rx_chunk {
+	uint16_t bid;
+	uint32_t len, off;
+} gx_rx_chunk;
+
+struct gx_rx {
+	gx_io_op op;       /* the multishot record */
+	bool armed;        /* its CQEs may still come */
+	bool eof;
+	bool nobufs;
+	bool applies;      /* decided once: a stream socket */
+	bool decided;
+	int32_t err;       /* an error to hand to the next receive */
+	uint32_t users;    /* gx_recv calls inside gx_recv_ms (close waits) */
+	gx_rx_chunk *q;    /* queued buffers, a ring of cap entries */
+	uint32_t head, len, cap;
+	gx_waitq waiters;
+};
+
+static struct {
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	char *bufs;
+	size_t bufs_bytes;
+	uint32_t count, size;
+} B;
+
+int gx_bufring_init(struct io_uring *ring, uint32_t count, uint32_t size)
+{
+	memset(&B, 0, sizeof B);
+	if (count == 0)
+		return -EINVAL;
+	B.br_bytes = count * sizeof(struct io_uring_buf);
+	B.br = mmap(NULL, B.br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (B.br == MAP_FAILED) {
+		B.br = NULL;
+		return -ENOMEM;
+	}
+	struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)B.br, .ring_entries = count, .bgid = 0};
+	int rc = io_uring_register_buf_ring(ring, &reg, 0);
+	if (rc < 0) {
+		munmap(B.br, B.br_bytes);
+		B.br = NULL;
+		return rc;
+	}
+	B.bufs_bytes = (size_t)count * size;
+	B.bufs = mmap(NULL, B.bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (B.bufs == MAP_FAILED) {
+		io_uring_unregister_buf_ring(ring, 0);
+		munmap(B.br, B.br_bytes);
+		memset(&B, 0, sizeof B);
+		return -ENOMEM;
+	}
+	B.count = count;
+	B.size = size;
+	io_uring_buf_ring_init(B.br);
+	int mask = io_uring_buf_ring_mask(count);
+	for (uint32_t i = 0; i < count; i++)
+		io_uring_buf_ring_add(B.br, B.bufs + (size_t)i * size, size, (unsigned short)i, mask, (int)i);
+	io_uring_buf_ring_advance(B.br, (int)count);
+	return 0;
+}
+
+void gx_bufring_fini(void)
+{
+	if (B.bufs)
+		munmap(B.bufs, B.bufs_bytes);
+	if (B.br)
+		munmap(B.br, B.br_bytes);
+	memset(&B, 0, sizeof B);
+}
+
+static void gx_bufring_give_back(uint16_t bid)
+{
+	io_uring_buf_ring_add(B.br, B.bufs + (size_t)bid * B.size, B.size, bid, io_uring_buf_ring_mask(B.count),
+			      0);
+	io_uring_buf_ring_advance(B.br, 1);
+}
+
+static void gx_rx_wake_all(struct gx_rx *rx)
+{
+	gx_wq_node *n;
+	while ((n = gx_waitq_pop(&rx->waiters)) != NULL)
+		gx_wake(n);
+}
+
+static void gx_rx_cqe(gx_io_req *req, int32_t res, uint32_t flags)
+{
+	struct gx_rx *rx = (struct gx_rx *)req; /* op (and req) come first */
+	if (!(flags & IORING_CQE_F_MORE)) {
+		rx->armed = false;
+		gx_io_untrack(&rx->op);
+	}
+	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+		uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+		if (rx->len == rx->cap) {
+			/* more CQEs can land between the pause and its effect */
+			uint32_t cap = rx->cap ? rx->cap * 2 : GX_RX_MAX_QUEUED * 2;
+			gx_rx_chunk *q = malloc(cap * sizeof *q);
+			if (!q) {
+				gx_bufring_give_back(bid); /* its bytes are lost: report it */
+				rx->err = -ENOMEM;
+				gx_rx_wake_all(rx);
+				return;
+			}
+			for (uint32_t i = 0; i < rx->len; i++)
+				q[i] = rx->q[(rx->head + i) % rx->cap];
+			free(rx->q);
+			rx->q = q;
+			rx->head = 0;
+			rx->cap = cap;
+		}
+		gx_rx_chunk *c = &rx->q[(rx->head + rx->len) % rx->cap];
+		c->bid = bid;
+		c->len = (uint32_t)res;
+		c->off = 0;
+		rx->len++;
+		if (rx->len >= GX_RX_MAX_QUEUED && rx->armed) { /* the reader is behind: pause */
+			gx_loop *loop = gx_loop_get();
+			loop->ops->cancel(loop, &rx->op);
+		}
+	} else if (res == 0) {
+		rx->eof = true;
+	} else if (res == -ENOBUFS) {
+		rx->nobufs = true;
+	} else if (res < 0 && res != -ECANCELED) {
+		rx->err = res;
+	}
+	gx_rx_wake_all(rx);
+}
+
+static int gx_rx_arm(gx_fd *fds)
+{
+	struct gx_rx *rx = fds->rx;
+	gx_loop *loop = gx_loop_get();
+	memset(&rx->op, 0, sizeof rx->op);
+	rx->op.req.complete = gx_rx_cqe;
+	rx->op.opcode = GX_OP_RECV_MULTI;
+	rx->op.fd = fds->fd;
+	rx->op.fds = fds;
+	int rc = loop->ops->arm(loop, &rx->op);
+	if (rc < 0)
+		return rc;
+	rx->armed = true;
+	gx_io_track(&rx->op);
+	return 0;
+}
+
+int gx_recv_ms_applies(gx_fd *fds)
+{
+	if (!B.br || fds->fd < 0)
+		return 0;
+	if (!fds->rx) {
+		fds->rx = calloc(1, sizeof *fds->rx);
+		if (!fds->rx)
+			return 0;
+	}
+	struct gx_rx *rx = fds->rx;
+	if (!rx->decided) {
+		int type = 0;
+		socklen_t len = sizeof type;
+		rx->applies = getsockopt(fds->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+		rx->decided = true;
+	}
+	return rx->applies;
+}
+
+static ssize_t gx_recv_ms_loop(gx_fd *fds, struct gx_rx *rx, void *buf, size_t len, gx_until u)
+{
+	for (;;) {
+		if (rx->len > 0) {
+			size_t n = 0;
+			while (rx->len > 0 && n < len) {
+				gx_rx_chunk *c = &rx->q[rx->head];
+				size_t k = c->len - c->off;
+				if (k > len - n)
+					k = len - n;
+				memcpy((char *)buf + n, B.bufs + (size_t)c->bid * B.size + c->off, k);
+				n += k;
+				c->off += (uint32_t)k;
+				if (c->off == c->len) {
+					gx_bufring_give_back(c->bid);
+					rx->head = (rx->head + 1) % rx->cap;
+					rx->len--;
+				}
+			}
+			return (ssize_t)n;
+		}
+		if (fds->closing)
+			return -ECANCELED;
+		if (rx->err) {
+			int32_t e = rx->err;
+			rx->err = 0;
+			return e;
+		}
+		if (rx->eof)
+			return 0;
+		if (rx->nobufs && !rx->armed) {
+			rx->nobufs = false; /* one plain receive; the next call re-arms */
+			return -EAGAIN;
+		}
+		if (!rx->armed) {
+			int rc = gx_rx_arm(fds);
+			if (rc < 0)
+				return rc;
+		}
+		gx_wq_node n;
+		int rc = gx_wait_in(&rx->waiters, &n, u, "recv");
+		if (rc < 0)
+			return rc;
+	}
+}
+
+ssize_t gx_recv_ms(gx_fd *fds, void *buf, size_t len, gx_until u)
+{
+	if (!gx_co_current())
+		return -EPERM;
+	if (fds->closing)
+		return -EBADF;
+	struct gx_rx *rx = fds->rx;
+	rx->users++;
+	ssize_t n = gx_recv_ms_loop(fds, rx, buf, len, u);
+	rx->users--;
+	return n;
+}
+
+int gx_recv_ms_stop(gx_fd *fds)
+{
+	struct gx_rx *rx = fds->rx;
+	if (!rx || !rx->applies)
+		return 0;
+	rx->applies = false; /* from now on every receive is a plain one */
+	if (rx->armed) {
+		gx_loop *loop = gx_loop_get();
+		loop->ops->cancel(loop, &rx->op);
+		rx->users++;
+		while (rx->armed) {
+			gx_wq_node n;
+			gx_wait_in(&rx->waiters, &n, GX_FOREVER, "recv stop");
+		}
+		rx->users--;
+	}
+	return 0;
+}
+
+ssize_t gx_recv_ms_take(gx_fd *fds, const struct iovec *iov, size_t cnt, bool peek)
+{
+	struct gx_rx *rx = fds->rx;
+	if (!rx || rx->len == 0)
+		return -EAGAIN;
+	size_t n = 0;
+	uint32_t head = rx->head, left = rx->len, off = rx->q[head].off;
+	for (size_t i = 0; i < cnt && left > 0; i++) {
+		size_t done = 0;
+		while (done < iov[i].iov_len && left > 0) {
+			gx_rx_chunk *c = &rx->q[head];
+			size_t k = c->len - off;
+			if (k > iov[i].iov_len - done)
+				k = iov[i].iov_len - done;
+			memcpy((char *)iov[i].iov_base + done, B.bufs + (size_t)c->bid * B.size + off, k);
+			done += k;
+			off += (uint32_t)k;
+			if (off == c->len) {
+				if (!peek) {
+					gx_bufring_give_back(c->bid);
+					rx->head = (rx->head + 1) % rx->cap;
+					rx->len--;
+				}
+				head = (head + 1) % rx->cap;
+				left--;
+				off = left ? rx->q[head].off : 0;
+			} else if (!peek) {
+				c->off = off;
+			}
+		}
+		n += done;
+	}
+	return (ssize_t)n;
+}
+
+void gx_recv_ms_quiesce(gx_fd *fds)
+{
+	struct gx_rx *rx = fds->rx;
+	if (!rx)
+		return;
+	gx_rx_wake_all(rx);
+	while (rx->users > 0) /* woken receivers see closing and leave */
+		gx_yield();
+}
+
+void gx_recv_ms_reset(gx_fd *fds)
+{
+	struct gx_rx *rx = fds->rx;
+	if (!rx)
+		return;
+	while (rx->len > 0) {
+		if (B.br)
+			gx_bufring_give_back(rx->q[rx->head].bid);
+		rx->head = (rx->head + 1) % rx->cap;
+		rx->len--;
+	}
+	free(rx->q);
+	free(rx);
+	fds->rx = NULL;
+}
