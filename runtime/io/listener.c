@@ -153,6 +153,16 @@ int gx_listener_stop(gx_listener *l)
 {
 	if (!l)
 		return 0;
+	if (!l->multishot) {
+		/* accepts blocked on the socket end with -ECANCELED */
+		gx_fd *fds = gx_fd_state(l->fd);
+		gx_loop *loop = gx_loop_get();
+		for (gx_io_op *op = fds ? fds->ops : NULL, *next; op; op = next) {
+			next = op->next;
+			if (op->opcode == GX_OP_ACCEPT)
+				loop->ops->cancel(loop, op);
+		}
+	}
 	if (l->armed) {
 		if (!gx_co_current())
 			return -EPERM;

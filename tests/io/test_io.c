@@ -504,3 +504,124 @@ Test(io, falls_back_to_epoll_when_seccomp_denies_io_uring)
 	cr_expect(strstr(buf, "io_uring unavailable (Operation not permitted), using epoll") != NULL,
 		  "the fallback is reported: %s", buf);
 }
+
+/* ---- multishot receive (io_uring; plain receives on epoll) ---- */
+
+static int mixing(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	pair(sv);
+	gx_send(sv[0], "abcdef", 6, 0, GX_FOREVER);
+	char buf[8] = {0};
+	cr_expect_eq(gx_recv(sv[1], buf, 2, 0, GX_FOREVER), 2);
+	cr_expect_str_eq(buf, "ab");
+	cr_expect(gx_poll(sv[1], POLLIN, GX_FOREVER) & POLLIN, "queued bytes are readable");
+	char p[2] = {0};
+	cr_expect_eq(gx_recv(sv[1], p, 1, MSG_PEEK, GX_FOREVER), 1);
+	cr_expect_eq(p[0], 'c', "peek sees the queued bytes in order");
+	char c4[4];
+	struct iovec v = {c4, 4};
+	cr_expect_eq(gx_readv(sv[1], &v, 1, GX_FOREVER), 4, "readv takes what was queued first");
+	cr_expect_eq(memcmp(c4, "cdef", 4), 0);
+	gx_send(sv[0], "gh", 2, 0, GX_FOREVER);
+	memset(buf, 0, sizeof buf);
+	cr_expect_eq(gx_recv(sv[1], buf, sizeof buf, 0, GX_FOREVER), 2);
+	cr_expect_str_eq(buf, "gh");
+	gx_close(sv[0]);
+	gx_close(sv[1]);
+	return 0;
+}
+
+Test(io, receive_kinds_can_be_mixed_in_order)
+{
+	RUN(mixing);
+}
+
+#define STREAM (1 << 20)
+static int stream_fd[2];
+static unsigned char *stream_out;
+static void stream_writer(void *arg)
+{
+	(void)arg;
+	cr_expect_eq(gx_send(stream_fd[0], stream_out, STREAM, 0, GX_FOREVER), STREAM);
+	gx_close(stream_fd[0]);
+}
+
+static int streaming(void *arg)
+{
+	int64_t reader_delay = (int64_t)(intptr_t)arg;
+	pair(stream_fd);
+	stream_out = malloc(STREAM);
+	for (size_t i = 0; i < STREAM; i++)
+		stream_out[i] = (unsigned char)(i ^ (i >> 9));
+	gx_go(stream_writer, NULL);
+	unsigned char *in = malloc(STREAM + 1);
+	size_t got = 0;
+	for (;;) {
+		if (reader_delay)
+			gx_sleep(reader_delay); /* a slow reader: the queue fills and pauses */
+		ssize_t n = gx_recv(stream_fd[1], in + got, STREAM + 1 - got, 0, GX_FOREVER);
+		cr_assert_geq(n, 0, "recv: %zd", n);
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	cr_expect_eq(got, STREAM);
+	cr_expect_eq(memcmp(in, stream_out, STREAM), 0, "every byte, in order");
+	gx_close(stream_fd[1]);
+	free(in);
+	free(stream_out);
+	return 0;
+}
+
+Test(io, stream_intact_when_ring_buffers_run_out)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.buf_count = 2; /* -ENOBUFS all the time */
+	c.buf_size = 512;
+	cr_assert_eq(gx_run(&c, streaming, (void *)0), 0);
+}
+
+Test(io, stream_intact_with_a_slow_reader)
+{
+	cr_assert_eq(gx_run(NULL, streaming, (void *)(intptr_t)(200 * GX_MICROSECOND)), 0);
+}
+
+Test(io, stream_intact_without_a_buffer_ring)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.buf_count = 0;
+	cr_assert_eq(gx_run(&c, streaming, (void *)0), 0);
+}
+
+static int stop_result = 1;
+static gx_listener *stop_ls;
+static void accept_blocked(void *arg)
+{
+	(void)arg;
+	stop_result = gx_listener_accept(stop_ls, GX_FOREVER);
+}
+
+static int listener_stop_wakes(void *arg)
+{
+	(void)arg;
+	int l = gx_listen_tcp("127.0.0.1", 0, 16, 0);
+	cr_assert_eq(gx_listener_start(&stop_ls, l), 0);
+	gx_go(accept_blocked, NULL);
+	gx_yield();
+	gx_sleep(GX_MILLISECOND);
+	cr_expect_eq(gx_listener_stop(stop_ls), 0);
+	for (int i = 0; i < 10 && stop_result == 1; i++)
+		gx_sleep(GX_MILLISECOND);
+	cr_expect_eq(stop_result, -ECANCELED, "a blocked accept ends with the listener");
+	gx_close(l);
+	return 0;
+}
+
+Test(io, listener_stop_wakes_a_blocked_accept)
+{
+	RUN(listener_stop_wakes);
+}
