@@ -69,7 +69,7 @@ quiet() {
 
 # A package counts as installed when its native or arch-independent instance
 # is (with a foreign architecture added, dpkg-query lists one per arch).
-pkgs=(meson ninja-build pkg-config gcc libc6-dev liburing-dev libnuma-dev hyperfine)
+pkgs=(meson ninja-build pkg-config gcc libc6-dev liburing-dev libnuma-dev hyperfine wrk nginx-light python3)
 native=$(dpkg --print-architecture)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -362,6 +362,15 @@ mv "$tmp/latest.md" perf/results/latest.md
 mv "$tmp/latest.json" perf/results/latest.json
 echo
 echo "wrote perf/results/latest.md and perf/results/latest.json"
+
+# ---- the servers (wrk against nginx and the epoll baselines) ----
+echo
+echo "== servers (perf/servers.sh)"
+servers_args=()
+((quick)) && servers_args+=(--quick)
+if ! perf/servers.sh --build build-perf ${servers_args[@]+"${servers_args[@]}"}; then
+	failed+=(servers)
+fi
 
 if ((${#failed[@]})); then
 	echo "perf/run.sh: ${#failed[@]} workload(s) failed: ${failed[*]}" >&2
