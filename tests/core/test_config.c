@@ -46,6 +46,10 @@ Test(config, bad_values_are_refused_and_nothing_starts)
 	expect_refused("GONEX_SQPOLL_IDLE_MS", "60001");
 	expect_refused("GONEX_SQPOLL_CPU", "-2");
 	expect_refused("GONEX_LOG", " 1");
+	expect_refused("GONEX_BUF_COUNT", "1000"); /* not a power of two */
+	expect_refused("GONEX_BUF_COUNT", "65536");
+	expect_refused("GONEX_BUF_SIZE", "100");
+	expect_refused("GONEX_IOWQ_MAX", "-1");
 }
 
 Test(config, good_values_are_applied)
