@@ -7,19 +7,9 @@
  * --read-timeout, an idle keep-alive connection after --idle-timeout.
  * SIGINT/SIGTERM stop it cleanly.
  */
-#include "server.h"
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
-#include <gonex/gonex.h>
+#include "rt_server.h"
 
 #include "http.h"
-
-static gx_srv_opts O;
-static gx_listener *L;
-static int stopping;
 
 static void conn(void *arg)
 {
@@ -70,50 +60,10 @@ done:
 	gx_close(fd);
 }
 
-static void on_signal(void *arg)
-{
-	int sfd = (int)(intptr_t)arg;
-	struct signalfd_siginfo si;
-	if (gx_read(sfd, &si, sizeof si, GX_FOREVER) == sizeof si) {
-		stopping = 1;
-		gx_listener_stop(L); /* wakes the acceptor with -ECANCELED */
-		L = NULL;
-	}
-}
-
 static int serve_main(void *arg)
 {
 	(void)arg;
-	int lfd = gx_listen_tcp("0.0.0.0", (uint16_t)O.port, 4096, O.workers > 1);
-	if (lfd < 0) {
-		fprintf(stderr, "httpd: listen on port %d: %s\n", O.port, strerror(-lfd));
-		return 1;
-	}
-	int sfd = gx_srv_signalfd();
-	if (gx_listener_start(&L, lfd) < 0)
-		return 1;
-	gx_listener *mine = L;
-	gx_go(on_signal, (void *)(intptr_t)sfd);
-	if (O.worker_index == 0)
-		fprintf(stderr, "httpd: listening on port %d (%d worker%s)\n", gx_local_port(lfd), O.workers,
-			O.workers > 1 ? "s" : "");
-	while (!stopping) {
-		int fd = gx_listener_accept(mine, GX_FOREVER);
-		if (fd < 0) {
-			if (stopping)
-				break;
-			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
-				gx_sleep(10 * GX_MILLISECOND); /* out of fds: let some close */
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		if (gx_go(conn, (void *)(intptr_t)fd) < 0)
-			gx_close(fd);
-	}
-	gx_close(lfd);
-	gx_close(sfd);
-	return 0;
+	return rt_serve("httpd", conn);
 }
 
 static int serve(gx_srv_opts *o)

@@ -573,14 +573,18 @@ static int gx_sockaddr_parse(const char *host, uint16_t port, struct sockaddr_st
 	return -EINVAL;
 }
 
+/* A TCP socket of host's family, its address in *ss: the fd or -errno. */
+static int gx_tcp_socket(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	int rc = gx_sockaddr_parse(host, port, ss, len);
+	return rc < 0 ? rc : gx_socket(ss->ss_family, SOCK_STREAM, 0);
+}
+
 int gx_listen_tcp(const char *host, uint16_t port, int backlog, int reuseport)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int rc = gx_sockaddr_parse(host, port, &ss, &len);
-	if (rc < 0)
-		return rc;
-	int fd = gx_socket(ss.ss_family, SOCK_STREAM, 0);
+	int fd = gx_tcp_socket(host, port, &ss, &len), rc;
 	if (fd < 0)
 		return fd;
 	int one = 1;
@@ -598,15 +602,12 @@ int gx_dial_tcp(const char *host, uint16_t port, gx_until u)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int rc = gx_sockaddr_parse(host, port, &ss, &len);
-	if (rc < 0)
-		return rc;
-	int fd = gx_socket(ss.ss_family, SOCK_STREAM, 0);
+	int fd = gx_tcp_socket(host, port, &ss, &len);
 	if (fd < 0)
 		return fd;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	rc = gx_connect(fd, (struct sockaddr *)&ss, len, u);
+	int rc = gx_connect(fd, (struct sockaddr *)&ss, len, u);
 	if (rc < 0) {
 		gx_close(fd);
 		return rc;
