@@ -46,7 +46,7 @@ static struct {
 	gx_fd **v;
 	int n;
 	gx_fd cwd; /* ops on no fd of their own (openat at AT_FDCWD) */
-} F;
+} F = {.cwd = {.fd = AT_FDCWD}};
 
 gx_fd *gx_fd_state(int fd)
 {
@@ -80,6 +80,7 @@ void gx_fd_table_free(void)
 	}
 	free(F.v);
 	memset(&F, 0, sizeof F);
+	F.cwd.fd = AT_FDCWD;
 }
 
 void gx_fd_table_each_op(void (*f)(gx_io_op *op))
@@ -215,7 +216,6 @@ static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
 	gx_co *self = gx_co_current();
 	if (!self)
 		return -EPERM;
-	F.cwd.fd = AT_FDCWD;
 	gx_fd *fds = op->fd == AT_FDCWD ? &F.cwd : gx_fd_state(op->fd);
 	if (!fds)
 		return op->fd < 0 ? -EBADF : -ENOMEM;
