@@ -42,6 +42,7 @@ struct gx_io_req {
 
 typedef struct gx_loop gx_loop;
 struct gx_io_op;
+struct gx_fd;
 
 typedef struct gx_backend_ops {
 	const char *name;
@@ -51,6 +52,8 @@ typedef struct gx_backend_ops {
 	bool (*busy)(gx_loop *loop);
 	int (*arm)(gx_loop *loop, struct gx_io_op *op);
 	void (*cancel)(gx_loop *loop, struct gx_io_op *op);
+	/* optional: fd is being closed (nothing in flight on it) */
+	void (*forget)(gx_loop *loop, struct gx_fd *fds);
 } gx_backend_ops;
 
 struct gx_loop {

@@ -266,6 +266,16 @@ static int gx_epoll_wait(gx_loop *loop, int64_t deadline)
 	return 0;
 }
 
+/* Leave the epoll set before close: the open file may live on elsewhere
+ * (dup, fork), and its registration would then outlive the fd number. */
+static void gx_epoll_forget(gx_loop *loop, gx_fd *fds)
+{
+	gx_epoll *e = loop->priv;
+	if (fds->registered)
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, fds->fd, NULL);
+	fds->registered = false;
+}
+
 static bool gx_epoll_busy(gx_loop *loop)
 {
 	return loop->inflight > 0;
@@ -279,4 +289,5 @@ const gx_backend_ops gx_backend_epoll = {
 	.busy = gx_epoll_busy,
 	.arm = gx_epoll_arm,
 	.cancel = gx_epoll_cancel,
+	.forget = gx_epoll_forget,
 };

@@ -28,6 +28,7 @@ struct gx_listener {
 	gx_io_op op;     /* the multishot accept (io_uring) */
 	bool armed;      /* its completions may still come */
 	bool multishot;  /* io_uring backend */
+	bool stopping;   /* gx_listener_stop has begun: never re-arm */
 	int err;         /* an error to hand to the next acceptor */
 	int *q;          /* accepted fds not yet taken (FIFO ring) */
 	uint32_t head, len, cap;
@@ -65,16 +66,25 @@ static void gx_listener_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 		while ((n = gx_waitq_pop(&l->stopq)) != NULL)
 			gx_wake(n);
 	}
-	if (res == -ECANCELED)
-		return;
-	gx_wq_node *w = gx_waitq_pop(&l->waiters);
-	if (w) {
-		*(int *)w->elem = res;
-		gx_wake(w);
-	} else if (res >= 0) {
-		gx_listener_push(l, res);
-	} else {
-		l->err = res;
+	gx_wq_node *w;
+	if (res != -ECANCELED) {
+		if ((w = gx_waitq_pop(&l->waiters)) != NULL) {
+			*(int *)w->elem = res;
+			gx_wake(w);
+		} else if (res >= 0) {
+			gx_listener_push(l, res);
+		} else {
+			l->err = res;
+		}
+	}
+	if (!l->armed) {
+		/* the multishot ended: the other acceptors re-arm it, or learn
+		 * that the socket was closed or the listener stopped */
+		int why = res == -ECANCELED ? -ECANCELED : -EAGAIN;
+		while ((w = gx_waitq_pop(&l->waiters)) != NULL) {
+			*(int *)w->elem = why;
+			gx_wake(w);
+		}
 	}
 }
 
@@ -89,6 +99,8 @@ static int gx_listener_arm(gx_listener *l)
 	l->op.fds = gx_fd_state(l->fd);
 	if (!l->op.fds)
 		return -ENOMEM;
+	if (l->op.fds->closing)
+		return -EBADF;
 	int rc = loop->ops->arm(loop, &l->op);
 	if (rc < 0)
 		return rc;
@@ -125,7 +137,8 @@ int gx_listener_accept(gx_listener *l, gx_until u)
 	if (!l)
 		return -EINVAL;
 	if (!l->multishot)
-		return gx_accept(l->fd, NULL, NULL, SOCK_NONBLOCK, u);
+		return l->stopping ? -ECANCELED : gx_accept(l->fd, NULL, NULL, SOCK_NONBLOCK, u);
+again:
 	if (l->len > 0) {
 		int fd = l->q[l->head];
 		l->head = (l->head + 1) % l->cap;
@@ -137,6 +150,8 @@ int gx_listener_accept(gx_listener *l, gx_until u)
 		l->err = 0;
 		return e;
 	}
+	if (l->stopping)
+		return -ECANCELED;
 	if (!l->armed) {
 		int rc = gx_listener_arm(l);
 		if (rc < 0)
@@ -146,13 +161,18 @@ int gx_listener_accept(gx_listener *l, gx_until u)
 	gx_wq_node n;
 	n.elem = &res;
 	int rc = gx_wait_in(&l->waiters, &n, u, "accept");
-	return rc < 0 ? rc : res;
+	if (rc < 0)
+		return rc;
+	if (res == -EAGAIN)
+		goto again; /* the multishot ended under us: re-arm */
+	return res;
 }
 
 int gx_listener_stop(gx_listener *l)
 {
 	if (!l)
 		return 0;
+	l->stopping = true;
 	if (!l->multishot) {
 		/* accepts blocked on the socket end with -ECANCELED */
 		gx_fd *fds = gx_fd_state(l->fd);

@@ -399,16 +399,22 @@ static int gx_send_turn(gx_fd *fds, gx_until u)
 		return 0;
 	}
 	gx_wq_node n;
-	return gx_wait_in(&fds->sendq, &n, u, "send turn"); /* 0: handed over */
+	n.ok = false;
+	int rc = gx_wait_in(&fds->sendq, &n, u, "send turn");
+	if (rc == 0 && !n.ok)
+		return -ECANCELED; /* the socket was closed while we waited */
+	return rc; /* 0: handed over */
 }
 
 static void gx_send_turn_end(gx_fd *fds)
 {
 	gx_wq_node *n = gx_waitq_pop(&fds->sendq);
-	if (n)
+	if (n) {
+		n->ok = true;
 		gx_wake(n); /* the turn passes straight to the next sender */
-	else
+	} else {
 		fds->sending = false;
+	}
 }
 
 ssize_t gx_send(int fd, const void *buf, size_t len, int flags, gx_until u)
@@ -511,10 +517,18 @@ static void gx_cancel_op(gx_io_op *op)
 int gx_close(int fd)
 {
 	gx_fd *fds = fd >= 0 && fd < F.n ? F.v[fd] : NULL;
-	if (fds && fds->inflight > 0) {
-		if (!gx_co_current())
-			return -EPERM;
+	if (fds && (fds->inflight > 0 || fds->sending) && !gx_co_current())
+		return -EPERM;
+	if (fds) {
+		/* senders waiting for their turn end with -ECANCELED */
 		fds->closing = true;
+		gx_wq_node *n;
+		while ((n = gx_waitq_pop(&fds->sendq)) != NULL) {
+			n->ok = false;
+			gx_wake(n);
+		}
+	}
+	if (fds && fds->inflight > 0) {
 		for (gx_io_op *op = fds->ops, *next; op; op = next) {
 			next = op->next;
 			gx_cancel_op(op);
@@ -524,14 +538,18 @@ int gx_close(int fd)
 			gx_wait_in(&fds->closeq, &n, GX_FOREVER, "close");
 		}
 	}
+	while (fds && fds->sending) /* the turn holder's op ended: let it leave */
+		gx_yield();
 	if (fds && fds->rx) {
-		fds->closing = true;
 		gx_recv_ms_quiesce(fds);
 		gx_recv_ms_reset(fds);
 	}
 	if (fds) {
+		gx_loop *loop = gx_loop_get();
+		if (loop->ops->forget)
+			loop->ops->forget(loop, fds);
 		/* the fd number will be reused: start clean, keep the
-		 * allocation (send waiters are gone with the in-flight ops) */
+		 * allocation (nobody waits on it any more) */
 		memset(fds, 0, sizeof *fds);
 		fds->fd = fd;
 	}

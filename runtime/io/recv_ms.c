@@ -234,6 +234,8 @@ static ssize_t gx_recv_ms_loop(gx_fd *fds, struct gx_rx *rx, void *buf, size_t l
 			return -EAGAIN;
 		}
 		if (!rx->armed) {
+			if (!rx->applies) /* stopped for good: plain receives now */
+				return -EAGAIN;
 			int rc = gx_rx_arm(fds);
 			if (rc < 0)
 				return rc;

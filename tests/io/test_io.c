@@ -625,3 +625,73 @@ Test(io, listener_stop_wakes_a_blocked_accept)
 {
 	RUN(listener_stop_wakes);
 }
+
+/* ---- regressions ---- */
+
+static int turn_fd;
+static ssize_t turn_res[2] = {1, 1};
+static void big_sender(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	static char big[8 << 20];
+	turn_res[i] = gx_send(turn_fd, big, sizeof big, 0, GX_FOREVER);
+}
+
+static int close_with_queued_senders(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	pair(sv);
+	turn_fd = sv[0];
+	gx_go(big_sender, (void *)0); /* holds the turn, blocks: nobody reads */
+	gx_go(big_sender, (void *)1); /* waits for the turn */
+	gx_yield();
+	gx_sleep(GX_MILLISECOND);
+	cr_expect_eq(gx_close(sv[0]), 0);
+	for (int i = 0; i < 20 && (turn_res[0] == 1 || turn_res[1] == 1); i++)
+		gx_sleep(GX_MILLISECOND);
+	cr_expect_eq(turn_res[0], -ECANCELED, "the sender in flight");
+	cr_expect_eq(turn_res[1], -ECANCELED, "the sender waiting for its turn");
+	gx_close(sv[1]);
+	return 0;
+}
+
+Test(io, close_ends_senders_waiting_for_their_turn)
+{
+	RUN(close_with_queued_senders);
+}
+
+static int stop_fd;
+static ssize_t stop_recv_res = 1;
+static void waiting_receiver(void *arg)
+{
+	(void)arg;
+	char b[8];
+	stop_recv_res = gx_recv(stop_fd, b, sizeof b, 0, GX_FOREVER);
+}
+
+static int poll_while_receiving(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	pair(sv);
+	stop_fd = sv[1];
+	gx_go(waiting_receiver, NULL);
+	gx_yield();
+	gx_sleep(GX_MILLISECOND);
+	/* a poll stops the multishot; the waiting receiver must not re-arm it */
+	cr_expect_eq(gx_poll(sv[1], POLLIN, gx_timeout(20 * GX_MILLISECOND)), -ETIMEDOUT,
+		     "the poll ends at its deadline");
+	cr_expect_eq(gx_send(sv[0], "hello", 5, 0, GX_FOREVER), 5);
+	for (int i = 0; i < 50 && stop_recv_res == 1; i++)
+		gx_sleep(GX_MILLISECOND);
+	cr_expect_eq(stop_recv_res, 5, "the receiver still gets the bytes");
+	gx_close(sv[0]);
+	gx_close(sv[1]);
+	return 0;
+}
+
+Test(io, poll_while_a_receiver_waits)
+{
+	RUN(poll_while_receiving);
+}
