@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -316,6 +317,36 @@ static void t_chan(void)
 	CHECK(gx_run(NULL, chan_main, NULL) == 0, "run");
 }
 
+/* I/O on whichever backend runs here (epoll under qemu-user) */
+static void io_echo(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char b[16];
+	ssize_t n = gx_recv(fd, b, sizeof b, 0, GX_FOREVER);
+	if (n > 0)
+		gx_send(fd, b, (size_t)n, 0, GX_FOREVER);
+}
+
+static int io_main(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	char b[16] = {0};
+	CHECK(gx_recv(sv[0], b, sizeof b, 0, gx_timeout(2 * GX_MILLISECOND)) == -ETIMEDOUT, "recv deadline");
+	gx_go(io_echo, (void *)(intptr_t)sv[1]);
+	CHECK(gx_send(sv[0], "ping", 4, 0, GX_FOREVER) == 4, "send");
+	CHECK(gx_recv(sv[0], b, sizeof b, 0, GX_FOREVER) == 4 && memcmp(b, "ping", 4) == 0, "echoed: %s", b);
+	CHECK(gx_close(sv[0]) == 0 && gx_close(sv[1]) == 0, "close");
+	return 0;
+}
+
+static void t_io(void)
+{
+	CHECK(gx_run(NULL, io_main, NULL) == 0, "run");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -328,6 +359,7 @@ int main(void)
 	run("backend chosen and reported", t_backend);
 	run("stack overflow reported, then abort", t_overflow);
 	run("channels, select and a context", t_chan);
+	run("socket I/O with a deadline", t_io);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
