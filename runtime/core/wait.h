@@ -131,6 +131,14 @@ static inline bool gx_wake(gx_wq_node *n)
 	return true;
 }
 
+/* Wake every live waiter of q, emptying it. */
+static inline void gx_waitq_wake_all(gx_waitq *q)
+{
+	gx_wq_node *n;
+	while ((n = gx_waitq_pop(q)) != NULL)
+		gx_wake(n);
+}
+
 /*
  * Park the running coroutine until one of its enlisted clauses fires or u
  * ends. Returns the winning clause's idx (>= 0), -ETIMEDOUT when the

@@ -62,9 +62,7 @@ static void gx_listener_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 	if (!(flags & IORING_CQE_F_MORE)) {
 		l->armed = false;
 		gx_io_untrack(&l->op);
-		gx_wq_node *n;
-		while ((n = gx_waitq_pop(&l->stopq)) != NULL)
-			gx_wake(n);
+		gx_waitq_wake_all(&l->stopq);
 	}
 	gx_wq_node *w;
 	if (res != -ECANCELED) {

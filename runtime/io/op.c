@@ -129,11 +129,8 @@ void gx_io_untrack(gx_io_op *op)
 	gx_fd *fds = op->fds;
 	gx_loop_get()->inflight--;
 	gx_fd_unlist(fds, op);
-	if (--fds->inflight == 0 && fds->closing) {
-		gx_wq_node *n;
-		while ((n = gx_waitq_pop(&fds->closeq)) != NULL)
-			gx_wake(n);
-	}
+	if (--fds->inflight == 0 && fds->closing)
+		gx_waitq_wake_all(&fds->closeq);
 }
 
 #if GX_SANITIZE_HOOKS

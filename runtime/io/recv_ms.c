@@ -111,13 +111,6 @@ static void gx_bufring_give_back(uint16_t bid)
 	io_uring_buf_ring_advance(B.br, 1);
 }
 
-static void gx_rx_wake_all(struct gx_rx *rx)
-{
-	gx_wq_node *n;
-	while ((n = gx_waitq_pop(&rx->waiters)) != NULL)
-		gx_wake(n);
-}
-
 static void gx_rx_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 {
 	struct gx_rx *rx = (struct gx_rx *)req; /* op (and req) come first */
@@ -134,7 +127,7 @@ static void gx_rx_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 			if (!q) {
 				gx_bufring_give_back(bid); /* its bytes are lost: report it */
 				rx->err = -ENOMEM;
-				gx_rx_wake_all(rx);
+				gx_waitq_wake_all(&rx->waiters);
 				return;
 			}
 			for (uint32_t i = 0; i < rx->len; i++)
@@ -160,7 +153,7 @@ static void gx_rx_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 	} else if (res < 0 && res != -ECANCELED) {
 		rx->err = res;
 	}
-	gx_rx_wake_all(rx);
+	gx_waitq_wake_all(&rx->waiters);
 }
 
 static int gx_rx_arm(gx_fd *fds)
@@ -319,7 +312,7 @@ void gx_recv_ms_quiesce(gx_fd *fds)
 	struct gx_rx *rx = fds->rx;
 	if (!rx)
 		return;
-	gx_rx_wake_all(rx);
+	gx_waitq_wake_all(&rx->waiters);
 	while (rx->users > 0) /* woken receivers see closing and leave */
 		gx_yield();
 }

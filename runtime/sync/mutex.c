@@ -99,8 +99,6 @@ int gx_cond_broadcast(gx_cond *cv)
 {
 	if (!cv)
 		return -EINVAL;
-	gx_wq_node *n;
-	while ((n = gx_waitq_pop(&((gx_cond_impl *)cv)->waiters)) != NULL)
-		gx_wake(n);
+	gx_waitq_wake_all(&((gx_cond_impl *)cv)->waiters);
 	return 0;
 }

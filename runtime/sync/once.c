@@ -34,8 +34,6 @@ int gx_once_do(gx_once *once, void (*fn)(void *), void *arg)
 	fn(arg);
 	o->state = GX_ONCE_DONE;
 	o->runner = NULL;
-	gx_wq_node *n;
-	while ((n = gx_waitq_pop(&o->waiters)) != NULL)
-		gx_wake(n);
+	gx_waitq_wake_all(&o->waiters);
 	return 0;
 }

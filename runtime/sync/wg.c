@@ -19,11 +19,8 @@ int gx_wg_add(gx_wg *wg, int64_t delta)
 	if (delta < 0 ? delta == INT64_MIN || w->count < -delta : w->count > INT64_MAX - delta)
 		return -ERANGE;
 	w->count += delta;
-	if (w->count == 0) {
-		gx_wq_node *n;
-		while ((n = gx_waitq_pop(&w->waiters)) != NULL)
-			gx_wake(n);
-	}
+	if (w->count == 0)
+		gx_waitq_wake_all(&w->waiters);
 	return 0;
 }
 
