@@ -1,14 +1,16 @@
 /*
  * Timers and sleeping.
  *
- * What: one binary min-heap per process of gx_tnode records, keyed by
- * (when, seq). Records live with their owners (a sleeper's record is on its
+ * What: one 4-ary min-heap per process of gx_tnode records, keyed by
+ * (when, seq), the keys copied into the heap slots. Records live with their owners (a sleeper's record is on its
  * stack); the heap holds pointers. The root context asks gx_theap_next() for
  * the loop's wait deadline and calls gx_theap_fire(now) after every wait.
  *
  * Invariants:
- * - t->idx == 0 iff t is not in the heap; otherwise heap[t->idx - 1] == t;
- * - heap[i] <= both children by (when, seq);
+ * - t->idx == 0 iff t is not in the heap; otherwise heap[t->idx - 1].t == t
+ *   and the slot's (when, seq) equal t's (a record's `when` is not changed
+ *   while it is armed);
+ * - heap[i] <= each of its four children by (when, seq);
  * - a timer fires only when gx_now() >= when, so a sleep never ends early,
  *   and fires earliest (when, seq) first, so wake-ups keep deadline order.
  *
@@ -28,8 +30,20 @@
 
 #include <gonex/time.h>
 
+/* A heap slot keeps the key beside the pointer, so sifting compares keys in
+ * the array and touches a record only to update its index: the records are
+ * on other coroutines' stacks, one cache miss each. 4-ary: half the levels
+ * of a binary heap, and the four children share a cache line or two. */
+typedef struct {
+	int64_t when;
+	uint64_t seq;
+	gx_tnode *t;
+} gx_tslot;
+
+#define GX_TARY 4
+
 static struct {
-	gx_tnode **heap;
+	gx_tslot *heap;
 	uint32_t n, cap;
 	uint64_t seq;
 } T;
@@ -46,61 +60,63 @@ int64_t gx_now(void)
 	return gx_clock_now();
 }
 
-static inline int gx_tnode_less(const gx_tnode *a, const gx_tnode *b)
+static inline int gx_tslot_less(const gx_tslot *a, const gx_tslot *b)
 {
 	return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-static inline void gx_tnode_set(uint32_t i, gx_tnode *t)
+static inline void gx_tslot_set(uint32_t i, gx_tslot s)
 {
-	T.heap[i] = t;
-	t->idx = i + 1;
+	T.heap[i] = s;
+	s.t->idx = i + 1;
 }
 
-static void gx_tnode_up(uint32_t i)
+static void gx_tslot_up(uint32_t i)
 {
-	gx_tnode *t = T.heap[i];
+	gx_tslot s = T.heap[i];
 	while (i > 0) {
-		uint32_t p = (i - 1) / 2;
-		if (!gx_tnode_less(t, T.heap[p]))
+		uint32_t p = (i - 1) / GX_TARY;
+		if (!gx_tslot_less(&s, &T.heap[p]))
 			break;
-		gx_tnode_set(i, T.heap[p]);
+		gx_tslot_set(i, T.heap[p]);
 		i = p;
 	}
-	gx_tnode_set(i, t);
+	gx_tslot_set(i, s);
 }
 
-static void gx_tnode_down(uint32_t i)
+static void gx_tslot_down(uint32_t i)
 {
-	gx_tnode *t = T.heap[i];
+	gx_tslot s = T.heap[i];
 	for (;;) {
-		uint32_t c = 2 * i + 1;
+		uint32_t c = GX_TARY * i + 1;
 		if (c >= T.n)
 			break;
-		if (c + 1 < T.n && gx_tnode_less(T.heap[c + 1], T.heap[c]))
-			c++;
-		if (!gx_tnode_less(T.heap[c], t))
+		uint32_t last = c + GX_TARY < T.n ? c + GX_TARY : T.n, m = c;
+		for (uint32_t k = c + 1; k < last; k++)
+			if (gx_tslot_less(&T.heap[k], &T.heap[m]))
+				m = k;
+		if (!gx_tslot_less(&T.heap[m], &s))
 			break;
-		gx_tnode_set(i, T.heap[c]);
-		i = c;
+		gx_tslot_set(i, T.heap[m]);
+		i = m;
 	}
-	gx_tnode_set(i, t);
+	gx_tslot_set(i, s);
 }
 
 int gx_theap_add(gx_tnode *t)
 {
 	if (T.n == T.cap) {
 		uint32_t cap = T.cap ? T.cap * 2 : 64;
-		gx_tnode **h = realloc(T.heap, cap * sizeof *h);
+		gx_tslot *h = realloc(T.heap, cap * sizeof *h);
 		if (!h)
 			return -ENOMEM;
 		T.heap = h;
 		T.cap = cap;
 	}
 	t->seq = T.seq++;
-	T.heap[T.n] = t;
+	T.heap[T.n] = (gx_tslot){.when = t->when, .seq = t->seq, .t = t};
 	T.n++;
-	gx_tnode_up(T.n - 1);
+	gx_tslot_up(T.n - 1);
 	return 0;
 }
 
@@ -108,29 +124,32 @@ int gx_theap_del(gx_tnode *t)
 {
 	/* also false for a node left armed when its gx_run ended (the heap
 	 * it was in is gone): deleting it later is harmless */
-	if (t->idx == 0 || t->idx > T.n || T.heap[t->idx - 1] != t)
+	if (t->idx == 0 || t->idx > T.n || T.heap[t->idx - 1].t != t)
 		return 0;
 	uint32_t i = t->idx - 1;
 	t->idx = 0;
 	T.n--;
 	if (i != T.n) {
-		gx_tnode_set(i, T.heap[T.n]);
-		gx_tnode_down(i);
-		gx_tnode_up(T.heap[i]->idx - 1);
+		gx_tslot moved = T.heap[T.n];
+		T.heap[i] = moved;
+		if (i > 0 && gx_tslot_less(&moved, &T.heap[(i - 1) / GX_TARY]))
+			gx_tslot_up(i);
+		else
+			gx_tslot_down(i);
 	}
 	return 1;
 }
 
 int64_t gx_theap_next(void)
 {
-	return T.n ? T.heap[0]->when : -1;
+	return T.n ? T.heap[0].when : -1;
 }
 
 unsigned gx_theap_fire(int64_t now)
 {
 	unsigned fired = 0;
-	while (T.n && T.heap[0]->when <= now) {
-		gx_tnode *t = T.heap[0];
+	while (T.n && T.heap[0].when <= now) {
+		gx_tnode *t = T.heap[0].t;
 		gx_theap_del(t);
 		t->fn(t);
 		fired++;

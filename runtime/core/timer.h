@@ -1,5 +1,5 @@
 /*
- * Timers: a binary min-heap of records that live on their owners' stacks,
+ * Timers: a 4-ary min-heap of records that live on their owners' stacks,
  * ordered by (deadline, sequence), so equal deadlines fire in the order set.
  */
 #ifndef GX_CORE_TIMER_H
