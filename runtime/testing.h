@@ -11,6 +11,7 @@
 #include "core/stack.h"
 #include "core/timer.h"
 #include "io/loop.h"
+#include "io/op.h"
 
 #include <gonex/gonex.h>
 

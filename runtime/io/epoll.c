@@ -12,6 +12,8 @@
  *
  * Regular files (epoll refuses them) and openat/fsync run synchronously:
  * they may block the loop for a disk access (documented in gonex/io.h).
+ * Futex waits are refused (-EOPNOTSUPP): a futex has no fd to poll, and a
+ * blocking futex(2) would stop every coroutine of the process.
  *
  * Waiting uses epoll_pwait2 (nanosecond timeout, Linux 5.11+) and falls
  * back to epoll_wait with the timeout rounded up to whole milliseconds
@@ -198,6 +200,8 @@ static bool gx_epoll_write_side(const gx_io_op *op)
 static int gx_epoll_arm(gx_loop *loop, gx_io_op *op)
 {
 	gx_epoll *e = loop->priv;
+	if (op->opcode == GX_OP_FUTEX_WAIT)
+		return -EOPNOTSUPP; /* no readiness to wait for: callers sleep and re-check */
 	if (op->opcode == GX_OP_OPENAT || op->opcode == GX_OP_FSYNC) {
 		op->res = gx_epoll_try(op);
 		return 1;

@@ -11,8 +11,10 @@
  *
  * Per-fd state (gx_fd) counts ops in flight and lists them, so gx_close can
  * cancel them all and wait before close(2), and shutdown can cancel every
- * op in the table. gx_send takes the fd's send turn (FIFO) so that two
- * coroutines' bytes never interleave.
+ * op in the table. Ops on no fd of their own (openat at AT_FDCWD, futex
+ * waits) sit on the pseudo-entry F.cwd, which shutdown walks too. gx_send
+ * takes the fd's send turn (FIFO) so that two coroutines' bytes never
+ * interleave.
  *
  * Invariants: op->done goes false -> true once, by gx_io_complete;
  * loop->inflight and fds->inflight count ops armed in flight and not done;
@@ -45,7 +47,7 @@
 static struct {
 	gx_fd **v;
 	int n;
-	gx_fd cwd; /* ops on no fd of their own (openat at AT_FDCWD) */
+	gx_fd cwd; /* ops on no fd of their own (openat at AT_FDCWD, futex waits) */
 } F = {.cwd = {.fd = AT_FDCWD}};
 
 gx_fd *gx_fd_state(int fd)
@@ -213,7 +215,7 @@ static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
 	gx_co *self = gx_co_current();
 	if (!self)
 		return -EPERM;
-	gx_fd *fds = op->fd == AT_FDCWD ? &F.cwd : gx_fd_state(op->fd);
+	gx_fd *fds = op->fd == AT_FDCWD || op->opcode == GX_OP_FUTEX_WAIT ? &F.cwd : gx_fd_state(op->fd);
 	if (!fds)
 		return op->fd < 0 ? -EBADF : -ENOMEM;
 	if (fds->closing)
@@ -498,6 +500,41 @@ int gx_openat(int dirfd, const char *path, int flags, mode_t mode, gx_until u)
 int gx_fsync(int fd, gx_until u)
 {
 	return (int)gx_io(GX_OP_FSYNC, fd, NULL, 0, 0, 0, u, "fsync");
+}
+
+/* The kernel's io_uring knows IORING_OP_FUTEX_WAIT: 0 not known yet, 1
+ * yes, -1 no (it answered -EINVAL or -EOPNOTSUPP before ever accepting
+ * one). Per process; every ring of it talks to the same kernel. */
+static int gx_futex_op_known;
+
+int gx_io_futex_wait(_Atomic uint32_t *addr, uint32_t val, gx_until u)
+{
+	if (!gx_co_current())
+		return -EPERM;
+	if (!addr)
+		return -EFAULT;
+	if ((uintptr_t)addr % sizeof(uint32_t) != 0)
+		return -EINVAL; /* the kernel's -EINVAL would read as "opcode unknown" */
+	if (gx_futex_op_known < 0)
+		return -EOPNOTSUPP;
+	gx_io_op op;
+	memset(&op, 0, sizeof op);
+	op.opcode = GX_OP_FUTEX_WAIT;
+	op.fd = -1; /* no fd: gx_io_run files it under F.cwd */
+	op.buf = (void *)addr;
+	op.len = val;
+	int rc = (int)gx_io_run(&op, u, "futex");
+	if (!op.done)
+		return rc; /* never reached the kernel: epoll's -EOPNOTSUPP, no SQE */
+	if (op.res == -EINVAL || op.res == -EOPNOTSUPP) {
+		if (gx_futex_op_known == 0) {
+			gx_futex_op_known = -1;
+			return -EOPNOTSUPP;
+		}
+		return op.res;
+	}
+	gx_futex_op_known = 1;
+	return rc == -EAGAIN ? 0 : rc; /* -EAGAIN: *addr != val at arm time */
 }
 
 int gx_shutdown(int fd, int how)

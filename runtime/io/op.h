@@ -9,6 +9,7 @@
 #ifndef GX_IO_OP_H
 #define GX_IO_OP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -33,6 +34,7 @@ enum gx_opcode {
 	GX_OP_FSYNC,
 	GX_OP_ACCEPT_MULTI, /* io_uring multishot accept of a gx_listener */
 	GX_OP_RECV_MULTI,   /* io_uring multishot recv into the buffer ring */
+	GX_OP_FUTEX_WAIT,   /* io_uring only: buf = the word, len = expected value */
 };
 
 struct gx_fd;
@@ -59,7 +61,8 @@ typedef struct gx_io_op {
 
 /* What the runtime keeps per file descriptor (index = fd). */
 typedef struct gx_fd {
-	int fd;               /* its number (-100 for the AT_FDCWD entry) */
+	int fd;               /* its number (-100 for the AT_FDCWD entry, which
+			       * also holds ops on no fd: futex waits) */
 	uint32_t inflight;    /* ops armed and not completed */
 	bool registered;      /* epoll: in the epoll set */
 	bool unpollable;      /* epoll: regular file, runs synchronously */
@@ -81,6 +84,23 @@ void gx_io_untrack(gx_io_op *op);
 
 /* End op with res: exactly once per armed op, from the backend. */
 void gx_io_complete(gx_io_op *op, int32_t res);
+
+/* Park the calling coroutine on the shared (never FUTEX2_PRIVATE) 32-bit
+ * futex word at addr while it holds val: for words in MAP_SHARED memory
+ * that other processes change and FUTEX_WAKE. The loop keeps running the
+ * process's other coroutines meanwhile.
+ * Returns 0 when woken, and also at once when *addr != val when the kernel
+ * looked (-EAGAIN from the kernel): either way the caller re-checks its
+ * condition; spurious returns of 0 are possible, like futex(2).
+ * Errors: -EPERM outside a coroutine; -EFAULT for a NULL or unmapped
+ * addr, -EINVAL for a misaligned one; -ETIMEDOUT / the context's error when
+ * u ends first (the wait is cancelled and its completion awaited first, so
+ * nothing is left in flight); -EOPNOTSUPP on the epoll backend and on a
+ * kernel whose io_uring lacks IORING_OP_FUTEX_WAIT (Linux < 6.7; learnt at
+ * the first call, later calls fail fast): then sleep and poll instead;
+ * -EAGAIN when the ring refused a submission (transient, as for any op).
+ * A runtime shutdown cancels a parked wait like any op in flight. */
+int gx_io_futex_wait(_Atomic uint32_t *addr, uint32_t val, gx_until u);
 
 /* ---- multishot receive into the buffer ring (recv_ms.c, io_uring) ---- */
 

@@ -23,9 +23,14 @@
  * Completions: user_data is the address of a gx_io_req on the waiting
  * coroutine's stack; 0 and LIBURING_UDATA_TIMEOUT are the runtime's own and
  * carry nothing.
+ *
+ * Cancellation is IORING_OP_ASYNC_CANCEL by user_data for every op. The
+ * kernel's cancel path tries poll, waitid and futex waits by user_data
+ * before the io-wq and timeouts, so a parked FUTEX_WAIT ends with
+ * -ECANCELED (or its wake, if that came first); ring exit removes the rest.
+ * Opcodes newer than liburing 2.3 are prepared through io/uring_compat.h.
  */
 #include <errno.h>
-#include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +39,7 @@
 #include "io/backend.h"
 #include "io/loop.h"
 #include "io/op.h"
+#include "io/uring_compat.h"
 
 typedef struct {
 	struct io_uring ring;
@@ -249,6 +255,10 @@ static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
 		break;
 	case GX_OP_FSYNC:
 		io_uring_prep_fsync(sqe, op->fd, 0);
+		break;
+	case GX_OP_FUTEX_WAIT:
+		/* shared: no FUTEX2_PRIVATE, the word is in MAP_SHARED memory */
+		gx_prep_futex_wait(sqe, op->buf, op->len, FUTEX_BITSET_MATCH_ANY, FUTEX2_SIZE_U32);
 		break;
 	default:
 		gx_panic("io", "unknown opcode %u", op->opcode);

@@ -1,16 +1,19 @@
-/* I/O operations on the running backend: data, short reads and writes, reset, deadlines, cancellation, shutdown. */
+/* I/O operations on the running backend: data, short reads and writes, reset, deadlines, cancellation, shutdown, futex waits. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -624,6 +627,251 @@ static int listener_stop_wakes(void *arg)
 Test(io, listener_stop_wakes_a_blocked_accept)
 {
 	RUN(listener_stop_wakes);
+}
+
+/* ---- futex waits (io_uring FUTEX_WAIT; -EOPNOTSUPP on epoll) ---- */
+
+/* What a futex test's main saw, for the test body (a skip cannot be taken
+ * from inside a coroutine). */
+static struct {
+	char backend[16];
+	char kernel[65];
+	bool unsupported; /* io_uring without IORING_OP_FUTEX_WAIT */
+} FX;
+
+/* A word in MAP_SHARED memory, as the shared arena's futex words are. */
+static _Atomic uint32_t *shared_word(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(p, MAP_FAILED);
+	return p;
+}
+
+/* Record the backend; on epoll check the refusal. True when the caller
+ * goes on with io_uring futex waits: on io_uring, a wait on a value the
+ * word does not hold returns at once, 0 where the kernel has the opcode. */
+static bool futex_begin(_Atomic uint32_t *w)
+{
+	gx_runtime_info i;
+	gx_info(&i);
+	snprintf(FX.backend, sizeof FX.backend, "%s", i.backend);
+	snprintf(FX.kernel, sizeof FX.kernel, "%s", i.kernel);
+	uint32_t other = atomic_load(w) + 1;
+	int rc = gx_io_futex_wait(w, other, gx_timeout(10 * GX_SECOND));
+	if (strcmp(i.backend, "io_uring") != 0) {
+		cr_expect_eq(rc, -EOPNOTSUPP, "epoll has no futex waits: %d", rc);
+		cr_expect_eq(gx_io_futex_wait(w, other - 1, GX_FOREVER), -EOPNOTSUPP, "nor a parked one");
+		cr_expect_eq(gx_loop_get()->inflight, 0);
+		return false;
+	}
+	if (rc == -EOPNOTSUPP) {
+		FX.unsupported = true;
+		cr_expect_eq(gx_io_futex_wait(w, other - 1, GX_FOREVER), -EOPNOTSUPP, "later calls fail fast");
+		return false;
+	}
+	cr_expect_eq(rc, 0, "value mismatch: 0 at once, the caller re-checks");
+	return true;
+}
+
+static void futex_end(void)
+{
+	if (FX.unsupported)
+		cr_skip_test("io_uring here lacks IORING_OP_FUTEX_WAIT (Linux 6.7+), kernel %s", FX.kernel);
+}
+
+/* The waiter parks; another coroutine of the same process runs meanwhile
+ * and, only once the wait is in flight, tells a child process through a
+ * pipe to set the word and FUTEX_WAKE it (shared, not private). The pipe
+ * write goes into the SQ after the futex wait, so the kernel has queued
+ * the waiter before the child can read: the child's wake must find it. */
+static struct {
+	_Atomic uint32_t *word;
+	int go_fd;
+	int rc;
+	int ran;       /* steps the other coroutine made */
+	int ran_seen;  /* ... when the wait returned */
+	bool returned;
+	gx_wg wg;
+} XW = {.rc = 1};
+
+static void xw_waiter(void *arg)
+{
+	(void)arg;
+	XW.rc = gx_io_futex_wait(XW.word, 0, gx_timeout(10 * GX_SECOND));
+	XW.ran_seen = XW.ran;
+	XW.returned = true;
+	gx_wg_done(&XW.wg);
+}
+
+static void xw_other(void *arg)
+{
+	(void)arg;
+	while (gx_loop_get()->inflight == 0 && !XW.returned)
+		gx_yield();
+	XW.ran++; /* the waiter is parked and this process still runs */
+	cr_expect_eq(gx_write(XW.go_fd, "w", 1, GX_FOREVER), 1);
+	XW.ran++;
+	gx_wg_done(&XW.wg);
+}
+
+static int cross_process_wake(void *arg)
+{
+	(void)arg;
+	if (!futex_begin(XW.word))
+		return 0;
+	gx_wg_add(&XW.wg, 2);
+	gx_go(xw_waiter, NULL);
+	gx_go(xw_other, NULL);
+	cr_expect_eq(gx_wg_wait(&XW.wg, GX_FOREVER), 0);
+	cr_expect_eq(XW.rc, 0, "woken: %d", XW.rc);
+	cr_expect_gt(XW.ran_seen, 0, "another coroutine ran while the wait was parked");
+	cr_expect_eq(atomic_load(XW.word), 1);
+	cr_expect_eq(gx_loop_get()->inflight, 0);
+	return 0;
+}
+
+/* End a forked child with code by exec, not _exit: under valgrind
+ * (--trace-children) a copy of the Criterion runner that exits reports the
+ * runner's own blocks as leaks. */
+static void child_exit(int code)
+{
+	char c[2] = {(char)('0' + code), '\0'};
+	execl("/bin/sh", "sh", "-c", "exit $0", c, (char *)NULL);
+	_exit(code);
+}
+
+Test(io, futex_wait_woken_by_another_process)
+{
+	XW.word = shared_word();
+	int p[2];
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(p[1]);
+		char b;
+		if (read(p[0], &b, 1) != 1)
+			child_exit(3); /* never asked */
+		atomic_store(XW.word, 1);
+		long n = syscall(SYS_futex, XW.word, FUTEX_WAKE, 1, NULL, NULL, 0);
+		child_exit(n == 1 ? 0 : n == 0 ? 1 : 2);
+	}
+	close(p[0]);
+	XW.go_fd = p[1];
+	RUN(cross_process_wake);
+	close(p[1]); /* a child never asked reads end of file */
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "status %#x", st);
+	futex_end();
+	if (strcmp(FX.backend, "io_uring") == 0)
+		cr_expect_eq(WEXITSTATUS(st), 0, "the child's FUTEX_WAKE woke one waiter (exit %d: 1 = none)",
+			     WEXITSTATUS(st));
+	else
+		cr_expect_eq(WEXITSTATUS(st), 3, "epoll: the child is never asked to wake");
+	munmap((void *)XW.word, 4096);
+}
+
+/* Return once every op armed before the call is in the kernel: a poll
+ * armed now queues behind them, and io_uring issues SQEs in order. */
+static void wait_submitted(void)
+{
+	int p[2];
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_expect(gx_poll(p[1], POLLOUT, GX_FOREVER) & POLLOUT);
+	gx_close(p[0]);
+	gx_close(p[1]);
+}
+
+/* A wake from this process once the wait is in the kernel. */
+static long local_woken = -1;
+static void local_wake(void *arg)
+{
+	_Atomic uint32_t *w = arg;
+	while (gx_loop_get()->inflight == 0)
+		gx_yield();
+	wait_submitted();
+	atomic_store(w, 7);
+	local_woken = syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static int futex_ends(void *arg)
+{
+	_Atomic uint32_t *w = arg;
+	atomic_store(w, 5);
+	if (!futex_begin(w))
+		return 0;
+	cr_expect_eq(gx_io_futex_wait(w, 5, gx_timeout(2 * GX_MILLISECOND)), -ETIMEDOUT);
+	cr_expect_eq(gx_loop_get()->inflight, 0, "the cancelled wait completed before the call returned");
+	gx_ctx_with_cancel(gx_ctx_background(), &io_ctx);
+	gx_go(cancel_io_ctx, NULL);
+	cr_expect_eq(gx_io_futex_wait(w, 5, gx_ctx_until(io_ctx)), -ECANCELED);
+	gx_ctx_release(io_ctx);
+	cr_expect_eq(gx_loop_get()->inflight, 0);
+	cr_expect_eq(gx_io_futex_wait(w, 6, gx_timeout(10 * GX_SECOND)), 0, "the word is not 6: at once");
+	/* the word stays usable: a real wake still reaches a new wait */
+	gx_go(local_wake, (void *)w);
+	cr_expect_eq(gx_io_futex_wait(w, 5, gx_timeout(10 * GX_SECOND)), 0);
+	cr_expect_eq(local_woken, 1, "the wake found the waiter: %ld", local_woken);
+	cr_expect_eq(gx_loop_get()->inflight, 0);
+	return 0;
+}
+
+Test(io, futex_wait_deadline_context_and_mismatch)
+{
+	_Atomic uint32_t *w = shared_word();
+	int before = count_fds();
+	cr_assert_eq(gx_run(NULL, futex_ends, (void *)w), 0);
+	futex_end();
+	cr_expect_eq(count_fds(), before, "no fd leaked");
+	munmap((void *)w, 4096);
+}
+
+static bool forever_returned;
+static void futex_forever(void *arg)
+{
+	gx_io_futex_wait(arg, 0, GX_FOREVER);
+	forever_returned = true;
+}
+
+static int futex_parked_at_exit(void *arg)
+{
+	if (!futex_begin(arg))
+		return 0;
+	gx_go(futex_forever, arg);
+	while (gx_loop_get()->inflight == 0)
+		gx_yield();
+	wait_submitted(); /* the kernel holds it */
+	cr_expect_eq(gx_loop_get()->inflight, 1);
+	cr_expect_not(forever_returned);
+	return 0; /* shutdown must cancel it and wait for its completion */
+}
+
+Test(io, futex_wait_parked_at_shutdown_is_cancelled)
+{
+	_Atomic uint32_t *w = shared_word();
+	cr_assert_eq(gx_run(NULL, futex_parked_at_exit, (void *)w), 0);
+	futex_end();
+	munmap((void *)w, 4096);
+}
+
+static int futex_bad_input(void *arg)
+{
+	_Atomic uint32_t *w = arg;
+	cr_expect_eq(gx_io_futex_wait(NULL, 0, GX_FOREVER), -EFAULT);
+	cr_expect_eq(gx_io_futex_wait((_Atomic uint32_t *)((char *)w + 1), 0, GX_FOREVER), -EINVAL,
+		     "misaligned");
+	futex_begin(w); /* and a misaligned word did not mark the opcode unknown */
+	return 0;
+}
+
+Test(io, futex_wait_bad_input)
+{
+	_Atomic uint32_t *w = shared_word();
+	cr_expect_eq(gx_io_futex_wait(w, 0, GX_FOREVER), -EPERM, "outside a coroutine");
+	cr_assert_eq(gx_run(NULL, futex_bad_input, (void *)w), 0);
+	futex_end();
+	munmap((void *)w, 4096);
 }
 
 /* ---- regressions ---- */
