@@ -75,6 +75,17 @@ typedef struct gx_config {
 	 * ring flags and missing features (printed anyway on a fallback).
 	 * Default 0. */
 	int log;
+	/* GONEX_SHM_SIZE: bytes of the shared arena (gonex/shm.h), 4 MiB..1 TiB,
+	 * suffixes K, M, G. Memory is used as touched (hugetlb reserves it
+	 * all). Default 64 MiB. */
+	size_t shm_size;
+	/* GONEX_HUGEPAGES: the best memory tier the arena tries:
+	 * auto (hugetlb, then THP, then 4 KiB; 0), hugetlb (1), thp (2: skip
+	 * hugetlb), off (3: 4 KiB pages). Default auto. */
+	int hugepages;
+	/* GONEX_SPIN_NS: how long a blocking shared-memory wait spins before
+	 * it sleeps on a futex, 0..1000000000 ns. Default 20000. */
+	int64_t spin_ns;
 } gx_config;
 
 /* Fill *cfg with the defaults listed above. */

@@ -9,6 +9,7 @@
 #include <gonex/io.h>
 #include <gonex/coro.h>
 #include <gonex/runtime.h>
+#include <gonex/shm.h>
 #include <gonex/sync.h>
 #include <gonex/time.h>
 #include <gonex/timer.h>

@@ -37,6 +37,9 @@ void gx_config_init(gx_config *cfg)
 	cfg->buf_count = 1024;
 	cfg->buf_size = 4096;
 	cfg->iowq_max = 4;
+	cfg->shm_size = (size_t)64 << 20;
+	cfg->hugepages = 0;
+	cfg->spin_ns = 20000;
 }
 
 typedef enum { GX_K_SIZE, GX_K_INT, GX_K_BOOL, GX_K_ENUM } gx_kind;
@@ -47,7 +50,7 @@ typedef struct {
 	size_t off;
 	size_t width;          /* sizeof the field */
 	long long min, max;    /* GX_K_SIZE / GX_K_INT, also checked by validate */
-	const char *choices[4]; /* GX_K_ENUM, index = value */
+	const char *choices[5]; /* GX_K_ENUM, index = value */
 } gx_knob;
 
 #define F(f) offsetof(gx_config, f), sizeof(((gx_config *)0)->f)
@@ -66,6 +69,9 @@ static const gx_knob gx_knobs[] = {
 	{"GONEX_BUF_COUNT", GX_K_INT, F(buf_count), 0, 32768, {0}},
 	{"GONEX_BUF_SIZE", GX_K_SIZE, F(buf_size), 512, 1048576, {0}},
 	{"GONEX_IOWQ_MAX", GX_K_INT, F(iowq_max), 0, 1024, {0}},
+	{"GONEX_SHM_SIZE", GX_K_SIZE, F(shm_size), (long long)4 << 20, (long long)1 << 40, {0}},
+	{"GONEX_HUGEPAGES", GX_K_ENUM, F(hugepages), 0, 3, {"auto", "hugetlb", "thp", "off", 0}},
+	{"GONEX_SPIN_NS", GX_K_INT, F(spin_ns), 0, 1000000000, {0}},
 };
 
 #define GX_NKNOBS (sizeof gx_knobs / sizeof gx_knobs[0])
@@ -169,7 +175,9 @@ static void gx_knob_reject(const gx_knob *k, const char *val)
 		snprintf(want, sizeof want, "0 or 1 (also true/false, yes/no, on/off)");
 		break;
 	case GX_K_ENUM:
-		snprintf(want, sizeof want, "one of %s|%s|%s", k->choices[0], k->choices[1], k->choices[2]);
+		snprintf(want, sizeof want, "one of");
+		for (int i = 0; k->choices[i]; i++)
+			snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", i ? "|" : " ", k->choices[i]);
 		break;
 	}
 	gx_log("%s=\"%s\" is not valid: expected %s", k->var, val, want);

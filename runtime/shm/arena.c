@@ -1,0 +1,561 @@
+/*
+ * The shared arena: tiers, NUMA placement, process slots, repair.
+ *
+ * What: one memfd mapped MAP_SHARED before fork. Tiers are tried in order
+ * (hugetlb memfd, memfd + MADV_HUGEPAGE checked in smaps, 4 KiB pages);
+ * with libnuma and more than zero nodes, the data part is split per node
+ * and each part mbind()-ed before anything touches it. The header (offset
+ * 0) is written last, after placement.
+ *
+ * Process slots: a process takes a slot (CAS on pid 0 -> its pid) on first
+ * use; the slot index is cached per arena and forgotten in a forked child
+ * (pthread_atfork), so a child takes its own. The slot holds the claim
+ * journals that gx_arena_repair reads after the process died.
+ *
+ * Rejected: numa_alloc_onnode (private memory: copy-on-write after fork);
+ * MAP_ANONYMOUS|MAP_SHARED (no way to ask for hugetlb through a file we can
+ * check; memfd gives the same sharing and a name in /proc/PID/maps).
+ */
+#include "shm/shm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/panic.h"
+#include "gx_build_config.h"
+
+#include <gonex/config.h>
+
+#if GX_HAVE_NUMA
+#include <numa.h>
+#include <numaif.h>
+#endif
+
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+
+#define GX_HUGE ((size_t)2 << 20)
+#define GX_ARENA_MIN ((size_t)4 << 20)
+#define GX_ARENA_MAX ((size_t)1 << 40)
+
+static void gx_arena_register(gx_arena *a);
+
+static const char *const gx_tier_names[] = {"auto", "hugetlb", "thp", "4k"};
+
+void gx_arena_opts_init(gx_arena_opts *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof *o);
+	o->tier = GX_MEM_AUTO;
+	o->numa = 1;
+	o->spin_ns = -1;
+}
+
+static void gx_why(char *why, size_t cap, const char *fmt, ...)
+{
+	size_t n = strlen(why);
+	if (n + 3 >= cap)
+		return;
+	if (n) {
+		why[n++] = ';';
+		why[n++] = ' ';
+		why[n] = 0;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why + n, cap - n, fmt, ap);
+	va_end(ap);
+}
+
+/* Map fd (size bytes) at a 2 MiB-aligned address. */
+static void *gx_map_aligned(int fd, size_t size)
+{
+	size_t span = size + GX_HUGE;
+	char *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED)
+		return NULL;
+	char *p = (char *)(((uintptr_t)r + GX_HUGE - 1) & ~(uintptr_t)(GX_HUGE - 1));
+	void *m = mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	if (m == MAP_FAILED) {
+		munmap(r, span);
+		return NULL;
+	}
+	if (p > r)
+		munmap(r, (size_t)(p - r));
+	if (p + size < r + span)
+		munmap(p + size, (size_t)(r + span - (p + size)));
+	return p;
+}
+
+/* Sum of the "ShmemPmdMapped:"/"FilePmdMapped:" kB of the mapping at p. */
+static long gx_smaps_pmd_kb(void *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -1;
+	char line[256];
+	long kb = 0;
+	int in = 0;
+	uintptr_t want = (uintptr_t)p;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in = want >= lo && want < hi;
+			continue;
+		}
+		long v;
+		if (in && (sscanf(line, "ShmemPmdMapped: %ld kB", &v) == 1 || sscanf(line, "FilePmdMapped: %ld kB", &v) == 1))
+			kb += v;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* Bind [p, p+len) to node before first touch. 0 or -errno. */
+static int gx_place(void *p, size_t len, int node)
+{
+#if GX_HAVE_NUMA
+	unsigned long mask[16] = {0};
+	if (node < 0 || node >= (int)(sizeof mask * 8))
+		return -EINVAL;
+	mask[node / (8 * sizeof(unsigned long))] |= 1ul << (node % (8 * sizeof(unsigned long)));
+	if (mbind(p, len, MPOL_BIND, mask, sizeof mask * 8, 0) != 0)
+		return -errno;
+	return 0;
+#else
+	(void)p;
+	(void)len;
+	(void)node;
+	return -ENOSYS;
+#endif
+}
+
+static int gx_arena_env(gx_arena_opts *o, int *log)
+{
+	gx_config c;
+	gx_config_init(&c);
+	int rc = gx_config_from_env(&c);
+	if (rc < 0)
+		return rc;
+	if (!o->size)
+		o->size = c.shm_size;
+	if (o->tier == GX_MEM_AUTO)
+		o->tier = (gx_mem_tier)c.hugepages;
+	if (o->spin_ns < 0)
+		o->spin_ns = c.spin_ns;
+	*log = c.log;
+	return 0;
+}
+
+int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	gx_arena_opts o;
+	if (opts)
+		o = *opts;
+	else
+		gx_arena_opts_init(&o);
+	if (o.tier < GX_MEM_AUTO || o.tier > GX_MEM_4K || o.spin_ns > 1000000000)
+		return -EINVAL;
+	if (o.size && (o.size < GX_ARENA_MIN || o.size > GX_ARENA_MAX))
+		return -EINVAL;
+	int log = 0;
+	int rc = gx_arena_env(&o, &log);
+	if (rc < 0)
+		return rc;
+	if (o.size < GX_ARENA_MIN || o.size > GX_ARENA_MAX)
+		return -EINVAL;
+	if (o.spin_ns < 0)
+		o.spin_ns = 0;
+	size_t size = (o.size + GX_HUGE - 1) & ~(GX_HUGE - 1);
+	char why[200] = "";
+
+	int fd = -1;
+	char *base = NULL;
+	gx_mem_tier tier = o.tier == GX_MEM_AUTO ? GX_MEM_HUGETLB : o.tier;
+	if (tier == GX_MEM_HUGETLB) {
+#if GX_HUGEPAGES
+		fd = memfd_create("gonex-arena", MFD_CLOEXEC | MFD_HUGETLB);
+		if (fd < 0) {
+			gx_why(why, sizeof why, "hugetlb memfd: %s", strerror(errno));
+		} else if (ftruncate(fd, (off_t)size) != 0) {
+			gx_why(why, sizeof why, "hugetlb ftruncate: %s", strerror(errno));
+		} else if (!(base = gx_map_aligned(fd, size))) {
+			/* a shared hugetlb mapping reserves its pages here: too
+			 * few reserved huge pages fail now, not with SIGBUS later */
+			gx_why(why, sizeof why, "hugetlb: %zu MiB not available (vm.nr_hugepages): %s", size >> 20,
+			       strerror(errno));
+		}
+#else
+		gx_why(why, sizeof why, "hugetlb: built with -Dhugepages=false");
+#endif
+		if (!base) {
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+			tier = GX_MEM_THP;
+		}
+	}
+	if (!base) {
+		fd = memfd_create("gonex-arena", MFD_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (ftruncate(fd, (off_t)size) != 0 || !(base = gx_map_aligned(fd, size))) {
+			int e = errno ? errno : ENOMEM;
+			close(fd);
+			return -e;
+		}
+	}
+	close(fd); /* the mapping keeps the memory */
+
+	/* NUMA placement before first touch: header part with node 0 */
+	int nodes = 1, placed = 0;
+#if GX_HAVE_NUMA
+	if (o.numa && numa_available() >= 0) {
+		nodes = numa_max_node() + 1;
+		if (nodes > GX_SHM_MAX_NODES) {
+			gx_why(why, sizeof why, "numa: %d nodes, using %d", nodes, GX_SHM_MAX_NODES);
+			nodes = GX_SHM_MAX_NODES;
+		}
+		if (nodes < 1)
+			nodes = 1;
+	} else if (o.numa) {
+		gx_why(why, sizeof why, "numa: not available, nothing placed");
+	}
+#else
+	if (o.numa)
+		gx_why(why, sizeof why, "numa: built without libnuma, nothing placed");
+#endif
+	size_t hdr = (sizeof(gx_arena_hdr) + GX_SLAB - 1) & ~(size_t)(GX_SLAB - 1);
+	if (hdr + GX_SLAB > size) {
+		munmap(base, size);
+		return -EINVAL;
+	}
+	uint64_t nslabs = (size - hdr) / GX_SLAB;
+	if ((uint64_t)nodes > nslabs)
+		nodes = (int)nslabs;
+	uint64_t per = nslabs / (uint64_t)nodes;
+#if GX_HAVE_NUMA
+	if (o.numa && numa_available() >= 0) {
+		placed = nodes;
+		for (int n = 0; n < nodes; n++) {
+			size_t from = n == 0 ? 0 : hdr + (size_t)(per * (uint64_t)n) * GX_SLAB;
+			size_t to = n == nodes - 1 ? size : hdr + (size_t)(per * (uint64_t)(n + 1)) * GX_SLAB;
+			int e = gx_place(base + from, to - from, n);
+			if (e < 0) {
+				gx_why(why, sizeof why, "numa: mbind node %d: %s", n, strerror(-e));
+				placed = 0;
+				break;
+			}
+		}
+	}
+#endif
+
+	if (tier == GX_MEM_THP) {
+		if (madvise(base, size, MADV_HUGEPAGE) != 0) {
+			gx_why(why, sizeof why, "thp: madvise: %s", strerror(errno));
+			tier = GX_MEM_4K;
+		} else {
+			/* first touch of the header's first huge page decides */
+			memset(base, 0, GX_HUGE);
+			long kb = gx_smaps_pmd_kb(base);
+			if (kb <= 0) {
+				FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+				char mode[128] = "?";
+				if (f) {
+					if (!fgets(mode, sizeof mode, f))
+						strcpy(mode, "?");
+					fclose(f);
+					mode[strcspn(mode, "\n")] = 0;
+				}
+				gx_why(why, sizeof why, "thp: no huge page took (shmem_enabled: %s)", mode);
+				tier = GX_MEM_4K;
+			}
+		}
+	}
+
+	gx_arena_hdr *h = (gx_arena_hdr *)base;
+	memset(h, 0, sizeof *h);
+	h->size = size;
+	h->page_size = tier == GX_MEM_4K ? 4096 : GX_HUGE;
+	h->tier = tier;
+	h->nodes = (uint32_t)nodes;
+	h->numa_placed = (uint32_t)placed;
+	h->spin_ns = o.spin_ns;
+	snprintf(h->why, sizeof h->why, "%s", why);
+	h->slab_first = hdr;
+	h->nslabs = nslabs;
+	for (int n = 0; n < nodes; n++) {
+		gx_node_part *p = &h->part[n];
+		p->base = hdr + per * (uint64_t)n * GX_SLAB;
+		p->end = n == nodes - 1 ? hdr + nslabs * GX_SLAB : hdr + per * (uint64_t)(n + 1) * GX_SLAB;
+		atomic_store(&p->next_slab, p->base);
+	}
+	atomic_thread_fence(memory_order_seq_cst);
+	h->magic = GX_ARENA_MAGIC;
+	gx_arena *a = (gx_arena *)base;
+	gx_arena_register(a);
+	if (log || why[0])
+		gx_log("arena: %zu MiB, tier %s, %d node(s) placed%s%s", size >> 20, gx_tier_names[tier], placed,
+		       why[0] ? "; " : "", why);
+	*out = a;
+	return 0;
+}
+
+#define GX_SLOT_CACHE 8
+static struct {
+	gx_arena *a;
+	int slot;
+} gx_slots[GX_SLOT_CACHE];
+
+/* Arenas mapped in this process (a forked child inherits the table, as it
+ * inherits the mappings): lets a ring find its arena without trusting a
+ * pointer stored in shared memory. */
+#define GX_ARENAS 16
+static gx_arena *gx_arenas[GX_ARENAS];
+
+static void gx_arena_register(gx_arena *a)
+{
+	for (int i = 0; i < GX_ARENAS; i++)
+		if (!gx_arenas[i]) {
+			gx_arenas[i] = a;
+			return;
+		}
+}
+
+gx_arena *gx_arena_of(const void *p)
+{
+	uintptr_t q = (uintptr_t)p;
+	for (int i = 0; i < GX_ARENAS; i++) {
+		gx_arena *a = gx_arenas[i];
+		if (a && q >= (uintptr_t)a && q < (uintptr_t)a + a->h.size)
+			return a;
+	}
+	return NULL;
+}
+
+int gx_arena_destroy(gx_arena *a)
+{
+	if (!a || a->h.magic != GX_ARENA_MAGIC)
+		return -EINVAL;
+	gx_arena_detach(a); /* -ESRCH when this process never used it */
+	for (int i = 0; i < GX_ARENAS; i++)
+		if (gx_arenas[i] == a)
+			gx_arenas[i] = NULL;
+	for (int i = 0; i < GX_SLOT_CACHE; i++)
+		if (gx_slots[i].a == a)
+			gx_slots[i].a = NULL;
+	return munmap(a, a->h.size) == 0 ? 0 : -errno;
+}
+
+int gx_arena_info_get(const gx_arena *a, gx_arena_info *out)
+{
+	if (!a || !out || a->h.magic != GX_ARENA_MAGIC)
+		return -EINVAL;
+	const gx_arena_hdr *h = &a->h;
+	memset(out, 0, sizeof *out);
+	out->size = h->size;
+	out->tier = (gx_mem_tier)h->tier;
+	out->tier_name = h->tier <= GX_MEM_4K ? gx_tier_names[h->tier] : "?";
+	out->page_size = h->page_size;
+	out->numa_nodes = (int)h->numa_placed;
+	out->spin_ns = h->spin_ns;
+	uint32_t used = 0;
+	for (int i = 0; i < GX_SHM_MAX_PROCS; i++)
+		used += atomic_load_explicit(&((gx_arena_hdr *)h)->proc[i].pid, memory_order_relaxed) != 0;
+	out->procs = used;
+	snprintf(out->why, sizeof out->why, "%s", h->why);
+	return 0;
+}
+
+void *gx_arena_ptr(const gx_arena *a, gx_off off, size_t len)
+{
+	if (!a)
+		return NULL;
+	return gx_aptr(a, off, len);
+}
+
+gx_off gx_arena_off(const gx_arena *a, const void *p)
+{
+	if (!a || !p)
+		return 0;
+	uintptr_t b = (uintptr_t)a, q = (uintptr_t)p;
+	if (q < b + sizeof(gx_arena_hdr) || q >= b + a->h.size)
+		return 0;
+	return q - b;
+}
+
+/* ---- process slots ---- */
+
+static pthread_once_t gx_atfork_once = PTHREAD_ONCE_INIT;
+
+static void gx_slots_forget(void)
+{
+	memset(gx_slots, 0, sizeof gx_slots);
+}
+
+static void gx_atfork_init(void)
+{
+	pthread_atfork(NULL, NULL, gx_slots_forget);
+}
+
+static int gx_my_node(const gx_arena *a)
+{
+	int node = 0;
+#if GX_HAVE_NUMA
+	if (a->h.numa_placed > 1 && numa_available() >= 0) {
+		int cpu = sched_getcpu();
+		node = cpu >= 0 ? numa_node_of_cpu(cpu) : 0;
+	}
+#endif
+	if (node < 0 || (uint32_t)node >= a->h.nodes)
+		node = 0;
+	return node;
+}
+
+int gx_shm_slot(gx_arena *a)
+{
+	for (int i = 0; i < GX_SLOT_CACHE; i++)
+		if (gx_slots[i].a == a)
+			return gx_slots[i].slot;
+	return gx_arena_attach(a);
+}
+
+int gx_arena_attach(gx_arena *a)
+{
+	if (!a || a->h.magic != GX_ARENA_MAGIC)
+		return -EINVAL;
+	pthread_once(&gx_atfork_once, gx_atfork_init);
+	for (int i = 0; i < GX_SLOT_CACHE; i++)
+		if (gx_slots[i].a == a)
+			return gx_slots[i].slot;
+	int c = -1;
+	for (int i = 0; i < GX_SLOT_CACHE && c < 0; i++)
+		if (!gx_slots[i].a)
+			c = i;
+	if (c < 0)
+		return -ENOSPC;
+	gx_arena_hdr *h = gx_ah(a);
+	int32_t me = (int32_t)getpid();
+	for (int s = 0; s < GX_SHM_MAX_PROCS; s++) {
+		gx_proc *p = &h->proc[s];
+		int32_t zero = 0;
+		if (atomic_load_explicit(&p->pid, memory_order_relaxed) != 0 ||
+		    !atomic_compare_exchange_strong(&p->pid, &zero, me))
+			continue;
+		atomic_fetch_add(&p->gen, 1);
+		p->node = (uint16_t)gx_my_node(a);
+		atomic_store(&p->pj_kind, GX_J_NONE);
+		atomic_store(&p->rj_kind, GX_JR_NONE);
+		memset(p->cache_n, 0, sizeof p->cache_n);
+		atomic_fetch_add(&h->procs_used, 1);
+		gx_slots[c].a = a;
+		gx_slots[c].slot = s;
+		return s;
+	}
+	return -ENOSPC;
+}
+
+int gx_arena_detach(gx_arena *a)
+{
+	if (!a || a->h.magic != GX_ARENA_MAGIC)
+		return -EINVAL;
+	for (int i = 0; i < GX_SLOT_CACHE; i++) {
+		if (gx_slots[i].a != a)
+			continue;
+		int s = gx_slots[i].slot;
+		gx_pool_flush_cache(a, s);
+		gx_arena_hdr *h = gx_ah(a);
+		atomic_fetch_sub(&h->procs_used, 1);
+		atomic_store(&h->proc[s].pid, 0);
+		gx_slots[i].a = NULL;
+		return 0;
+	}
+	return -ESRCH;
+}
+
+/* 1 when pid is gone (or a zombie), 0 when it runs. */
+static int gx_pid_dead(pid_t pid)
+{
+	if (kill(pid, 0) != 0)
+		return errno == ESRCH;
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = 0;
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+int gx_slot_alive(gx_arena *a, int s)
+{
+	int32_t pid = atomic_load(&gx_ah(a)->proc[s].pid);
+	return pid != 0 && (pid == (int32_t)getpid() || !gx_pid_dead(pid));
+}
+
+static void gx_repair_one(gx_arena *a, int s, gx_repair_report *rep)
+{
+	gx_arena_hdr *h = gx_ah(a);
+	for (int i = 0; i < GX_MAX_RINGS; i++) {
+		uint64_t off = atomic_load(&h->rings[i]);
+		if (!off)
+			continue;
+		gx_ring *r = gx_ring_at(a, off);
+		if (r)
+			gx_ring_repair_slot(a, r, s, rep);
+	}
+	rep->chunks_freed += gx_pool_repair_slot(a, s, &rep->garbage);
+	gx_proc *p = &h->proc[s];
+	atomic_store(&p->pj_kind, GX_J_NONE);
+	atomic_store(&p->rj_kind, GX_JR_NONE);
+	atomic_fetch_sub(&h->procs_used, 1);
+	atomic_store(&p->pid, 0);
+	rep->procs++;
+}
+
+int gx_arena_repair(gx_arena *a, pid_t pid, gx_repair_report *rep)
+{
+	if (!a || a->h.magic != GX_ARENA_MAGIC || pid < 0)
+		return -EINVAL;
+	gx_repair_report local;
+	if (!rep)
+		rep = &local;
+	memset(rep, 0, sizeof *rep);
+	gx_arena_hdr *h = gx_ah(a);
+	int found = 0;
+	for (int s = 0; s < GX_SHM_MAX_PROCS; s++) {
+		int32_t p = atomic_load(&h->proc[s].pid);
+		if (!p || (pid && p != pid))
+			continue;
+		if (p == (int32_t)getpid() || !gx_pid_dead(p)) {
+			if (pid)
+				return -EBUSY;
+			continue;
+		}
+		gx_repair_one(a, s, rep);
+		found++;
+	}
+	if (!found && pid)
+		return -ESRCH;
+	return found;
+}

@@ -1,0 +1,176 @@
+/*
+ * The shared arena's layout, shared by arena.c, pool.c, ring.c, wake.c.
+ *
+ * Offset 0 holds the arena header (gx_arena_hdr): tier, node parts, the
+ * pool classes' free lists and counters, the process slots with their
+ * claim journals, and the ring registry. After it, each node's part is
+ * carved into slabs of GX_SLAB bytes (offsets multiple of GX_SLAB), each
+ * slab serving one (node, class): a slab header, a chunk-header array, then
+ * the chunks. Rings are allocated from the pools.
+ *
+ * Nothing here holds a pointer: offsets from the base, bounds-checked on
+ * every read of a value another process could have written.
+ */
+#ifndef GX_SHM_SHM_H
+#define GX_SHM_SHM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <gonex/shm.h>
+
+#define GX_ARENA_MAGIC 0x676f6e6578617231ull /* "gonexar1" */
+#define GX_SLAB ((uint64_t)2 << 20)
+#define GX_SLAB_MAGIC 0x736c6162u
+#define GX_CACHE_PER_CLASS 16
+#define GX_MAX_RINGS 1024
+#define GX_CL 64
+
+/* Tagged free-list head: chunk index + 1 in the low 32 bits (0 = empty),
+ * a counter bumped on every change in the high 32 (ABA). */
+#define GX_TAG_IDX(h) ((uint32_t)(h))
+#define GX_TAG_CNT(h) ((uint32_t)((h) >> 32))
+#define GX_TAG_MAKE(idx, cnt) ((uint64_t)(cnt) << 32 | (uint32_t)(idx))
+
+/* Chunk states (gx_chunk_hdr.state). The owner's slot index is in the low
+ * 16 bits of the owned states. */
+#define GX_CHUNK_FREE 0x46524545u   /* in a free list (or being moved) */
+#define GX_CHUNK_OWNED 0x4f000000u  /* | slot: allocated by that process */
+#define GX_CHUNK_CACHED 0x43000000u /* | slot: in that process's cache */
+#define GX_CHUNK_RING 0x52000000u   /* | slot: handed to a ring by slot */
+#define GX_CHUNK_KIND(s) ((s)&0xff000000u)
+#define GX_CHUNK_SLOT(s) ((s)&0xffffu)
+
+/* One chunk's header, in its slab's header array. */
+typedef struct gx_chunk_hdr {
+	_Atomic uint32_t state;
+	_Atomic uint32_t next; /* free list: next chunk's global index + 1 */
+	uint32_t len;          /* bytes used, set by the ring sender */
+	uint32_t pad;
+} gx_chunk_hdr;
+
+typedef struct gx_slab_hdr {
+	uint32_t magic;
+	uint16_t cls, node;
+	uint32_t nchunks;
+	uint32_t data;   /* offset of chunk 0 from the slab start */
+	uint64_t size;   /* chunk size */
+} gx_slab_hdr;
+
+/* One (node, class) pool: its own cache lines. */
+typedef struct gx_pool_cls {
+	_Alignas(128) _Atomic uint64_t head; /* tagged free list */
+	_Atomic uint32_t repairing;          /* a repair walks this list */
+	_Alignas(64) _Atomic uint64_t allocs, frees, bad_frees, chunks;
+} gx_pool_cls;
+
+typedef struct gx_node_part {
+	gx_off base, end;            /* [base, end): slab-aligned */
+	_Atomic uint64_t next_slab;  /* bump pointer (offset) */
+} gx_node_part;
+
+/* What a process is doing right now, for repair after its death. */
+enum { GX_J_NONE = 0, GX_J_POP = 1, GX_J_PUSH = 2 };
+enum { GX_JR_NONE = 0, GX_JR_SEND = 1, GX_JR_RECV = 2 };
+
+typedef struct gx_proc {
+	_Alignas(128) _Atomic int32_t pid; /* 0: slot free */
+	_Atomic uint32_t gen;              /* bumped on every take of the slot */
+	uint16_t node;                     /* its NUMA node */
+	/* pool journal: the chunk being popped or pushed */
+	_Atomic uint32_t pj_kind;
+	_Atomic uint32_t pj_pool; /* node * GX_POOL_CLASSES + class */
+	_Atomic uint32_t pj_chunk; /* global chunk index + 1 */
+	/* ring journal: positions [rj_pos, rj_pos + rj_n) of ring rj_ring */
+	_Atomic uint32_t rj_kind;
+	_Atomic uint32_t rj_n;
+	_Atomic uint64_t rj_ring;
+	_Atomic uint64_t rj_pos;
+	_Atomic uint64_t rj_chunk; /* a chunk being handed over, or 0 */
+	/* per-class cache of chunk global indexes + 1 (state CACHED|slot) */
+	uint32_t cache_n[GX_POOL_CLASSES];
+	uint32_t cache[GX_POOL_CLASSES][GX_CACHE_PER_CLASS];
+} gx_proc;
+
+typedef struct gx_arena_hdr {
+	uint64_t magic;
+	uint64_t size;
+	uint64_t page_size;
+	uint32_t tier;
+	uint32_t nodes;       /* parts (>= 1) */
+	uint32_t numa_placed; /* nodes bound with mbind */
+	int32_t memfd_unused;
+	int64_t spin_ns;
+	char why[200];
+	gx_node_part part[GX_SHM_MAX_NODES];
+	uint64_t slab_first; /* offset of slab 0 (global slab index base) */
+	uint64_t nslabs;     /* slabs the arena can hold */
+	gx_pool_cls cls[GX_SHM_MAX_NODES][GX_POOL_CLASSES];
+	gx_proc proc[GX_SHM_MAX_PROCS];
+	_Atomic uint32_t procs_used;
+	_Atomic uint64_t rings[GX_MAX_RINGS]; /* ring offsets, 0 = free */
+} gx_arena_hdr;
+
+struct gx_arena {
+	gx_arena_hdr h; /* the mapping starts here */
+};
+
+static inline gx_arena_hdr *gx_ah(const gx_arena *a)
+{
+	return (gx_arena_hdr *)&a->h;
+}
+
+static inline char *gx_abase(const gx_arena *a)
+{
+	return (char *)a;
+}
+
+/* Bounds-checked translation for values read from shared memory. */
+static inline void *gx_aptr(const gx_arena *a, uint64_t off, uint64_t len)
+{
+	uint64_t size = a->h.size;
+	if (off < sizeof(gx_arena_hdr) || off > size || len > size - off)
+		return 0;
+	return (char *)a + off;
+}
+
+/* This process's slot in a (attach on first use), or -ENOSPC. */
+int gx_shm_slot(gx_arena *a);
+/* The arena mapped in this process that contains p, or NULL. */
+gx_arena *gx_arena_of(const void *p);
+/* True while slot s belongs to a running process (or this one). */
+int gx_slot_alive(gx_arena *a, int s);
+
+/* pool.c: chunk ownership moves for the ring (zero-copy hand-over). */
+int gx_pool_give(gx_arena *a, gx_off off, int to_ring, uint32_t len);
+int gx_pool_take(gx_arena *a, gx_off off, uint32_t *len);
+/* pool.c: repair work for a dead slot */
+uint64_t gx_pool_repair_slot(gx_arena *a, int slot, uint64_t *garbage);
+/* pool.c: return a live slot's cache (detach) */
+void gx_pool_flush_cache(gx_arena *a, int slot);
+/* pool.c: free a chunk a ring held (slot skipped or lost by repair) */
+void gx_pool_free_ring_chunk(gx_arena *a, gx_off off);
+/* pool.c: free chunk off if it is RING|slot (repair of a dead sender) */
+void gx_pool_free_ring_chunk_of(gx_arena *a, gx_off off, int slot);
+
+/* ring.c: repair one ring for a dead slot */
+void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *rep);
+
+/* wake.c: eventcount */
+typedef struct gx_ec {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t waiters;
+} gx_ec;
+
+/* Wake sleepers of ec, if any (cheap when none: one load). */
+void gx_ec_notify(gx_ec *ec, uint64_t *wakes);
+/*
+ * Wait until ready(arg) is true or u ends: spin for spin_ns, then sleep on
+ * ec (futex, io_uring FUTEX_WAIT in a coroutine, or backoff sleeps on
+ * epoll). 0 when ready, -ETIMEDOUT / -ECANCELED when u ended.
+ */
+int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, uint64_t *sleeps);
+
+#endif
