@@ -162,9 +162,11 @@ GX_API int64_t gx_pool_chunk_size(const gx_arena *a, gx_off off);
 
 typedef struct gx_pool_class_stats {
 	size_t chunk_size;
-	uint64_t allocs, frees, bad_frees;
+	uint64_t allocs, frees, bad_frees; /* events (a process killed inside
+					    * a call may leave one uncounted) */
 	uint64_t chunks;   /* carved so far */
-	uint64_t in_use;   /* allocs - frees, as counted */
+	uint64_t in_use;   /* chunks allocated or in a ring now, counted from
+			    * their states (exact; costs a walk of the slabs) */
 } gx_pool_class_stats;
 
 /* Counters of one class (0 .. GX_POOL_CLASSES-1) on one node. */

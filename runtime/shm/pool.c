@@ -359,7 +359,22 @@ int gx_pool_stats(const gx_arena *a, int node, int cls, gx_pool_class_stats *out
 	out->frees = atomic_load(&pc->frees);
 	out->bad_frees = atomic_load(&pc->bad_frees);
 	out->chunks = atomic_load(&pc->chunks);
-	out->in_use = out->allocs >= out->frees ? out->allocs - out->frees : 0;
+	/* in use: counted from the chunks' states, so it stays exact when a
+	 * process died between a state change and its counter update */
+	const gx_arena_hdr *h = &a->h;
+	uint64_t end = atomic_load(&((gx_arena_hdr *)h)->part[node].next_slab);
+	if (end > h->part[node].end)
+		end = h->part[node].end;
+	for (uint64_t off = h->part[node].base; off < end; off += GX_SLAB) {
+		gx_slab_hdr *sl = gx_slab_at(a, (off - h->slab_first) / GX_SLAB);
+		if (!sl || sl->cls != cls || sl->node != node)
+			continue;
+		gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)sl + GX_SLAB_HDR);
+		for (uint32_t i = 0; i < sl->nchunks; i++) {
+			uint32_t k = GX_CHUNK_KIND(atomic_load(&ch[i].state));
+			out->in_use += k == GX_CHUNK_OWNED || k == GX_CHUNK_RING;
+		}
+	}
 	return 0;
 }
 
