@@ -32,6 +32,23 @@ typedef enum gx_guard_kind {
 	GX_GUARD_MPROTECT = 2, /* PROT_NONE page: one VMA split per stack */
 } gx_guard_kind;
 
+/* How gx_go_parallel picks a worker (GONEX_BALANCE). */
+typedef enum gx_balance_kind {
+	GX_BALANCE_ROUND_ROBIN = 0, /* in turn */
+	GX_BALANCE_LEAST_BUSY = 1,  /* fewest queued plus running */
+	GX_BALANCE_WEIGHTED = 2,    /* in proportion to gx_config.weights */
+	GX_BALANCE_PREDICTIVE = 3,  /* earliest expected finish: per-function
+				     * average run time times what is queued */
+} gx_balance_kind;
+
+/* What gx_run does with queued tasks when main_fn returns (GONEX_SHUTDOWN). */
+typedef enum gx_shutdown_kind {
+	GX_SHUTDOWN_DRAIN = 0,  /* workers finish every queued task first */
+	GX_SHUTDOWN_CANCEL = 1, /* queued tasks fail with -ECANCELED */
+} gx_shutdown_kind;
+
+#define GX_MAX_WORKERS 64
+
 typedef struct gx_config {
 	/* GONEX_STACK_SIZE: default coroutine stack in bytes, descriptor
 	 * included; suffixes K, M, G (powers of 1024). At least 16 KiB, at most
@@ -86,6 +103,52 @@ typedef struct gx_config {
 	/* GONEX_SPIN_NS: how long a blocking shared-memory wait spins before
 	 * it sleeps on a futex, 0..1000000000 ns. Default 20000. */
 	int64_t spin_ns;
+
+	/* ---- the parallel runtime (gonex/parallel.h) ---- */
+	/* GONEX_WORKERS: worker processes, 0..64, or -1 for one per CPU in
+	 * the process's affinity mask. 0 runs gx_go_parallel tasks as local
+	 * coroutines. Default 0. */
+	int workers;
+	/* GONEX_WORKERS_MIN, GONEX_WORKERS_MAX: the autoscaling range; 0
+	 * means `workers` (min) and `workers` (max). Default 0, 0. */
+	int workers_min;
+	int workers_max;
+	/* GONEX_WORKER_TIMEOUT_MS: a task running longer fails its future
+	 * with -ETIMEDOUT; 0 for none. Default 0. */
+	uint32_t worker_timeout_ms;
+	/* GONEX_AUTO_RESTART: restart a worker that died. Default 1. */
+	int auto_restart;
+	/* GONEX_CPU_AFFINITY: pin worker i to the i-th allowed CPU. Default 1. */
+	int cpu_affinity;
+	/* GONEX_NUMA_AWARE: a worker's pool chunks come from its CPU's NUMA
+	 * node. Default 1. */
+	int numa_aware;
+	/* GONEX_POOL_SIZE: bytes of the arena the pools may use, 0 for all of
+	 * it (shm_size less the runtime's tables). Default 0. */
+	size_t pool_size;
+	/* GONEX_ZERO_COPY: arguments and results over GX_TASK_INLINE bytes
+	 * travel as pool chunks handed over without a copy; 0 copies them
+	 * through a bounce chunk the sender frees. Default 1. */
+	int zero_copy;
+	/* GONEX_BALANCE: see gx_balance_kind (round-robin, least-busy,
+	 * weighted, predictive). Default least-busy. */
+	gx_balance_kind balance;
+	/* GONEX_WEIGHTS: comma-separated weights for the weighted strategy,
+	 * one per worker, 1..1000 (missing ones are 1). */
+	char weights[256];
+	/* GONEX_WORK_STEALING: an idle worker takes half of the fullest inbox.
+	 * Default 1. */
+	int work_stealing;
+	/* GONEX_AUTOSCALING: grow and shrink the workers between min and max
+	 * from how long tasks wait. Default 0. */
+	int autoscaling;
+	/* GONEX_CIRCUIT_BREAKER, GONEX_HEALTH_MONITORING,
+	 * GONEX_GRACEFUL_DEGRADATION: fault tolerance switches. Defaults 0, 1, 1. */
+	int circuit_breaker;
+	int health_monitoring;
+	int graceful_degradation;
+	/* GONEX_SHUTDOWN: drain or cancel, see gx_shutdown_kind. Default drain. */
+	gx_shutdown_kind shutdown;
 } gx_config;
 
 /* Fill *cfg with the defaults listed above. */

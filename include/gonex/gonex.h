@@ -7,6 +7,7 @@
 #include <gonex/config.h>
 #include <gonex/context.h>
 #include <gonex/io.h>
+#include <gonex/parallel.h>
 #include <gonex/coro.h>
 #include <gonex/runtime.h>
 #include <gonex/shm.h>

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/panic.h"
 
 #include <gonex/config.h>
@@ -40,9 +41,25 @@ void gx_config_init(gx_config *cfg)
 	cfg->shm_size = (size_t)64 << 20;
 	cfg->hugepages = 0;
 	cfg->spin_ns = 20000;
+	cfg->workers = 0;
+	cfg->workers_min = 0;
+	cfg->workers_max = 0;
+	cfg->worker_timeout_ms = 0;
+	cfg->auto_restart = 1;
+	cfg->cpu_affinity = 1;
+	cfg->numa_aware = 1;
+	cfg->pool_size = 0;
+	cfg->zero_copy = 1;
+	cfg->balance = GX_BALANCE_LEAST_BUSY;
+	cfg->work_stealing = 1;
+	cfg->autoscaling = 0;
+	cfg->circuit_breaker = 0;
+	cfg->health_monitoring = 1;
+	cfg->graceful_degradation = 1;
+	cfg->shutdown = GX_SHUTDOWN_DRAIN;
 }
 
-typedef enum { GX_K_SIZE, GX_K_INT, GX_K_BOOL, GX_K_ENUM } gx_kind;
+typedef enum { GX_K_SIZE, GX_K_INT, GX_K_BOOL, GX_K_ENUM, GX_K_WEIGHTS } gx_kind;
 
 typedef struct {
 	const char *var;
@@ -72,6 +89,23 @@ static const gx_knob gx_knobs[] = {
 	{"GONEX_SHM_SIZE", GX_K_SIZE, F(shm_size), (long long)4 << 20, (long long)1 << 40, {0}},
 	{"GONEX_HUGEPAGES", GX_K_ENUM, F(hugepages), 0, 3, {"auto", "hugetlb", "thp", "off", 0}},
 	{"GONEX_SPIN_NS", GX_K_INT, F(spin_ns), 0, 1000000000, {0}},
+	{"GONEX_WORKERS", GX_K_INT, F(workers), -1, GX_MAX_WORKERS, {0}},
+	{"GONEX_WORKERS_MIN", GX_K_INT, F(workers_min), 0, GX_MAX_WORKERS, {0}},
+	{"GONEX_WORKERS_MAX", GX_K_INT, F(workers_max), 0, GX_MAX_WORKERS, {0}},
+	{"GONEX_WORKER_TIMEOUT_MS", GX_K_INT, F(worker_timeout_ms), 0, 86400000, {0}},
+	{"GONEX_AUTO_RESTART", GX_K_BOOL, F(auto_restart), 0, 1, {0}},
+	{"GONEX_CPU_AFFINITY", GX_K_BOOL, F(cpu_affinity), 0, 1, {0}},
+	{"GONEX_NUMA_AWARE", GX_K_BOOL, F(numa_aware), 0, 1, {0}},
+	{"GONEX_POOL_SIZE", GX_K_SIZE, F(pool_size), 0, (long long)1 << 40, {0}},
+	{"GONEX_ZERO_COPY", GX_K_BOOL, F(zero_copy), 0, 1, {0}},
+	{"GONEX_BALANCE", GX_K_ENUM, F(balance), 0, 3, {"round-robin", "least-busy", "weighted", "predictive", 0}},
+	{"GONEX_WEIGHTS", GX_K_WEIGHTS, F(weights), 0, 0, {0}},
+	{"GONEX_WORK_STEALING", GX_K_BOOL, F(work_stealing), 0, 1, {0}},
+	{"GONEX_AUTOSCALING", GX_K_BOOL, F(autoscaling), 0, 1, {0}},
+	{"GONEX_CIRCUIT_BREAKER", GX_K_BOOL, F(circuit_breaker), 0, 1, {0}},
+	{"GONEX_HEALTH_MONITORING", GX_K_BOOL, F(health_monitoring), 0, 1, {0}},
+	{"GONEX_GRACEFUL_DEGRADATION", GX_K_BOOL, F(graceful_degradation), 0, 1, {0}},
+	{"GONEX_SHUTDOWN", GX_K_ENUM, F(shutdown), 0, 1, {"drain", "cancel", 0}},
 };
 
 #define GX_NKNOBS (sizeof gx_knobs / sizeof gx_knobs[0])
@@ -174,6 +208,9 @@ static void gx_knob_reject(const gx_knob *k, const char *val)
 	case GX_K_BOOL:
 		snprintf(want, sizeof want, "0 or 1 (also true/false, yes/no, on/off)");
 		break;
+	case GX_K_WEIGHTS:
+		snprintf(want, sizeof want, "comma-separated weights");
+		break;
 	case GX_K_ENUM:
 		snprintf(want, sizeof want, "one of");
 		for (int i = 0; k->choices[i]; i++)
@@ -196,6 +233,8 @@ static int gx_knob_parse(const gx_knob *k, const char *val, long long *out)
 	case GX_K_BOOL:
 		rc = gx_parse_bool(val, out);
 		break;
+	case GX_K_WEIGHTS:
+		break;
 	case GX_K_ENUM:
 		for (long long i = 0; i <= k->max; i++)
 			if (!strcmp(val, k->choices[i])) {
@@ -205,6 +244,40 @@ static int gx_knob_parse(const gx_knob *k, const char *val, long long *out)
 		break;
 	}
 	return rc;
+}
+
+/* "w,w,..." with 1 <= w <= 1000, at most GX_MAX_WORKERS of them, or "". */
+static int gx_weights_ok(const char *s)
+{
+	if (strlen(s) >= sizeof(((gx_config *)0)->weights))
+		return 0;
+	int n = 0;
+	while (*s) {
+		char *e;
+		errno = 0;
+		long w = strtol(s, &e, 10);
+		if (errno || e == s || w < 1 || w > 1000 || ++n > GX_MAX_WORKERS || (*e && *e != ','))
+			return 0;
+		s = *e ? e + 1 : e;
+		if (*e == ',' && !*s)
+			return 0;
+	}
+	return 1;
+}
+
+int gx_config_weight(const gx_config *cfg, int worker)
+{
+	const char *s = cfg->weights;
+	for (int i = 0; *s; i++) {
+		char *e;
+		long w = strtol(s, &e, 10);
+		if (e == s)
+			break;
+		if (i == worker)
+			return (int)w;
+		s = *e ? e + 1 : e;
+	}
+	return 1;
 }
 
 int gx_config_from_env(gx_config *cfg)
@@ -217,6 +290,15 @@ int gx_config_from_env(gx_config *cfg)
 		const char *val = getenv(k->var);
 		if (!val)
 			continue;
+		if (k->kind == GX_K_WEIGHTS) {
+			if (!gx_weights_ok(val)) {
+				gx_log("%s=\"%s\" is not valid: expected comma-separated weights 1..1000, one per worker",
+				       k->var, val);
+				return -EINVAL;
+			}
+			snprintf(next.weights, sizeof next.weights, "%s", val);
+			continue;
+		}
 		long long v;
 		if (gx_knob_parse(k, val, &v) != 0 ||
 		    (k->off == offsetof(gx_config, buf_count) && (v & (v - 1)))) {
@@ -245,6 +327,13 @@ int gx_config_validate(const gx_config *cfg)
 		return -EINVAL;
 	for (size_t i = 0; i < GX_NKNOBS; i++) {
 		const gx_knob *k = &gx_knobs[i];
+		if (k->kind == GX_K_WEIGHTS) {
+			if (!memchr(cfg->weights, 0, sizeof cfg->weights) || !gx_weights_ok(cfg->weights)) {
+				gx_log("config field weights: expected comma-separated weights 1..1000");
+				return -EINVAL;
+			}
+			continue;
+		}
 		long long v = gx_field_get(cfg, k);
 		if (v < k->min || v > k->max || (k->off == offsetof(gx_config, buf_count) && (v & (v - 1)))) {
 			gx_log("config field for %s is %lld: expected %lld..%lld", k->var, v, k->min, k->max);

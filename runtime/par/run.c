@@ -19,6 +19,7 @@
 #include "core/stack.h"
 #include "core/timer.h"
 #include "io/loop.h"
+#include "par/par.h"
 #include "sync/sync.h"
 
 #include <gonex/runtime.h>
@@ -31,6 +32,17 @@ static struct {
 const char *gx_version(void)
 {
 	return GX_VERSION;
+}
+
+typedef struct {
+	gx_main_fn fn;
+	void *arg;
+} gx_par_boot;
+
+static int gx_par_boot_fn(void *arg)
+{
+	gx_par_boot *b = arg;
+	return gx_par_main(b->fn, b->arg);
 }
 
 int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
@@ -49,10 +61,18 @@ int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
 	if (rc < 0)
 		return rc;
 
+	if (R.running)
+		return -EBUSY;
+	/* workers first: the spawner is forked before anything else exists */
+	if (cfg.workers != 0) {
+		rc = gx_par_init(&cfg);
+		if (rc < 0)
+			return rc;
+	}
 	gx_ctx_register_hooks();
 	rc = gx_sched_init(&cfg);
 	if (rc < 0)
-		return rc;
+		goto err_par;
 	rc = gx_stack_init(cfg.guard);
 	if (rc < 0)
 		goto err_sched;
@@ -62,7 +82,12 @@ int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
 	R.cfg = cfg;
 	R.running = 1;
 
-	rc = gx_sched_run(main_fn, arg);
+	if (gx_par_enabled()) {
+		gx_par_boot b = {main_fn, arg};
+		rc = gx_sched_run(gx_par_boot_fn, &b);
+	} else {
+		rc = gx_sched_run(main_fn, arg);
+	}
 
 	R.running = 0;
 	gx_loop_fini();
@@ -71,6 +96,8 @@ err_stack:
 	gx_stack_fini();
 err_sched:
 	gx_sched_fini();
+err_par:
+	gx_par_fini();
 	return rc;
 }
 

@@ -584,3 +584,16 @@ uint64_t gx_pool_repair_slot(gx_arena *a, int slot, uint64_t *garbage)
 	memset(p->cache_n, 0, sizeof p->cache_n);
 	return back;
 }
+
+int64_t gx_arena_carve(gx_arena *a, size_t bytes)
+{
+	gx_arena_hdr *h = gx_ah(a);
+	uint64_t n = (bytes + GX_SLAB - 1) / GX_SLAB;
+	gx_node_part *part = &h->part[0];
+	uint64_t off = atomic_fetch_add(&part->next_slab, n * GX_SLAB);
+	if (off < part->base || off + n * GX_SLAB > part->end)
+		return -ENOMEM;
+	/* the slabs carry no slab header: pools and repair skip them */
+	memset(gx_abase(a) + off, 0, 64);
+	return (int64_t)off;
+}

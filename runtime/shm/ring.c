@@ -534,6 +534,23 @@ int gx_ring_stats_get(const gx_ring *r, gx_ring_stats *out)
 	return 0;
 }
 
+void gx_ring_kick(gx_ring *r)
+{
+	gx_ec_notify(&r->not_empty, (uint64_t *)&r->wakes);
+}
+
+gx_ec *gx_ring_consumer_ec(gx_ring *r)
+{
+	return &r->not_empty;
+}
+
+uint64_t gx_ring_depth(const gx_ring *r)
+{
+	uint64_t h = atomic_load_explicit(&((gx_ring *)r)->head, memory_order_relaxed);
+	uint64_t t = atomic_load_explicit(&((gx_ring *)r)->tail, memory_order_relaxed);
+	return h > t ? h - t : 0;
+}
+
 /* ---- repair ---- */
 
 /* Does a live process other than `dead` hold [q] of ring r on side kind? */

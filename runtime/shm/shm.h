@@ -43,6 +43,12 @@
 #define GX_CHUNK_KIND(s) ((s)&0xff000000u)
 #define GX_CHUNK_SLOT(s) ((s)&0xffffu)
 
+/* wake.c: eventcount */
+typedef struct gx_ec {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t waiters;
+} gx_ec;
+
 /* One chunk's header, in its slab's header array. */
 typedef struct gx_chunk_hdr {
 	_Atomic uint32_t state;
@@ -155,14 +161,21 @@ void gx_pool_free_ring_chunk(gx_arena *a, gx_off off);
 /* pool.c: free chunk off if it is RING|slot (repair of a dead sender) */
 void gx_pool_free_ring_chunk_of(gx_arena *a, gx_off off, int slot);
 
+/* pool.c: contiguous slabs for the runtime's own tables (never freed):
+ * offset, or -ENOMEM. */
+int64_t gx_arena_carve(gx_arena *a, size_t bytes);
+
+/* ring.c: wake the ring's sleeping consumers (a stealer's nudge) */
+void gx_ring_kick(gx_ring *r);
+/* ring.c: the eventcount its consumers sleep on */
+gx_ec *gx_ring_consumer_ec(gx_ring *r);
+/* ring.c: messages queued now (head - tail) */
+uint64_t gx_ring_depth(const gx_ring *r);
+
 /* ring.c: repair one ring for a dead slot */
 void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *rep);
 
-/* wake.c: eventcount */
-typedef struct gx_ec {
-	_Atomic uint32_t seq;
-	_Atomic uint32_t waiters;
-} gx_ec;
+/* wake.c: eventcount (gx_ec above) */
 
 /* Wake sleepers of ec, if any (cheap when none: one load). */
 void gx_ec_notify(gx_ec *ec, uint64_t *wakes);

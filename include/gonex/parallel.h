@@ -1,0 +1,122 @@
+/*
+ * gonex/parallel.h: running functions on worker processes.
+ *
+ * gx_run with workers >= 1 (gx_config.workers, GONEX_WORKERS) starts worker
+ * processes, each with its own scheduler and event loop, all sharing one
+ * arena (gonex/shm.h). gx_go_parallel(fn, arg, len, opts) copies the
+ * argument bytes into a task, hands it to a worker chosen by the configured
+ * strategy and returns a future; the worker runs fn in a coroutine of its
+ * own (every local primitive works there, and fn may call gx_go_parallel
+ * itself); the result bytes and error code come back through the future.
+ *
+ * Processes: the workers are forked by a small spawner process that
+ * gx_run forks before anything else starts, so every worker begins from a
+ * clean process image with the same code and arena addresses. Each worker
+ * dies with its parent (PR_SET_PDEATHSIG), the spawner with the main
+ * process; gx_run returns only after all of them were reaped. SIGINT and
+ * SIGTERM to the main process stop the workers and the spawner, then the
+ * main process exits with 128 + the signal.
+ *
+ * With workers = 0 everything runs in the calling process: gx_go_parallel
+ * runs fn in a local coroutine, with the same future API.
+ *
+ * Function pointers: fn must point into the executable code of the program
+ * or a library loaded before gx_run (the workers have the same mappings);
+ * anything else is refused with -EINVAL.
+ */
+#ifndef GONEX_PARALLEL_H
+#define GONEX_PARALLEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gonex/api.h>
+#include <gonex/time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest argument and result: a pool chunk. Up to GX_TASK_INLINE bytes
+ * travel inside the task record or the future, larger ones in a chunk. */
+#define GX_TASK_MAX ((size_t)1 << 20)
+#define GX_TASK_INLINE 64
+
+typedef struct gx_task_result gx_task_result;
+
+/*
+ * A task: arg/len are the bytes given to gx_go_parallel (a copy, valid
+ * during the call). It may set result bytes with gx_task_return; its return
+ * value (>= 0, or -errno) is the future's error code.
+ */
+typedef int (*gx_task_fn)(const void *arg, size_t len, gx_task_result *res);
+
+/* Set the task's result bytes (copied; at most GX_TASK_MAX). 0, -EMSGSIZE,
+ * -ENOMEM (no chunk for a large result). Calling it again replaces them. */
+GX_API int gx_task_return(gx_task_result *res, const void *data, size_t len);
+
+/* A future: a handle (index and generation), so a stale one is detected. */
+typedef struct gx_future {
+	uint64_t h;
+} gx_future;
+
+typedef struct gx_par_opts {
+	int worker;       /* -1: the strategy picks; otherwise that worker */
+	int64_t weight;   /* predictive strategy: cost hint, 0 = learn it */
+	const char *name; /* for stats (kept as a pointer: a string literal) */
+} gx_par_opts;
+
+#define GX_PAR_OPTS_INIT {.worker = -1, .weight = 0, .name = 0}
+
+/*
+ * Run fn(arg, len) on a worker. Returns 0 and sets *out, or: -EINVAL (fn
+ * NULL or not code, out NULL, bad worker index), -EMSGSIZE (len >
+ * GX_TASK_MAX), -EPERM (outside gx_run), -EAGAIN (the future table is
+ * full: wait on some), -ENOMEM (no chunk for a large argument), -ESHUTDOWN
+ * (the runtime is stopping).
+ */
+GX_API int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts);
+
+/*
+ * Wait for a future as u allows. On completion returns the task's code
+ * (>= 0 or its -errno), and when buf is non-NULL copies up to cap result
+ * bytes there and stores the full length in *len (when len is non-NULL).
+ * The future stays valid until gx_future_free. Errors: -ETIMEDOUT /
+ * -ECANCELED (u ended; the task goes on), -EINVAL (a freed or bogus
+ * future).
+ */
+GX_API int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u);
+
+/* As gx_future_wait without waiting: -EAGAIN while the task runs. */
+GX_API int gx_future_try(gx_future f, void *buf, size_t cap, size_t *len);
+
+/* Release a future (done or not: a running task's result is dropped).
+ * -EINVAL for a freed or bogus one. */
+GX_API int gx_future_free(gx_future f);
+
+/* Wait, copy, free in one call (the usual case). */
+GX_API int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u);
+
+/* This process's worker index (0..workers-1), or -1 in the main process. */
+GX_API int gx_worker_id(void);
+
+/* Number of workers running now (autoscaling changes it). */
+GX_API int gx_workers(void);
+
+typedef struct gx_worker_stats {
+	int pid;
+	int cpu;          /* pinned CPU, -1 when not pinned */
+	int active;       /* taking tasks */
+	uint64_t tasks;   /* tasks run */
+	uint64_t steals;  /* tasks taken from other inboxes */
+	uint64_t queued;  /* in its inbox now */
+	uint64_t running; /* running now */
+} gx_worker_stats;
+
+GX_API int gx_worker_stats_get(int worker, gx_worker_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1153 @@
+/*
+ * The parallel runtime: worker processes, gx_go_parallel, futures, load
+ * balancing, work stealing, autoscaling.
+ *
+ * Processes. gx_run (workers != 0) creates the arena and, before its own
+ * scheduler exists, forks a spawner: a small process with no runtime that
+ * forks workers on request (a byte on a pipe) and reaps them (SIGCHLD via
+ * signalfd), recording each exit in the worker's slot. A worker therefore
+ * starts from a clean image: it runs gx_run of its own with the worker
+ * loop as its main coroutine. Deaths chain: a worker dies with the spawner,
+ * the spawner with the main process (PR_SET_PDEATHSIG, checked against a
+ * parent that died before the prctl).
+ *
+ * Tasks. A task record (function, future, argument bytes inline or a pool
+ * chunk) goes into the chosen worker's inbox, an MPMC ring. The worker loop
+ * takes batches, runs each task in a coroutine of its own, and when its
+ * inbox is empty and work stealing is on, takes half of the fullest other
+ * inbox (any process may consume any ring). Results come back in the
+ * future's slot (inline bytes, or a chunk handed over), and its state word
+ * wakes the waiter (eventcount: spin, then futex through the loop).
+ *
+ * Strategies: round-robin (a counter per submitting process), least-busy
+ * (queued + running, read from the shared counters), weighted (smooth
+ * weighted round-robin, per submitting process), predictive (per-function
+ * average run time; each worker's backlog of expected nanoseconds; the
+ * earliest expected finish wins).
+ *
+ * Autoscaling (main process): a coroutine looks every 20 ms at how long
+ * tasks waited in the inboxes; three looks in a row over 1 ms add a worker
+ * (up to max), fifty looks with every inbox empty and no task started
+ * retire the last worker (down to min): hysteresis both ways.
+ */
+#include "par/par.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/panic.h"
+#include "core/sched.h"
+
+#include <gonex/coro.h>
+#include <gonex/runtime.h>
+#include <gonex/shm.h>
+#include <gonex/sync.h>
+
+/* ---- process-local state ---- */
+
+static struct {
+	gx_arena *a;
+	gx_par *p;
+	gx_fut *futs;
+	_Atomic uint32_t *fut_next;
+	gx_config cfg;
+	int me;          /* worker index, -1 in the main process */
+	int nworkers;    /* started at boot (autoscaling moves it) */
+	int wmin, wmax;
+	int pipe_w;      /* main -> spawner requests */
+	int own_arena;   /* workers == 0: a lazily made arena of our own */
+	uint32_t rr;     /* round-robin */
+	int64_t swrr[GX_MAX_WORKERS];
+	int enabled;
+	int stopping;
+	gx_wg tasks_wg;  /* a worker's running tasks */
+	int64_t code_lo[64], code_hi[64];
+	int ncode;
+} Q = {.me = -1, .pipe_w = -1};
+
+int gx_par_enabled(void)
+{
+	return Q.enabled;
+}
+
+int gx_worker_id(void)
+{
+	return Q.me;
+}
+
+static inline gx_ring *gx_inbox(int i)
+{
+	return gx_ring_at(Q.a, Q.p->w[i].inbox);
+}
+
+/* ---- code ranges: a task function must be in executable code ---- */
+
+static int gx_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	(void)data;
+	for (int i = 0; i < info->dlpi_phnum && Q.ncode < 64; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		Q.code_lo[Q.ncode] = (int64_t)(info->dlpi_addr + ph->p_vaddr);
+		Q.code_hi[Q.ncode] = Q.code_lo[Q.ncode] + (int64_t)ph->p_memsz;
+		Q.ncode++;
+	}
+	return 0;
+}
+
+static int gx_is_code(const void *fn)
+{
+	if (!Q.ncode)
+		dl_iterate_phdr(gx_phdr_cb, NULL);
+	int64_t x = (int64_t)(uintptr_t)fn;
+	for (int i = 0; i < Q.ncode; i++)
+		if (x >= Q.code_lo[i] && x < Q.code_hi[i])
+			return 1;
+	return 0;
+}
+
+/* ---- futures ---- */
+
+static inline uint64_t gx_fh(uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | idx;
+}
+
+static gx_fut *gx_fut_of(gx_future f)
+{
+	if (!Q.p)
+		return NULL;
+	uint32_t idx = (uint32_t)f.h, gen = (uint32_t)(f.h >> 32);
+	if (idx >= GX_FUT_N)
+		return NULL;
+	gx_fut *x = &Q.futs[idx];
+	if (atomic_load(&x->gen) != gen || atomic_load(&x->state) == GX_FUT_FREE)
+		return NULL;
+	return x;
+}
+
+static int gx_fut_alloc(uint32_t *idx)
+{
+	_Atomic uint64_t *head = &Q.p->fut_head;
+	uint64_t h = atomic_load(head);
+	for (;;) {
+		uint32_t i = GX_TAG_IDX(h);
+		if (!i)
+			return -EAGAIN;
+		uint32_t next = atomic_load(&Q.fut_next[i - 1]);
+		if (atomic_compare_exchange_weak(head, &h, GX_TAG_MAKE(next, GX_TAG_CNT(h) + 1))) {
+			*idx = i - 1;
+			return 0;
+		}
+	}
+}
+
+static void gx_fut_release(uint32_t idx)
+{
+	gx_fut *x = &Q.futs[idx];
+	atomic_fetch_add(&x->gen, 1);
+	atomic_store(&x->state, GX_FUT_FREE);
+	_Atomic uint64_t *head = &Q.p->fut_head;
+	uint64_t h = atomic_load(head);
+	for (;;) {
+		atomic_store(&Q.fut_next[idx], GX_TAG_IDX(h));
+		if (atomic_compare_exchange_weak(head, &h, GX_TAG_MAKE(idx + 1, GX_TAG_CNT(h) + 1)))
+			return;
+	}
+}
+
+static void gx_fut_drop_result(gx_fut *x)
+{
+	if (x->len > GX_TASK_INLINE && x->chunk) {
+		uint32_t l;
+		if (gx_pool_take(Q.a, x->chunk, &l) == 0)
+			gx_pool_free(Q.a, x->chunk);
+		x->chunk = 0;
+	}
+}
+
+/* Complete a future with rc and the result bytes res/len. */
+static void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len)
+{
+	gx_future f = {fh};
+	uint32_t idx = (uint32_t)fh;
+	gx_fut *x = idx < GX_FUT_N ? &Q.futs[idx] : NULL;
+	if (!x || atomic_load(&x->gen) != (uint32_t)(fh >> 32))
+		return;
+	(void)f;
+	x->err = rc;
+	x->len = 0;
+	x->chunk = 0;
+	if (res && len) {
+		if (len <= GX_TASK_INLINE) {
+			memcpy(x->data, res, len);
+			x->len = (uint32_t)len;
+		} else {
+			int64_t c = gx_pool_alloc(Q.a, len, -1);
+			if (c < 0) {
+				x->err = (int)c;
+			} else {
+				memcpy(gx_arena_ptr(Q.a, (gx_off)c, len), res, len);
+				gx_pool_give(Q.a, (gx_off)c, 1, (uint32_t)len);
+				x->chunk = (gx_off)c;
+				x->len = (uint32_t)len;
+			}
+		}
+	}
+	uint32_t st = GX_FUT_PENDING;
+	if (!atomic_compare_exchange_strong(&x->state, &st, GX_FUT_DONE)) {
+		/* abandoned by gx_future_free: the slot is ours to release */
+		gx_fut_drop_result(x);
+		gx_fut_release(idx);
+		return;
+	}
+	gx_ec_notify(&x->ec, NULL);
+}
+
+struct gx_task_result {
+	const void *data;
+	size_t len;
+	void *own; /* malloc'd copy */
+};
+
+int gx_task_return(gx_task_result *res, const void *data, size_t len)
+{
+	if (!res || (len && !data))
+		return -EINVAL;
+	if (len > GX_TASK_MAX)
+		return -EMSGSIZE;
+	void *c = NULL;
+	if (len) {
+		c = malloc(len);
+		if (!c)
+			return -ENOMEM;
+		memcpy(c, data, len);
+	}
+	free(res->own);
+	res->own = c;
+	res->data = c;
+	res->len = len;
+	return 0;
+}
+
+static bool gx_fut_ready(void *arg)
+{
+	gx_fut *x = arg;
+	return atomic_load_explicit(&x->state, memory_order_acquire) != GX_FUT_PENDING;
+}
+
+static int gx_fut_read(gx_fut *x, void *buf, size_t cap, size_t *len)
+{
+	if (len)
+		*len = x->len;
+	if (buf && cap && x->len) {
+		size_t n = x->len < cap ? x->len : cap;
+		const void *src = x->len <= GX_TASK_INLINE ? (const void *)x->data
+							   : gx_arena_ptr(Q.a, x->chunk, x->len);
+		if (!src)
+			return -EBADMSG;
+		memcpy(buf, src, n);
+	}
+	return x->err;
+}
+
+int gx_future_try(gx_future f, void *buf, size_t cap, size_t *len)
+{
+	gx_fut *x = gx_fut_of(f);
+	if (!x || atomic_load(&x->state) == GX_FUT_ABANDONED)
+		return -EINVAL;
+	if (!gx_fut_ready(x))
+		return -EAGAIN;
+	return gx_fut_read(x, buf, cap, len);
+}
+
+int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
+{
+	gx_fut *x = gx_fut_of(f);
+	if (!x || atomic_load(&x->state) == GX_FUT_ABANDONED)
+		return -EINVAL;
+	if (!gx_fut_ready(x)) {
+		int rc = gx_ec_wait(&x->ec, gx_fut_ready, x, Q.a ? gx_ah(Q.a)->spin_ns : 0, u, NULL);
+		if (rc < 0)
+			return rc;
+	}
+	if (atomic_load(&x->gen) != (uint32_t)(f.h >> 32))
+		return -EINVAL; /* freed while we waited */
+	return gx_fut_read(x, buf, cap, len);
+}
+
+int gx_future_free(gx_future f)
+{
+	gx_fut *x = gx_fut_of(f);
+	if (!x)
+		return -EINVAL;
+	uint32_t st = GX_FUT_PENDING;
+	if (atomic_compare_exchange_strong(&x->state, &st, GX_FUT_ABANDONED))
+		return 0; /* handles now fail (ABANDONED); the completer releases it */
+	if (st != GX_FUT_DONE)
+		return -EINVAL;
+	gx_fut_drop_result(x);
+	gx_fut_release((uint32_t)f.h);
+	return 0;
+}
+
+int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
+{
+	int rc = gx_future_wait(f, buf, cap, len, u);
+	if (rc == -ETIMEDOUT || rc == -ECANCELED || rc == -EINVAL)
+		return rc;
+	gx_future_free(f);
+	return rc;
+}
+
+/* ---- running a task ---- */
+
+typedef struct {
+	gx_task_rec rec;
+	int stolen;
+} gx_task;
+
+static void gx_cost_learn(uint64_t fn, int64_t ns)
+{
+	gx_cost *c = NULL;
+	for (uint32_t i = 0, k = (uint32_t)(fn >> 4) % GX_COSTS; i < 8; i++, k = (k + 1) % GX_COSTS) {
+		uint64_t cur = atomic_load(&Q.p->cost[k].fn);
+		if (cur == fn) {
+			c = &Q.p->cost[k];
+			break;
+		}
+		if (!cur) {
+			uint64_t z = 0;
+			if (atomic_compare_exchange_strong(&Q.p->cost[k].fn, &z, fn) || z == fn) {
+				c = &Q.p->cost[k];
+				break;
+			}
+		}
+	}
+	if (!c)
+		return;
+	int64_t old = atomic_load(&c->avg_ns);
+	atomic_store(&c->avg_ns, old ? old + (ns - old) / 8 : ns);
+}
+
+static int64_t gx_cost_of(uint64_t fn)
+{
+	for (uint32_t i = 0, k = (uint32_t)(fn >> 4) % GX_COSTS; i < 8; i++, k = (k + 1) % GX_COSTS) {
+		uint64_t cur = atomic_load(&Q.p->cost[k].fn);
+		if (cur == fn)
+			return atomic_load(&Q.p->cost[k].avg_ns);
+		if (!cur)
+			break;
+	}
+	return 0;
+}
+
+static void gx_task_run(void *arg)
+{
+	gx_task *t = arg;
+	gx_task_rec *r = &t->rec;
+	gx_wk *w = Q.me >= 0 ? &Q.p->w[Q.me] : NULL;
+	int64_t t0 = gx_now();
+	if (w) {
+		int64_t waited = t0 - r->t_submit;
+		int64_t old = atomic_load_explicit(&w->wait_ewma_ns, memory_order_relaxed);
+		atomic_store_explicit(&w->wait_ewma_ns, old + (waited - old) / 8, memory_order_relaxed);
+	}
+	const void *argp = r->arg;
+	if (r->len > GX_TASK_INLINE)
+		argp = gx_arena_ptr(Q.a, r->chunk, r->len);
+	gx_task_result res = {0};
+	int rc;
+	if (!argp)
+		rc = -EBADMSG;
+	else
+		rc = ((gx_task_fn)(uintptr_t)r->fn)(argp, r->len, &res);
+	if (r->len > GX_TASK_INLINE && argp) {
+		uint32_t l;
+		if (gx_pool_take(Q.a, r->chunk, &l) == 0)
+			gx_pool_free(Q.a, r->chunk);
+	}
+	int64_t ns = gx_now() - t0;
+	gx_fut_complete(r->fut, rc, res.data, res.len);
+	free(res.own);
+	if (Q.cfg.balance == GX_BALANCE_PREDICTIVE && r->cost == 0)
+		gx_cost_learn(r->fn, ns);
+	if (w) {
+		atomic_fetch_sub_explicit(&w->running, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->tasks, 1, memory_order_relaxed);
+		if (r->cost)
+			atomic_fetch_sub_explicit(&w->backlog_ns, r->cost, memory_order_relaxed);
+	}
+	free(t);
+	gx_wg_done(&Q.tasks_wg);
+}
+
+static void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
+{
+	gx_wk *w = Q.me >= 0 ? &Q.p->w[Q.me] : NULL;
+	if (cancel) {
+		if (r->len > GX_TASK_INLINE) {
+			uint32_t l;
+			if (gx_pool_take(Q.a, r->chunk, &l) == 0)
+				gx_pool_free(Q.a, r->chunk);
+		}
+		gx_fut_complete(r->fut, -ECANCELED, NULL, 0);
+		return;
+	}
+	gx_task *t = malloc(sizeof *t);
+	if (!t) {
+		gx_fut_complete(r->fut, -ENOMEM, NULL, 0);
+		return;
+	}
+	t->rec = *r;
+	t->stolen = stolen;
+	if (w) {
+		atomic_fetch_add_explicit(&w->running, 1, memory_order_relaxed);
+		if (stolen)
+			atomic_fetch_add_explicit(&w->steals, 1, memory_order_relaxed);
+	}
+	gx_wg_add(&Q.tasks_wg, 1);
+	if (gx_go(gx_task_run, t) < 0) {
+		gx_wg_done(&Q.tasks_wg);
+		if (w)
+			atomic_fetch_sub(&w->running, 1);
+		free(t);
+		gx_fut_complete(r->fut, -ENOMEM, NULL, 0);
+	}
+}
+
+/* ---- choosing a worker ---- */
+
+static int gx_active(int i)
+{
+	return atomic_load_explicit(&Q.p->w[i].state, memory_order_relaxed) == GX_W_READY;
+}
+
+static int gx_par_pick(int64_t cost)
+{
+	int n = (int)Q.p->nslots, best = -1;
+	switch (Q.cfg.balance) {
+	case GX_BALANCE_ROUND_ROBIN:
+		for (int k = 0; k < n; k++) {
+			int i = (int)(Q.rr++ % (uint32_t)n);
+			if (gx_active(i))
+				return i;
+		}
+		return -1;
+	case GX_BALANCE_WEIGHTED: {
+		/* smooth weighted round-robin (nginx): add each weight, take
+		 * the largest, subtract the total from it */
+		int64_t total = 0;
+		for (int i = 0; i < n; i++) {
+			if (!gx_active(i))
+				continue;
+			int64_t wt = Q.p->w[i].weight > 0 ? Q.p->w[i].weight : 1;
+			Q.swrr[i] += wt;
+			total += wt;
+			if (best < 0 || Q.swrr[i] > Q.swrr[best])
+				best = i;
+		}
+		if (best >= 0)
+			Q.swrr[best] -= total;
+		return best;
+	}
+	case GX_BALANCE_PREDICTIVE: {
+		int64_t bl = 0;
+		for (int i = 0; i < n; i++) {
+			if (!gx_active(i))
+				continue;
+			int64_t b = atomic_load_explicit(&Q.p->w[i].backlog_ns, memory_order_relaxed);
+			if (best < 0 || b < bl) {
+				best = i;
+				bl = b;
+			}
+		}
+		(void)cost;
+		return best;
+	}
+	case GX_BALANCE_LEAST_BUSY:
+	default: {
+		uint64_t load = 0;
+		uint32_t start = Q.rr++; /* ties go round */
+		for (int k = 0; k < n; k++) {
+			int i = (int)((start + (uint32_t)k) % (uint32_t)n);
+			if (!gx_active(i))
+				continue;
+			gx_ring *in = gx_inbox(i);
+			uint64_t l = (in ? gx_ring_depth(in) : 0) +
+				     atomic_load_explicit(&Q.p->w[i].running, memory_order_relaxed);
+			if (best < 0 || l < load) {
+				best = i;
+				load = l;
+				if (!l)
+					break;
+			}
+		}
+		return best;
+	}
+	}
+}
+
+/* A worker is asleep and this inbox has a backlog: nudge a sleeper. */
+static void gx_nudge_idle(int busy)
+{
+	if (!Q.cfg.work_stealing || !atomic_load_explicit(&Q.p->idle_workers, memory_order_relaxed))
+		return;
+	gx_ring *in = gx_inbox(busy);
+	if (!in || gx_ring_depth(in) < 2)
+		return;
+	for (int i = 0; i < (int)Q.p->nslots; i++)
+		if (i != busy && atomic_load(&Q.p->w[i].idle)) {
+			gx_ring *o = gx_inbox(i);
+			if (o)
+				gx_ring_kick(o);
+			return;
+		}
+}
+
+/* ---- gx_go_parallel ---- */
+
+static int gx_par_local_init(void)
+{
+	/* workers == 0: futures need the table; make a small arena */
+	gx_arena_opts o;
+	gx_arena_opts_init(&o);
+	o.size = (size_t)32 << 20;
+	int rc = gx_arena_create(&Q.a, &o);
+	if (rc < 0)
+		return rc;
+	Q.own_arena = 1;
+	return 0;
+}
+
+static int gx_par_tables(gx_arena *a, int nslots);
+
+int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts)
+{
+	if (!out || !fn || (len && !arg))
+		return -EINVAL;
+	out->h = 0;
+	if (len > GX_TASK_MAX)
+		return -EMSGSIZE;
+	if (!gx_sched_active())
+		return -EPERM;
+	if (!gx_is_code((const void *)(uintptr_t)fn))
+		return -EINVAL;
+	if (!Q.p) {
+		int rc = gx_par_local_init();
+		if (rc < 0)
+			return rc;
+		rc = gx_par_tables(Q.a, 0);
+		if (rc < 0)
+			return rc;
+	}
+	if (Q.stopping || atomic_load(&Q.p->stop))
+		return -ESHUTDOWN;
+	int target = opts ? opts->worker : -1;
+	if (target >= (int)Q.p->nslots || target < -1 || (target >= 0 && Q.p->nslots == 0))
+		return -EINVAL;
+	uint32_t idx;
+	int rc = gx_fut_alloc(&idx);
+	if (rc < 0)
+		return rc;
+	gx_fut *x = &Q.futs[idx];
+	uint32_t gen = atomic_load(&x->gen);
+	x->err = 0;
+	x->len = 0;
+	x->chunk = 0;
+	atomic_store(&x->state, GX_FUT_PENDING);
+	gx_task_rec r;
+	r.fn = (uint64_t)(uintptr_t)fn;
+	r.fut = gx_fh(idx, gen);
+	r.len = (uint32_t)len;
+	r.flags = 0;
+	r.chunk = 0;
+	r.t_submit = gx_now();
+	r.cost = 0;
+	if (len <= GX_TASK_INLINE) {
+		if (len)
+			memcpy(r.arg, arg, len);
+	} else {
+		int64_t c = gx_pool_alloc(Q.a, len, -1);
+		if (c < 0) {
+			gx_fut_release(idx);
+			return (int)c;
+		}
+		memcpy(gx_arena_ptr(Q.a, (gx_off)c, len), arg, len);
+		gx_pool_give(Q.a, (gx_off)c, 1, (uint32_t)len);
+		r.chunk = (gx_off)c;
+	}
+	out->h = r.fut;
+	if (Q.p->nslots == 0) {
+		gx_task_start(&r, 0, 0);
+		return 0;
+	}
+	if (Q.cfg.balance == GX_BALANCE_PREDICTIVE) {
+		int64_t c = opts && opts->weight > 0 ? opts->weight : gx_cost_of(r.fn);
+		r.cost = c > 0 ? c : 10000;
+	}
+	for (;;) {
+		int w = target >= 0 ? target : gx_par_pick(r.cost);
+		if (w < 0) {
+			/* no worker takes tasks (all dead or draining) */
+			if (r.chunk) {
+				uint32_t l;
+				gx_pool_take(Q.a, r.chunk, &l);
+				gx_pool_free(Q.a, r.chunk);
+			}
+			gx_fut_release(idx);
+			out->h = 0;
+			return -ESHUTDOWN;
+		}
+		gx_ring *in = gx_inbox(w);
+		if (r.cost)
+			atomic_fetch_add_explicit(&Q.p->w[w].backlog_ns, r.cost, memory_order_relaxed);
+		rc = in ? gx_ring_send(in, &r, sizeof r, GX_FOREVER) : -EINVAL;
+		if (rc == 0) {
+			gx_nudge_idle(w);
+			return 0;
+		}
+		if (r.cost)
+			atomic_fetch_sub_explicit(&Q.p->w[w].backlog_ns, r.cost, memory_order_relaxed);
+		if (target >= 0 || rc != -EPIPE) {
+			gx_fut_release(idx);
+			out->h = 0;
+			return rc == -EPIPE ? -ESHUTDOWN : rc;
+		}
+	}
+}
+
+/* ---- the worker ---- */
+
+static bool gx_worker_ready(void *arg)
+{
+	(void)arg;
+	gx_wk *w = &Q.p->w[Q.me];
+	if (atomic_load(&w->state) != GX_W_READY || atomic_load(&Q.p->stop))
+		return true;
+	gx_ring *in = gx_inbox(Q.me);
+	if (gx_ring_depth(in))
+		return true;
+	if (Q.cfg.work_stealing)
+		for (int i = 0; i < (int)Q.p->nslots; i++)
+			if (i != Q.me) {
+				gx_ring *o = gx_inbox(i);
+				if (o && gx_ring_depth(o) >= 2)
+					return true;
+			}
+	return false;
+}
+
+/* Take half of the fullest other inbox. Returns tasks started. */
+static int gx_steal(int cancel)
+{
+	int victim = -1;
+	uint64_t most = 1;
+	for (int i = 0; i < (int)Q.p->nslots; i++) {
+		if (i == Q.me)
+			continue;
+		gx_ring *o = gx_inbox(i);
+		uint64_t d = o ? gx_ring_depth(o) : 0;
+		if (d > most) {
+			most = d;
+			victim = i;
+		}
+	}
+	if (victim < 0)
+		return 0;
+	gx_task_rec recs[16];
+	uint64_t want = most / 2;
+	int got = 0;
+	while (want) {
+		int n = gx_ring_try_recv_batch(gx_inbox(victim), recs, want < 16 ? want : 16);
+		if (n <= 0)
+			break;
+		for (int k = 0; k < n; k++)
+			gx_task_start(&recs[k], 1, cancel);
+		got += n;
+		want -= (uint64_t)n < want ? (uint64_t)n : want;
+	}
+	return got;
+}
+
+static int gx_worker_loop(void *arg)
+{
+	(void)arg;
+	gx_wk *w = &Q.p->w[Q.me];
+	gx_ring *in = gx_inbox(Q.me);
+	atomic_store(&w->state, GX_W_READY);
+	gx_ec_notify(&Q.p->events, NULL);
+	gx_task_rec recs[16];
+	for (;;) {
+		int cancel = atomic_load(&Q.p->stop) && Q.cfg.shutdown == GX_SHUTDOWN_CANCEL;
+		int n = gx_ring_try_recv_batch(in, recs, 16);
+		if (n > 0) {
+			for (int k = 0; k < n; k++)
+				gx_task_start(&recs[k], 0, cancel);
+			gx_yield();
+			continue;
+		}
+		if (n == -EPIPE)
+			break; /* closed and drained: shutting down */
+		if (atomic_load(&w->state) == GX_W_DRAIN && gx_ring_depth(in) == 0)
+			break; /* retired by autoscaling */
+		if (Q.cfg.work_stealing && gx_steal(cancel) > 0) {
+			gx_yield();
+			continue;
+		}
+		atomic_store(&w->idle, 1);
+		atomic_fetch_add(&Q.p->idle_workers, 1);
+		gx_ec_wait(gx_ring_consumer_ec(in), gx_worker_ready, NULL, gx_ah(Q.a)->spin_ns, GX_FOREVER, NULL);
+		atomic_fetch_sub(&Q.p->idle_workers, 1);
+		atomic_store(&w->idle, 0);
+	}
+	gx_wg_wait(&Q.tasks_wg, GX_FOREVER);
+	return 0;
+}
+
+static _Noreturn void gx_worker_main(int i)
+{
+	Q.me = i;
+	gx_wk *w = &Q.p->w[i];
+	if (Q.cfg.cpu_affinity && w->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		sched_setaffinity(0, sizeof set, &set);
+	}
+	gx_config c = Q.cfg;
+	c.workers = 0; /* a worker starts no workers of its own */
+	Q.enabled = 0;
+	int rc = gx_run(&c, gx_worker_loop, NULL);
+	gx_arena_detach(Q.a);
+	_exit(rc == 0 ? 0 : 1);
+}
+
+/* ---- the spawner ---- */
+
+static _Noreturn void gx_spawner(int rfd, int parent)
+{
+	prctl(PR_SET_NAME, "gonex-spawner");
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	int quit = 0;
+	for (;;) {
+		/* reap */
+		int st;
+		pid_t pid;
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			for (int i = 0; i < (int)Q.p->nslots; i++)
+				if (atomic_load(&Q.p->w[i].pid) == pid) {
+					atomic_store(&Q.p->w[i].exit_status, st);
+					atomic_store(&Q.p->w[i].state, GX_W_DEAD);
+				}
+			gx_ec_notify(&Q.p->events, NULL);
+		}
+		if (quit) {
+			/* orderly: main saw every worker exit already; on a
+			 * signal or main's death: kill what is left */
+			for (int i = 0; i < (int)Q.p->nslots; i++) {
+				int32_t p = atomic_load(&Q.p->w[i].pid);
+				if (p > 0 && atomic_load(&Q.p->w[i].state) != GX_W_DEAD)
+					kill(p, SIGKILL);
+			}
+			while ((pid = waitpid(-1, &st, 0)) > 0 || errno == EINTR)
+				for (int i = 0; pid > 0 && i < (int)Q.p->nslots; i++)
+					if (atomic_load(&Q.p->w[i].pid) == pid) {
+						atomic_store(&Q.p->w[i].exit_status, st);
+						atomic_store(&Q.p->w[i].state, GX_W_DEAD);
+					}
+			gx_ec_notify(&Q.p->events, NULL);
+			_exit(0);
+		}
+		struct pollfd pf[2] = {{.fd = rfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			_exit(1);
+		if (pf[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == sizeof si)
+				if (si.ssi_signo != SIGCHLD)
+					quit = 2;
+		}
+		if (pf[0].revents & (POLLIN | POLLHUP)) {
+			uint8_t req[64];
+			ssize_t n = read(rfd, req, sizeof req);
+			if (n <= 0) {
+				quit = quit ? quit : 2; /* main is gone */
+				continue;
+			}
+			for (ssize_t k = 0; k < n; k++) {
+				if (req[k] == 0xff) {
+					quit = quit ? quit : 1;
+					continue;
+				}
+				int i = req[k];
+				if (i >= (int)Q.p->nslots || quit)
+					continue;
+				pid_t c = fork();
+				if (c == 0) {
+					close(rfd);
+					close(sfd);
+					sigprocmask(SIG_UNBLOCK, &mask, NULL);
+					prctl(PR_SET_PDEATHSIG, SIGKILL);
+					if (getppid() != Q.p->spawner_pid)
+						_exit(1);
+					gx_worker_main(i);
+				}
+				if (c > 0) {
+					atomic_store(&Q.p->w[i].pid, c);
+				} else {
+					atomic_store(&Q.p->w[i].state, GX_W_DEAD);
+					gx_ec_notify(&Q.p->events, NULL);
+				}
+			}
+		}
+	}
+}
+
+/* ---- SIGINT / SIGTERM in the main process ---- */
+
+static void gx_par_on_signal(int sig)
+{
+	/* async-signal-safe only: stop the spawner (it kills and reaps the
+	 * workers), reap it, leave */
+	pid_t s = Q.p ? Q.p->spawner_pid : 0;
+	if (s > 0) {
+		kill(s, SIGTERM);
+		while (waitpid(s, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	_exit(128 + sig);
+}
+
+static void gx_par_signals(void)
+{
+	int sigs[] = {SIGINT, SIGTERM};
+	for (int k = 0; k < 2; k++) {
+		struct sigaction old;
+		if (sigaction(sigs[k], NULL, &old) != 0 || old.sa_handler != SIG_DFL)
+			continue; /* the program handles it (or ignores it) */
+		struct sigaction sa = {.sa_handler = gx_par_on_signal};
+		sigemptyset(&sa.sa_mask);
+		sigaction(sigs[k], &sa, NULL);
+	}
+}
+
+static void gx_par_signals_reset(void)
+{
+	int sigs[] = {SIGINT, SIGTERM};
+	for (int k = 0; k < 2; k++) {
+		struct sigaction old;
+		if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler == gx_par_on_signal)
+			signal(sigs[k], SIG_DFL);
+	}
+}
+
+/* ---- setting up ---- */
+
+static int gx_par_tables(gx_arena *a, int nslots)
+{
+	int64_t off = gx_arena_carve(a, sizeof(gx_par));
+	int64_t foff = gx_arena_carve(a, (size_t)GX_FUT_N * sizeof(gx_fut) + (size_t)GX_FUT_N * sizeof(uint32_t));
+	if (off < 0 || foff < 0)
+		return -ENOMEM;
+	gx_par *p = gx_arena_ptr(a, (gx_off)off, sizeof *p);
+	memset(p, 0, sizeof *p);
+	p->nslots = (uint32_t)nslots;
+	p->main_pid = (int32_t)getpid();
+	p->futs = (gx_off)foff;
+	p->fut_next = (gx_off)foff + (gx_off)GX_FUT_N * sizeof(gx_fut);
+	Q.futs = gx_arena_ptr(a, p->futs, (size_t)GX_FUT_N * sizeof(gx_fut));
+	Q.fut_next = gx_arena_ptr(a, p->fut_next, (size_t)GX_FUT_N * sizeof(uint32_t));
+	for (uint32_t i = 0; i < GX_FUT_N; i++)
+		atomic_store_explicit(&Q.fut_next[i], i + 1 < GX_FUT_N ? i + 2 : 0, memory_order_relaxed);
+	atomic_store(&p->fut_head, GX_TAG_MAKE(1, 0));
+	p->magic = GX_PAR_MAGIC;
+	Q.p = p;
+	return 0;
+}
+
+/* The i-th CPU of the affinity mask, -1 when there are fewer. */
+static int gx_nth_cpu(int i)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) != 0)
+		return -1;
+	for (int c = 0, k = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set) && k++ == i)
+			return c;
+	return -1;
+}
+
+static int gx_ncpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) != 0)
+		return 1;
+	return CPU_COUNT(&set);
+}
+
+int gx_par_init(const gx_config *cfg)
+{
+	Q.cfg = *cfg;
+	int n = cfg->workers < 0 ? gx_ncpus() : cfg->workers;
+	if (n > GX_MAX_WORKERS)
+		n = GX_MAX_WORKERS;
+	Q.wmin = cfg->workers_min ? cfg->workers_min : n;
+	Q.wmax = cfg->workers_max ? cfg->workers_max : n;
+	if (Q.wmin > n)
+		n = Q.wmin;
+	if (Q.wmax < n)
+		Q.wmax = n;
+	if (n == 0)
+		return 0;
+	Q.nworkers = n;
+	gx_arena_opts o;
+	gx_arena_opts_init(&o);
+	o.size = cfg->shm_size;
+	o.tier = (gx_mem_tier)cfg->hugepages;
+	o.numa = cfg->numa_aware;
+	o.spin_ns = cfg->spin_ns;
+	int rc = gx_arena_create(&Q.a, &o);
+	if (rc < 0)
+		return rc;
+	rc = gx_par_tables(Q.a, Q.wmax);
+	if (rc < 0)
+		goto fail;
+	for (int i = 0; i < Q.wmax; i++) {
+		gx_ring *r;
+		rc = gx_ring_create(Q.a, &r, 1024, sizeof(gx_task_rec), 0);
+		if (rc < 0)
+			goto fail;
+		gx_wk *w = &Q.p->w[i];
+		w->inbox = gx_ring_off(r);
+		w->cpu = cfg->cpu_affinity ? gx_nth_cpu(i % gx_ncpus()) : -1;
+		w->weight = gx_config_weight(cfg, i);
+	}
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	int parent = getpid();
+	fflush(NULL);
+	pid_t s = fork();
+	if (s < 0) {
+		rc = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		goto fail;
+	}
+	if (s == 0) {
+		close(pfd[1]);
+		Q.p->spawner_pid = getpid();
+		gx_spawner(pfd[0], parent);
+	}
+	Q.p->spawner_pid = s;
+	close(pfd[0]);
+	Q.pipe_w = pfd[1];
+	Q.enabled = 1;
+	gx_par_signals();
+	return 0;
+fail:
+	gx_arena_destroy(Q.a);
+	Q.a = NULL;
+	Q.p = NULL;
+	return rc;
+}
+
+static int gx_request(int i)
+{
+	uint8_t b = (uint8_t)i;
+	atomic_store(&Q.p->w[i].state, GX_W_SPAWN);
+	return write(Q.pipe_w, &b, 1) == 1 ? 0 : -errno;
+}
+
+typedef struct {
+	int want;
+} gx_boot_arg;
+
+static bool gx_boot_done(void *arg)
+{
+	gx_boot_arg *b = arg;
+	for (int i = 0; i < b->want; i++) {
+		uint32_t st = atomic_load(&Q.p->w[i].state);
+		if (st == GX_W_SPAWN)
+			return false;
+	}
+	return true;
+}
+
+static bool gx_all_dead(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < (int)Q.p->nslots; i++) {
+		uint32_t st = atomic_load(&Q.p->w[i].state);
+		if (st != GX_W_OFF && st != GX_W_DEAD)
+			return false;
+	}
+	return true;
+}
+
+/* ---- autoscaling ---- */
+
+static void gx_autoscale(void *arg)
+{
+	(void)arg;
+	int hot = 0, cold = 0;
+	uint64_t last_tasks = 0;
+	while (!Q.stopping) {
+		if (gx_sleep(20 * GX_MILLISECOND) < 0 || Q.stopping)
+			break;
+		int active = 0;
+		int64_t wait = 0;
+		uint64_t depth = 0, tasks = 0;
+		for (int i = 0; i < (int)Q.p->nslots; i++) {
+			if (!gx_active(i))
+				continue;
+			active++;
+			int64_t e = atomic_load(&Q.p->w[i].wait_ewma_ns);
+			if (e > wait)
+				wait = e;
+			depth += gx_ring_depth(gx_inbox(i));
+			tasks += atomic_load(&Q.p->w[i].tasks);
+		}
+		hot = (wait > GX_MILLISECOND && depth > 0) ? hot + 1 : 0;
+		cold = (depth == 0 && tasks == last_tasks) ? cold + 1 : 0;
+		last_tasks = tasks;
+		if (hot >= 3 && active < Q.wmax) {
+			for (int i = 0; i < (int)Q.p->nslots; i++) {
+				uint32_t st = atomic_load(&Q.p->w[i].state);
+				if (st == GX_W_OFF || st == GX_W_DEAD) {
+					atomic_store(&Q.p->w[i].wait_ewma_ns, 0);
+					gx_request(i);
+					break;
+				}
+			}
+			hot = 0;
+		} else if (cold >= 50 && active > Q.wmin) {
+			for (int i = (int)Q.p->nslots - 1; i >= 0; i--)
+				if (gx_active(i)) {
+					atomic_store(&Q.p->w[i].state, GX_W_DRAIN);
+					gx_ring_kick(gx_inbox(i));
+					break;
+				}
+			cold = 0;
+		}
+		for (int i = 0; i < (int)Q.p->nslots; i++)
+			if (gx_active(i))
+				atomic_store(&Q.p->w[i].wait_ewma_ns, atomic_load(&Q.p->w[i].wait_ewma_ns) / 2);
+	}
+}
+
+int gx_workers(void)
+{
+	if (!Q.p)
+		return 0;
+	int n = 0;
+	for (int i = 0; i < (int)Q.p->nslots; i++)
+		n += gx_active(i);
+	return n;
+}
+
+int gx_worker_stats_get(int worker, gx_worker_stats *out)
+{
+	if (!out || !Q.p || worker < 0 || worker >= (int)Q.p->nslots)
+		return -EINVAL;
+	gx_wk *w = &Q.p->w[worker];
+	memset(out, 0, sizeof *out);
+	out->pid = atomic_load(&w->pid);
+	out->cpu = w->cpu;
+	out->active = gx_active(worker);
+	out->tasks = atomic_load(&w->tasks);
+	out->steals = atomic_load(&w->steals);
+	out->running = atomic_load(&w->running);
+	gx_ring *in = gx_inbox(worker);
+	out->queued = in ? gx_ring_depth(in) : 0;
+	return 0;
+}
+
+/* ---- gx_run's first coroutine ---- */
+
+static void gx_par_stop(void)
+{
+	Q.stopping = 1;
+	atomic_store(&Q.p->stop, 1);
+	for (int i = 0; i < (int)Q.p->nslots; i++) {
+		gx_ring *in = gx_inbox(i);
+		if (in)
+			gx_ring_close(in);
+	}
+	/* workers drain (or cancel), then exit; the spawner reaps them */
+	int rc = gx_ec_wait(&Q.p->events, gx_all_dead, NULL, 0, gx_timeout(30 * GX_SECOND), NULL);
+	if (rc < 0)
+		gx_log("parallel: workers did not stop within 30 s; killing them");
+	uint8_t q = 0xff;
+	if (write(Q.pipe_w, &q, 1) != 1)
+		gx_log("parallel: spawner pipe: %s", strerror(errno));
+}
+
+int gx_par_main(int (*main_fn)(void *), void *arg)
+{
+	gx_boot_arg b = {.want = Q.nworkers};
+	for (int i = 0; i < Q.nworkers; i++)
+		gx_request(i);
+	int rc = gx_ec_wait(&Q.p->events, gx_boot_done, &b, 0, gx_timeout(30 * GX_SECOND), NULL);
+	if (rc < 0 || gx_workers() < Q.nworkers) {
+		gx_log("parallel: %d of %d workers started", gx_workers(), Q.nworkers);
+		if (!gx_workers()) {
+			gx_par_stop();
+			return -ECHILD;
+		}
+	}
+	if (Q.cfg.autoscaling && Q.wmax > Q.wmin)
+		gx_go(gx_autoscale, NULL);
+	rc = main_fn(arg);
+	gx_par_stop();
+	return rc;
+}
+
+void gx_par_fini(void)
+{
+	if (Q.enabled) {
+		if (Q.pipe_w >= 0)
+			close(Q.pipe_w); /* the spawner sees EOF if the quit byte was lost */
+		int st;
+		while (waitpid(Q.p->spawner_pid, &st, 0) < 0 && errno == EINTR)
+			;
+		Q.pipe_w = -1;
+		Q.enabled = 0;
+		gx_par_signals_reset();
+	}
+	if (Q.a && Q.me < 0) {
+		gx_arena_destroy(Q.a);
+		Q.a = NULL;
+		Q.p = NULL;
+		Q.futs = NULL;
+	}
+	Q.stopping = 0;
+	Q.nworkers = 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * The parallel runtime's shared state (in the arena) and its entry points
+ * for gx_run.
+ */
+#ifndef GX_PAR_PAR_H
+#define GX_PAR_PAR_H
+
+#include <stdint.h>
+
+#include "shm/shm.h"
+
+#include <gonex/config.h>
+#include <gonex/parallel.h>
+
+#define GX_PAR_MAGIC 0x70617231u
+#define GX_FUT_N 65536u
+
+enum { GX_FUT_FREE = 0, GX_FUT_PENDING = 1, GX_FUT_DONE = 2, GX_FUT_ABANDONED = 3 };
+enum { GX_W_OFF = 0, GX_W_SPAWN = 1, GX_W_READY = 2, GX_W_DRAIN = 3, GX_W_DEAD = 4 };
+
+/* A future's slot: the state word is what waiters sleep on (ec). */
+typedef struct gx_fut {
+	_Alignas(128) _Atomic uint32_t state;
+	_Atomic uint32_t gen;
+	int32_t err;
+	uint32_t len;
+	gx_off chunk; /* result over GX_TASK_INLINE bytes (state RING) */
+	gx_ec ec;
+	uint8_t data[GX_TASK_INLINE];
+} gx_fut;
+
+/* A task record, the inbox rings' message (msg_size = sizeof). */
+typedef struct gx_task_rec {
+	uint64_t fn;
+	uint64_t fut;      /* future handle */
+	uint32_t len;      /* argument bytes */
+	uint32_t flags;
+	gx_off chunk;      /* argument over GX_TASK_INLINE bytes */
+	int64_t t_submit;  /* gx_now() at submit */
+	int64_t cost;      /* predictive: ns added to the worker's backlog */
+	uint8_t arg[GX_TASK_INLINE];
+} gx_task_rec;
+
+_Static_assert(sizeof(gx_task_rec) <= GX_RING_INLINE_MAX, "task record too big for a ring slot");
+
+typedef struct gx_wk {
+	_Alignas(128) _Atomic int32_t pid;
+	_Atomic uint32_t state;
+	int32_t cpu;
+	int32_t weight;
+	gx_off inbox;
+	_Atomic int32_t exit_status;
+	_Alignas(64) _Atomic uint64_t tasks, steals, running;
+	_Atomic int64_t backlog_ns;
+	_Atomic int64_t wait_ewma_ns;
+	_Atomic int64_t heartbeat;
+	_Atomic uint32_t idle;
+} gx_wk;
+
+typedef struct gx_cost {
+	_Atomic uint64_t fn;
+	_Atomic int64_t avg_ns;
+} gx_cost;
+
+#define GX_COSTS 256
+
+typedef struct gx_par {
+	uint32_t magic;
+	uint32_t nslots;           /* workers_max */
+	int32_t main_pid;
+	int32_t spawner_pid;
+	_Atomic uint32_t stop;
+	_Atomic uint32_t idle_workers;
+	gx_ec events;              /* worker state changes (main sleeps here) */
+	_Alignas(64) _Atomic uint64_t fut_head; /* tagged stack of free futures */
+	gx_off futs;               /* GX_FUT_N gx_fut */
+	gx_off fut_next;           /* GX_FUT_N uint32_t links */
+	gx_wk w[GX_MAX_WORKERS];
+	gx_cost cost[GX_COSTS];
+} gx_par;
+
+/* gx_run, before anything else starts: set up the arena, the tables and
+ * the spawner process. 0, or -errno with nothing left behind. */
+int gx_par_init(const gx_config *cfg);
+/* gx_run's first coroutine: boot the workers, run main_fn, shut down. */
+int gx_par_main(int (*main_fn)(void *), void *arg);
+/* after gx_run's runtime is down: reap the spawner, unmap. */
+void gx_par_fini(void);
+/* true when gx_par_init set up workers in this process */
+int gx_par_enabled(void);
+
+#endif
