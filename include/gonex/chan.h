@@ -22,9 +22,15 @@
  * ends first; a value is then neither delivered nor consumed. Non-blocking
  * calls (try, len, cap, close) work anywhere inside gx_run's thread.
  *
- * Channels are local to a process today. GX_CHAN_DISTRIBUTED reserves the
- * creation option for channels shared between worker processes (the
- * parallel runtime); the same calls will serve both.
+ * GX_CHAN_DISTRIBUTED (gx_chan_make only) makes a channel in the parallel
+ * runtime's shared arena: the same calls work on it from the main process
+ * and every worker (pass the gx_chan * in a task's argument: it is the same
+ * address everywhere). Its capacity is exact, cap 0 is a rendezvous, close
+ * drains as above. Blocking calls spin, then sleep on a futex; a select
+ * with a distributed case polls (sleeps of 20 us doubling to 1 ms between
+ * rounds). Values over 112 bytes travel as pool chunks. Limits: capacity x
+ * slot must fit one ring (1 MiB; -EINVAL beyond), and it must be made
+ * inside gx_run. The calls below address workers directly.
  */
 #ifndef GONEX_CHAN_H
 #define GONEX_CHAN_H
@@ -46,7 +52,7 @@ typedef struct gx_chan {
 } gx_chan;
 
 /* Creation flags */
-#define GX_CHAN_DISTRIBUTED 0x1u /* cross-process channel: not yet (-ENOTSUP) */
+#define GX_CHAN_DISTRIBUTED 0x1u /* cross-process channel (gonex/parallel.h) */
 
 #define GX_CHAN_ELEM_MAX (1u << 20) /* largest element: 1 MiB */
 #define GX_CHAN_CAP_MAX (1u << 30)
@@ -55,7 +61,9 @@ typedef struct gx_chan {
  * Make a channel of cap elements of elem_size bytes on the heap (one
  * allocation, buffer included). *out gets it. Errors: -EINVAL (NULL out,
  * elem_size > GX_CHAN_ELEM_MAX, cap > GX_CHAN_CAP_MAX, unknown flags),
- * -ENOTSUP (GX_CHAN_DISTRIBUTED), -ENOMEM. Free with gx_chan_free.
+ * -EPERM (GX_CHAN_DISTRIBUTED outside gx_run), -ENOMEM. Free with
+ * gx_chan_free. gx_chan_init refuses
+ * GX_CHAN_DISTRIBUTED (-ENOTSUP: caller storage is not shared).
  */
 GX_API int gx_chan_make(gx_chan **out, size_t elem_size, size_t cap, unsigned flags);
 
@@ -94,6 +102,31 @@ GX_API int gx_chan_close(gx_chan *c);
 /* Buffered values and capacity (0 for nil). */
 GX_API size_t gx_chan_len(const gx_chan *c);
 GX_API size_t gx_chan_cap(const gx_chan *c);
+
+/* ---- distributed channels only (-EINVAL on a local one) ---- */
+
+/* Send one copy of *v to every active worker (each receives it before
+ * anything from the shared queue). Returns the number of workers. */
+GX_API int gx_chan_broadcast(gx_chan *c, const void *v, gx_until u);
+
+/* Spread n values (n * elem_size bytes) over the active workers, value k
+ * to the k-th worker modulo their number. Returns n. */
+GX_API int gx_chan_scatter(gx_chan *c, const void *vals, size_t n, gx_until u);
+
+/* Receive one value from each active worker (sent with gx_chan_send from
+ * inside a task): out gets gx_workers() values in arrival order, from[k]
+ * (when from is non-NULL) the worker that sent value k. A second value
+ * from a worker already gathered goes back into the queue. Returns the
+ * count, or -ETIMEDOUT/-ECANCELED/-EPIPE (closed before all arrived). */
+GX_API int gx_chan_gather(gx_chan *c, void *out, int *from, gx_until u);
+
+/* Pin the shared queue's receives to one worker (-1: anyone again). Other
+ * processes still receive what was addressed to them. */
+GX_API int gx_chan_route(gx_chan *c, int worker);
+
+/* Move what is queued in the shared queue to the active workers' own
+ * queues, spread evenly. Returns how many moved. */
+GX_API int gx_chan_balance(gx_chan *c);
 
 /* ---- select ---- */
 

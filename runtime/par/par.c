@@ -537,6 +537,27 @@ static int gx_par_local_init(void)
 
 static int gx_par_tables(gx_arena *a, int nslots);
 
+/* For dchan.c: the runtime's arena (made for local use when create and
+ * there are no workers), and the number of worker slots. */
+gx_arena *gx_par_arena(int create);
+int gx_par_slots(void);
+
+gx_arena *gx_par_arena(int create)
+{
+	if (!Q.p && create && gx_sched_active()) {
+		if (gx_par_local_init() < 0)
+			return NULL;
+		if (gx_par_tables(Q.a, 0) < 0)
+			return NULL;
+	}
+	return Q.p ? Q.a : NULL;
+}
+
+int gx_par_slots(void)
+{
+	return Q.p ? (int)Q.p->nslots : 0;
+}
+
 int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts)
 {
 	if (!out || !fn || (len && !arg))
@@ -548,14 +569,8 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 		return -EPERM;
 	if (!gx_is_code((const void *)(uintptr_t)fn))
 		return -EINVAL;
-	if (!Q.p) {
-		int rc = gx_par_local_init();
-		if (rc < 0)
-			return rc;
-		rc = gx_par_tables(Q.a, 0);
-		if (rc < 0)
-			return rc;
-	}
+	if (!gx_par_arena(1))
+		return -ENOMEM;
 	if (Q.stopping || atomic_load(&Q.p->stop))
 		return -ESHUTDOWN;
 	int target = opts ? opts->worker : -1;

@@ -86,6 +86,8 @@ int gx_par_init(const gx_config *cfg);
 int gx_par_main(int (*main_fn)(void *), void *arg);
 /* after gx_run's runtime is down: reap the spawner, unmap. */
 void gx_par_fini(void);
+/* dchan.c: route GX_CHAN_DISTRIBUTED channels to it */
+void gx_dchan_install(void);
 /* true when gx_par_init set up workers in this process */
 int gx_par_enabled(void);
 

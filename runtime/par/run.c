@@ -63,6 +63,7 @@ int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
 
 	if (R.running)
 		return -EBUSY;
+	gx_dchan_install();
 	/* workers first: the spawner is forked before anything else exists */
 	if (cfg.workers != 0) {
 		rc = gx_par_init(&cfg);

@@ -32,6 +32,13 @@
 #include <errno.h>
 #include <stdlib.h>
 
+const gx_dchan_hooks *gx_dchan;
+
+void gx_chan_set_dchan_hooks(const gx_dchan_hooks *h)
+{
+	gx_dchan = h;
+}
+
 static int gx_chan_setup(gx_chan_impl *c, size_t elem_size, size_t cap, void *buf, unsigned flags)
 {
 	if (elem_size > GX_CHAN_ELEM_MAX || cap > GX_CHAN_CAP_MAX || (flags & ~GX_CHAN_DISTRIBUTED))
@@ -51,8 +58,10 @@ int gx_chan_make(gx_chan **out, size_t elem_size, size_t cap, unsigned flags)
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (elem_size > GX_CHAN_ELEM_MAX || cap > GX_CHAN_CAP_MAX)
+	if (elem_size > GX_CHAN_ELEM_MAX || cap > GX_CHAN_CAP_MAX || (flags & ~GX_CHAN_DISTRIBUTED))
 		return -EINVAL;
+	if (flags & GX_CHAN_DISTRIBUTED)
+		return gx_dchan ? gx_dchan->make(out, elem_size, cap) : -EPERM; /* needs gx_run */
 	size_t bytes = elem_size * cap;
 	gx_chan *c = malloc(sizeof(gx_chan) + bytes);
 	if (!c)
@@ -79,6 +88,8 @@ int gx_chan_free(gx_chan *ch)
 	if (!ch)
 		return 0;
 	gx_chan_impl *c = gx_chan_impl_of(ch);
+	if (gx_chan_is_d(ch))
+		return gx_dchan->free(ch);
 	if (!gx_chan_valid(c) || !(c->flags & GX_CHAN_F_HEAP))
 		return -EINVAL;
 	if (!gx_waitq_empty(&c->sendq) || !gx_waitq_empty(&c->recvq))
@@ -93,7 +104,9 @@ int gx_chan_try_send(gx_chan *ch, const void *v)
 	if (!ch)
 		return -EAGAIN;
 	gx_chan_impl *c = gx_chan_impl_of(ch);
-	if (!gx_chan_valid(c) || !gx_chan_send_arg_ok(c, v))
+	if (!gx_chan_valid(c))
+		return gx_chan_is_d(ch) ? gx_dchan->send(ch, v, GX_FOREVER, true) : -EINVAL;
+	if (!gx_chan_send_arg_ok(c, v))
 		return -EINVAL;
 	if (c->flags & GX_CHAN_F_DONE)
 		return -EPERM;
@@ -106,7 +119,7 @@ int gx_chan_try_recv(gx_chan *ch, void *v, bool *ok)
 		return -EAGAIN;
 	gx_chan_impl *c = gx_chan_impl_of(ch);
 	if (!gx_chan_valid(c))
-		return -EINVAL;
+		return gx_chan_is_d(ch) ? gx_dchan->recv(ch, v, ok, GX_FOREVER, true) : -EINVAL;
 	return gx_chan_recv_now(c, v, ok);
 }
 
@@ -116,7 +129,9 @@ int gx_chan_send(gx_chan *ch, const void *v, gx_until u)
 	if (!ch)
 		return self ? gx_wait_until(u, "chan send (nil chan)") : -EPERM;
 	gx_chan_impl *c = gx_chan_impl_of(ch);
-	if (!gx_chan_valid(c) || !gx_chan_send_arg_ok(c, v))
+	if (!gx_chan_valid(c))
+		return gx_chan_is_d(ch) ? gx_dchan->send(ch, v, u, false) : -EINVAL;
+	if (!gx_chan_send_arg_ok(c, v))
 		return -EINVAL;
 	if (c->flags & GX_CHAN_F_DONE)
 		return -EPERM;
@@ -138,7 +153,7 @@ int gx_chan_recv(gx_chan *ch, void *v, bool *ok, gx_until u)
 		return self ? gx_wait_until(u, "chan receive (nil chan)") : -EPERM;
 	gx_chan_impl *c = gx_chan_impl_of(ch);
 	if (!gx_chan_valid(c))
-		return -EINVAL;
+		return gx_chan_is_d(ch) ? gx_dchan->recv(ch, v, ok, u, false) : -EINVAL;
 	int rc = gx_chan_recv_now(c, v, ok);
 	if (rc != -EAGAIN)
 		return rc;
@@ -156,7 +171,7 @@ int gx_chan_close(gx_chan *ch)
 		return -EINVAL;
 	gx_chan_impl *c = gx_chan_impl_of(ch);
 	if (!gx_chan_valid(c))
-		return -EINVAL;
+		return gx_chan_is_d(ch) ? gx_dchan->close(ch) : -EINVAL;
 	if (c->flags & GX_CHAN_F_DONE)
 		return -EPERM;
 	if (c->closed)
@@ -184,11 +199,15 @@ void gx_chan_close_now(gx_chan_impl *c)
 size_t gx_chan_len(const gx_chan *ch)
 {
 	const gx_chan_impl *c = ch ? gx_chan_impl_of(ch) : NULL;
+	if (c && gx_chan_is_d(ch))
+		return gx_dchan->len(ch);
 	return c && gx_chan_valid(c) ? c->count : 0;
 }
 
 size_t gx_chan_cap(const gx_chan *ch)
 {
 	const gx_chan_impl *c = ch ? gx_chan_impl_of(ch) : NULL;
+	if (c && gx_chan_is_d(ch))
+		return gx_dchan->cap(ch);
 	return c && gx_chan_valid(c) ? c->cap : 0;
 }

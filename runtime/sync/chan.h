@@ -17,6 +17,31 @@
 #define GX_CHAN_F_HEAP 0x100u      /* made by gx_chan_make */
 #define GX_CHAN_F_DONE 0x200u      /* a context's done channel: closed only by it */
 
+/*
+ * Distributed channels live in the parallel layer (runtime/par/dchan.c),
+ * above this one: it registers these hooks, and a channel whose first word
+ * is GX_DCHAN_MAGIC goes to them. The try flavours never block.
+ */
+#define GX_DCHAN_MAGIC 0x67786463u /* "gxdc" */
+
+typedef struct gx_dchan_hooks {
+	int (*make)(gx_chan **out, size_t elem_size, size_t cap);
+	int (*free)(gx_chan *c);
+	int (*send)(gx_chan *c, const void *v, gx_until u, bool try_only);
+	int (*recv)(gx_chan *c, void *v, bool *ok, gx_until u, bool try_only);
+	int (*close)(gx_chan *c);
+	size_t (*len)(const gx_chan *c);
+	size_t (*cap)(const gx_chan *c);
+} gx_dchan_hooks;
+
+extern const gx_dchan_hooks *gx_dchan;
+void gx_chan_set_dchan_hooks(const gx_dchan_hooks *h);
+
+static inline bool gx_chan_is_d(const gx_chan *c)
+{
+	return gx_dchan && *(const volatile uint32_t *)c == GX_DCHAN_MAGIC;
+}
+
 typedef struct gx_chan_impl {
 	uint32_t magic;
 	uint32_t flags;

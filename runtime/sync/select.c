@@ -21,7 +21,41 @@
 #include "core/rand.h"
 #include "sync/chan.h"
 
+#include <gonex/time.h>
+
 #define GX_SELECT_STACK_CASES 16
+
+/*
+ * A select with a distributed channel among its cases polls: every round
+ * tries the cases in a random order (try never blocks and performs only
+ * the case it reports), then sleeps 20 us doubling to 1 ms. Cross-process
+ * readiness has no wait queue to enlist on, so a wake-up there can lag by
+ * up to that sleep.
+ */
+static int gx_select_poll(gx_case *cases, size_t n, bool block, gx_until u)
+{
+	int64_t nap = 20 * GX_MICROSECOND;
+	for (;;) {
+		size_t start = n ? gx_rand_below((uint32_t)n) : 0;
+		for (size_t j = 0; j < n; j++) {
+			size_t i = (start + j) % n;
+			gx_case *k = &cases[i];
+			if (!k->chan)
+				continue;
+			int rc = k->op == GX_SEND ? gx_chan_try_send(k->chan, k->elem)
+						  : gx_chan_try_recv(k->chan, k->elem, &k->ok);
+			if (rc == -EAGAIN)
+				continue;
+			return rc < 0 ? rc : (int)i;
+		}
+		if (!block)
+			return -EAGAIN;
+		int rc = gx_sleep_for(nap, u);
+		if (rc < 0)
+			return rc;
+		nap = nap * 2 > GX_MILLISECOND ? GX_MILLISECOND : nap * 2;
+	}
+}
 
 static int gx_select_impl(gx_case *cases, size_t n, bool block, gx_until u)
 {
@@ -29,6 +63,15 @@ static int gx_select_impl(gx_case *cases, size_t n, bool block, gx_until u)
 		return -EINVAL;
 	if (n > INT32_MAX)
 		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (cases[i].chan && gx_chan_is_d(cases[i].chan)) {
+			for (size_t j = 0; j < n; j++)
+				if (cases[j].op != GX_RECV && cases[j].op != GX_SEND)
+					return -EINVAL;
+			if (block && !gx_co_current())
+				return -EPERM;
+			return gx_select_poll(cases, n, block, u);
+		}
 	int chosen = -1;
 	uint32_t nready = 0;
 	for (size_t i = 0; i < n; i++) {

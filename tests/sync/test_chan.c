@@ -31,7 +31,9 @@ Test(chan, creation_errors)
 	cr_expect_null(c, "out is cleared on error");
 	cr_expect_eq(gx_chan_make(&c, 8, (size_t)GX_CHAN_CAP_MAX + 1, 0), -EINVAL);
 	cr_expect_eq(gx_chan_make(&c, 8, 1, 0x80), -EINVAL);
-	cr_expect_eq(gx_chan_make(&c, 8, 1, GX_CHAN_DISTRIBUTED), -ENOTSUP);
+	cr_expect_eq(gx_chan_make(&c, 8, 1, GX_CHAN_DISTRIBUTED), -EPERM, "distributed channels need gx_run");
+	gx_chan st0;
+	cr_expect_eq(gx_chan_init(&st0, 8, 0, NULL, GX_CHAN_DISTRIBUTED), -ENOTSUP, "caller storage is not shared");
 	gx_chan st;
 	cr_expect_eq(gx_chan_init(&st, 8, 4, NULL, 0), -EINVAL, "a buffer is needed for cap > 0");
 	cr_expect_eq(gx_chan_init(&st, 8, 0, NULL, 0), 0);
