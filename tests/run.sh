@@ -3,11 +3,13 @@
 # warnings as errors, run every suite:
 #   1. test build (-Dfp_env=true -Dsanitize_hooks=true): the Criterion core,
 #      sync and io suites on each backend (GONEX_BACKEND=uring and =epoll), the
-#      plain arch runner, gdb's backtrace through a coroutine;
+#      plain arch runner, gdb's backtrace through a coroutine; the shm suite
+#      twice, with 2 MiB huge pages reserved (vm.nr_hugepages=64, as root;
+#      the old value is put back) and with none;
 #   2. ASan + UBSan build (-Db_sanitize=address,undefined, fiber
-#      annotations on): the same suites;
+#      annotations on): the same suites, the shm suite once;
 #   3. Valgrind memcheck on the core, sync and io suites and the arch runner
-#      of build 1 (errors fail the suite: see vg_clean);
+#      of build 1 (errors fail the suite: see vg_clean); not the shm suite;
 #   4. aarch64: cross-compiled, the plain runner under qemu-aarch64-static.
 # Ends with "suites: N passed, N failed"; exits non-zero if any failed.
 # Options: --no-install (never call apt-get), --skip-aarch64, --skip-valgrind.
@@ -91,6 +93,39 @@ uring_works() { # io_uring usable here? (denied under seccomp, qemu-user, sysctl
   GONEX_BACKEND=uring "$1/tests/bt-demo" >/dev/null 2>&1
 }
 
+# The shm suite picks its io backends itself (each coroutine test runs on
+# both), so GONEX_BACKEND is left out.
+run_shm() { # run_shm BUILD
+  env -u GONEX_BACKEND "$1/tests/test-shm" --jobs "$jobs" --short-filename
+}
+
+# vm.nr_hugepages: the shm suite runs with pages reserved (arenas get
+# hugetlb) and with none (they fall back and say why). Changing it needs
+# root; whatever it was is put back on exit.
+hugepages=/proc/sys/vm/nr_hugepages
+hugepages_old=$(cat "$hugepages" 2>/dev/null || true)
+restore_hugepages() {
+  [ -z "$hugepages_old" ] || echo "$hugepages_old" > "$hugepages" 2>/dev/null || true
+}
+trap restore_hugepages EXIT
+
+shm_suites_hugepages() { # shm_suites_hugepages BUILD LABEL
+  local b=$1 l=$2 got
+  echo 64 > "$hugepages" 2>/dev/null || true
+  got=$(cat "$hugepages" 2>/dev/null || echo 0)
+  if [ "$got" -gt 0 ]; then
+    suite "$l: shm suite, $got huge pages reserved" run_shm "$b"
+  else
+    skip "$l: shm suite, huge pages reserved" "cannot reserve 2 MiB pages (vm.nr_hugepages needs root and free memory)"
+  fi
+  if echo 0 > "$hugepages" 2>/dev/null || [ "$(cat "$hugepages" 2>/dev/null)" = 0 ]; then
+    suite "$l: shm suite, no huge pages" run_shm "$b"
+  else
+    skip "$l: shm suite, no huge pages" "vm.nr_hugepages is $(cat "$hugepages") and cannot be set to 0"
+  fi
+  restore_hugepages
+}
+
 suites_for() { # suites_for BUILD LABEL
   local b=$1 l=$2
   local s
@@ -109,6 +144,7 @@ suites_for() { # suites_for BUILD LABEL
 log "build: test (warnings are errors)"
 setup build-test --werror -Dfp_env=true -Dsanitize_hooks=true -Dperf=true
 suites_for build-test test
+shm_suites_hugepages build-test test
 suite "test: gdb backtrace through a coroutine" tests/arch/gdb_bt.sh build-test/tests/bt-demo
 
 # ---- 2. sanitizers ----
@@ -118,6 +154,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 suites_for build-asan asan
+suite "asan: shm suite" run_shm build-asan
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
 # ---- 3. valgrind ----
@@ -143,6 +180,7 @@ if [ "$valgrind" = 1 ]; then
   suite "valgrind: sync suite" vg_clean build-test/tests/test-sync --jobs "$jobs" --short-filename
   suite "valgrind: io suite" vg_clean build-test/tests/test-io --jobs "$jobs" --short-filename --filter '!(io/falls_back*)'
   suite "valgrind: arch runner" vg_clean build-test/tests/test-arch
+  skip "valgrind: shm suite" "multi-process futex stress and kill tests are too slow under valgrind; ASan covers the shm suite"
 else
   skip "valgrind" "--skip-valgrind"
 fi
