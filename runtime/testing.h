@@ -12,6 +12,8 @@
 #include "core/timer.h"
 #include "io/loop.h"
 #include "io/op.h"
+#include "par/par.h"
+#include "shm/shm.h"
 
 #include <gonex/gonex.h>
 

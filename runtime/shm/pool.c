@@ -245,9 +245,13 @@ static int gx_pop(gx_arena *a, int slot, int node, int c, gx_chunk_ref *out)
 			continue;
 		uint32_t st = GX_CHUNK_FREE;
 		if (!atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_OWNED | (uint32_t)slot)) {
-			/* listed but not free: corrupt, leave it alone */
+			/* listed but not free: the list is corrupt (its links
+			 * may even cycle). Drop what is left of it rather than
+			 * follow it; repair's relink puts free chunks back. */
 			atomic_fetch_add(&pc->bad_frees, 1);
 			h = atomic_load(&pc->head);
+			if (atomic_compare_exchange_strong(&pc->head, &h, GX_TAG_MAKE(0, GX_TAG_CNT(h) + 1)))
+				h = GX_TAG_MAKE(0, GX_TAG_CNT(h) + 1);
 			continue;
 		}
 		gx_journal_close(a, slot);

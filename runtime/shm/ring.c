@@ -37,6 +37,7 @@
 #define GX_POS_MASK ((UINT64_C(1) << 56) - 1)
 #define GX_TAG_CHUNK 0x7eu
 #define GX_TAG_SKIP 0x7fu
+#define GX_TAG_BAD 0xfeu /* never written: a garbage slot being consumed */
 #define GX_RING_HDR 768u
 
 struct gx_ring {
@@ -59,14 +60,44 @@ struct gx_ring {
 
 _Static_assert(offsetof(struct gx_ring, slots) <= GX_RING_HDR, "ring header too big");
 
-static inline _Atomic uint64_t *gx_seq(gx_ring *r, uint64_t pos)
+/*
+ * A validated snapshot of the ring's geometry, taken once per call: the
+ * header is in shared memory, and slot addresses must not follow a value
+ * another process changes halfway through.
+ */
+typedef struct {
+	char *slots;
+	uint64_t cap;
+	uint32_t stride;
+	uint32_t msg_size;
+} gx_rv;
+
+static int gx_rv_get(gx_ring *r, gx_rv *v)
 {
-	return (_Atomic uint64_t *)(r->slots + (size_t)(pos & (r->cap - 1)) * r->stride);
+	uint32_t cap = *(volatile uint32_t *)&r->cap;
+	uint32_t stride = *(volatile uint32_t *)&r->stride;
+	uint32_t msg = *(volatile uint32_t *)&r->msg_size;
+	if (cap < 2 || cap > (1u << 24) || (cap & (cap - 1)) || stride < 16 || stride > 128 || (stride & (stride - 1)) ||
+	    msg < 1 || msg + 8 > stride)
+		return -EBADMSG;
+	gx_arena *a = gx_arena_of(r);
+	if (!a || (uint64_t)((char *)r - (char *)a) + GX_RING_HDR + (uint64_t)cap * stride > a->h.size)
+		return -EBADMSG;
+	v->slots = r->slots;
+	v->cap = cap;
+	v->stride = stride;
+	v->msg_size = msg;
+	return 0;
 }
 
-static inline char *gx_payload(gx_ring *r, uint64_t pos)
+static inline _Atomic uint64_t *gx_seq(const gx_rv *v, uint64_t pos)
 {
-	return r->slots + (size_t)(pos & (r->cap - 1)) * r->stride + 8;
+	return (_Atomic uint64_t *)(v->slots + (size_t)(pos & (v->cap - 1)) * v->stride);
+}
+
+static inline char *gx_payload(const gx_rv *v, uint64_t pos)
+{
+	return v->slots + (size_t)(pos & (v->cap - 1)) * v->stride + 8;
 }
 
 /* seq's position minus want, as a signed 56-bit difference */
@@ -82,7 +113,7 @@ static inline uint64_t gx_pub(uint64_t pos, uint32_t tag)
 
 static inline bool gx_ring_ok(const gx_ring *r)
 {
-	return r && r->magic == GX_RING_MAGIC;
+	return r && ((uintptr_t)r & 127) == 0 && r->magic == GX_RING_MAGIC;
 }
 
 /* ---- create, find, destroy ---- */
@@ -112,8 +143,9 @@ int gx_ring_create(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t msg_s
 	r->flags = flags;
 	r->spin_ns = a->h.spin_ns;
 	r->self = (gx_off)off;
+	gx_rv v0 = {.slots = r->slots, .cap = capacity, .stride = stride, .msg_size = msg_size};
 	for (uint32_t i = 0; i < capacity; i++)
-		atomic_store_explicit(gx_seq(r, i), i, memory_order_relaxed);
+		atomic_store_explicit(gx_seq(&v0, i), i, memory_order_relaxed);
 	gx_arena_hdr *h = gx_ah(a);
 	int reg = -1;
 	for (int i = 0; i < GX_MAX_RINGS && reg < 0; i++) {
@@ -135,6 +167,8 @@ gx_ring *gx_ring_at(gx_arena *a, gx_off off)
 {
 	if (!a || a->h.magic != GX_ARENA_MAGIC)
 		return NULL;
+	if (off % 128)
+		return NULL; /* rings start on a 128-byte boundary */
 	gx_ring *r = gx_aptr(a, off, GX_RING_HDR);
 	if (!r || r->magic != GX_RING_MAGIC || r->self != off || r->cap < 2 || (r->cap & (r->cap - 1)) ||
 	    r->stride < 16 || r->stride > 128 || r->msg_size < 1 || r->msg_size + 8 > r->stride ||
@@ -196,14 +230,14 @@ static inline void gx_journal_done(gx_proc *p)
 
 /* Claim up to n consecutive free slots from head. Returns the count and the
  * first position, 0 when full, -EPIPE when closed. */
-static int gx_claim_send(gx_ring *r, gx_proc *p, uint32_t n, uint64_t *first)
+static int gx_claim_send(gx_ring *r, const gx_rv *v, gx_proc *p, uint32_t n, uint64_t *first)
 {
 	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	for (;;) {
 		uint32_t k = 0;
 		int64_t d = 0;
 		while (k < n) {
-			d = gx_pdiff(atomic_load_explicit(gx_seq(r, pos + k), memory_order_acquire), pos + k);
+			d = gx_pdiff(atomic_load_explicit(gx_seq(v, pos + k), memory_order_acquire), pos + k);
 			if (d != 0)
 				break;
 			k++;
@@ -211,7 +245,10 @@ static int gx_claim_send(gx_ring *r, gx_proc *p, uint32_t n, uint64_t *first)
 		if (k == 0) {
 			if (d < 0)
 				return 0; /* full */
-			pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+			uint64_t now = atomic_load_explicit(&r->head, memory_order_relaxed);
+			if (now == pos)
+				return -EBADMSG; /* a slot ahead of head: garbage */
+			pos = now;
 			continue;
 		}
 		gx_journal_claim(p, pos, k);
@@ -223,8 +260,13 @@ static int gx_claim_send(gx_ring *r, gx_proc *p, uint32_t n, uint64_t *first)
 	}
 }
 
-static int gx_send_some(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx_off chunk)
+static int gx_send_some(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx_off chunk, size_t chunk_len)
 {
+	gx_rv vv, *v = &vv;
+	if (gx_rv_get(r, v) < 0)
+		return -EBADMSG;
+	if (len > v->msg_size)
+		return -EMSGSIZE;
 	if (atomic_load_explicit(&r->closed, memory_order_relaxed))
 		return -EPIPE;
 	gx_arena *a;
@@ -235,30 +277,32 @@ static int gx_send_some(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx
 		/* the chunk must be ours before anything is claimed; the
 		 * journal names it first, so repair can give it back */
 		atomic_store(&p->rj_chunk, chunk);
-		int rc = gx_pool_give(a, chunk, 1, (uint32_t)len);
+		int rc = gx_pool_give(a, chunk, 1, (uint32_t)chunk_len);
 		if (rc < 0) {
 			gx_journal_done(p);
 			return -EINVAL;
 		}
 	}
 	uint64_t pos;
-	int k = gx_claim_send(r, p, n, &pos);
+	int k = gx_claim_send(r, v, p, n, &pos);
 	if (k <= 0) {
-		gx_journal_done(p);
 		if (chunk) {
 			uint32_t l;
-			gx_pool_take(a, chunk, &l); /* back to OWNED by us */
+			gx_pool_take(a, chunk, &l); /* back to OWNED by us, */
 		}
+		gx_journal_done(p); /* and only then out of the journal */
+		if (k < 0)
+			atomic_fetch_add(&r->corrupt, 1);
 		return k == 0 ? -EAGAIN : k;
 	}
 	if (chunk) {
-		memcpy(gx_payload(r, pos), &chunk, 8);
-		atomic_store_explicit(gx_seq(r, pos), gx_pub(pos, GX_TAG_CHUNK), memory_order_release);
+		memcpy(gx_payload(v, pos), &chunk, 8);
+		atomic_store_explicit(gx_seq(v, pos), gx_pub(pos, GX_TAG_CHUNK), memory_order_release);
 	} else {
 		const char *m = msgs;
 		for (int i = 0; i < k; i++) {
-			memcpy(gx_payload(r, pos + (uint64_t)i), m + (size_t)i * len, len);
-			atomic_store_explicit(gx_seq(r, pos + (uint64_t)i), gx_pub(pos + (uint64_t)i, (uint32_t)len),
+			memcpy(gx_payload(v, pos + (uint64_t)i), m + (size_t)i * len, len);
+			atomic_store_explicit(gx_seq(v, pos + (uint64_t)i), gx_pub(pos + (uint64_t)i, (uint32_t)len),
 					      memory_order_release);
 		}
 	}
@@ -270,23 +314,30 @@ static int gx_send_some(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx
 static bool gx_ready_send(void *arg)
 {
 	gx_ring *r = arg;
+	gx_rv v;
+	if (gx_rv_get(r, &v) < 0)
+		return true; /* the call reports it */
 	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
-	       gx_pdiff(atomic_load_explicit(gx_seq(r, pos), memory_order_acquire), pos) >= 0;
+	       gx_pdiff(atomic_load_explicit(gx_seq(&v, pos), memory_order_acquire), pos) >= 0;
 }
 
 static bool gx_ready_recv(void *arg)
 {
 	gx_ring *r = arg;
+	gx_rv v;
+	if (gx_rv_get(r, &v) < 0)
+		return true;
 	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
-	       gx_pdiff(atomic_load_explicit(gx_seq(r, pos), memory_order_acquire), pos + 1) >= 0;
+	       gx_pdiff(atomic_load_explicit(gx_seq(&v, pos), memory_order_acquire), pos + 1) >= 0;
 }
 
-static int gx_send_wait(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx_off chunk, gx_until u)
+static int gx_send_wait(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx_off chunk, size_t chunk_len,
+			gx_until u)
 {
 	for (;;) {
-		int rc = gx_send_some(r, msgs, len, n, chunk);
+		int rc = gx_send_some(r, msgs, len, n, chunk, chunk_len);
 		if (rc != -EAGAIN)
 			return rc;
 		rc = gx_ec_wait(&r->not_full, gx_ready_send, r, (r->flags & GX_RING_NOWAKE) ? -1 : r->spin_ns, u,
@@ -300,9 +351,7 @@ static int gx_send_check(gx_ring *r, const void *msg, size_t len)
 {
 	if (!gx_ring_ok(r) || !msg || len == 0)
 		return -EINVAL;
-	if (len > r->msg_size)
-		return -EMSGSIZE;
-	return 0;
+	return 0; /* the size is checked against the validated geometry */
 }
 
 int gx_ring_try_send(gx_ring *r, const void *msg, size_t len)
@@ -310,7 +359,7 @@ int gx_ring_try_send(gx_ring *r, const void *msg, size_t len)
 	int rc = gx_send_check(r, msg, len);
 	if (rc < 0)
 		return rc;
-	rc = gx_send_some(r, msg, len, 1, 0);
+	rc = gx_send_some(r, msg, len, 1, 0, 0);
 	return rc < 0 ? rc : 0;
 }
 
@@ -319,7 +368,7 @@ int gx_ring_send(gx_ring *r, const void *msg, size_t len, gx_until u)
 	int rc = gx_send_check(r, msg, len);
 	if (rc < 0)
 		return rc;
-	rc = gx_send_wait(r, msg, len, 1, 0, u);
+	rc = gx_send_wait(r, msg, len, 1, 0, 0, u);
 	return rc < 0 ? rc : 0;
 }
 
@@ -327,7 +376,7 @@ int gx_ring_try_send_chunk(gx_ring *r, gx_off chunk, size_t len)
 {
 	if (!gx_ring_ok(r) || !chunk || len > GX_POOL_MAX_CHUNK || r->msg_size < 8)
 		return -EINVAL;
-	int rc = gx_send_some(r, NULL, len, 1, chunk);
+	int rc = gx_send_some(r, NULL, 8, 1, chunk, len);
 	return rc < 0 ? rc : 0;
 }
 
@@ -335,7 +384,7 @@ int gx_ring_send_chunk(gx_ring *r, gx_off chunk, size_t len, gx_until u)
 {
 	if (!gx_ring_ok(r) || !chunk || len > GX_POOL_MAX_CHUNK || r->msg_size < 8)
 		return -EINVAL;
-	int rc = gx_send_wait(r, NULL, len, 1, chunk, u);
+	int rc = gx_send_wait(r, NULL, 8, 1, chunk, len, u);
 	return rc < 0 ? rc : 0;
 }
 
@@ -343,14 +392,14 @@ int gx_ring_try_send_batch(gx_ring *r, const void *msgs, size_t n)
 {
 	if (!gx_ring_ok(r) || !msgs || n == 0)
 		return -EINVAL;
-	return gx_send_some(r, msgs, r->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0);
+	return gx_send_some(r, msgs, r->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0);
 }
 
 int gx_ring_send_batch(gx_ring *r, const void *msgs, size_t n, gx_until u)
 {
 	if (!gx_ring_ok(r) || !msgs || n == 0)
 		return -EINVAL;
-	return gx_send_wait(r, msgs, r->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, u);
+	return gx_send_wait(r, msgs, r->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0, u);
 }
 
 /* ---- receive ---- */
@@ -366,6 +415,9 @@ enum { GX_RX_ONE, GX_RX_BATCH };
  */
 static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, uint32_t n, int mode)
 {
+	gx_rv vv, *v = &vv;
+	if (gx_rv_get(r, v) < 0)
+		return -EBADMSG;
 	gx_arena *a;
 	gx_proc *p = gx_ring_journal(r, &a, GX_JR_RECV);
 	if (!p)
@@ -375,35 +427,46 @@ static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, ui
 		uint32_t k = 0;
 		uint32_t tag0 = 0;
 		for (;;) {
-			uint64_t seq = atomic_load_explicit(gx_seq(r, pos), memory_order_acquire);
+			uint64_t seq = atomic_load_explicit(gx_seq(v, pos), memory_order_acquire);
 			int64_t d = gx_pdiff(seq, pos + 1);
 			if (d < 0) {
 				gx_journal_done(p);
 				if (!atomic_load(&r->closed))
 					return -EAGAIN;
 				/* closed: anything published meanwhile first */
-				if (gx_pdiff(atomic_load_explicit(gx_seq(r, pos), memory_order_acquire), pos + 1) >= 0) {
+				if (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0) {
 					p = gx_ring_journal(r, &a, GX_JR_RECV);
 					continue;
 				}
 				return -EPIPE;
 			}
 			if (d > 0) {
-				pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
-				continue;
+				uint64_t now = atomic_load_explicit(&r->tail, memory_order_relaxed);
+				if (now != pos) {
+					pos = now; /* another consumer took it */
+					continue;
+				}
+				/* a slot ahead of the tail: garbage. Take it, so
+				 * that the ring moves on, and report it. */
+				tag0 = GX_TAG_BAD;
+				k = 1;
+			} else {
+				tag0 = (uint32_t)(seq >> 56);
 			}
-			tag0 = (uint32_t)(seq >> 56);
-			if (mode == GX_RX_BATCH) {
+			if (tag0 == 0 || (tag0 > v->msg_size && tag0 != GX_TAG_CHUNK && tag0 != GX_TAG_SKIP)) {
+				tag0 = GX_TAG_BAD; /* consumed below as one corrupt slot */
+				k = 1;
+			} else if (mode == GX_RX_BATCH) {
 				/* a run of inline messages of msg_size */
-				if (tag0 != r->msg_size && tag0 != GX_TAG_SKIP) {
+				if (tag0 != v->msg_size && tag0 != GX_TAG_SKIP) {
 					gx_journal_done(p);
 					return -EMSGSIZE;
 				}
 				k = 1;
-				if (tag0 == r->msg_size)
+				if (tag0 == v->msg_size)
 					while (k < n) {
-						uint64_t s2 = atomic_load_explicit(gx_seq(r, pos + k), memory_order_acquire);
-						if (s2 != gx_pub(pos + k, r->msg_size))
+						uint64_t s2 = atomic_load_explicit(gx_seq(v, pos + k), memory_order_acquire);
+						if (s2 != gx_pub(pos + k, v->msg_size))
 							break;
 						k++;
 					}
@@ -429,7 +492,7 @@ static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, ui
 		} else if (tag0 == GX_TAG_CHUNK) {
 			gx_off off;
 			uint32_t len;
-			memcpy(&off, gx_payload(r, pos), 8);
+			memcpy(&off, gx_payload(v, pos), 8);
 			if (gx_pool_take(a, off, &len) < 0) {
 				atomic_fetch_add(&r->corrupt, 1);
 				res = -EBADMSG;
@@ -437,19 +500,19 @@ static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, ui
 				*chunk = off;
 				res = len;
 			}
-		} else if (tag0 == 0 || tag0 > r->msg_size) {
+		} else if (tag0 == 0 || tag0 > v->msg_size) {
 			atomic_fetch_add(&r->corrupt, 1);
 			res = -EBADMSG;
 		} else if (mode == GX_RX_BATCH) {
 			for (uint32_t i = 0; i < k; i++)
-				memcpy((char *)buf + (size_t)i * r->msg_size, gx_payload(r, pos + i), r->msg_size);
+				memcpy((char *)buf + (size_t)i * v->msg_size, gx_payload(v, pos + i), v->msg_size);
 			res = k;
 		} else {
-			memcpy(buf, gx_payload(r, pos), tag0);
+			memcpy(buf, gx_payload(v, pos), tag0);
 			res = tag0;
 		}
 		for (uint32_t i = 0; i < k; i++)
-			atomic_store_explicit(gx_seq(r, pos + i), (pos + i + r->cap) & GX_POS_MASK, memory_order_release);
+			atomic_store_explicit(gx_seq(v, pos + i), (pos + i + v->cap) & GX_POS_MASK, memory_order_release);
 		gx_journal_done(p);
 		gx_ec_notify(&r->not_full, (uint64_t *)&r->wakes);
 		if (res != -EAGAIN)
@@ -574,16 +637,19 @@ static bool gx_live_claims(gx_arena *a, gx_ring *r, int dead, uint32_t kind, uin
 void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *rep)
 {
 	gx_proc *p = &gx_ah(a)->proc[slot];
+	gx_rv vv, *v = &vv;
+	if (gx_rv_get(r, v) < 0)
+		return;
 	uint32_t kind = atomic_load(&p->rj_kind);
 	if (kind == GX_JR_NONE || atomic_load(&p->rj_ring) != r->self)
 		return;
 	uint64_t pos = atomic_load(&p->rj_pos);
 	uint32_t n = atomic_load(&p->rj_n);
-	if (n > r->cap)
-		n = r->cap;
+	if (n > v->cap)
+		n = v->cap;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t q = pos + i;
-		_Atomic uint64_t *sq = gx_seq(r, q);
+		_Atomic uint64_t *sq = gx_seq(v, q);
 		uint64_t seq = atomic_load(sq);
 		if (kind == GX_JR_SEND) {
 			if (atomic_load(&r->head) <= q || gx_pdiff(seq, q) != 0 || (seq >> 56) != 0 ||
@@ -600,10 +666,10 @@ void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *re
 			uint32_t tag = (uint32_t)(seq >> 56);
 			if (tag == GX_TAG_CHUNK) {
 				gx_off off;
-				memcpy(&off, gx_payload(r, q), 8);
+				memcpy(&off, gx_payload(v, q), 8);
 				gx_pool_free_ring_chunk(a, off);
 			}
-			if (atomic_compare_exchange_strong(sq, &seq, (q + r->cap) & GX_POS_MASK) && tag != GX_TAG_SKIP) {
+			if (atomic_compare_exchange_strong(sq, &seq, (q + v->cap) & GX_POS_MASK) && tag != GX_TAG_SKIP) {
 				atomic_fetch_add(&r->lost, 1);
 				rep->slots_lost++;
 			}
@@ -613,9 +679,9 @@ void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *re
 	 * pool (published, it is the receiver's: state RING until taken) */
 	gx_off ck = atomic_load(&p->rj_chunk);
 	if (kind == GX_JR_SEND && ck) {
-		uint64_t seq = atomic_load(gx_seq(r, pos));
+		uint64_t seq = atomic_load(gx_seq(v, pos));
 		gx_off in;
-		memcpy(&in, gx_payload(r, pos), 8);
+		memcpy(&in, gx_payload(v, pos), 8);
 		if (n == 0 || seq != gx_pub(pos, GX_TAG_CHUNK) || in != ck)
 			gx_pool_free_ring_chunk_of(a, ck, slot);
 	}
