@@ -89,6 +89,10 @@ run_criterion() { # run_criterion BUILD SUITE BACKEND
   GONEX_BACKEND=$3 "$1/tests/test-$2" --jobs "$jobs" --short-filename
 }
 
+par_suite() { # par_suite BUILD BACKEND: one test at a time (worker processes, one timed ratio)
+  GONEX_BACKEND=$2 "$1/tests/test-par" --jobs 1 --short-filename
+}
+
 uring_works() { # io_uring usable here? (denied under seccomp, qemu-user, sysctl)
   GONEX_BACKEND=uring "$1/tests/bt-demo" >/dev/null 2>&1
 }
@@ -137,6 +141,12 @@ suites_for() { # suites_for BUILD LABEL
     fi
     suite "$l: $s suite, epoll backend" run_criterion "$b" $s epoll
   done
+  if uring_works "$b"; then
+    suite "$l: par suite, io_uring backend" par_suite "$b" uring
+  else
+    skip "$l: par suite, io_uring backend" "io_uring cannot be set up on this machine"
+  fi
+  suite "$l: par suite, epoll backend" par_suite "$b" epoll
   suite "$l: arch runner" "$b/tests/test-arch"
 }
 

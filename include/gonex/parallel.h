@@ -61,7 +61,9 @@ typedef struct gx_future {
 } gx_future;
 
 typedef struct gx_par_opts {
-	int worker;       /* -1: the strategy picks; otherwise that worker */
+	int worker;       /* -1: the strategy picks; otherwise queued on that
+			   * worker (an idle one may still steal it when work
+			   * stealing is on) */
 	int64_t weight;   /* predictive strategy: cost hint, 0 = learn it */
 	const char *name; /* for stats (kept as a pointer: a string literal) */
 } gx_par_opts;

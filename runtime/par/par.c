@@ -88,6 +88,11 @@ int gx_worker_id(void)
 	return Q.me;
 }
 
+int gx_par_in_worker(void)
+{
+	return Q.me >= 0;
+}
+
 static inline gx_ring *gx_inbox(int i)
 {
 	return gx_ring_at(Q.a, Q.p->w[i].inbox);
@@ -128,12 +133,19 @@ static inline uint64_t gx_fh(uint32_t idx, uint32_t gen)
 	return (uint64_t)gen << 32 | idx;
 }
 
+/* gx_fut_release bumps the generation; it skips 0 when it wraps */
+static inline void gx_fut_bump(gx_fut *x)
+{
+	if (atomic_fetch_add(&x->gen, 1) == UINT32_MAX)
+		atomic_fetch_add(&x->gen, 1);
+}
+
 static gx_fut *gx_fut_of(gx_future f)
 {
 	if (!Q.p)
 		return NULL;
 	uint32_t idx = (uint32_t)f.h, gen = (uint32_t)(f.h >> 32);
-	if (idx >= GX_FUT_N)
+	if (idx >= GX_FUT_N || gen == 0)
 		return NULL;
 	gx_fut *x = &Q.futs[idx];
 	if (atomic_load(&x->gen) != gen || atomic_load(&x->state) == GX_FUT_FREE)
@@ -160,7 +172,7 @@ static int gx_fut_alloc(uint32_t *idx)
 static void gx_fut_release(uint32_t idx)
 {
 	gx_fut *x = &Q.futs[idx];
-	atomic_fetch_add(&x->gen, 1);
+	gx_fut_bump(x);
 	atomic_store(&x->state, GX_FUT_FREE);
 	_Atomic uint64_t *head = &Q.p->fut_head;
 	uint64_t h = atomic_load(head);
@@ -317,6 +329,8 @@ int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 
 /* ---- running a task ---- */
 
+#define GX_TASK_HINTED 1u /* the submitter gave the cost (opts.weight) */
+
 typedef struct {
 	gx_task_rec rec;
 	int stolen;
@@ -385,7 +399,7 @@ static void gx_task_run(void *arg)
 	int64_t ns = gx_now() - t0;
 	gx_fut_complete(r->fut, rc, res.data, res.len);
 	free(res.own);
-	if (Q.cfg.balance == GX_BALANCE_PREDICTIVE && r->cost == 0)
+	if (Q.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED))
 		gx_cost_learn(r->fn, ns);
 	if (w) {
 		atomic_fetch_sub_explicit(&w->running, 1, memory_order_relaxed);
@@ -614,6 +628,8 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 	}
 	if (Q.cfg.balance == GX_BALANCE_PREDICTIVE) {
 		int64_t c = opts && opts->weight > 0 ? opts->weight : gx_cost_of(r.fn);
+		if (opts && opts->weight > 0)
+			r.flags |= GX_TASK_HINTED; /* a given cost: nothing to learn */
 		r.cost = c > 0 ? c : 10000;
 	}
 	for (;;) {
@@ -824,6 +840,9 @@ static _Noreturn void gx_spawner(int rfd, int parent)
 					continue;
 				pid_t c = fork();
 				if (c == 0) {
+					/* our own pid first: READY can come before
+					 * the spawner's store after fork returns */
+					atomic_store(&Q.p->w[i].pid, getpid());
 					close(rfd);
 					close(sfd);
 					sigprocmask(SIG_UNBLOCK, &mask, NULL);
@@ -897,8 +916,12 @@ static int gx_par_tables(gx_arena *a, int nslots)
 	p->fut_next = (gx_off)foff + (gx_off)GX_FUT_N * sizeof(gx_fut);
 	Q.futs = gx_arena_ptr(a, p->futs, (size_t)GX_FUT_N * sizeof(gx_fut));
 	Q.fut_next = gx_arena_ptr(a, p->fut_next, (size_t)GX_FUT_N * sizeof(uint32_t));
-	for (uint32_t i = 0; i < GX_FUT_N; i++)
+	for (uint32_t i = 0; i < GX_FUT_N; i++) {
 		atomic_store_explicit(&Q.fut_next[i], i + 1 < GX_FUT_N ? i + 2 : 0, memory_order_relaxed);
+		/* generations start at 1: handle 0 (what a refused call
+		 * leaves in *out) never names a future */
+		atomic_store_explicit(&Q.futs[i].gen, 1, memory_order_relaxed);
+	}
 	atomic_store(&p->fut_head, GX_TAG_MAKE(1, 0));
 	p->magic = GX_PAR_MAGIC;
 	Q.p = p;

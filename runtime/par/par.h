@@ -88,6 +88,8 @@ int gx_par_main(int (*main_fn)(void *), void *arg);
 void gx_par_fini(void);
 /* dchan.c: route GX_CHAN_DISTRIBUTED channels to it */
 void gx_dchan_install(void);
+/* true in a worker process (its gx_run must not start workers) */
+int gx_par_in_worker(void);
 /* true when gx_par_init set up workers in this process */
 int gx_par_enabled(void);
 

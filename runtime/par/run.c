@@ -60,6 +60,8 @@ int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
 	rc = gx_config_from_env(&cfg);
 	if (rc < 0)
 		return rc;
+	if (gx_par_in_worker())
+		cfg.workers = 0; /* GONEX_WORKERS is the main process's, not a worker's */
 
 	if (R.running)
 		return -EBUSY;
