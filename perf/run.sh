@@ -112,6 +112,7 @@ plan=(
 	"parked_1m|idle|1000000|1000000|GONEX_STACK_SIZE=16K"
 	"pingpong|pingpong|5000000|500000|"
 	"select|select|5000000|500000|"
+	"ring|ring|20000000|2000000|"
 )
 
 # The workloads this gx-bench has, read from its usage text ("  NAME ARGS").
