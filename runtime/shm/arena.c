@@ -123,10 +123,10 @@ static long gx_smaps_pmd_kb(void *p)
 	return kb;
 }
 
+#if GX_HAVE_NUMA
 /* Bind [p, p+len) to node before first touch. 0 or -errno. */
 static int gx_place(void *p, size_t len, int node)
 {
-#if GX_HAVE_NUMA
 	unsigned long mask[16] = {0};
 	if (node < 0 || node >= (int)(sizeof mask * 8))
 		return -EINVAL;
@@ -134,13 +134,8 @@ static int gx_place(void *p, size_t len, int node)
 	if (mbind(p, len, MPOL_BIND, mask, sizeof mask * 8, 0) != 0)
 		return -errno;
 	return 0;
-#else
-	(void)p;
-	(void)len;
-	(void)node;
-	return -ENOSYS;
-#endif
 }
+#endif
 
 static int gx_arena_env(gx_arena_opts *o, int *log)
 {
@@ -174,6 +169,9 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 	if (o.size && (o.size < GX_ARENA_MIN || o.size > GX_ARENA_MAX))
 		return -EINVAL;
 	int log = 0;
+	/* a fallback is logged when a tier was asked for, or with GONEX_LOG;
+	 * otherwise it is only in gx_arena_info_get's why */
+	int asked = o.tier != GX_MEM_AUTO || getenv("GONEX_HUGEPAGES") != NULL;
 	int rc = gx_arena_env(&o, &log);
 	if (rc < 0)
 		return rc;
@@ -309,7 +307,7 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 	h->magic = GX_ARENA_MAGIC;
 	gx_arena *a = (gx_arena *)base;
 	gx_arena_register(a);
-	if (log || why[0])
+	if (log || (why[0] && asked))
 		gx_log("arena: %zu MiB, tier %s, %d node(s) placed%s%s", size >> 20, gx_tier_names[tier], placed,
 		       why[0] ? "; " : "", why);
 	*out = a;

@@ -78,7 +78,7 @@ static int gx_rv_get(gx_ring *r, gx_rv *v)
 	uint32_t stride = *(volatile uint32_t *)&r->stride;
 	uint32_t msg = *(volatile uint32_t *)&r->msg_size;
 	if (cap < 2 || cap > (1u << 24) || (cap & (cap - 1)) || stride < 16 || stride > 128 || (stride & (stride - 1)) ||
-	    msg < 1 || msg + 8 > stride)
+	    msg < 1 || msg > stride - 8)
 		return -EBADMSG;
 	gx_arena *a = gx_arena_of(r);
 	if (!a || (uint64_t)((char *)r - (char *)a) + GX_RING_HDR + (uint64_t)cap * stride > a->h.size)
@@ -171,7 +171,7 @@ gx_ring *gx_ring_at(gx_arena *a, gx_off off)
 		return NULL; /* rings start on a 128-byte boundary */
 	gx_ring *r = gx_aptr(a, off, GX_RING_HDR);
 	if (!r || r->magic != GX_RING_MAGIC || r->self != off || r->cap < 2 || (r->cap & (r->cap - 1)) ||
-	    r->stride < 16 || r->stride > 128 || r->msg_size < 1 || r->msg_size + 8 > r->stride ||
+	    r->stride < 16 || r->stride > 128 || r->msg_size < 1 || r->msg_size > r->stride - 8 ||
 	    !gx_aptr(a, off, GX_RING_HDR + (uint64_t)r->cap * r->stride))
 		return NULL;
 	return r;
@@ -217,8 +217,9 @@ static inline gx_proc *gx_ring_journal(gx_ring *r, gx_arena **ap, uint32_t kind)
 static inline void gx_journal_claim(gx_proc *p, uint64_t pos, uint32_t n)
 {
 	atomic_store_explicit(&p->rj_n, n, memory_order_relaxed);
-	/* seq_cst: a repairer that sees the claiming CAS sees this first */
-	atomic_store_explicit(&p->rj_pos, pos, memory_order_seq_cst);
+	/* the claiming CAS that follows is a release: whoever sees the claim
+	 * (a repairer reading head or tail) sees this first */
+	atomic_store_explicit(&p->rj_pos, pos, memory_order_relaxed);
 }
 
 static inline void gx_journal_done(gx_proc *p)

@@ -101,9 +101,9 @@ int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_
 	bool co = gx_co_current() != NULL;
 	if (ready(arg))
 		return 0;
-	/* spin: spin_ns < 0 means never sleep */
-	int64_t start = gx_mono();
-	for (unsigned i = 1;; i++) {
+	/* spin: spin_ns < 0 means never sleep, 0 sleeps at once */
+	int64_t start = spin_ns ? gx_mono() : 0;
+	for (unsigned i = 1; spin_ns; i++) {
 		if (ready(arg))
 			return 0;
 		if (i % 64 == 0) {
