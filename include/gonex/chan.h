@@ -53,6 +53,9 @@ typedef struct gx_chan {
 
 /* Creation flags */
 #define GX_CHAN_DISTRIBUTED 0x1u /* cross-process channel (gonex/parallel.h) */
+/* With GX_CHAN_DISTRIBUTED: LZ4-compress values over 112 bytes when that
+ * makes them smaller (meson option lz4; -ENOTSUP when built without it). */
+#define GX_CHAN_COMPRESS 0x2u
 
 #define GX_CHAN_ELEM_MAX (1u << 20) /* largest element: 1 MiB */
 #define GX_CHAN_CAP_MAX (1u << 30)

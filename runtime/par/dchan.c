@@ -24,6 +24,8 @@
  */
 #include "par/par.h"
 
+#include "gx_build_config.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,10 @@
 #include <gonex/coro.h>
 #include <gonex/parallel.h>
 
+#if GX_HAVE_LZ4
+#include <lz4.h>
+#endif
+
 #define GX_DCH_HDR 8u
 #define GX_DCH_INLINE (GX_RING_INLINE_MAX - GX_DCH_HDR) /* 112 */
 #define GX_DCH_WRING 64u
@@ -44,6 +50,8 @@ typedef struct gx_dch {
 	uint32_t elem_size;
 	uint32_t cap;
 	uint32_t nw;
+	uint32_t flags; /* GX_CHAN_COMPRESS */
+	uint32_t pad;
 	gx_off self;
 	gx_off main;
 	_Atomic int64_t credits;
@@ -68,8 +76,12 @@ static inline int64_t gx_dspin(gx_arena *a)
 	return gx_ah(a)->spin_ns;
 }
 
-static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap)
+static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap, unsigned flags)
 {
+#if !GX_HAVE_LZ4
+	if (flags & GX_CHAN_COMPRESS)
+		return -ENOTSUP;
+#endif
 	if (!gx_sched_active())
 		return -EPERM;
 	gx_arena *a = gx_par_arena(1);
@@ -93,6 +105,7 @@ static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap)
 	d->cap = (uint32_t)cap;
 	d->self = (gx_off)off;
 	d->nw = (uint32_t)gx_par_slots();
+	d->flags = flags & GX_CHAN_COMPRESS;
 	atomic_store(&d->credits, cap ? (int64_t)cap : 1);
 	atomic_store(&d->route, -1);
 	gx_ring *r;
@@ -151,13 +164,31 @@ static int gx_dch_put(gx_arena *a, gx_dch *d, gx_ring *r, const void *v)
 			memcpy(m + GX_DCH_HDR, v, d->elem_size);
 		return gx_ring_try_send(r, m, GX_DCH_HDR + d->elem_size);
 	}
-	int64_t ck = gx_pool_alloc(a, GX_DCH_HDR + d->elem_size, -1);
+	size_t room = d->elem_size;
+#if GX_HAVE_LZ4
+	if (d->flags & GX_CHAN_COMPRESS)
+		room = (size_t)LZ4_compressBound((int)d->elem_size);
+#endif
+	if (GX_DCH_HDR + room > GX_POOL_MAX_CHUNK)
+		room = d->elem_size; /* no room to try: send it as it is */
+	int64_t ck = gx_pool_alloc(a, GX_DCH_HDR + room, -1);
 	if (ck < 0)
 		return (int)ck;
-	char *p = gx_arena_ptr(a, (gx_off)ck, GX_DCH_HDR + d->elem_size);
+	char *p = gx_arena_ptr(a, (gx_off)ck, GX_DCH_HDR + room);
+	size_t len = d->elem_size;
+#if GX_HAVE_LZ4
+	if (room > d->elem_size) {
+		int n = LZ4_compress_default(v, p + GX_DCH_HDR, (int)d->elem_size, (int)room);
+		if (n > 0 && (size_t)n < d->elem_size) {
+			hdr[1] = 1; /* compressed: len is the compressed size */
+			len = (size_t)n;
+		}
+	}
+#endif
 	memcpy(p, hdr, GX_DCH_HDR);
-	memcpy(p + GX_DCH_HDR, v, d->elem_size);
-	int rc = gx_ring_try_send_chunk(r, (gx_off)ck, GX_DCH_HDR + d->elem_size);
+	if (!hdr[1])
+		memcpy(p + GX_DCH_HDR, v, d->elem_size);
+	int rc = gx_ring_try_send_chunk(r, (gx_off)ck, GX_DCH_HDR + len);
 	if (rc < 0)
 		gx_pool_free(a, (gx_off)ck);
 	return rc;
@@ -172,9 +203,12 @@ static int gx_dch_take(gx_arena *a, gx_dch *d, gx_ring *r, void *v, int32_t *fro
 	if (n < 0)
 		return (int)n;
 	const char *p = m;
+	int32_t hdr[2] = {0, 0};
 	if (ck) {
-		p = gx_arena_ptr(a, ck, GX_DCH_HDR + d->elem_size);
-		if (!p || (size_t)n < GX_DCH_HDR + d->elem_size) {
+		p = (size_t)n >= GX_DCH_HDR ? gx_arena_ptr(a, ck, (size_t)n) : NULL;
+		if (p)
+			memcpy(hdr, p, GX_DCH_HDR);
+		if (!p || (hdr[1] == 0 && (size_t)n != GX_DCH_HDR + d->elem_size) || hdr[1] > 1) {
 			gx_pool_free(a, ck);
 			return -EBADMSG;
 		}
@@ -183,8 +217,22 @@ static int gx_dch_take(gx_arena *a, gx_dch *d, gx_ring *r, void *v, int32_t *fro
 	}
 	if (from)
 		memcpy(from, p, 4);
-	if (v && d->elem_size)
+	if (hdr[1] == 1) {
+#if GX_HAVE_LZ4
+		char *tmp = v ? NULL : malloc(d->elem_size);
+		int got = LZ4_decompress_safe(p + GX_DCH_HDR, v ? v : tmp, (int)((size_t)n - GX_DCH_HDR), (int)d->elem_size);
+		free(tmp);
+		if (got != (int)d->elem_size) {
+			gx_pool_free(a, ck);
+			return -EBADMSG;
+		}
+#else
+		gx_pool_free(a, ck);
+		return -EBADMSG;
+#endif
+	} else if (v && d->elem_size) {
 		memcpy(v, p + GX_DCH_HDR, d->elem_size);
+	}
 	if (ck)
 		gx_pool_free(a, ck);
 	return 0;

@@ -41,9 +41,9 @@ void gx_chan_set_dchan_hooks(const gx_dchan_hooks *h)
 
 static int gx_chan_setup(gx_chan_impl *c, size_t elem_size, size_t cap, void *buf, unsigned flags)
 {
-	if (elem_size > GX_CHAN_ELEM_MAX || cap > GX_CHAN_CAP_MAX || (flags & ~GX_CHAN_DISTRIBUTED))
+	if (elem_size > GX_CHAN_ELEM_MAX || cap > GX_CHAN_CAP_MAX || (flags & ~(GX_CHAN_DISTRIBUTED | GX_CHAN_COMPRESS)))
 		return -EINVAL;
-	if (flags & GX_CHAN_DISTRIBUTED)
+	if (flags & (GX_CHAN_DISTRIBUTED | GX_CHAN_COMPRESS))
 		return -ENOTSUP;
 	memset(c, 0, sizeof *c);
 	c->magic = GX_CHAN_MAGIC;
@@ -58,10 +58,12 @@ int gx_chan_make(gx_chan **out, size_t elem_size, size_t cap, unsigned flags)
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (elem_size > GX_CHAN_ELEM_MAX || cap > GX_CHAN_CAP_MAX || (flags & ~GX_CHAN_DISTRIBUTED))
+	if (elem_size > GX_CHAN_ELEM_MAX || cap > GX_CHAN_CAP_MAX || (flags & ~(GX_CHAN_DISTRIBUTED | GX_CHAN_COMPRESS)))
+		return -EINVAL;
+	if ((flags & GX_CHAN_COMPRESS) && !(flags & GX_CHAN_DISTRIBUTED))
 		return -EINVAL;
 	if (flags & GX_CHAN_DISTRIBUTED)
-		return gx_dchan ? gx_dchan->make(out, elem_size, cap) : -EPERM; /* needs gx_run */
+		return gx_dchan ? gx_dchan->make(out, elem_size, cap, flags) : -EPERM; /* needs gx_run */
 	size_t bytes = elem_size * cap;
 	gx_chan *c = malloc(sizeof(gx_chan) + bytes);
 	if (!c)

@@ -25,7 +25,7 @@
 #define GX_DCHAN_MAGIC 0x67786463u /* "gxdc" */
 
 typedef struct gx_dchan_hooks {
-	int (*make)(gx_chan **out, size_t elem_size, size_t cap);
+	int (*make)(gx_chan **out, size_t elem_size, size_t cap, unsigned flags);
 	int (*free)(gx_chan *c);
 	int (*send)(gx_chan *c, const void *v, gx_until u, bool try_only);
 	int (*recv)(gx_chan *c, void *v, bool *ok, gx_until u, bool try_only);
