@@ -123,8 +123,8 @@ typedef struct gx_config {
 	/* GONEX_NUMA_AWARE: a worker's pool chunks come from its CPU's NUMA
 	 * node. Default 1. */
 	int numa_aware;
-	/* GONEX_POOL_SIZE: bytes of the arena the pools may use, 0 for all of
-	 * it (shm_size less the runtime's tables). Default 0. */
+	/* GONEX_POOL_SIZE: bytes of an arena the pools may carve (2 MiB
+	 * slabs), 0 for all of it; past it gx_pool_alloc is -ENOMEM. Default 0. */
 	size_t pool_size;
 	/* GONEX_ZERO_COPY: arguments and results over GX_TASK_INLINE bytes
 	 * travel as pool chunks handed over without a copy; 0 copies them

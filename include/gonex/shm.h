@@ -76,6 +76,8 @@ typedef struct gx_arena_opts {
 	gx_mem_tier tier;    /* the best tier to try; AUTO: GONEX_HUGEPAGES */
 	int numa;            /* 1 place per node (default), 0 do not place */
 	int64_t spin_ns;     /* spin budget before sleeping; -1: GONEX_SPIN_NS */
+	size_t pool_size;    /* bytes the pools may carve; 0: GONEX_POOL_SIZE,
+			      * where 0 means the whole arena */
 } gx_arena_opts;
 
 /* Defaults: size 0, tier AUTO, numa 1, spin_ns -1 (environment, then built-in). */

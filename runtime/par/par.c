@@ -969,6 +969,7 @@ int gx_par_init(const gx_config *cfg)
 	o.tier = (gx_mem_tier)cfg->hugepages;
 	o.numa = cfg->numa_aware;
 	o.spin_ns = cfg->spin_ns;
+	o.pool_size = cfg->pool_size;
 	int rc = gx_arena_create(&Q.a, &o);
 	if (rc < 0)
 		return rc;

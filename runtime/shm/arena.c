@@ -150,6 +150,8 @@ static int gx_arena_env(gx_arena_opts *o, int *log)
 		o->tier = (gx_mem_tier)c.hugepages;
 	if (o->spin_ns < 0)
 		o->spin_ns = c.spin_ns;
+	if (!o->pool_size)
+		o->pool_size = c.pool_size;
 	*log = c.log;
 	return 0;
 }
@@ -297,6 +299,7 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 	snprintf(h->why, sizeof h->why, "%s", why);
 	h->slab_first = hdr;
 	h->nslabs = nslabs;
+	h->pool_limit = o.pool_size;
 	for (int n = 0; n < nodes; n++) {
 		gx_node_part *p = &h->part[n];
 		p->base = hdr + per * (uint64_t)n * GX_SLAB;

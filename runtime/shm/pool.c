@@ -173,6 +173,10 @@ static int gx_carve(gx_arena *a, int slot, int node, int c, gx_chunk_ref *out)
 {
 	gx_arena_hdr *h = gx_ah(a);
 	gx_node_part *part = &h->part[node];
+	if (h->pool_limit && atomic_fetch_add(&h->pool_used, GX_SLAB) + GX_SLAB > h->pool_limit) {
+		atomic_fetch_sub(&h->pool_used, GX_SLAB);
+		return -ENOMEM; /* GONEX_POOL_SIZE reached */
+	}
 	uint64_t soff = atomic_fetch_add(&part->next_slab, GX_SLAB);
 	if (soff < part->base || soff >= part->end || soff + GX_SLAB > h->size)
 		return -ENOMEM;

@@ -111,6 +111,8 @@ typedef struct gx_arena_hdr {
 	int64_t spin_ns;
 	char why[200];
 	gx_node_part part[GX_SHM_MAX_NODES];
+	uint64_t pool_limit; /* bytes pools may carve, 0 for no limit */
+	_Atomic uint64_t pool_used;
 	uint64_t slab_first; /* offset of slab 0 (global slab index base) */
 	uint64_t nslabs;     /* slabs the arena can hold */
 	gx_pool_cls cls[GX_SHM_MAX_NODES][GX_POOL_CLASSES];

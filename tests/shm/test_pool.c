@@ -439,3 +439,26 @@ Test(pool, multi_process_stress_accounts_for_every_chunk, .timeout = 120)
 	munmap(box, sizeof *box);
 	gx_arena_destroy(a);
 }
+
+Test(pool, pool_size_caps_what_the_pools_carve)
+{
+	gx_arena_opts o;
+	gx_arena_opts_init(&o);
+	o.size = (size_t)32 << 20;
+	o.tier = GX_MEM_4K;
+	o.pool_size = (size_t)4 << 20; /* two 2 MiB slabs */
+	gx_arena *a;
+	cr_assert_eq(gx_arena_create(&a, &o), 0);
+	/* each class takes a slab of its own: the third class finds none */
+	int64_t c0 = gx_pool_alloc(a, 64, -1), c1 = gx_pool_alloc(a, 128, -1);
+	cr_expect_gt(c0, 0);
+	cr_expect_gt(c1, 0);
+	cr_expect_eq(gx_pool_alloc(a, 256, -1), -ENOMEM, "past GONEX_POOL_SIZE");
+	/* classes that have a slab go on allocating */
+	int64_t c2 = gx_pool_alloc(a, 64, -1);
+	cr_expect_gt(c2, 0);
+	cr_expect_eq(gx_pool_free(a, (gx_off)c0), 0);
+	cr_expect_eq(gx_pool_free(a, (gx_off)c1), 0);
+	cr_expect_eq(gx_pool_free(a, (gx_off)c2), 0);
+	gx_arena_destroy(a);
+}
