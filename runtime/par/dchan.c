@@ -54,13 +54,30 @@ typedef struct gx_dch {
 	uint32_t pad;
 	gx_off self;
 	gx_off main;
-	_Atomic int64_t credits;
-	_Atomic uint64_t sent, taken;
 	_Atomic uint32_t closed;
 	_Atomic int32_t route;
-	gx_ec data, space;
 	gx_off w[GX_MAX_WORKERS];
+	/* each on a line of its own: senders and receivers touch them */
+	_Alignas(64) _Atomic int64_t credits; /* unless the ring is the cap */
+	_Alignas(64) _Atomic uint64_t sent;   /* cap 0 only */
+	_Alignas(64) _Atomic uint64_t taken;  /* cap 0 only */
+	_Alignas(64) gx_ec data;
+	_Alignas(64) gx_ec space;
 } gx_dch;
+
+/* d->flags: the shared ring's power-of-two size is the capacity, so the
+ * ring itself keeps it exact and no credit counter is needed */
+#define GX_DCH_RINGCAP 0x100u
+
+/* A receiver took a value from the shared queue. */
+static inline void gx_dch_took(gx_dch *d)
+{
+	if (!(d->flags & GX_DCH_RINGCAP))
+		atomic_fetch_add(&d->credits, 1);
+	if (d->cap == 0)
+		atomic_fetch_add(&d->taken, 1);
+	gx_ec_notify(&d->space, NULL);
+}
 
 /* from par.c */
 gx_arena *gx_par_arena(int create);
@@ -90,6 +107,7 @@ static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap, unsigned fla
 	uint32_t rcap = 2;
 	while (rcap < cap)
 		rcap *= 2;
+	bool ringcap = cap >= 2 && rcap == cap;
 	uint32_t msg = GX_DCH_HDR + (elem_size <= GX_DCH_INLINE ? (uint32_t)elem_size : 8);
 	uint32_t stride = 16;
 	while (stride < 8 + msg)
@@ -105,7 +123,7 @@ static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap, unsigned fla
 	d->cap = (uint32_t)cap;
 	d->self = (gx_off)off;
 	d->nw = (uint32_t)gx_par_slots();
-	d->flags = flags & GX_CHAN_COMPRESS;
+	d->flags = (flags & GX_CHAN_COMPRESS) | (ringcap ? GX_DCH_RINGCAP : 0);
 	atomic_store(&d->credits, cap ? (int64_t)cap : 1);
 	atomic_store(&d->route, -1);
 	gx_ring *r;
@@ -269,6 +287,13 @@ static bool gx_dch_taken(void *arg)
 	return atomic_load(&t->d->closed) || atomic_load(&t->d->taken) >= t->ticket;
 }
 
+static bool gx_dch_room(void *arg)
+{
+	gx_dch *d = arg;
+	gx_ring *r = gx_ring_at(gx_par_arena(0), d->main);
+	return atomic_load(&d->closed) || !r || gx_ring_depth(r) < d->cap;
+}
+
 static int gx_dch_send(gx_chan *c, const void *v, gx_until u, bool try_only)
 {
 	gx_dch *d = gx_dch_of(c);
@@ -277,6 +302,25 @@ static int gx_dch_send(gx_chan *c, const void *v, gx_until u, bool try_only)
 		return -EINVAL;
 	if (!try_only && !gx_co_current())
 		return -EPERM;
+	if (d->flags & GX_DCH_RINGCAP) {
+		gx_ring *r = gx_ring_at(a, d->main);
+		if (!r)
+			return -EINVAL;
+		for (;;) {
+			if (atomic_load_explicit(&d->closed, memory_order_relaxed))
+				return -EPIPE;
+			int rc = gx_dch_put(a, d, r, v);
+			if (rc == 0) {
+				gx_ec_notify(&d->data, NULL);
+				return 0;
+			}
+			if (rc != -EAGAIN || try_only)
+				return rc;
+			rc = gx_ec_wait(&d->space, gx_dch_room, d, gx_dspin(a), u, NULL);
+			if (rc < 0)
+				return rc;
+		}
+	}
 	for (;;) {
 		if (atomic_load(&d->closed))
 			return -EPIPE;
@@ -349,9 +393,7 @@ static int gx_dch_recv(gx_chan *c, void *v, bool *ok, gx_until u, bool try_only)
 		if (gx_dch_main_mine(d)) {
 			int rc = gx_dch_take(a, d, gx_ring_at(a, d->main), v, NULL);
 			if (rc == 0 || rc == -EBADMSG) {
-				atomic_fetch_add(&d->credits, 1);
-				atomic_fetch_add(&d->taken, 1);
-				gx_ec_notify(&d->space, NULL);
+				gx_dch_took(d);
 				if (rc < 0)
 					return rc;
 				if (ok)
@@ -518,9 +560,7 @@ int gx_chan_gather(gx_chan *c, void *out, int *from, gx_until u)
 		int32_t sender = -1;
 		rc = gx_dch_take(a, d, gx_ring_at(a, d->main), tmp, &sender);
 		if (rc == 0) {
-			atomic_fetch_add(&d->credits, 1);
-			atomic_fetch_add(&d->taken, 1);
-			gx_ec_notify(&d->space, NULL);
+			gx_dch_took(d);
 			if (sender >= 0 && sender < GX_MAX_WORKERS && !have[sender]) {
 				have[sender] = true;
 				if (d->elem_size)
@@ -585,16 +625,14 @@ int gx_chan_balance(gx_chan *c)
 	int moved = 0;
 	gx_ring *m = gx_ring_at(a, d->main);
 	while (gx_dch_take(a, d, m, tmp, NULL) == 0) {
-		atomic_fetch_add(&d->credits, 1);
-		atomic_fetch_add(&d->taken, 1);
 		gx_ring *r = gx_ring_at(a, d->w[act[moved % na]]);
 		if (!r || gx_dch_put(a, d, r, tmp) < 0) {
-			/* that worker's queue is full: back to the shared queue */
-			atomic_fetch_sub(&d->credits, 1);
-			atomic_fetch_sub(&d->taken, 1);
+			/* that worker's queue is full: back to the shared queue
+			 * (its credit was never given back: nothing to undo) */
 			gx_dch_put(a, d, m, tmp);
 			break;
 		}
+		gx_dch_took(d);
 		moved++;
 	}
 	free(tmp);
