@@ -29,8 +29,13 @@
  * drains as above. Blocking calls spin, then sleep on a futex; a select
  * with a distributed case polls (sleeps of 20 us doubling to 1 ms between
  * rounds). Values over 112 bytes travel as pool chunks. Limits: capacity x
- * slot must fit one ring (1 MiB; -EINVAL beyond), and it must be made
- * inside gx_run. The calls below address workers directly.
+ * slot must fit one ring (1 MiB; -EINVAL beyond), a value and an 8-byte
+ * header one pool chunk (elem_size <= 1 MiB - 8), and it must be made
+ * inside gx_run. On an unbuffered one, a try send (and a select's send
+ * case) succeeds when a receiver is blocked in a receive, and hands the
+ * value to the queue that receiver takes from. gx_chan_free of a
+ * distributed channel is -EBUSY while someone waits on it. The calls
+ * below address workers directly.
  */
 #ifndef GONEX_CHAN_H
 #define GONEX_CHAN_H

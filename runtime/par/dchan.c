@@ -61,6 +61,7 @@ typedef struct gx_dch {
 	_Alignas(64) _Atomic int64_t credits; /* unless the ring is the cap */
 	_Alignas(64) _Atomic uint64_t sent;   /* cap 0 only */
 	_Alignas(64) _Atomic uint64_t taken;  /* cap 0 only */
+	_Alignas(64) _Atomic uint32_t rwait;  /* receivers blocked (cap 0 try sends) */
 	_Alignas(64) gx_ec data;
 	_Alignas(64) gx_ec space;
 } gx_dch;
@@ -79,9 +80,6 @@ static inline void gx_dch_took(gx_dch *d)
 	gx_ec_notify(&d->space, NULL);
 }
 
-/* from par.c */
-gx_arena *gx_par_arena(int create);
-int gx_par_slots(void);
 
 static inline gx_dch *gx_dch_of(const gx_chan *c)
 {
@@ -93,6 +91,8 @@ static inline int64_t gx_dspin(gx_arena *a)
 	return gx_ah(a)->spin_ns;
 }
 
+static int gx_dch_take(gx_arena *a, gx_dch *d, gx_ring *r, void *v, int32_t *from);
+
 static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap, unsigned flags)
 {
 #if !GX_HAVE_LZ4
@@ -101,6 +101,8 @@ static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap, unsigned fla
 #endif
 	if (!gx_sched_active())
 		return -EPERM;
+	if (elem_size + GX_DCH_HDR > GX_POOL_MAX_CHUNK)
+		return -EINVAL; /* a value and its header must fit one pool chunk */
 	gx_arena *a = gx_par_arena(1);
 	if (!a)
 		return -ENOMEM;
@@ -163,6 +165,19 @@ static int gx_dch_free(gx_chan *c)
 	gx_arena *a = gx_dch_arena(d);
 	if (!a)
 		return -EINVAL;
+	if (atomic_load(&d->data.waiters) || atomic_load(&d->space.waiters) || atomic_load(&d->rwait))
+		return -EBUSY;
+	/* what is still queued: chunks back to the pool */
+	char *tmp = d->elem_size ? malloc(d->elem_size) : NULL;
+	gx_ring *m = gx_ring_at(a, d->main);
+	while (m && gx_dch_take(a, d, m, tmp, NULL) != -EAGAIN && gx_ring_depth(m))
+		;
+	for (uint32_t i = 0; i < d->nw; i++) {
+		gx_ring *r = gx_ring_at(a, d->w[i]);
+		while (r && gx_dch_take(a, d, r, tmp, NULL) != -EAGAIN && gx_ring_depth(r))
+			;
+	}
+	free(tmp);
 	d->magic = 0;
 	gx_ring_destroy(a, gx_ring_at(a, d->main));
 	for (uint32_t i = 0; i < d->nw; i++)
@@ -326,9 +341,11 @@ static int gx_dch_send(gx_chan *c, const void *v, gx_until u, bool try_only)
 			return -EPIPE;
 		int64_t cr = atomic_load(&d->credits);
 		if (cr > 0 && atomic_compare_exchange_weak(&d->credits, &cr, cr - 1)) {
-			if (d->cap == 0 && try_only) {
+			if (d->cap == 0 && try_only &&
+			    atomic_load(&d->rwait) <= atomic_load(&d->sent) - atomic_load(&d->taken)) {
 				/* a try send on a rendezvous channel succeeds only
-				 * with a receiver waiting: none is visible here */
+				 * when a receiver waits that no value is already
+				 * on its way to */
 				atomic_fetch_add(&d->credits, 1);
 				return -EAGAIN;
 			}
@@ -343,8 +360,8 @@ static int gx_dch_send(gx_chan *c, const void *v, gx_until u, bool try_only)
 			}
 			uint64_t ticket = atomic_fetch_add(&d->sent, 1) + 1;
 			gx_ec_notify(&d->data, NULL);
-			if (d->cap)
-				return 0;
+			if (d->cap || try_only)
+				return 0; /* try: a waiting receiver takes it */
 			gx_dch_rv t = {d, ticket};
 			rc = gx_ec_wait(&d->space, gx_dch_taken, &t, gx_dspin(a), u, NULL);
 			if (rc < 0)
@@ -369,10 +386,13 @@ static bool gx_dch_data(void *arg)
 	gx_arena *a = gx_par_arena(0);
 	if (atomic_load(&d->closed))
 		return true;
+	if (!a || d->magic != GX_DCHAN_MAGIC)
+		return true; /* freed under us: the call reports it */
 	gx_ring *m = gx_dch_mine(a, d);
 	if (m && gx_ring_depth(m))
 		return true;
-	return gx_dch_main_mine(d) && gx_ring_depth(gx_ring_at(a, d->main));
+	gx_ring *r = gx_ring_at(a, d->main);
+	return !r || (gx_dch_main_mine(d) && gx_ring_depth(r));
 }
 
 static int gx_dch_recv(gx_chan *c, void *v, bool *ok, gx_until u, bool try_only)
@@ -402,8 +422,10 @@ static int gx_dch_recv(gx_chan *c, void *v, bool *ok, gx_until u, bool try_only)
 			}
 		}
 		if (atomic_load(&d->closed)) {
-			/* a value published just before the close comes first */
-			if (gx_dch_data(d) && (gx_ring_depth(gx_ring_at(a, d->main)) || (m && gx_ring_depth(m))))
+			/* a value published just before the close comes first,
+			 * if it is one this process may take */
+			gx_ring *mr = gx_ring_at(a, d->main);
+			if ((m && gx_ring_depth(m)) || (mr && gx_dch_main_mine(d) && gx_ring_depth(mr)))
 				continue;
 			if (v && d->elem_size)
 				memset(v, 0, d->elem_size);
@@ -413,9 +435,13 @@ static int gx_dch_recv(gx_chan *c, void *v, bool *ok, gx_until u, bool try_only)
 		}
 		if (try_only)
 			return -EAGAIN;
+		atomic_fetch_add(&d->rwait, 1);
 		int rc = gx_ec_wait(&d->data, gx_dch_data, d, gx_dspin(a), u, NULL);
+		atomic_fetch_sub(&d->rwait, 1);
 		if (rc < 0)
 			return rc;
+		if (d->magic != GX_DCHAN_MAGIC)
+			return -EINVAL;
 	}
 }
 
@@ -436,6 +462,8 @@ static int gx_dch_close(gx_chan *c)
 static size_t gx_dch_len(const gx_chan *c)
 {
 	gx_dch *d = gx_dch_of(c);
+	if (d->cap == 0)
+		return 0; /* Go: an unbuffered channel holds nothing */
 	gx_arena *a = gx_dch_arena(d);
 	gx_ring *r = a ? gx_ring_at(a, d->main) : NULL;
 	return r ? (size_t)gx_ring_depth(r) : 0;
@@ -589,6 +617,19 @@ int gx_chan_gather(gx_chan *c, void *out, int *from, gx_until u)
 		rc = gx_ec_wait(&d->data, gx_dch_data, d, gx_dspin(a), u, NULL);
 		if (rc < 0)
 			break;
+	}
+	if (got < want) {
+		/* ended early: what was taken goes back, so that a failed
+		 * gather consumes nothing (the order among them changes) */
+		gx_ring *m = gx_ring_at(a, d->main);
+		for (int k = 0; k < got && m; k++) {
+			const void *v = d->elem_size ? (char *)out + (size_t)k * d->elem_size : NULL;
+			int32_t hdr_from = from ? from[k] : -1;
+			(void)hdr_from;
+			if (gx_dch_put(a, d, m, v) == 0 && !(d->flags & GX_DCH_RINGCAP))
+				atomic_fetch_sub(&d->credits, 1);
+		}
+		gx_ec_notify(&d->data, NULL);
 	}
 	free(tmp);
 	return got == want ? got : (rc < 0 ? rc : got);

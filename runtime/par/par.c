@@ -551,11 +551,6 @@ static int gx_par_local_init(void)
 
 static int gx_par_tables(gx_arena *a, int nslots);
 
-/* For dchan.c: the runtime's arena (made for local use when create and
- * there are no workers), and the number of worker slots. */
-gx_arena *gx_par_arena(int create);
-int gx_par_slots(void);
-
 gx_arena *gx_par_arena(int create)
 {
 	if (!Q.p && create && gx_sched_active()) {

@@ -86,6 +86,10 @@ int gx_par_init(const gx_config *cfg);
 int gx_par_main(int (*main_fn)(void *), void *arg);
 /* after gx_run's runtime is down: reap the spawner, unmap. */
 void gx_par_fini(void);
+/* The runtime's arena (made for local use when create is set and there
+ * are no workers; NULL outside gx_run), and the number of worker slots. */
+gx_arena *gx_par_arena(int create);
+int gx_par_slots(void);
 /* dchan.c: route GX_CHAN_DISTRIBUTED channels to it */
 void gx_dchan_install(void);
 /* true in a worker process (its gx_run must not start workers) */
