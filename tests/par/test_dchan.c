@@ -32,11 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gonex/gonex.h>
-
-/* runtime/par/par.c: the runtime's arena (testing.h does not declare it);
- * used only to read the pools' in_use counters. */
-gx_arena *gx_par_arena(int create);
+#include "testing.h" /* gx_par_arena: to read the pools' in_use counters */
 
 #define T_LONG (30 * GX_SECOND)       /* a wait only a lost wake-up outlasts */
 #define T_SHORT (30 * GX_MILLISECOND) /* a deadline that is meant to pass */
