@@ -347,6 +347,154 @@ static void t_io(void)
 	CHECK(gx_run(NULL, io_main, NULL) == 0, "run");
 }
 
+/* ---- shared memory: the ring and pools across processes ---- */
+
+#define SHM_N 200000
+
+static void t_shm_ring(void)
+{
+	gx_arena_opts o;
+	gx_arena_opts_init(&o);
+	o.size = (size_t)16 << 20;
+	o.tier = GX_MEM_4K;
+	gx_arena *a;
+	CHECK(gx_arena_create(&a, &o) == 0, "arena");
+	if (!a)
+		return;
+	gx_ring *r;
+	CHECK(gx_ring_create(a, &r, 256, 8, 0) == 0, "ring");
+	pid_t c = fork();
+	if (c == 0) {
+		/* producer: singles, batches and chunks */
+		uint64_t v = 0, b[16];
+		while (v < SHM_N) {
+			if (v % 3 == 0) {
+				if (gx_ring_send(r, &v, 8, GX_FOREVER) != 0)
+					_exit(2);
+				v++;
+			} else if (v % 3 == 1) {
+				int k = 0;
+				while (k < 16 && v + (uint64_t)k < SHM_N)
+					b[k] = v + (uint64_t)k, k++;
+				int n = gx_ring_send_batch(r, b, (size_t)k, GX_FOREVER);
+				if (n <= 0)
+					_exit(3);
+				v += (uint64_t)n;
+			} else {
+				int64_t ck = gx_pool_alloc(a, 256, -1);
+				if (ck < 0)
+					_exit(4);
+				memcpy(gx_arena_ptr(a, (gx_off)ck, 8), &v, 8);
+				if (gx_ring_send_chunk(r, (gx_off)ck, 256, GX_FOREVER) != 0)
+					_exit(5);
+				v++;
+			}
+		}
+		_exit(0);
+	}
+	uint64_t sum = 0, got = 0;
+	int bad = 0;
+	while (got < SHM_N && !bad) {
+		uint64_t v;
+		gx_off ck = 0;
+		ssize_t n = gx_ring_recv(r, &v, 8, &ck, gx_timeout(10 * GX_SECOND));
+		if (n < 0) {
+			bad = (int)n;
+			break;
+		}
+		if (ck) {
+			memcpy(&v, gx_arena_ptr(a, ck, 8), 8);
+			bad = gx_pool_free(a, ck);
+		}
+		sum += v;
+		got++;
+	}
+	int st = 0;
+	waitpid(c, &st, 0);
+	CHECK(bad == 0, "receive: %d", bad);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "producer status %d", st);
+	CHECK(sum == (uint64_t)SHM_N * (SHM_N - 1) / 2, "sum %llu", (unsigned long long)sum);
+	gx_pool_class_stats ps;
+	gx_pool_stats(a, 0, 2, &ps); /* 256 B */
+	CHECK(ps.in_use == 0, "chunks in use: %llu", (unsigned long long)ps.in_use);
+	gx_arena_destroy(a);
+}
+
+/* a coroutine blocked on a ring while another process sends: on qemu-user
+ * there is no io_uring, so this is the epoll backend's timed re-checks */
+static gx_ring *co_ring;
+static int shm_co_main(void *arg)
+{
+	(void)arg;
+	uint64_t v = 0;
+	ssize_t n = gx_ring_recv(co_ring, &v, 8, NULL, gx_timeout(10 * GX_SECOND));
+	return n == 8 && v == 42 ? 0 : 1;
+}
+
+static void t_shm_coroutine(void)
+{
+	gx_arena_opts o;
+	gx_arena_opts_init(&o);
+	o.size = (size_t)8 << 20;
+	o.tier = GX_MEM_4K;
+	o.spin_ns = 0;
+	gx_arena *a;
+	CHECK(gx_arena_create(&a, &o) == 0, "arena");
+	if (!a)
+		return;
+	CHECK(gx_ring_create(a, &co_ring, 16, 8, 0) == 0, "ring");
+	pid_t c = fork();
+	if (c == 0) {
+		usleep(50000);
+		uint64_t v = 42;
+		_exit(gx_ring_send(co_ring, &v, 8, GX_FOREVER) == 0 ? 0 : 1);
+	}
+	CHECK(gx_run(NULL, shm_co_main, NULL) == 0, "the coroutine got the value");
+	int st = 0;
+	waitpid(c, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sender status %d", st);
+	gx_arena_destroy(a);
+}
+
+/* two worker processes run tasks; results come back through futures */
+static int sq_task(const void *arg, size_t len, gx_task_result *res)
+{
+	uint64_t x;
+	if (len != 8)
+		return -EINVAL;
+	memcpy(&x, arg, 8);
+	x *= x;
+	gx_task_return(res, &x, 8);
+	return gx_worker_id();
+}
+
+static int par_main(void *arg)
+{
+	(void)arg;
+	gx_future f[64];
+	for (uint64_t i = 0; i < 64; i++)
+		if (gx_go_parallel(&f[i], sq_task, &i, 8, NULL) != 0)
+			return 1;
+	int bad = 0;
+	for (uint64_t i = 0; i < 64; i++) {
+		uint64_t y = 0;
+		int rc = gx_future_get(f[i], &y, 8, NULL, gx_timeout(30 * GX_SECOND));
+		bad += rc < 0 || rc > 1 || y != i * i;
+	}
+	return bad;
+}
+
+static void t_parallel(void)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 2;
+	c.shm_size = (size_t)16 << 20;
+	c.hugepages = 3;
+	CHECK(gx_run(&c, par_main, NULL) == 0, "64 tasks on 2 workers");
+	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -360,6 +508,9 @@ int main(void)
 	run("stack overflow reported, then abort", t_overflow);
 	run("channels, select and a context", t_chan);
 	run("socket I/O with a deadline", t_io);
+	run("shared memory: ring and pools across processes", t_shm_ring);
+	run("shared memory: a coroutine sleeps on a ring", t_shm_coroutine);
+	run("worker processes run tasks", t_parallel);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
