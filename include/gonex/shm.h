@@ -176,7 +176,8 @@ GX_API int gx_pool_stats(const gx_arena *a, int node, int cls, gx_pool_class_sta
 
 /* ---- MPMC ring ---- */
 
-#define GX_RING_NOWAKE 1u /* never sleep: blocking calls only spin and yield */
+#define GX_RING_NOWAKE 1u /* never sleep: blocking calls only spin and yield,
+			   * and sends and receives skip the wake-up check */
 
 /*
  * Create a ring of capacity slots (a power of two, >= 2) carrying

@@ -129,12 +129,14 @@ static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap, unsigned fla
 	atomic_store(&d->credits, cap ? (int64_t)cap : 1);
 	atomic_store(&d->route, -1);
 	gx_ring *r;
-	int rc = gx_ring_create(a, &r, rcap, msg, 0);
+	/* NOWAKE: waiters sleep on the channel's eventcounts, never on the
+	 * rings', so the rings skip their wake-up fences */
+	int rc = gx_ring_create(a, &r, rcap, msg, GX_RING_NOWAKE);
 	if (rc < 0)
 		goto fail;
 	d->main = gx_ring_off(r);
 	for (uint32_t i = 0; i < d->nw; i++) {
-		rc = gx_ring_create(a, &r, GX_DCH_WRING, msg, 0);
+		rc = gx_ring_create(a, &r, GX_DCH_WRING, msg, GX_RING_NOWAKE);
 		if (rc < 0)
 			goto fail;
 		d->w[i] = gx_ring_off(r);

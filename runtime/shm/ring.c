@@ -308,7 +308,8 @@ static int gx_send_some(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx
 		}
 	}
 	gx_journal_done(p);
-	gx_ec_notify(&r->not_empty, (uint64_t *)&r->wakes);
+	if (!(r->flags & GX_RING_NOWAKE)) /* nobody sleeps on a NOWAKE ring: no fence */
+		gx_ec_notify(&r->not_empty, (uint64_t *)&r->wakes);
 	return k;
 }
 
@@ -515,7 +516,8 @@ static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, ui
 		for (uint32_t i = 0; i < k; i++)
 			atomic_store_explicit(gx_seq(v, pos + i), (pos + i + v->cap) & GX_POS_MASK, memory_order_release);
 		gx_journal_done(p);
-		gx_ec_notify(&r->not_full, (uint64_t *)&r->wakes);
+		if (!(r->flags & GX_RING_NOWAKE))
+			gx_ec_notify(&r->not_full, (uint64_t *)&r->wakes);
 		if (res != -EAGAIN)
 			return res;
 		p = gx_ring_journal(r, &a, GX_JR_RECV); /* a skipped slot: next */
