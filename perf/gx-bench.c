@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,6 +36,17 @@ static void usage(void)
 		"             batches of B (default 256), a ping-pong of N/10, the same\n"
 		"             sleeping (N/100, at least 1000), and the cache-line and\n"
 		"             futex round-trip floors\n"
+		"  chanxproc N  N 8-byte values over a distributed channel (capacity 1024)\n"
+		"             from the main process to a task on a worker, on two CPUs\n"
+		"  xpingpong N [CAP]  N round trips of a value between the main process and\n"
+		"             a worker over two distributed channels (capacity CAP, default\n"
+		"             1), next to the cache-line round trip\n"
+		"  wake N [CAP]  as xpingpong with spin_ns 0 (both sides sleep every round),\n"
+		"             next to the raw futex round trip\n"
+		"  parallel T U P  T tasks of U xorshift units through gx_go_parallel on P\n"
+		"             workers (and, when P > 1, on 1 worker as the baseline)\n"
+		"  dispatch N N gx_go_parallel calls, each awaited before the next, on one\n"
+		"             idle worker\n"
 		"  config     print what the runtime chose\n"
 		"GONEX_* variables tune the runtime (see README.md).\n");
 	exit(2);
@@ -744,22 +756,31 @@ static double ring_min(const int64_t *v, int n)
 	return (double)m;
 }
 
-static int bench_ring(long n, size_t batch)
+/* ring_cpu[] gets the first two CPUs of the affinity mask; -1 (reported)
+ * when there are fewer. */
+static int two_cpus(const char *who)
 {
-	int ret = 1, rc;
 	cpu_set_t set;
 	if (sched_getaffinity(0, sizeof set, &set) != 0) {
-		fprintf(stderr, "gx-bench: ring: sched_getaffinity: %s\n", strerror(errno));
-		return 1;
+		fprintf(stderr, "gx-bench: %s: sched_getaffinity: %s\n", who, strerror(errno));
+		return -1;
 	}
 	int ncpu = 0;
 	for (int c = 0; c < CPU_SETSIZE && ncpu < 2; c++)
 		if (CPU_ISSET(c, &set))
 			ring_cpu[ncpu++] = c;
 	if (ncpu < 2) {
-		fprintf(stderr, "gx-bench: ring needs two CPUs in its affinity mask; it has %d\n", CPU_COUNT(&set));
-		return 1;
+		fprintf(stderr, "gx-bench: %s needs two CPUs in its affinity mask; it has %d\n", who, CPU_COUNT(&set));
+		return -1;
 	}
+	return 0;
+}
+
+static int bench_ring(long n, size_t batch)
+{
+	int ret = 1, rc;
+	if (two_cpus("ring") < 0)
+		return 1;
 
 	rctl = mmap(NULL, sizeof *rctl, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (rctl == MAP_FAILED) {
@@ -906,6 +927,747 @@ err_unmap:
 	return ret;
 }
 
+/* ---- the parallel runtime: chanxproc, xpingpong, wake, parallel, dispatch ----
+ *
+ * These run gx_run with worker processes. Each builds its gx_config here
+ * (workers, cpu_affinity, spin_ns, no autoscaling), so no GONEX_* variable
+ * is needed; the GONEX_* overrides still apply, as gx_run applies them, and
+ * xp_config applies them to its copy too so that the RESULT keys say what
+ * ran (spin_ns=, workers=, cpus=).
+ *
+ * CPUs: ring_cpu[0] and ring_cpu[1], the first two CPUs of the affinity
+ * mask. With cpu_affinity the runtime pins worker 0 to ring_cpu[0];
+ * chanxproc, xpingpong, wake and dispatch move the main process to
+ * ring_cpu[1] inside main_fn (sched_setaffinity) and restore its mask
+ * before main_fn returns, so the next gx_run's workers are placed from the
+ * full mask again. `parallel` moves the main process to the first CPU of
+ * the mask that no worker is pinned to, and when there is none (P workers
+ * on P CPUs) leaves it where the scheduler puts it, competing with the
+ * workers (main_cpu=-1). Left to the scheduler with one worker, U = 10
+ * gave 1.5 to 12 M tasks/s from run to run (1.3 M with the main process
+ * and the worker made to share one CPU); pinned, 11.9 to 12.5 M.
+ *
+ * Slices: every figure is measured XP_SLICES times, each time in a gx_run
+ * of its own after a warm-up there (a tenth of the count), and printed as
+ * its BEST slice (stat=best), for the reason given for the ring workload;
+ * median= gives the median slice. Before each slice of chanxproc,
+ * xpingpong and dispatch the ring workload's cache-line floor is measured
+ * (wake: its futex floor), in plain processes forked between the gx_runs,
+ * so that a slow spell of the VM falls on a figure and its floor alike;
+ * vs_floor is best over best. On the 2-vCPU VM the cache-line floor is
+ * bimodal over minutes (~45 ns, or ~350 ns when the host places the vCPUs
+ * far apart) and every cross-core figure moves with it: compare vs_floor,
+ * or figures with similar floors. `parallel` alternates each slice with a
+ * 1-worker run of the same tasks when P > 1 (vs_1_worker is best over
+ * best).
+ *
+ * Hygiene: each gx_run is bounded by an alarm: 60 s plus its operations
+ * at a pessimistic cost each (xp_budget: ~10x to 100x what they take on
+ * the 2-vCPU VM); on SIGALRM the program says so and _exits 1, and the
+ * spawner and the workers die with it (PR_SET_PDEATHSIG, see
+ * gonex/parallel.h). A task that fails closes the
+ * channel the main process sends on, so the main process sees -EPIPE rather
+ * than blocking; a main process that fails closes the channel the task
+ * receives on, so gx_run's drain does not wait forever.
+ *
+ * Sleeps: xpingpong and wake count the voluntary context switches of the
+ * main process and the worker during a slice (getrusage ru_nvcsw, warm-up
+ * included): a receive that sleeps on the futex (through io_uring in a
+ * coroutine) is one. sleeps_per_round is their sum over the round trips:
+ * ~0 when the receives spin, 2 when both sides sleep every round.
+ */
+
+#define XP_SLICES 5
+#define XP_CHAN_CAP 1024
+#define PAR_WINDOW 4096 /* futures in flight (the table holds 65536) */
+#define XP_FLOOR_ROUNDS 100000 /* cache-line floor for chanxproc and dispatch */
+
+static void xp_alarm(int sig)
+{
+	(void)sig;
+	static const char m[] = "gx-bench: a gx_run went past its time limit; giving up\n";
+	ssize_t w = write(2, m, sizeof m - 1);
+	(void)w;
+	_exit(1);
+}
+
+static int xp_fail(const char *call, int rc)
+{
+	fprintf(stderr, "gx-bench: %s: %s\n", call, strerror(-rc));
+	return 1;
+}
+
+/* The configuration of one run (spin_ns < 0 keeps the default), with the
+ * GONEX_* overrides applied. -EINVAL when one is refused (printed). */
+static int xp_config(gx_config *c, int workers, int64_t spin_ns)
+{
+	gx_config_init(c);
+	c->workers = workers;
+	c->workers_min = 0;
+	c->workers_max = 0;
+	c->autoscaling = 0;
+	c->cpu_affinity = 1;
+	if (spin_ns >= 0)
+		c->spin_ns = spin_ns;
+	return gx_config_from_env(c);
+}
+
+/* The alarm for a gx_run of ops operations of at most worst_ns each. */
+static unsigned xp_budget(double ops, double worst_ns)
+{
+	double s = 60.0 + ops * worst_ns / 1e9;
+	return s < 86400.0 ? (unsigned)s : 86400u;
+}
+
+/* gx_run under an alarm of budget seconds. 0, or 1 (main_fn failed or
+ * gx_run refused: said). */
+static int xp_run(const gx_config *c, gx_main_fn fn, void *arg, unsigned budget)
+{
+	struct sigaction sa = {.sa_handler = xp_alarm};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(budget);
+	int rc = gx_run(c, fn, arg);
+	alarm(0);
+	if (rc < 0)
+		return xp_fail("gx_run", rc);
+	return rc ? 1 : 0;
+}
+
+typedef struct xp_pin {
+	cpu_set_t old;
+	int main_cpu, worker_cpu; /* -1: not pinned */
+} xp_pin;
+
+/* Inside main_fn: the main process to ring_cpu[1]; worker 0's CPU noted. */
+static int xp_pin_main(xp_pin *p)
+{
+	gx_worker_stats s;
+	p->worker_cpu = gx_worker_stats_get(0, &s) == 0 ? s.cpu : -1;
+	p->main_cpu = -1;
+	if (sched_getaffinity(0, sizeof p->old, &p->old) != 0) {
+		fprintf(stderr, "gx-bench: sched_getaffinity: %s\n", strerror(errno));
+		return 1;
+	}
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(ring_cpu[1], &set);
+	if (sched_setaffinity(0, sizeof set, &set) != 0) {
+		fprintf(stderr, "gx-bench: pinning the main process to CPU %d: %s\n", ring_cpu[1], strerror(errno));
+		return 1;
+	}
+	p->main_cpu = ring_cpu[1];
+	return 0;
+}
+
+static void xp_unpin_main(const xp_pin *p)
+{
+	if (p->main_cpu >= 0)
+		sched_setaffinity(0, sizeof p->old, &p->old);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static double median_i64(const int64_t *v, int n)
+{
+	int64_t s[XP_SLICES];
+	memcpy(s, v, (size_t)n * sizeof *s);
+	qsort(s, (size_t)n, sizeof *s, cmp_i64);
+	return n % 2 ? (double)s[n / 2] : ((double)s[n / 2 - 1] + (double)s[n / 2]) / 2.0;
+}
+
+static int64_t vol_switches(void)
+{
+	struct rusage ru;
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? (int64_t)ru.ru_nvcsw : 0;
+}
+
+/* A floor measurement (ring_pair) outside gx_run, SIGCHLD blocked meanwhile. */
+static int floor_pair(const char *what, ring_side_fn fn, void *arg)
+{
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_BLOCK, &chld, &ring_oldmask);
+	int rc = ring_pair(what, fn, arg);
+	sigprocmask(SIG_SETMASK, &ring_oldmask, NULL);
+	return rc;
+}
+
+static int xp_ctl_map(void)
+{
+	rctl = mmap(NULL, sizeof *rctl, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (rctl == MAP_FAILED) {
+		rctl = NULL;
+		fprintf(stderr, "gx-bench: mmap: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* -- chanxproc: N values from the main process to a task on worker 0 -- */
+
+typedef struct cx_arg {
+	gx_chan *ch;
+	long n;
+} cx_arg;
+
+typedef struct cx_res {
+	uint64_t count, sum, sq;
+	int64_t t_last; /* gx_now() at the last value (one clock for all processes) */
+} cx_res;
+
+/* On the worker: receive a.n values, return their count, sum and sum of
+ * squares (mod 2^64). */
+static int cx_consume(const void *arg, size_t len, gx_task_result *res)
+{
+	cx_arg a;
+	if (len != sizeof a)
+		return -EINVAL;
+	memcpy(&a, arg, sizeof a);
+	cx_res r = {0};
+	int rc = 0;
+	for (long i = 0; i < a.n; i++) {
+		uint64_t v;
+		bool ok;
+		if ((rc = gx_chan_recv(a.ch, &v, &ok, GX_FOREVER)) < 0 || (!ok && (rc = -EPIPE)))
+			break;
+		r.count++;
+		r.sum += v;
+		r.sq += v * v;
+	}
+	r.t_last = gx_now();
+	if (rc < 0) {
+		gx_chan_close(a.ch); /* the sender must not block forever */
+		return rc;
+	}
+	return gx_task_return(res, &r, sizeof r);
+}
+
+typedef struct cx_state {
+	long n, warm;
+	int64_t ns; /* this slice */
+	xp_pin pin;
+} cx_state;
+
+/* One slice: start the consumer, send 1..n, check what it got. *ns: from
+ * before the first send to the consumer's last value. */
+static int cx_slice(gx_chan *ch, long n, int64_t *ns)
+{
+	cx_arg a = {ch, n};
+	gx_future f;
+	int rc = gx_go_parallel(&f, cx_consume, &a, sizeof a, NULL);
+	if (rc < 0)
+		return xp_fail("gx_go_parallel", rc);
+	int64_t t0 = gx_now();
+	for (uint64_t v = 1; v <= (uint64_t)n; v++)
+		if ((rc = gx_chan_send(ch, &v, GX_FOREVER)) < 0)
+			break;
+	cx_res r = {0};
+	size_t len = 0;
+	int frc = gx_future_get(f, &r, sizeof r, &len, GX_FOREVER);
+	if (rc < 0)
+		return xp_fail("gx_chan_send", rc);
+	if (frc < 0)
+		return xp_fail("the consumer task", frc);
+	uint64_t want = (uint64_t)n, want_sq = 0;
+	for (uint64_t v = 1; v <= want; v++)
+		want_sq += v * v;
+	if (len != sizeof r || r.count != want || r.sum != want * (want + 1) / 2 || r.sq != want_sq) {
+		fprintf(stderr, "gx-bench: chanxproc: received %llu values, sum %llu, sum of squares %llu; expected %llu, "
+				"%llu, %llu\n",
+			(unsigned long long)r.count, (unsigned long long)r.sum, (unsigned long long)r.sq,
+			(unsigned long long)want, (unsigned long long)(want * (want + 1) / 2),
+			(unsigned long long)want_sq);
+		return 1;
+	}
+	*ns = r.t_last - t0;
+	return 0;
+}
+
+static int cx_main(void *arg)
+{
+	cx_state *s = arg;
+	if (xp_pin_main(&s->pin))
+		return 1;
+	int ret = 1;
+	gx_chan *ch;
+	int rc = gx_chan_make(&ch, sizeof(uint64_t), XP_CHAN_CAP, GX_CHAN_DISTRIBUTED);
+	if (rc < 0) {
+		xp_fail("gx_chan_make", rc);
+		goto err_unpin;
+	}
+	int64_t warm_ns;
+	if (s->warm && cx_slice(ch, s->warm, &warm_ns))
+		goto err_free;
+	if (cx_slice(ch, s->n, &s->ns))
+		goto err_free;
+	ret = 0;
+err_free:
+	gx_chan_free(ch);
+err_unpin:
+	xp_unpin_main(&s->pin);
+	return ret;
+}
+
+static int bench_chanxproc(long n)
+{
+	if (two_cpus("chanxproc") < 0)
+		return 1;
+	gx_config cfg;
+	if (xp_config(&cfg, 1, -1) < 0)
+		return 2;
+	if (xp_ctl_map() < 0)
+		return 1;
+	int ret = 1;
+	cx_state s = {.n = n, .warm = n / 10};
+	ring_count fc = ring_rounds(XP_FLOOR_ROUNDS);
+	int64_t t_fl[XP_SLICES], t[XP_SLICES];
+	for (int i = 0; i < XP_SLICES; i++) {
+		if (floor_pair("floor_cacheline_rtt", cl_side, &fc))
+			goto out;
+		t_fl[i] = rctl->ns;
+		if (xp_run(&cfg, cx_main, &s, xp_budget((double)(s.n + s.warm), 1000)))
+			goto out;
+		t[i] = s.ns;
+	}
+	double best = (double)n / ring_min(t, XP_SLICES) * 1e3; /* per ns * 1e9 / 1e6 */
+	double med = (double)n / median_i64(t, XP_SLICES) * 1e3;
+	printf("RESULT xcore_chan_throughput %.2f Mmsg/s msgs=%ld slices=%d stat=best median=%.2f capacity=%d "
+	       "floor_cacheline_rtt=%.1f spin_ns=%lld cpus=%d,%d\n",
+	       best, n, XP_SLICES, med, XP_CHAN_CAP, ring_min(t_fl, XP_SLICES) / (double)fc.n, (long long)cfg.spin_ns,
+	       s.pin.worker_cpu, s.pin.main_cpu);
+	ret = 0;
+out:
+	munmap(rctl, sizeof *rctl);
+	rctl = NULL;
+	return ret;
+}
+
+/* -- xpingpong and wake: round trips between the main process and a task -- */
+
+typedef struct xpp_arg {
+	gx_chan *ping, *pong;
+	long rounds;
+} xpp_arg;
+
+typedef struct xpp_res {
+	int64_t switches; /* the worker's voluntary context switches */
+} xpp_res;
+
+/* On the worker: answer every value v on ping with v + 1 on pong. */
+static int xpp_echo(const void *arg, size_t len, gx_task_result *res)
+{
+	xpp_arg a;
+	if (len != sizeof a)
+		return -EINVAL;
+	memcpy(&a, arg, sizeof a);
+	int64_t s0 = vol_switches();
+	int rc = 0;
+	for (long i = 0; i < a.rounds; i++) {
+		uint64_t v;
+		bool ok;
+		if ((rc = gx_chan_recv(a.ping, &v, &ok, GX_FOREVER)) < 0 || (!ok && (rc = -EPIPE)))
+			break;
+		v++;
+		if ((rc = gx_chan_send(a.pong, &v, GX_FOREVER)) < 0)
+			break;
+	}
+	if (rc < 0) {
+		gx_chan_close(a.pong);
+		return rc;
+	}
+	xpp_res r = {vol_switches() - s0};
+	return gx_task_return(res, &r, sizeof r);
+}
+
+typedef struct xpp_state {
+	size_t cap;
+	ring_count c;
+	int64_t ns;                  /* this slice */
+	int64_t switches, rounds_all; /* all slices so far, warm-ups included */
+	xp_pin pin;
+} xpp_state;
+
+/* The main side: send 2k+1 on ping, expect 2k+2 on pong. */
+static int xpp_rounds(const xpp_arg *a, uint64_t *k, long count)
+{
+	for (long i = 0; i < count; i++, ++*k) {
+		uint64_t v = 2 * *k + 1;
+		bool ok;
+		int rc = gx_chan_send(a->ping, &v, GX_FOREVER);
+		if (rc < 0)
+			return xp_fail("gx_chan_send", rc);
+		rc = gx_chan_recv(a->pong, &v, &ok, GX_FOREVER);
+		if (rc < 0)
+			return xp_fail("gx_chan_recv", rc);
+		if (!ok || v != 2 * *k + 2) {
+			fprintf(stderr, "gx-bench: received %llu (ok %d), expected %llu\n", (unsigned long long)v, ok,
+				(unsigned long long)(2 * *k + 2));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int xpp_main(void *arg)
+{
+	xpp_state *s = arg;
+	if (xp_pin_main(&s->pin))
+		return 1;
+	int ret = 1, rc;
+	xpp_arg a = {.rounds = s->c.warm + s->c.n};
+	if ((rc = gx_chan_make(&a.ping, sizeof(uint64_t), s->cap, GX_CHAN_DISTRIBUTED)) < 0) {
+		xp_fail("gx_chan_make", rc);
+		goto err_unpin;
+	}
+	if ((rc = gx_chan_make(&a.pong, sizeof(uint64_t), s->cap, GX_CHAN_DISTRIBUTED)) < 0) {
+		xp_fail("gx_chan_make", rc);
+		goto err_ping;
+	}
+	gx_future f;
+	if ((rc = gx_go_parallel(&f, xpp_echo, &a, sizeof a, NULL)) < 0) {
+		xp_fail("gx_go_parallel", rc);
+		goto err_pong;
+	}
+	int64_t s0 = vol_switches();
+	uint64_t k = 0;
+	int failed = xpp_rounds(&a, &k, s->c.warm);
+	int64_t t0 = gx_now();
+	failed = failed || xpp_rounds(&a, &k, s->c.n);
+	s->ns = gx_now() - t0;
+	int64_t sw = vol_switches() - s0;
+	if (failed)
+		gx_chan_close(a.ping); /* the echo task ends */
+	xpp_res r = {0};
+	size_t len = 0;
+	rc = gx_future_get(f, &r, sizeof r, &len, GX_FOREVER);
+	if (!failed && rc < 0)
+		xp_fail("the echo task", rc);
+	else if (!failed && len == sizeof r) {
+		s->switches += sw + r.switches;
+		s->rounds_all += a.rounds;
+		ret = 0;
+	}
+err_pong:
+	gx_chan_free(a.pong);
+err_ping:
+	gx_chan_free(a.ping);
+err_unpin:
+	xp_unpin_main(&s->pin);
+	return ret;
+}
+
+/* xpingpong (wake = 0) and wake (wake = 1): n round trips per slice. */
+static int bench_xpp(long n, size_t cap, int wake)
+{
+	const char *name = wake ? "wake" : "xpingpong";
+	if (two_cpus(name) < 0)
+		return 1;
+	gx_config cfg;
+	if (xp_config(&cfg, 1, wake ? 0 : -1) < 0)
+		return 2;
+	if (xp_ctl_map() < 0)
+		return 1;
+	int ret = 1;
+	ring_count c = ring_rounds(n);
+	xpp_state s = {.cap = cap, .c = c};
+	int64_t t_fl[XP_SLICES], t_x[XP_SLICES];
+	const char *fl_name = wake ? "floor_futex_rtt" : "floor_cacheline_rtt";
+	for (int i = 0; i < XP_SLICES; i++) {
+		if (floor_pair(fl_name, wake ? futex_side : cl_side, &c))
+			goto out;
+		t_fl[i] = rctl->ns;
+		if (xp_run(&cfg, xpp_main, &s, xp_budget((double)(c.n + c.warm), wake ? 1e6 : 1e5)))
+			goto out;
+		t_x[i] = s.ns;
+	}
+	double fl = ring_min(t_fl, XP_SLICES) / (double)c.n;
+	double best = ring_min(t_x, XP_SLICES) / (double)c.n;
+	double med = median_i64(t_x, XP_SLICES) / (double)c.n;
+	double spr = (double)s.switches / (double)s.rounds_all;
+	if (wake && spr < 1.5)
+		fprintf(stderr,
+			"gx-bench: wake: the two sides slept %.2f times a round trip, not 2: xproc_wake_rtt is not a "
+			"wake-up latency\n",
+			spr);
+	printf("RESULT %s %.1f ns rounds=%ld slices=%d stat=best median=%.1f %s=%.1f vs_floor=%.2f "
+	       "sleeps_per_round=%.3f capacity=%zu spin_ns=%lld cpus=%d,%d\n",
+	       wake ? "xproc_wake_rtt" : "xcore_pingpong_rtt", best, c.n, XP_SLICES, med, fl_name, fl, best / fl, spr,
+	       cap, (long long)cfg.spin_ns, s.pin.worker_cpu, s.pin.main_cpu);
+	ret = 0;
+out:
+	munmap(rctl, sizeof *rctl);
+	rctl = NULL;
+	return ret;
+}
+
+/* -- parallel: T tasks of U xorshift units on P workers -- */
+
+/* The work function of BENCHMARKS.md. */
+static uint64_t xorshift_units(uint64_t units)
+{
+	uint64_t x = 88172645463325252ull;
+	for (uint64_t i = 0; i < units; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+	}
+	return x;
+}
+
+static int par_work(const void *arg, size_t len, gx_task_result *res)
+{
+	uint64_t units;
+	if (len != sizeof units)
+		return -EINVAL;
+	memcpy(&units, arg, sizeof units);
+	uint64_t x = xorshift_units(units);
+	return gx_task_return(res, &x, sizeof x);
+}
+
+typedef struct par_state {
+	long tasks, warm;
+	uint64_t units, want;
+	int64_t ns;       /* this run's timed batch */
+	int workers_seen; /* gx_workers() in main_fn */
+	int main_cpu;     /* where par_main pinned the main process, or -1 */
+} par_state;
+
+static gx_future par_win[PAR_WINDOW];
+
+static int par_wait(gx_future f, uint64_t want)
+{
+	uint64_t x = 0;
+	size_t len = 0;
+	int rc = gx_future_get(f, &x, sizeof x, &len, GX_FOREVER);
+	if (rc < 0)
+		return xp_fail("a parallel task", rc);
+	if (len != sizeof x || x != want) {
+		fprintf(stderr, "gx-bench: parallel: a task returned %zu bytes, %#llx; expected 8, %#llx\n", len,
+			(unsigned long long)x, (unsigned long long)want);
+		return 1;
+	}
+	return 0;
+}
+
+/* count tasks, at most PAR_WINDOW in flight: the oldest is awaited first. */
+static int par_batch(const par_state *p, long count)
+{
+	long head = 0;
+	for (long i = 0; i < count; i++) {
+		if (i - head == PAR_WINDOW && par_wait(par_win[head++ % PAR_WINDOW], p->want))
+			return 1;
+		int rc = gx_go_parallel(&par_win[i % PAR_WINDOW], par_work, &p->units, sizeof p->units, NULL);
+		if (rc < 0)
+			return xp_fail("gx_go_parallel", rc);
+	}
+	while (head < count)
+		if (par_wait(par_win[head++ % PAR_WINDOW], p->want))
+			return 1;
+	return 0;
+}
+
+/* The main process to the first CPU of its mask that no worker is pinned
+ * to; p->main_cpu -1 when there is none (or pinning failed: said). */
+static void par_pin_main(par_state *p, cpu_set_t *old)
+{
+	p->main_cpu = -1;
+	if (sched_getaffinity(0, sizeof *old, old) != 0)
+		return;
+	cpu_set_t free_cpus = *old;
+	for (int i = 0; i < GX_MAX_WORKERS; i++) {
+		gx_worker_stats st;
+		if (gx_worker_stats_get(i, &st) == 0 && st.cpu >= 0 && st.cpu < CPU_SETSIZE)
+			CPU_CLR(st.cpu, &free_cpus);
+	}
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &free_cpus))
+			continue;
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(c, &set);
+		if (sched_setaffinity(0, sizeof set, &set) == 0)
+			p->main_cpu = c;
+		else
+			fprintf(stderr, "gx-bench: parallel: pinning the main process to CPU %d: %s\n", c,
+				strerror(errno));
+		return;
+	}
+}
+
+static int par_main(void *arg)
+{
+	par_state *p = arg;
+	p->workers_seen = gx_workers();
+	cpu_set_t old;
+	par_pin_main(p, &old);
+	int ret = 1;
+	if (p->warm && par_batch(p, p->warm))
+		goto out;
+	int64_t t0 = gx_now();
+	if (par_batch(p, p->tasks))
+		goto out;
+	p->ns = gx_now() - t0;
+	ret = 0;
+out:
+	if (p->main_cpu >= 0)
+		sched_setaffinity(0, sizeof old, &old);
+	return ret;
+}
+
+static const char *balance_name(gx_balance_kind b)
+{
+	switch (b) {
+	case GX_BALANCE_ROUND_ROBIN:
+		return "round-robin";
+	case GX_BALANCE_LEAST_BUSY:
+		return "least-busy";
+	case GX_BALANCE_WEIGHTED:
+		return "weighted";
+	case GX_BALANCE_PREDICTIVE:
+		return "predictive";
+	}
+	return "?";
+}
+
+static int bench_parallel(long tasks, long units, long workers)
+{
+	gx_config cfg, cfg1;
+	if (xp_config(&cfg, (int)workers, -1) < 0 || xp_config(&cfg1, 1, -1) < 0)
+		return 2;
+	par_state p = {.tasks = tasks, .warm = tasks / 10, .units = (uint64_t)units};
+	p.want = xorshift_units(p.units);
+	par_state p1 = p;
+	int64_t t[XP_SLICES], t1[XP_SLICES];
+	int seen = 0, seen1 = 0;
+	unsigned budget = xp_budget((double)(p.tasks + p.warm), 1e4 + 10.0 * (double)units);
+	for (int i = 0; i < XP_SLICES; i++) {
+		if (workers > 1) {
+			if (xp_run(&cfg1, par_main, &p1, budget))
+				return 1;
+			t1[i] = p1.ns;
+			seen1 = p1.workers_seen;
+		}
+		if (xp_run(&cfg, par_main, &p, budget))
+			return 1;
+		t[i] = p.ns;
+		seen = p.workers_seen;
+	}
+	if (workers > 1 && seen1 != 1)
+		fprintf(stderr, "gx-bench: parallel: the baseline ran on %d workers, not 1 (GONEX_WORKERS?)\n", seen1);
+	double best = (double)tasks / ring_min(t, XP_SLICES) * 1e9;
+	double med = (double)tasks / median_i64(t, XP_SLICES) * 1e9;
+	printf("RESULT parallel_tasks_per_s %.0f tasks/s tasks=%ld units=%ld workers=%d slices=%d stat=best "
+	       "median=%.0f ns_per_task=%.1f",
+	       best, tasks, units, seen, XP_SLICES, med, 1e9 / best);
+	if (workers > 1) {
+		double best1 = (double)tasks / ring_min(t1, XP_SLICES) * 1e9;
+		double med1 = (double)tasks / median_i64(t1, XP_SLICES) * 1e9;
+		printf(" vs_1_worker=%.2f median_vs_1_worker=%.2f one_worker=%.0f one_worker_median=%.0f baseline_workers=%d "
+		       "baseline_main_cpu=%d",
+		       best / best1, med / med1, best1, med1, seen1, p1.main_cpu);
+	}
+	printf(" main_cpu=%d window=%d balance=%s stealing=%d spin_ns=%lld\n", p.main_cpu, PAR_WINDOW,
+	       balance_name(cfg.balance), cfg.work_stealing, (long long)cfg.spin_ns);
+	return 0;
+}
+
+/* -- dispatch: one task at a time on an idle (spinning) worker -- */
+
+static int dp_task(const void *arg, size_t len, gx_task_result *res)
+{
+	uint64_t v;
+	if (len != sizeof v)
+		return -EINVAL;
+	memcpy(&v, arg, sizeof v);
+	v++;
+	return gx_task_return(res, &v, sizeof v);
+}
+
+typedef struct dp_state {
+	long n, warm;
+	int64_t ns; /* this slice */
+	xp_pin pin;
+} dp_state;
+
+static int dp_rounds(long count, int64_t *ns)
+{
+	int64_t t0 = gx_now();
+	for (uint64_t i = 0; i < (uint64_t)count; i++) {
+		gx_future f;
+		uint64_t v = 0;
+		size_t len = 0;
+		int rc = gx_go_parallel(&f, dp_task, &i, sizeof i, NULL);
+		if (rc < 0)
+			return xp_fail("gx_go_parallel", rc);
+		if ((rc = gx_future_get(f, &v, sizeof v, &len, GX_FOREVER)) < 0)
+			return xp_fail("the task", rc);
+		if (len != sizeof v || v != i + 1) {
+			fprintf(stderr, "gx-bench: dispatch: the task returned %llu, expected %llu\n",
+				(unsigned long long)v, (unsigned long long)(i + 1));
+			return 1;
+		}
+	}
+	*ns = gx_now() - t0;
+	return 0;
+}
+
+static int dp_main(void *arg)
+{
+	dp_state *s = arg;
+	if (xp_pin_main(&s->pin))
+		return 1;
+	int ret = 1;
+	int64_t warm_ns;
+	if (s->warm && dp_rounds(s->warm, &warm_ns))
+		goto out;
+	if (dp_rounds(s->n, &s->ns))
+		goto out;
+	ret = 0;
+out:
+	xp_unpin_main(&s->pin);
+	return ret;
+}
+
+static int bench_dispatch(long n)
+{
+	if (two_cpus("dispatch") < 0)
+		return 1;
+	gx_config cfg;
+	if (xp_config(&cfg, 1, -1) < 0)
+		return 2;
+	if (xp_ctl_map() < 0)
+		return 1;
+	int ret = 1;
+	dp_state s = {.n = n, .warm = n / 10};
+	ring_count fc = ring_rounds(XP_FLOOR_ROUNDS);
+	int64_t t_fl[XP_SLICES], t[XP_SLICES];
+	for (int i = 0; i < XP_SLICES; i++) {
+		if (floor_pair("floor_cacheline_rtt", cl_side, &fc))
+			goto out;
+		t_fl[i] = rctl->ns;
+		if (xp_run(&cfg, dp_main, &s, xp_budget((double)(s.n + s.warm), 1e5)))
+			goto out;
+		t[i] = s.ns;
+	}
+	double best = ring_min(t, XP_SLICES) / (double)n, fl = ring_min(t_fl, XP_SLICES) / (double)fc.n;
+	printf("RESULT parallel_roundtrip %.1f ns rounds=%ld slices=%d stat=best median=%.1f floor_cacheline_rtt=%.1f "
+	       "vs_floor=%.2f spin_ns=%lld cpus=%d,%d\n",
+	       best, n, XP_SLICES, median_i64(t, XP_SLICES) / (double)n, fl, best / fl, (long long)cfg.spin_ns,
+	       s.pin.worker_cpu, s.pin.main_cpu);
+	ret = 0;
+out:
+	munmap(rctl, sizeof *rctl);
+	rctl = NULL;
+	return ret;
+}
+
 /* ---- config ---- */
 
 static int bench_config(void *arg)
@@ -944,6 +1706,38 @@ int main(int argc, char **argv)
 			usage();
 		}
 		return bench_ring(n, (size_t)b);
+	}
+	if (!strcmp(w, "chanxproc") || !strcmp(w, "dispatch")) {
+		if (argc != 3)
+			usage();
+		long n = parse_count(argv[2]);
+		return w[0] == 'c' ? bench_chanxproc(n) : bench_dispatch(n);
+	}
+	if (!strcmp(w, "xpingpong") || !strcmp(w, "wake")) {
+		if (argc != 3 && argc != 4)
+			usage();
+		long n = parse_count(argv[2]);
+		long cap = 1;
+		if (argc == 4) {
+			char *end;
+			errno = 0;
+			cap = strtol(argv[3], &end, 10);
+			if (errno || *end || cap < 0 || cap > 4096) {
+				fprintf(stderr, "gx-bench: capacity '%s' is not 0..4096\n", argv[3]);
+				usage();
+			}
+		}
+		return bench_xpp(n, (size_t)cap, w[0] == 'w');
+	}
+	if (!strcmp(w, "parallel")) {
+		if (argc != 5)
+			usage();
+		long t = parse_count(argv[2]), u = parse_count(argv[3]), p = parse_count(argv[4]);
+		if (p > GX_MAX_WORKERS) {
+			fprintf(stderr, "gx-bench: %ld workers is over %d\n", p, GX_MAX_WORKERS);
+			usage();
+		}
+		return bench_parallel(t, u, p);
 	}
 	gx_main_fn fn = NULL;
 	if (!strcmp(w, "yield"))

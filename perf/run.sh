@@ -105,6 +105,8 @@ printf '%s\n' "$config"
 # ---- workloads ----
 
 # label|workload|N|N with --quick|extra environment (space-separated VAR=value)
+# N is the workload's arguments: one count, or several separated by spaces
+# (parallel T U P). The quick counts take a few seconds a run on 2 vCPUs.
 plan=(
 	"yield|yield|10000000|1000000|"
 	"spawn|spawn|1000000|100000|"
@@ -113,6 +115,13 @@ plan=(
 	"pingpong|pingpong|5000000|500000|"
 	"select|select|5000000|500000|"
 	"ring|ring|20000000|2000000|"
+	"chanxproc|chanxproc|5000000|1000000|"
+	"xpingpong|xpingpong|500000|100000|"
+	"wake|wake|10000|2000|"
+	"parallel_u10|parallel|1000000 10 2|200000 10 2|"
+	"parallel_u10_1w|parallel|1000000 10 1|200000 10 1|"
+	"parallel_cpu|parallel|4000 100000 2|1000 100000 2|"
+	"dispatch|dispatch|1000000|100000|"
 )
 
 # The workloads this gx-bench has, read from its usage text ("  NAME ARGS").
@@ -132,12 +141,13 @@ for entry in "${plan[@]}"; do
 		continue
 	fi
 	read -r -a envs <<<"$extra"
+	read -r -a args <<<"$n"
 	echo "== $label: ${extra:+$extra }gx-bench $workload $n, $runs runs"
 	ok=1
 	: >"$tmp/$label.results"
 	for ((r = 1; r <= runs; r++)); do
 		rc=0
-		env ${envs[@]+"${envs[@]}"} "$bench" "$workload" "$n" >"$tmp/out" 2>"$tmp/err" || rc=$?
+		env ${envs[@]+"${envs[@]}"} "$bench" "$workload" "${args[@]}" >"$tmp/out" 2>"$tmp/err" || rc=$?
 		why=
 		if ((rc != 0)); then
 			why="exit status $rc"
@@ -347,6 +357,8 @@ json_list() { # comma-separated labels -> JSON array of strings
 	i=0
 	while IFS='|' read -r label fig unit med min max n env extras values; do
 		i=$((i + 1))
+		# n: a number, or a string of several arguments (parallel T U P)
+		[[ $n =~ ^[0-9]+$ ]] || n=$(json_str "$n")
 		printf '    {"workload": %s, "figure": %s, "unit": %s, "n": %s, "env": %s,\n' \
 			"$(json_str "$label")" "$(json_str "$fig")" "$(json_str "$unit")" "$n" "$(json_str "$env")"
 		printf '     "median": %s, "min": %s, "max": %s, "values": [%s], "last_run": %s}' \
