@@ -69,7 +69,7 @@ quiet() {
 
 # A package counts as installed when its native or arch-independent instance
 # is (with a foreign architecture added, dpkg-query lists one per arch).
-pkgs=(meson ninja-build pkg-config gcc libc6-dev liburing-dev libnuma-dev hyperfine wrk nginx-light python3)
+pkgs=(meson ninja-build pkg-config gcc libc6-dev liburing-dev libnuma-dev liblz4-dev hyperfine wrk nginx-light python3)
 native=$(dpkg --print-architecture)
 missing=()
 for p in "${pkgs[@]}"; do
