@@ -308,7 +308,9 @@ static bool gx_dch_room(void *arg)
 {
 	gx_dch *d = arg;
 	gx_ring *r = gx_ring_at(gx_par_arena(0), d->main);
-	return atomic_load(&d->closed) || !r || gx_ring_depth(r) < d->cap;
+	/* the slot at head, not head - tail: the consumers' tail line is
+	 * theirs, and reading it while they CAS it slowed them down */
+	return atomic_load(&d->closed) || !r || gx_ring_has_room(r);
 }
 
 static int gx_dch_send(gx_chan *c, const void *v, gx_until u, bool try_only)

@@ -605,6 +605,11 @@ void gx_ring_kick(gx_ring *r)
 	gx_ec_notify(&r->not_empty, (uint64_t *)&r->wakes);
 }
 
+bool gx_ring_has_room(gx_ring *r)
+{
+	return gx_ready_send(r);
+}
+
 gx_ec *gx_ring_consumer_ec(gx_ring *r)
 {
 	return &r->not_empty;

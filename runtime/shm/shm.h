@@ -47,6 +47,8 @@
 typedef struct gx_ec {
 	_Atomic uint32_t seq;
 	_Atomic uint32_t waiters;
+	_Atomic uint32_t pending; /* a wake was issued since the last waiter registered */
+	uint32_t pad;
 } gx_ec;
 
 /* One chunk's header, in its slab's header array. */
@@ -171,6 +173,9 @@ int64_t gx_arena_carve(gx_arena *a, size_t bytes);
 void gx_ring_kick(gx_ring *r);
 /* ring.c: the eventcount its consumers sleep on */
 gx_ec *gx_ring_consumer_ec(gx_ring *r);
+/* ring.c: the slot at head is free (a send would not find the ring full);
+ * reads only what producers share, not the consumers' tail */
+bool gx_ring_has_room(gx_ring *r);
 /* ring.c: messages queued now (head - tail) */
 uint64_t gx_ring_depth(const gx_ring *r);
 
