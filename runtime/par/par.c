@@ -193,15 +193,24 @@ static void gx_fut_drop_result(gx_fut *x)
 	}
 }
 
-/* Complete a future with rc and the result bytes res/len. */
+/* Complete a future with rc and the result bytes res/len. Exactly one
+ * completion wins (a task re-run after its worker died may complete
+ * twice): it moves PENDING -> COMPLETING, writes the result, then DONE. */
 static void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len)
 {
-	gx_future f = {fh};
 	uint32_t idx = (uint32_t)fh;
 	gx_fut *x = idx < GX_FUT_N ? &Q.futs[idx] : NULL;
 	if (!x || atomic_load(&x->gen) != (uint32_t)(fh >> 32))
 		return;
-	(void)f;
+	uint32_t st = GX_FUT_PENDING;
+	if (!atomic_compare_exchange_strong(&x->state, &st, GX_FUT_COMPLETING)) {
+		if (st == GX_FUT_ABANDONED) {
+			/* abandoned by gx_future_free: the slot is ours to release */
+			gx_fut_drop_result(x);
+			gx_fut_release(idx);
+		}
+		return; /* DONE or COMPLETING: a second completion; the first stands */
+	}
 	x->err = rc;
 	x->len = 0;
 	x->chunk = 0;
@@ -221,13 +230,7 @@ static void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len)
 			}
 		}
 	}
-	uint32_t st = GX_FUT_PENDING;
-	if (!atomic_compare_exchange_strong(&x->state, &st, GX_FUT_DONE)) {
-		/* abandoned by gx_future_free: the slot is ours to release */
-		gx_fut_drop_result(x);
-		gx_fut_release(idx);
-		return;
-	}
+	atomic_store_explicit(&x->state, GX_FUT_DONE, memory_order_release);
 	gx_ec_notify(&x->ec, NULL);
 }
 
@@ -260,7 +263,8 @@ int gx_task_return(gx_task_result *res, const void *data, size_t len)
 static bool gx_fut_ready(void *arg)
 {
 	gx_fut *x = arg;
-	return atomic_load_explicit(&x->state, memory_order_acquire) != GX_FUT_PENDING;
+	uint32_t st = atomic_load_explicit(&x->state, memory_order_acquire);
+	return st != GX_FUT_PENDING && st != GX_FUT_COMPLETING;
 }
 
 static int gx_fut_read(gx_fut *x, void *buf, size_t cap, size_t *len)
@@ -302,7 +306,7 @@ int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 		if (rc < 0)
 			return rc;
 	}
-	if (atomic_load(&x->gen) != (uint32_t)(f.h >> 32))
+	if (atomic_load(&x->gen) != (uint32_t)(f.h >> 32) || atomic_load(&x->state) != GX_FUT_DONE)
 		return -EINVAL; /* freed while we waited */
 	return gx_fut_read(x, buf, cap, len);
 }
@@ -315,6 +319,11 @@ int gx_future_free(gx_future f)
 	uint32_t st = GX_FUT_PENDING;
 	if (atomic_compare_exchange_strong(&x->state, &st, GX_FUT_ABANDONED))
 		return 0; /* handles now fail (ABANDONED); the completer releases it */
+	while (st == GX_FUT_COMPLETING) {
+		/* a completion is writing the result: a few stores away */
+		gx_yield();
+		st = atomic_load_explicit(&x->state, memory_order_acquire);
+	}
 	if (st != GX_FUT_DONE)
 		return -EINVAL;
 	gx_fut_drop_result(x);

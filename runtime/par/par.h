@@ -15,7 +15,7 @@
 #define GX_PAR_MAGIC 0x70617231u
 #define GX_FUT_N 65536u
 
-enum { GX_FUT_FREE = 0, GX_FUT_PENDING = 1, GX_FUT_DONE = 2, GX_FUT_ABANDONED = 3 };
+enum { GX_FUT_FREE = 0, GX_FUT_PENDING = 1, GX_FUT_DONE = 2, GX_FUT_ABANDONED = 3, GX_FUT_COMPLETING = 4 };
 enum { GX_W_OFF = 0, GX_W_SPAWN = 1, GX_W_READY = 2, GX_W_DRAIN = 3, GX_W_DEAD = 4 };
 
 /* A future's slot: the state word is what waiters sleep on (ec). */
