@@ -149,6 +149,18 @@ typedef struct gx_config {
 	int graceful_degradation;
 	/* GONEX_SHUTDOWN: drain or cancel, see gx_shutdown_kind. Default drain. */
 	gx_shutdown_kind shutdown;
+	/* GONEX_RETRY_ATTEMPTS: times a task that was running (or taken) in a
+	 * worker that died is run again elsewhere, 0..100; after that its
+	 * future fails with -EOWNERDEAD. At-least-once. Default 2. */
+	uint32_t retry_attempts;
+	/* GONEX_RESTART_MAX, GONEX_RESTART_WINDOW_MS: restart intensity: at
+	 * most that many restarts of workers within the window (1..1000,
+	 * 1..3600000 ms); past it a dead worker stays dead and the runtime
+	 * degrades (graceful_degradation: tasks run in the main process once
+	 * no worker is left; otherwise gx_go_parallel fails with -ESHUTDOWN).
+	 * Defaults 5 and 10000. */
+	uint32_t restart_max;
+	uint32_t restart_window_ms;
 } gx_config;
 
 /* Fill *cfg with the defaults listed above. */

@@ -113,6 +113,7 @@ typedef struct gx_worker_stats {
 	uint64_t steals;  /* tasks taken from other inboxes */
 	uint64_t queued;  /* in its inbox now */
 	uint64_t running; /* running now */
+	uint64_t restarts; /* times this slot's worker died and was replaced */
 } gx_worker_stats;
 
 GX_API int gx_worker_stats_get(int worker, gx_worker_stats *out);

@@ -57,6 +57,9 @@ void gx_config_init(gx_config *cfg)
 	cfg->health_monitoring = 1;
 	cfg->graceful_degradation = 1;
 	cfg->shutdown = GX_SHUTDOWN_DRAIN;
+	cfg->retry_attempts = 2;
+	cfg->restart_max = 5;
+	cfg->restart_window_ms = 10000;
 }
 
 typedef enum { GX_K_SIZE, GX_K_INT, GX_K_BOOL, GX_K_ENUM, GX_K_WEIGHTS } gx_kind;
@@ -106,6 +109,9 @@ static const gx_knob gx_knobs[] = {
 	{"GONEX_HEALTH_MONITORING", GX_K_BOOL, F(health_monitoring), 0, 1, {0}},
 	{"GONEX_GRACEFUL_DEGRADATION", GX_K_BOOL, F(graceful_degradation), 0, 1, {0}},
 	{"GONEX_SHUTDOWN", GX_K_ENUM, F(shutdown), 0, 1, {"drain", "cancel", 0}},
+	{"GONEX_RETRY_ATTEMPTS", GX_K_INT, F(retry_attempts), 0, 100, {0}},
+	{"GONEX_RESTART_MAX", GX_K_INT, F(restart_max), 1, 1000, {0}},
+	{"GONEX_RESTART_WINDOW_MS", GX_K_INT, F(restart_window_ms), 1, 3600000, {0}},
 };
 
 #define GX_NKNOBS (sizeof gx_knobs / sizeof gx_knobs[0])

@@ -74,6 +74,12 @@ static struct {
 	int enabled;
 	int stopping;
 	gx_wg tasks_wg;  /* a worker's running tasks */
+	gx_runtab *rt;   /* a worker's running table */
+	uint8_t rt_free[GX_RUN_MAX];
+	int rt_nfree;
+	int degraded;    /* no worker left and none may restart: run locally */
+	int64_t restart_at[1000]; /* supervisor: times of recent restarts */
+	int nrestart;
 	int64_t code_lo[64], code_hi[64];
 	int ncode;
 } Q = {.me = -1, .pipe_w = -1};
@@ -347,7 +353,32 @@ int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 typedef struct {
 	gx_task_rec rec;
 	int stolen;
+	int slot; /* entry in the worker's running table, -1 for none */
 } gx_task;
+
+static gx_runtab *gx_runtab_of(int i)
+{
+	return gx_arena_ptr(Q.a, Q.p->w[i].runtab, sizeof(gx_runtab));
+}
+
+/* Worker: record r in the running table; the entry, or -1 when full. */
+static int gx_rt_put(const gx_task_rec *r)
+{
+	if (!Q.rt || !Q.rt_nfree)
+		return -1;
+	int e = Q.rt_free[--Q.rt_nfree];
+	Q.rt->rec[e] = *r;
+	atomic_fetch_or(&Q.rt->used[e / 64], 1ull << (e % 64));
+	return e;
+}
+
+static void gx_rt_clear(int e)
+{
+	if (e < 0 || !Q.rt)
+		return;
+	atomic_fetch_and(&Q.rt->used[e / 64], ~(1ull << (e % 64)));
+	Q.rt_free[Q.rt_nfree++] = (uint8_t)e;
+}
 
 static void gx_cost_learn(uint64_t fn, int64_t ns)
 {
@@ -414,6 +445,7 @@ static void gx_task_run(void *arg)
 	}
 	int64_t ns = timed ? gx_now() - t0 : 0;
 	gx_fut_complete(r->fut, rc, res.data, res.len);
+	gx_rt_clear(t->slot); /* done: nothing to run again */
 	free(res.own);
 	if (timed && Q.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED))
 		gx_cost_learn(r->fn, ns);
@@ -446,6 +478,7 @@ static void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
 	}
 	t->rec = *r;
 	t->stolen = stolen;
+	t->slot = gx_rt_put(r);
 	if (w) {
 		atomic_fetch_add_explicit(&w->running, 1, memory_order_relaxed);
 		if (stolen)
@@ -634,7 +667,7 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 		r.chunk = (gx_off)c;
 	}
 	out->h = r.fut;
-	if (Q.p->nslots == 0) {
+	if (Q.p->nslots == 0 || Q.degraded) {
 		gx_task_start(&r, 0, 0);
 		return 0;
 	}
@@ -646,6 +679,9 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 	}
 	for (;;) {
 		int w = target >= 0 ? target : gx_par_pick(r.cost);
+		for (int i = 0; w < 0 && i < (int)Q.p->nslots; i++)
+			if (atomic_load(&Q.p->w[i].state) == GX_W_SPAWN)
+				w = i; /* being (re)started: its inbox waits for it */
 		if (w < 0) {
 			/* no worker takes tasks (all dead or draining) */
 			if (r.chunk) {
@@ -715,6 +751,8 @@ static int gx_steal(int cancel)
 		return 0;
 	gx_task_rec recs[16];
 	uint64_t want = most / 2;
+	if (want > (uint64_t)Q.rt_nfree)
+		want = (uint64_t)Q.rt_nfree;
 	int got = 0;
 	while (want) {
 		int n = gx_ring_try_recv_batch(gx_inbox(victim), recs, want < 16 ? want : 16);
@@ -736,9 +774,18 @@ static int gx_worker_loop(void *arg)
 	atomic_store(&w->state, GX_W_READY);
 	gx_ec_notify(&Q.p->events, NULL);
 	gx_task_rec recs[16];
+	Q.rt = gx_runtab_of(Q.me);
+	Q.rt_nfree = 0;
+	for (int e = GX_RUN_MAX - 1; e >= 0; e--)
+		Q.rt_free[Q.rt_nfree++] = (uint8_t)e;
 	for (;;) {
 		int cancel = atomic_load(&Q.p->stop) && Q.cfg.shutdown == GX_SHUTDOWN_CANCEL;
-		int n = gx_ring_try_recv_batch(in, recs, 16);
+		if (Q.rt_nfree == 0) {
+			/* the running table is full: finish some first */
+			gx_sleep(50 * GX_MICROSECOND);
+			continue;
+		}
+		int n = gx_ring_try_recv_batch(in, recs, Q.rt_nfree < 16 ? (size_t)Q.rt_nfree : 16);
 		if (n > 0) {
 			for (int k = 0; k < n; k++)
 				gx_task_start(&recs[k], 0, cancel);
@@ -988,7 +1035,14 @@ int gx_par_init(const gx_config *cfg)
 	rc = gx_par_tables(Q.a, Q.wmax);
 	if (rc < 0)
 		goto fail;
+	int64_t rto = gx_arena_carve(Q.a, (size_t)Q.wmax * sizeof(gx_runtab));
+	if (rto < 0) {
+		rc = (int)rto;
+		goto fail;
+	}
 	for (int i = 0; i < Q.wmax; i++) {
+		Q.p->w[i].runtab = (gx_off)rto + (gx_off)i * sizeof(gx_runtab);
+		memset(gx_runtab_of(i), 0, sizeof(gx_runtab));
 		gx_ring *r;
 		rc = gx_ring_create(Q.a, &r, 1024, sizeof(gx_task_rec), 0);
 		if (rc < 0)
@@ -1102,6 +1156,7 @@ static void gx_autoscale(void *arg)
 		} else if (cold >= 50 && active > Q.wmin) {
 			for (int i = (int)Q.p->nslots - 1; i >= 0; i--)
 				if (gx_active(i)) {
+					atomic_store(&Q.p->w[i].retired, 1);
 					atomic_store(&Q.p->w[i].state, GX_W_DRAIN);
 					gx_ring_kick(gx_inbox(i));
 					break;
@@ -1136,9 +1191,135 @@ int gx_worker_stats_get(int worker, gx_worker_stats *out)
 	out->tasks = atomic_load(&w->tasks);
 	out->steals = atomic_load(&w->steals);
 	out->running = atomic_load(&w->running);
+	out->restarts = atomic_load(&w->restarts);
 	gx_ring *in = gx_inbox(worker);
 	out->queued = in ? gx_ring_depth(in) : 0;
 	return 0;
+}
+
+
+/* ---- the supervisor: deaths, re-runs, restarts ---- */
+
+static int gx_restart_allowed(void)
+{
+	int64_t now = gx_now(), win = (int64_t)Q.cfg.restart_window_ms * GX_MILLISECOND;
+	int n = 0;
+	for (int k = 0; k < Q.nrestart; k++)
+		if (now - Q.restart_at[k] < win)
+			Q.restart_at[n++] = Q.restart_at[k];
+	Q.nrestart = n;
+	if ((uint32_t)n >= Q.cfg.restart_max || n >= (int)(sizeof Q.restart_at / sizeof Q.restart_at[0]))
+		return 0;
+	Q.restart_at[Q.nrestart++] = now;
+	return 1;
+}
+
+/* Queue r again on a worker that takes tasks (not `dead` unless it is
+ * about to restart), or fail its future. */
+static void gx_requeue(gx_task_rec *r, int dead, int restarting, int ran)
+{
+	uint32_t attempt = (r->flags >> GX_TASK_ATTEMPT_SHIFT) & 0xff;
+	if (ran && attempt >= Q.cfg.retry_attempts) {
+		if (r->len > GX_TASK_INLINE) {
+			uint32_t l;
+			if (gx_pool_take(Q.a, r->chunk, &l) == 0)
+				gx_pool_free(Q.a, r->chunk);
+		}
+		gx_fut_complete(r->fut, -EOWNERDEAD, NULL, 0);
+		return;
+	}
+	if (ran)
+		r->flags = (r->flags & ~(0xffu << GX_TASK_ATTEMPT_SHIFT)) | (attempt + 1) << GX_TASK_ATTEMPT_SHIFT;
+	int w = gx_par_pick(0);
+	if (w < 0 && restarting)
+		w = dead;
+	gx_ring *in = w >= 0 ? gx_inbox(w) : NULL;
+	if (in && gx_ring_send(in, r, sizeof *r, gx_timeout(GX_SECOND)) == 0)
+		return;
+	if (Q.degraded || (w < 0 && Q.cfg.graceful_degradation)) {
+		Q.degraded = 1;
+		gx_task_start(r, 0, 0); /* run it here */
+		return;
+	}
+	gx_fut_complete(r->fut, -EOWNERDEAD, NULL, 0);
+}
+
+static void gx_handle_death(int i, int *handled)
+{
+	gx_wk *w = &Q.p->w[i];
+	int32_t pid = atomic_load(&w->pid);
+	handled[i] = 1;
+	if (atomic_exchange(&w->retired, 0))
+		return; /* autoscaling retired it: an expected exit */
+	if (pid > 0) {
+		gx_repair_report rep;
+		gx_arena_repair(Q.a, pid, &rep); /* its ring and pool claims */
+	}
+	int restarting = !Q.stopping && Q.cfg.auto_restart && gx_restart_allowed();
+	atomic_store(&w->running, 0);
+	atomic_store(&w->backlog_ns, 0);
+	/* what it was running (or had taken): again, elsewhere, before a
+	 * replacement starts filling the same table */
+	gx_runtab *rt = gx_runtab_of(i);
+	for (int e = 0; rt && e < GX_RUN_MAX; e++) {
+		if (!(atomic_load(&rt->used[e / 64]) >> (e % 64) & 1))
+			continue;
+		gx_task_rec r = rt->rec[e];
+		atomic_fetch_and(&rt->used[e / 64], ~(1ull << (e % 64)));
+		if (gx_is_code((const void *)(uintptr_t)r.fn))
+			gx_requeue(&r, i, restarting, 1);
+	}
+	if (restarting) {
+		atomic_fetch_add(&w->restarts, 1);
+		handled[i] = 0;
+		gx_request(i); /* the spawner forks a new one into the slot */
+		return;         /* it takes over the inbox */
+	}
+	if (!Q.stopping)
+		gx_log("parallel: worker %d (pid %d) died; restart limit reached, not restarting", i, (int)pid);
+	/* its inbox: to the others (or here, degraded); those never ran */
+	gx_ring *in = gx_inbox(i);
+	gx_task_rec recs[16];
+	int n;
+	while (in && (n = gx_ring_try_recv_batch(in, recs, 16)) > 0)
+		for (int k = 0; k < n; k++)
+			gx_requeue(&recs[k], i, 0, 0);
+	if (!gx_workers()) {
+		if (Q.cfg.graceful_degradation)
+			Q.degraded = 1;
+		else
+			gx_log("parallel: no worker left; gx_go_parallel fails with -ESHUTDOWN");
+	}
+}
+
+typedef struct {
+	int *handled;
+} gx_sup_arg;
+
+static bool gx_sup_ready(void *arg)
+{
+	gx_sup_arg *s = arg;
+	if (Q.stopping)
+		return true;
+	for (int i = 0; i < (int)Q.p->nslots; i++)
+		if (atomic_load(&Q.p->w[i].state) == GX_W_DEAD && !s->handled[i])
+			return true;
+	return false;
+}
+
+static void gx_supervise(void *arg)
+{
+	(void)arg;
+	int handled[GX_MAX_WORKERS] = {0};
+	gx_sup_arg s = {handled};
+	while (!Q.stopping) {
+		gx_ec_wait(&Q.p->events, gx_sup_ready, &s, 0, GX_FOREVER, NULL);
+		if (Q.stopping)
+			break;
+		for (int i = 0; i < (int)Q.p->nslots; i++)
+			if (atomic_load(&Q.p->w[i].state) == GX_W_DEAD && !handled[i])
+				gx_handle_death(i, handled);
+	}
 }
 
 /* ---- gx_run's first coroutine ---- */
@@ -1176,6 +1357,7 @@ int gx_par_main(int (*main_fn)(void *), void *arg)
 	}
 	if (Q.cfg.autoscaling && Q.wmax > Q.wmin)
 		gx_go(gx_autoscale, NULL);
+	gx_go(gx_supervise, NULL);
 	rc = main_fn(arg);
 	gx_par_stop();
 	return rc;
@@ -1201,4 +1383,6 @@ void gx_par_fini(void)
 	}
 	Q.stopping = 0;
 	Q.nworkers = 0;
+	Q.degraded = 0;
+	Q.nrestart = 0;
 }

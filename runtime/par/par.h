@@ -43,13 +43,26 @@ typedef struct gx_task_rec {
 
 _Static_assert(sizeof(gx_task_rec) <= GX_RING_INLINE_MAX, "task record too big for a ring slot");
 
+/* What a worker runs (or has taken), so that a supervisor can run it again
+ * after the worker died: a bit per entry, set after the record is in. */
+#define GX_RUN_MAX 128
+typedef struct gx_runtab {
+	_Atomic uint64_t used[GX_RUN_MAX / 64];
+	gx_task_rec rec[GX_RUN_MAX];
+} gx_runtab;
+
+#define GX_TASK_ATTEMPT_SHIFT 8 /* gx_task_rec.flags: runs so far, bits 8..15 */
+
 typedef struct gx_wk {
 	_Alignas(128) _Atomic int32_t pid;
 	_Atomic uint32_t state;
 	int32_t cpu;
 	int32_t weight;
 	gx_off inbox;
+	gx_off runtab;
 	_Atomic int32_t exit_status;
+	_Atomic uint64_t restarts;
+	_Atomic uint32_t retired; /* autoscaling asked it to leave */
 	_Alignas(64) _Atomic uint64_t tasks, steals, running;
 	_Atomic int64_t backlog_ns;
 	_Atomic int64_t wait_ewma_ns;

@@ -1,0 +1,133 @@
+/*
+ * Worker deaths: a worker SIGKILLed under load is replaced, what it was
+ * running runs again elsewhere, every future resolves once with the right
+ * value; past the restart limit a slot stays dead and the runtime degrades.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <gonex/gonex.h>
+
+static int slow_triple(const void *arg, size_t len, gx_task_result *res)
+{
+	uint64_t i;
+	if (len != 8)
+		return -EINVAL;
+	memcpy(&i, arg, 8);
+	gx_sleep(20 * GX_MILLISECOND);
+	uint64_t y = i * 3 + 1;
+	gx_task_return(res, &y, 8);
+	return 0;
+}
+
+#define KN 2000
+static gx_future kf[KN];
+static int k_bad, k_dead, k_workers;
+static uint64_t k_restarts;
+
+static int kill_main(void *arg)
+{
+	int kills = *(int *)arg;
+	for (uint64_t i = 0; i < KN; i++)
+		if (gx_go_parallel(&kf[i], slow_triple, &i, 8, NULL) != 0)
+			return 1;
+	for (int k = 0; k < kills; k++) {
+		gx_sleep(20 * GX_MILLISECOND);
+		gx_worker_stats s;
+		if (gx_worker_stats_get(k % 2, &s) == 0 && s.pid > 0)
+			kill(s.pid, SIGKILL);
+	}
+	for (uint64_t i = 0; i < KN; i++) {
+		uint64_t y = 0;
+		int rc = gx_future_get(kf[i], &y, 8, NULL, gx_timeout(60 * GX_SECOND));
+		if (rc == -EOWNERDEAD)
+			k_dead++;
+		else if (rc != 0 || y != i * 3 + 1)
+			k_bad++;
+	}
+	/* the replacements come up */
+	for (int t = 0; t < 500 && gx_workers() < 2; t++)
+		gx_sleep(10 * GX_MILLISECOND);
+	k_workers = gx_workers();
+	k_restarts = 0;
+	for (int w = 0; w < 2; w++) {
+		gx_worker_stats s;
+		gx_worker_stats_get(w, &s);
+		k_restarts += s.restarts;
+	}
+	return 0;
+}
+
+Test(health, killed_workers_are_replaced_and_their_tasks_run_again, .timeout = 120)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 2;
+	c.restart_max = 100;
+	c.retry_attempts = 10;
+	int kills = 6;
+	k_bad = k_dead = k_workers = 0;
+	cr_assert_eq(gx_run(&c, kill_main, &kills), 0);
+	cr_expect_eq(k_bad, 0, "every future has the right value");
+	cr_expect_eq(k_dead, 0, "no task ran out of attempts");
+	cr_expect_eq(k_workers, 2, "both slots have a worker again");
+	cr_expect_eq(k_restarts, (uint64_t)kills, "one restart per kill (%llu)", (unsigned long long)k_restarts);
+	cr_expect(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left");
+}
+
+static int lim_workers, lim_local_ok, lim_first;
+
+static int where(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	return gx_worker_id();
+}
+
+static int limit_main(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < 2; k++) {
+		gx_worker_stats s;
+		gx_worker_stats_get(0, &s);
+		kill(s.pid, SIGKILL);
+		/* wait for the supervisor to act on it */
+		for (int t = 0; t < 500; t++) {
+			gx_worker_stats s2;
+			gx_worker_stats_get(0, &s2);
+			if ((k == 0 && s2.active && s2.pid != s.pid) || (k == 1 && !s2.active && gx_workers() == 0))
+				break;
+			gx_sleep(10 * GX_MILLISECOND);
+		}
+		if (k == 0) {
+			gx_future f;
+			gx_go_parallel(&f, where, NULL, 0, NULL);
+			lim_first = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+		}
+	}
+	lim_workers = gx_workers();
+	/* degraded: tasks run here, in the main process */
+	gx_future f;
+	int rc = gx_go_parallel(&f, where, NULL, 0, NULL);
+	lim_local_ok = rc == 0 && gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND)) == -1;
+	return 0;
+}
+
+Test(health, past_the_restart_limit_the_runtime_degrades, .timeout = 60)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 1;
+	c.restart_max = 1;
+	c.restart_window_ms = 60000;
+	c.graceful_degradation = 1;
+	cr_assert_eq(gx_run(&c, limit_main, NULL), 0);
+	cr_expect_eq(lim_first, 0, "the first death is restarted: worker 0 runs tasks again");
+	cr_expect_eq(lim_workers, 0, "the second death, past the limit, is not");
+	cr_expect(lim_local_ok, "degraded: the task ran in the main process (worker id -1)");
+}
