@@ -141,6 +141,7 @@ static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap, unsigned fla
 			goto fail;
 		d->w[i] = gx_ring_off(r);
 	}
+	gx_pool_share(a, (gx_off)off); /* outlives its creator, like its rings */
 	atomic_thread_fence(memory_order_release);
 	d->magic = GX_DCHAN_MAGIC;
 	*out = (gx_chan *)d;
@@ -184,7 +185,7 @@ static int gx_dch_free(gx_chan *c)
 	gx_ring_destroy(a, gx_ring_at(a, d->main));
 	for (uint32_t i = 0; i < d->nw; i++)
 		gx_ring_destroy(a, gx_ring_at(a, d->w[i]));
-	return gx_pool_free(a, d->self);
+	return gx_pool_free_shared(a, d->self);
 }
 
 /* ---- messages ---- */
@@ -243,7 +244,7 @@ static int gx_dch_take(gx_arena *a, gx_dch *d, gx_ring *r, void *v, int32_t *fro
 		p = (size_t)n >= GX_DCH_HDR ? gx_arena_ptr(a, ck, (size_t)n) : NULL;
 		if (p)
 			memcpy(hdr, p, GX_DCH_HDR);
-		if (!p || (hdr[1] == 0 && (size_t)n != GX_DCH_HDR + d->elem_size) || hdr[1] > 1) {
+		if (!p || (hdr[1] == 0 && (size_t)n != GX_DCH_HDR + d->elem_size) || (uint32_t)hdr[1] > 1) {
 			gx_pool_free(a, ck);
 			return -EBADMSG;
 		}

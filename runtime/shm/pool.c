@@ -349,8 +349,8 @@ int64_t gx_pool_chunk_size(const gx_arena *a, gx_off off)
 	gx_chunk_ref r;
 	if (gx_chunk_by_off(a, off, &r) < 0)
 		return -EINVAL;
-	uint32_t st = atomic_load(&r.hdr->state);
-	if (GX_CHUNK_KIND(st) != GX_CHUNK_OWNED || st == GX_CHUNK_FREE)
+	uint32_t k = GX_CHUNK_KIND(atomic_load(&r.hdr->state));
+	if (k != GX_CHUNK_OWNED && k != GX_CHUNK_SHARED)
 		return -EINVAL;
 	return (int64_t)r.slab->size;
 }
@@ -380,7 +380,7 @@ int gx_pool_stats(const gx_arena *a, int node, int cls, gx_pool_class_stats *out
 		gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)sl + GX_SLAB_HDR);
 		for (uint32_t i = 0; i < sl->nchunks; i++) {
 			uint32_t k = GX_CHUNK_KIND(atomic_load(&ch[i].state));
-			out->in_use += k == GX_CHUNK_OWNED || k == GX_CHUNK_RING;
+			out->in_use += k == GX_CHUNK_OWNED || k == GX_CHUNK_RING || k == GX_CHUNK_SHARED;
 		}
 	}
 	return 0;
@@ -398,6 +398,8 @@ int gx_pool_give(gx_arena *a, gx_off off, int to_ring, uint32_t len)
 	if (slot < 0)
 		return slot;
 	uint32_t st = GX_CHUNK_OWNED | (uint32_t)slot;
+	if (atomic_load(&r.hdr->state) != st)
+		return -EINVAL; /* not ours: leave its length alone */
 	r.hdr->len = len;
 	if (!atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_RING | (uint32_t)slot))
 		return -EINVAL;
@@ -435,6 +437,25 @@ static int gx_free_to_list(gx_arena *a, int slot, gx_chunk_ref *r, uint32_t expe
 	if (ok && GX_CHUNK_KIND(expect) != GX_CHUNK_CACHED)
 		atomic_fetch_add_explicit(&gx_pcls(a, node, c)->frees, 1, memory_order_relaxed);
 	return ok;
+}
+
+int gx_pool_share(gx_arena *a, gx_off off)
+{
+	gx_chunk_ref r;
+	int slot = gx_shm_slot(a);
+	if (slot < 0 || gx_chunk_by_off(a, off, &r) < 0)
+		return -EINVAL;
+	uint32_t st = GX_CHUNK_OWNED | (uint32_t)slot;
+	return atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_SHARED) ? 0 : -EINVAL;
+}
+
+int gx_pool_free_shared(gx_arena *a, gx_off off)
+{
+	gx_chunk_ref r;
+	int slot = gx_shm_slot(a);
+	if (slot < 0 || gx_chunk_by_off(a, off, &r) < 0)
+		return -EINVAL;
+	return gx_free_to_list(a, slot, &r, GX_CHUNK_SHARED) ? 0 : -EINVAL;
 }
 
 void gx_pool_free_ring_chunk(gx_arena *a, gx_off off)

@@ -157,6 +157,8 @@ int gx_ring_create(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t msg_s
 		gx_pool_free(a, (gx_off)off);
 		return -ENOMEM;
 	}
+	/* a shared object: its creator's death must not return it to the pool */
+	gx_pool_share(a, (gx_off)off);
 	atomic_thread_fence(memory_order_release);
 	r->magic = GX_RING_MAGIC;
 	*out = r;
@@ -192,7 +194,7 @@ int gx_ring_destroy(gx_arena *a, gx_ring *r)
 		atomic_compare_exchange_strong(&h->rings[i], &o, 0);
 	}
 	r->magic = 0;
-	return gx_pool_free(a, r->self);
+	return gx_pool_free_shared(a, r->self);
 }
 
 /* ---- journal ---- */
@@ -258,6 +260,9 @@ static int gx_claim_send(gx_ring *r, const gx_rv *v, gx_proc *p, uint32_t n, uin
 			*first = pos;
 			return (int)k;
 		}
+		/* lost the race: the journal must not go on covering a position
+		 * someone else claimed (a repair would take it for ours) */
+		atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
 	}
 }
 
@@ -487,6 +492,7 @@ static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, ui
 			if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + k, memory_order_acq_rel,
 								  memory_order_relaxed))
 				break;
+			atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
 		}
 		ssize_t res;
 		if (tag0 == GX_TAG_SKIP) {

@@ -40,6 +40,8 @@
 #define GX_CHUNK_OWNED 0x4f000000u  /* | slot: allocated by that process */
 #define GX_CHUNK_CACHED 0x43000000u /* | slot: in that process's cache */
 #define GX_CHUNK_RING 0x52000000u   /* | slot: handed to a ring by slot */
+#define GX_CHUNK_SHARED 0x53000000u /* a shared object (ring, channel): no owner;
+				     * repair leaves it, only its destroy frees it */
 #define GX_CHUNK_KIND(s) ((s)&0xff000000u)
 #define GX_CHUNK_SLOT(s) ((s)&0xffffu)
 
@@ -160,6 +162,10 @@ int gx_pool_take(gx_arena *a, gx_off off, uint32_t *len);
 uint64_t gx_pool_repair_slot(gx_arena *a, int slot, uint64_t *garbage);
 /* pool.c: return a live slot's cache (detach) */
 void gx_pool_flush_cache(gx_arena *a, int slot);
+/* pool.c: make an allocated chunk of ours a shared object (repair of its
+ * creator's slot leaves it), and free such a chunk. 0 or -EINVAL. */
+int gx_pool_share(gx_arena *a, gx_off off);
+int gx_pool_free_shared(gx_arena *a, gx_off off);
 /* pool.c: free a chunk a ring held (slot skipped or lost by repair) */
 void gx_pool_free_ring_chunk(gx_arena *a, gx_off off);
 /* pool.c: free chunk off if it is RING|slot (repair of a dead sender) */

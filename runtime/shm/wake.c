@@ -130,8 +130,12 @@ int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_
 	int64_t backoff = 20000;
 	for (;;) {
 		atomic_fetch_add(&ec->waiters, 1);
-		atomic_store(&ec->pending, 0); /* the next publish must wake us */
+		/* key first, then clear pending: a publish that bumped seq
+		 * before our key read already cleared our way (the wait
+		 * returns at once), and one after it finds pending clear */
 		uint32_t key = atomic_load(&ec->seq);
+		atomic_store(&ec->pending, 0); /* the next publish must wake us */
+		atomic_thread_fence(memory_order_seq_cst);
 		if (ready(arg)) {
 			atomic_fetch_sub(&ec->waiters, 1);
 			return 0;

@@ -1480,3 +1480,40 @@ Test(crash, garbage_in_journals_and_the_ring_registry_is_survived_by_repair, .ti
 	survives(scribble_journals, a, seed_from((uint64_t)gx_now(), 5), "scribbled journals");
 	gx_arena_destroy(a);
 }
+
+/* A ring made by a process that then dies belongs to everyone: repair of
+ * its creator's slot must not hand the ring's chunk back to the pool. */
+Test(crash, a_ring_outlives_the_process_that_made_it, .timeout = 60)
+{
+	gx_arena *a = new_arena(16 * MiB);
+	gx_off *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(shared, MAP_FAILED);
+	pid_t c = fork();
+	if (c == 0) {
+		gx_ring *r;
+		if (gx_ring_create(a, &r, 16, 8, 0) != 0)
+			_exit(2);
+		uint64_t v = 77;
+		if (gx_ring_try_send(r, &v, 8) != 0)
+			_exit(3);
+		shared[0] = gx_ring_off(r);
+		raise(SIGKILL);
+	}
+	int st;
+	waitpid(c, &st, 0);
+	cr_assert(WIFSIGNALED(st), "the maker died");
+	gx_repair_report rep;
+	cr_expect_geq(gx_arena_repair(a, c, &rep), 1);
+	gx_ring *r = gx_ring_at(a, shared[0]);
+	cr_assert_not_null(r, "still a ring");
+	cr_expect_gt(gx_pool_chunk_size(a, shared[0]), 0, "its chunk was not freed");
+	/* an allocation of its class does not get its memory */
+	int64_t o = gx_pool_alloc(a, (size_t)gx_pool_chunk_size(a, shared[0]), -1);
+	cr_expect_neq((gx_off)o, shared[0]);
+	uint64_t v = 0;
+	cr_expect_eq(gx_ring_try_recv(r, &v, 8, NULL), 8);
+	cr_expect_eq(v, 77u);
+	cr_expect_eq(gx_ring_destroy(a, r), 0);
+	munmap(shared, 4096);
+	gx_arena_destroy(a);
+}
