@@ -62,6 +62,7 @@ static struct {
 	gx_arena *a;
 	gx_par *p;
 	gx_fut *futs;
+	uint32_t nfut;   /* future slots (an eighth of the arena) */
 	_Atomic uint32_t *fut_next;
 	gx_config cfg;
 	int me;          /* worker index, -1 in the main process */
@@ -151,7 +152,7 @@ static gx_fut *gx_fut_of(gx_future f)
 	if (!Q.p)
 		return NULL;
 	uint32_t idx = (uint32_t)f.h, gen = (uint32_t)(f.h >> 32);
-	if (idx >= GX_FUT_N || gen == 0)
+	if (idx >= Q.nfut || gen == 0)
 		return NULL;
 	gx_fut *x = &Q.futs[idx];
 	if (atomic_load(&x->gen) != gen || atomic_load(&x->state) == GX_FUT_FREE)
@@ -165,8 +166,8 @@ static int gx_fut_alloc(uint32_t *idx)
 	uint64_t h = atomic_load(head);
 	for (;;) {
 		uint32_t i = GX_TAG_IDX(h);
-		if (!i)
-			return -EAGAIN;
+		if (!i || i > Q.nfut)
+			return -EAGAIN; /* empty (or a corrupt head: refuse) */
 		uint32_t next = atomic_load(&Q.fut_next[i - 1]);
 		if (atomic_compare_exchange_weak(head, &h, GX_TAG_MAKE(next, GX_TAG_CNT(h) + 1))) {
 			*idx = i - 1;
@@ -205,11 +206,12 @@ static void gx_fut_drop_result(gx_fut *x)
 static void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len)
 {
 	uint32_t idx = (uint32_t)fh;
-	gx_fut *x = idx < GX_FUT_N ? &Q.futs[idx] : NULL;
+	gx_fut *x = idx < Q.nfut ? &Q.futs[idx] : NULL;
 	if (!x || atomic_load(&x->gen) != (uint32_t)(fh >> 32))
 		return;
 	uint32_t st = GX_FUT_PENDING;
-	if (!atomic_compare_exchange_strong(&x->state, &st, GX_FUT_COMPLETING)) {
+	uint32_t completing = GX_FUT_COMPLETING | (uint32_t)(Q.me + 1) << 8;
+	if (!atomic_compare_exchange_strong(&x->state, &st, completing)) {
 		if (st == GX_FUT_ABANDONED) {
 			/* abandoned by gx_future_free: the slot is ours to release */
 			gx_fut_drop_result(x);
@@ -270,7 +272,7 @@ static bool gx_fut_ready(void *arg)
 {
 	gx_fut *x = arg;
 	uint32_t st = atomic_load_explicit(&x->state, memory_order_acquire);
-	return st != GX_FUT_PENDING && st != GX_FUT_COMPLETING;
+	return st != GX_FUT_PENDING && GX_FUT_KIND(st) != GX_FUT_COMPLETING;
 }
 
 static int gx_fut_read(gx_fut *x, void *buf, size_t cap, size_t *len)
@@ -325,12 +327,16 @@ int gx_future_free(gx_future f)
 	uint32_t st = GX_FUT_PENDING;
 	if (atomic_compare_exchange_strong(&x->state, &st, GX_FUT_ABANDONED))
 		return 0; /* handles now fail (ABANDONED); the completer releases it */
-	while (st == GX_FUT_COMPLETING) {
-		/* a completion is writing the result: a few stores away */
-		gx_yield();
+	while (GX_FUT_KIND(st) == GX_FUT_COMPLETING) {
+		/* a completion is writing the result: a few stores away (or
+		 * its worker died and the supervisor sets it back) */
+		gx_sleep(10 * GX_MICROSECOND);
 		st = atomic_load_explicit(&x->state, memory_order_acquire);
+		if (st == GX_FUT_PENDING && atomic_compare_exchange_strong(&x->state, &st, GX_FUT_ABANDONED))
+			return 0;
 	}
-	if (st != GX_FUT_DONE)
+	/* DONE -> ABANDONED by CAS: of two concurrent frees one wins */
+	if (st != GX_FUT_DONE || !atomic_compare_exchange_strong(&x->state, &st, GX_FUT_ABANDONED))
 		return -EINVAL;
 	gx_fut_drop_result(x);
 	gx_fut_release((uint32_t)f.h);
@@ -438,14 +444,16 @@ static void gx_task_run(void *arg)
 		rc = -EBADMSG;
 	else
 		rc = ((gx_task_fn)(uintptr_t)r->fn)(argp, r->len, &res);
+	int64_t ns = timed ? gx_now() - t0 : 0;
+	gx_fut_complete(r->fut, rc, res.data, res.len);
+	gx_rt_clear(t->slot); /* done: nothing to run again */
+	/* the argument chunk only now: a re-run after a death in between
+	 * must not find it freed (and maybe reused) */
 	if (r->len > GX_TASK_INLINE && argp) {
 		uint32_t l;
 		if (gx_pool_take(Q.a, r->chunk, &l) == 0)
 			gx_pool_free(Q.a, r->chunk);
 	}
-	int64_t ns = timed ? gx_now() - t0 : 0;
-	gx_fut_complete(r->fut, rc, res.data, res.len);
-	gx_rt_clear(t->slot); /* done: nothing to run again */
 	free(res.own);
 	if (timed && Q.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED))
 		gx_cost_learn(r->fn, ns);
@@ -774,6 +782,7 @@ static int gx_worker_loop(void *arg)
 	atomic_store(&w->state, GX_W_READY);
 	gx_ec_notify(&Q.p->events, NULL);
 	gx_task_rec recs[16];
+	atomic_store(&w->arena_slot, gx_arena_attach(Q.a));
 	Q.rt = gx_runtab_of(Q.me);
 	Q.rt_nfree = 0;
 	for (int e = GX_RUN_MAX - 1; e >= 0; e--)
@@ -794,6 +803,14 @@ static int gx_worker_loop(void *arg)
 		}
 		if (n == -EPIPE)
 			break; /* closed and drained: shutting down */
+		if (n == -EMSGSIZE || n == -EBADMSG) {
+			/* not a task record: drop it rather than spin on it */
+			char junk[GX_RING_INLINE_MAX];
+			gx_off ck = 0;
+			if (gx_ring_try_recv(in, junk, sizeof junk, &ck) >= 0 && ck)
+				gx_pool_free(Q.a, ck);
+			continue;
+		}
 		if (atomic_load(&w->state) == GX_W_DRAIN && gx_ring_depth(in) == 0)
 			break; /* retired by autoscaling */
 		if (Q.cfg.work_stealing && gx_steal(cancel) > 0) {
@@ -927,7 +944,7 @@ static void gx_par_on_signal(int sig)
 {
 	/* async-signal-safe only: stop the spawner (it kills and reaps the
 	 * workers), reap it, leave */
-	pid_t s = Q.p ? Q.p->spawner_pid : 0;
+	pid_t s = Q.p && Q.p->main_pid == getpid() ? Q.p->spawner_pid : 0;
 	if (s > 0) {
 		kill(s, SIGTERM);
 		while (waitpid(s, NULL, 0) < 0 && errno == EINTR)
@@ -963,8 +980,11 @@ static void gx_par_signals_reset(void)
 
 static int gx_par_tables(gx_arena *a, int nslots)
 {
+	/* the future table: an eighth of the arena, 1024..GX_FUT_N slots */
+	uint64_t nf = a->h.size / 8 / (sizeof(gx_fut) + sizeof(uint32_t));
+	Q.nfut = nf < 1024 ? 1024 : nf > GX_FUT_N ? GX_FUT_N : (uint32_t)nf;
 	int64_t off = gx_arena_carve(a, sizeof(gx_par));
-	int64_t foff = gx_arena_carve(a, (size_t)GX_FUT_N * sizeof(gx_fut) + (size_t)GX_FUT_N * sizeof(uint32_t));
+	int64_t foff = gx_arena_carve(a, (size_t)Q.nfut * sizeof(gx_fut) + (size_t)Q.nfut * sizeof(uint32_t));
 	if (off < 0 || foff < 0)
 		return -ENOMEM;
 	gx_par *p = gx_arena_ptr(a, (gx_off)off, sizeof *p);
@@ -972,11 +992,11 @@ static int gx_par_tables(gx_arena *a, int nslots)
 	p->nslots = (uint32_t)nslots;
 	p->main_pid = (int32_t)getpid();
 	p->futs = (gx_off)foff;
-	p->fut_next = (gx_off)foff + (gx_off)GX_FUT_N * sizeof(gx_fut);
-	Q.futs = gx_arena_ptr(a, p->futs, (size_t)GX_FUT_N * sizeof(gx_fut));
-	Q.fut_next = gx_arena_ptr(a, p->fut_next, (size_t)GX_FUT_N * sizeof(uint32_t));
-	for (uint32_t i = 0; i < GX_FUT_N; i++) {
-		atomic_store_explicit(&Q.fut_next[i], i + 1 < GX_FUT_N ? i + 2 : 0, memory_order_relaxed);
+	p->fut_next = (gx_off)foff + (gx_off)Q.nfut * sizeof(gx_fut);
+	Q.futs = gx_arena_ptr(a, p->futs, (size_t)Q.nfut * sizeof(gx_fut));
+	Q.fut_next = gx_arena_ptr(a, p->fut_next, (size_t)Q.nfut * sizeof(uint32_t));
+	for (uint32_t i = 0; i < Q.nfut; i++) {
+		atomic_store_explicit(&Q.fut_next[i], i + 1 < Q.nfut ? i + 2 : 0, memory_order_relaxed);
 		/* generations start at 1: handle 0 (what a refused call
 		 * leaves in *out) never names a future */
 		atomic_store_explicit(&Q.futs[i].gen, 1, memory_order_relaxed);
@@ -1051,6 +1071,7 @@ int gx_par_init(const gx_config *cfg)
 		w->inbox = gx_ring_off(r);
 		w->cpu = cfg->cpu_affinity ? gx_nth_cpu(i % gx_ncpus()) : -1;
 		w->weight = gx_config_weight(cfg, i);
+		atomic_store(&w->arena_slot, -1);
 	}
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
@@ -1146,7 +1167,7 @@ static void gx_autoscale(void *arg)
 		if (hot >= 3 && active < Q.wmax) {
 			for (int i = 0; i < (int)Q.p->nslots; i++) {
 				uint32_t st = atomic_load(&Q.p->w[i].state);
-				if (st == GX_W_OFF || st == GX_W_DEAD) {
+				if (st == GX_W_OFF) { /* DEAD ones are the supervisor's */
 					atomic_store(&Q.p->w[i].wait_ewma_ns, 0);
 					gx_request(i);
 					break;
@@ -1244,16 +1265,27 @@ static void gx_requeue(gx_task_rec *r, int dead, int restarting, int ran)
 	gx_fut_complete(r->fut, -EOWNERDEAD, NULL, 0);
 }
 
-static void gx_handle_death(int i, int *handled)
+static void gx_handle_death(int i)
 {
 	gx_wk *w = &Q.p->w[i];
 	int32_t pid = atomic_load(&w->pid);
-	handled[i] = 1;
-	if (atomic_exchange(&w->retired, 0))
-		return; /* autoscaling retired it: an expected exit */
-	if (pid > 0) {
+	if (atomic_exchange(&w->retired, 0)) {
+		atomic_store(&w->state, GX_W_OFF); /* autoscaling retired it */
+		return;
+	}
+	int32_t as = atomic_load(&w->arena_slot);
+	if (pid > 0 && as >= 0) {
 		gx_repair_report rep;
-		gx_arena_repair(Q.a, pid, &rep); /* its ring and pool claims */
+		gx_arena_repair_slot(Q.a, as, pid, &rep); /* its ring and pool claims */
+	}
+	atomic_store(&w->arena_slot, -1);
+	/* a result it was writing when it died: back to pending (its task
+	 * is in the table below and runs again) */
+	uint32_t mine = GX_FUT_COMPLETING | (uint32_t)(i + 1) << 8;
+	for (uint32_t k = 0; k < Q.nfut; k++) {
+		uint32_t st = mine;
+		if (atomic_load_explicit(&Q.futs[k].state, memory_order_relaxed) == mine)
+			atomic_compare_exchange_strong(&Q.futs[k].state, &st, GX_FUT_PENDING);
 	}
 	int restarting = !Q.stopping && Q.cfg.auto_restart && gx_restart_allowed();
 	atomic_store(&w->running, 0);
@@ -1271,10 +1303,10 @@ static void gx_handle_death(int i, int *handled)
 	}
 	if (restarting) {
 		atomic_fetch_add(&w->restarts, 1);
-		handled[i] = 0;
-		gx_request(i); /* the spawner forks a new one into the slot */
+		gx_request(i); /* state SPAWN: the spawner forks a new one */
 		return;         /* it takes over the inbox */
 	}
+	atomic_store(&w->state, GX_W_OFF);
 	if (!Q.stopping)
 		gx_log("parallel: worker %d (pid %d) died; restart limit reached, not restarting", i, (int)pid);
 	/* its inbox: to the others (or here, degraded); those never ran */
@@ -1292,33 +1324,29 @@ static void gx_handle_death(int i, int *handled)
 	}
 }
 
-typedef struct {
-	int *handled;
-} gx_sup_arg;
-
 static bool gx_sup_ready(void *arg)
 {
-	gx_sup_arg *s = arg;
+	(void)arg;
 	if (Q.stopping)
 		return true;
 	for (int i = 0; i < (int)Q.p->nslots; i++)
-		if (atomic_load(&Q.p->w[i].state) == GX_W_DEAD && !s->handled[i])
+		if (atomic_load(&Q.p->w[i].state) == GX_W_DEAD)
 			return true;
 	return false;
 }
 
+/* The supervisor acts on DEAD slots and leaves each SPAWN (restarting) or
+ * OFF; only it moves a slot out of DEAD while the runtime runs. */
 static void gx_supervise(void *arg)
 {
 	(void)arg;
-	int handled[GX_MAX_WORKERS] = {0};
-	gx_sup_arg s = {handled};
 	while (!Q.stopping) {
-		gx_ec_wait(&Q.p->events, gx_sup_ready, &s, 0, GX_FOREVER, NULL);
+		gx_ec_wait(&Q.p->events, gx_sup_ready, NULL, 0, GX_FOREVER, NULL);
 		if (Q.stopping)
 			break;
 		for (int i = 0; i < (int)Q.p->nslots; i++)
-			if (atomic_load(&Q.p->w[i].state) == GX_W_DEAD && !handled[i])
-				gx_handle_death(i, handled);
+			if (atomic_load(&Q.p->w[i].state) == GX_W_DEAD)
+				gx_handle_death(i);
 	}
 }
 
@@ -1366,6 +1394,7 @@ int gx_par_main(int (*main_fn)(void *), void *arg)
 void gx_par_fini(void)
 {
 	if (Q.enabled) {
+		gx_par_signals_reset(); /* before the spawner's pid can be reused */
 		if (Q.pipe_w >= 0)
 			close(Q.pipe_w); /* the spawner sees EOF if the quit byte was lost */
 		int st;
@@ -1373,7 +1402,6 @@ void gx_par_fini(void)
 			;
 		Q.pipe_w = -1;
 		Q.enabled = 0;
-		gx_par_signals_reset();
 	}
 	if (Q.a && Q.me < 0) {
 		gx_arena_destroy(Q.a);

@@ -16,6 +16,9 @@
 #define GX_FUT_N 65536u
 
 enum { GX_FUT_FREE = 0, GX_FUT_PENDING = 1, GX_FUT_DONE = 2, GX_FUT_ABANDONED = 3, GX_FUT_COMPLETING = 4 };
+/* COMPLETING carries the completing worker + 1 in bits 8..15 (0: the main
+ * process), so a supervisor can undo it when that worker died mid-way */
+#define GX_FUT_KIND(st) ((st)&0xffu)
 enum { GX_W_OFF = 0, GX_W_SPAWN = 1, GX_W_READY = 2, GX_W_DRAIN = 3, GX_W_DEAD = 4 };
 
 /* A future's slot: the state word is what waiters sleep on (ec). */
@@ -63,6 +66,7 @@ typedef struct gx_wk {
 	_Atomic int32_t exit_status;
 	_Atomic uint64_t restarts;
 	_Atomic uint32_t retired; /* autoscaling asked it to leave */
+	_Atomic int32_t arena_slot; /* its process slot in the arena, -1 */
 	_Alignas(64) _Atomic uint64_t tasks, steals, running;
 	_Atomic int64_t backlog_ns;
 	_Atomic int64_t wait_ewma_ns;

@@ -534,6 +534,20 @@ static void gx_repair_one(gx_arena *a, int s, gx_repair_report *rep)
 	rep->procs++;
 }
 
+int gx_arena_repair_slot(gx_arena *a, int s, int32_t pid, gx_repair_report *rep)
+{
+	if (!a || s < 0 || s >= GX_SHM_MAX_PROCS || pid <= 0)
+		return 0;
+	gx_repair_report local;
+	if (!rep)
+		rep = &local;
+	memset(rep, 0, sizeof *rep);
+	if (atomic_load(&gx_ah(a)->proc[s].pid) != pid)
+		return 0;
+	gx_repair_one(a, s, rep);
+	return 1;
+}
+
 int gx_arena_repair(gx_arena *a, pid_t pid, gx_repair_report *rep)
 {
 	if (!a || a->h.magic != GX_ARENA_MAGIC || pid < 0)

@@ -152,6 +152,9 @@ static inline void *gx_aptr(const gx_arena *a, uint64_t off, uint64_t len)
 int gx_shm_slot(gx_arena *a);
 /* The arena mapped in this process that contains p, or NULL. */
 gx_arena *gx_arena_of(const void *p);
+/* Repair slot s for a process pid known to be dead (reaped already, so
+ * its pid may be reused): no liveness check. 1, or 0 when s is not pid's. */
+int gx_arena_repair_slot(gx_arena *a, int s, int32_t pid, gx_repair_report *rep);
 /* True while slot s belongs to a running process (or this one). */
 int gx_slot_alive(gx_arena *a, int s);
 
