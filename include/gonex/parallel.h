@@ -74,7 +74,8 @@ typedef struct gx_par_opts {
  * Run fn(arg, len) on a worker. Returns 0 and sets *out, or: -EINVAL (fn
  * NULL or not code, out NULL, bad worker index), -EMSGSIZE (len >
  * GX_TASK_MAX), -EPERM (outside gx_run), -EAGAIN (the future table is
- * full: free some; it has an eighth of the arena, 1024 to 65536 slots), -ENOMEM (no chunk for a large argument), -ESHUTDOWN
+ * full: free some; it has an eighth of the arena, 1024 to 65536 slots),
+ * -ENOMEM (no chunk for a large argument), -ESHUTDOWN
  * (the runtime is stopping).
  */
 GX_API int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts);

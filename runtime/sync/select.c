@@ -35,10 +35,23 @@
 static int gx_select_poll(gx_case *cases, size_t n, bool block, gx_until u)
 {
 	int64_t nap = 20 * GX_MICROSECOND;
+	uint32_t perm[64];
 	for (;;) {
+		/* a fresh random order each round: the first ready case in a
+		 * uniformly random order is uniform among the ready ones (past
+		 * 64 cases, a random rotation) */
 		size_t start = n ? gx_rand_below((uint32_t)n) : 0;
+		if (n <= 64) {
+			for (uint32_t k = 0; k < n; k++)
+				perm[k] = k;
+			for (uint32_t k = (uint32_t)n; k > 1; k--) {
+				uint32_t j = gx_rand_below(k), t = perm[k - 1];
+				perm[k - 1] = perm[j];
+				perm[j] = t;
+			}
+		}
 		for (size_t j = 0; j < n; j++) {
-			size_t i = (start + j) % n;
+			size_t i = n <= 64 ? perm[j] : (start + j) % n;
 			gx_case *k = &cases[i];
 			if (!k->chan)
 				continue;
