@@ -51,6 +51,7 @@
 #include "core/panic.h"
 #include "core/sched.h"
 
+#include <gonex/chan.h>
 #include <gonex/coro.h>
 #include <gonex/runtime.h>
 #include <gonex/shm.h>
@@ -740,6 +741,21 @@ static bool gx_worker_ready(void *arg)
 	return false;
 }
 
+/* Take up to k records from ring `from` through this worker's staging
+ * area in the arena and start them. Returns the count or the ring's error. */
+static int gx_take(gx_ring *from, size_t k, int stolen, int cancel)
+{
+	gx_wk *w = &Q.p->w[Q.me];
+	for (size_t i = 0; i < k; i++)
+		w->staging[i].fut = 0;
+	atomic_store_explicit(&w->staging_k, (uint32_t)k, memory_order_release);
+	int n = gx_ring_try_recv_batch(from, w->staging, k);
+	for (int i = 0; i < n; i++)
+		gx_task_start(&w->staging[i], stolen, cancel);
+	atomic_store_explicit(&w->staging_k, 0, memory_order_release);
+	return n;
+}
+
 /* Take half of the fullest other inbox. Returns tasks started. */
 static int gx_steal(int cancel)
 {
@@ -757,17 +773,14 @@ static int gx_steal(int cancel)
 	}
 	if (victim < 0)
 		return 0;
-	gx_task_rec recs[16];
 	uint64_t want = most / 2;
 	if (want > (uint64_t)Q.rt_nfree)
 		want = (uint64_t)Q.rt_nfree;
 	int got = 0;
 	while (want) {
-		int n = gx_ring_try_recv_batch(gx_inbox(victim), recs, want < 16 ? want : 16);
+		int n = gx_take(gx_inbox(victim), want < 16 ? want : 16, 1, cancel);
 		if (n <= 0)
 			break;
-		for (int k = 0; k < n; k++)
-			gx_task_start(&recs[k], 1, cancel);
 		got += n;
 		want -= (uint64_t)n < want ? (uint64_t)n : want;
 	}
@@ -781,7 +794,6 @@ static int gx_worker_loop(void *arg)
 	gx_ring *in = gx_inbox(Q.me);
 	atomic_store(&w->state, GX_W_READY);
 	gx_ec_notify(&Q.p->events, NULL);
-	gx_task_rec recs[16];
 	atomic_store(&w->arena_slot, gx_arena_attach(Q.a));
 	Q.rt = gx_runtab_of(Q.me);
 	Q.rt_nfree = 0;
@@ -794,10 +806,8 @@ static int gx_worker_loop(void *arg)
 			gx_sleep(50 * GX_MICROSECOND);
 			continue;
 		}
-		int n = gx_ring_try_recv_batch(in, recs, Q.rt_nfree < 16 ? (size_t)Q.rt_nfree : 16);
+		int n = gx_take(in, Q.rt_nfree < 16 ? (size_t)Q.rt_nfree : 16, 0, cancel);
 		if (n > 0) {
-			for (int k = 0; k < n; k++)
-				gx_task_start(&recs[k], 0, cancel);
 			gx_yield();
 			continue;
 		}
@@ -1235,10 +1245,22 @@ static int gx_restart_allowed(void)
 	return 1;
 }
 
-/* Queue r again on a worker that takes tasks (not `dead` unless it is
- * about to restart), or fail its future. */
+/* Tasks to queue again, in the main process: the supervisor appends and
+ * never blocks; a requeuer coroutine hands them to workers as their
+ * inboxes have room (or runs them here once degraded). */
+static struct {
+	gx_task_rec *v;
+	size_t n, cap, head;
+	gx_chan *bell;
+	int running;
+} RQ;
+
+static void gx_requeuer(void *arg);
+
 static void gx_requeue(gx_task_rec *r, int dead, int restarting, int ran)
 {
+	(void)dead;
+	(void)restarting;
 	uint32_t attempt = (r->flags >> GX_TASK_ATTEMPT_SHIFT) & 0xff;
 	if (ran && attempt >= Q.cfg.retry_attempts) {
 		if (r->len > GX_TASK_INLINE) {
@@ -1251,18 +1273,83 @@ static void gx_requeue(gx_task_rec *r, int dead, int restarting, int ran)
 	}
 	if (ran)
 		r->flags = (r->flags & ~(0xffu << GX_TASK_ATTEMPT_SHIFT)) | (attempt + 1) << GX_TASK_ATTEMPT_SHIFT;
-	int w = gx_par_pick(0);
-	if (w < 0 && restarting)
-		w = dead;
-	gx_ring *in = w >= 0 ? gx_inbox(w) : NULL;
-	if (in && gx_ring_send(in, r, sizeof *r, gx_timeout(GX_SECOND)) == 0)
-		return;
-	if (Q.degraded || (w < 0 && Q.cfg.graceful_degradation)) {
-		Q.degraded = 1;
-		gx_task_start(r, 0, 0); /* run it here */
-		return;
+	if (RQ.n == RQ.cap) {
+		size_t cap = RQ.cap ? RQ.cap * 2 : 256;
+		gx_task_rec *v = realloc(RQ.v, cap * sizeof *v);
+		if (!v) {
+			gx_fut_complete(r->fut, -ENOMEM, NULL, 0);
+			return;
+		}
+		RQ.v = v;
+		RQ.cap = cap;
 	}
-	gx_fut_complete(r->fut, -EOWNERDEAD, NULL, 0);
+	RQ.v[RQ.n++] = *r;
+	if (!RQ.bell)
+		gx_chan_make(&RQ.bell, 0, 1, 0);
+	if (!RQ.running) {
+		RQ.running = 1;
+		gx_go(gx_requeuer, NULL);
+	}
+	if (RQ.bell)
+		gx_chan_try_send(RQ.bell, NULL);
+}
+
+/* A worker that will take tasks: READY, else one being (re)started. */
+static int gx_requeue_target(void)
+{
+	int w = gx_par_pick(0);
+	for (int i = 0; w < 0 && i < (int)Q.p->nslots; i++)
+		if (atomic_load(&Q.p->w[i].state) == GX_W_SPAWN)
+			w = i;
+	return w;
+}
+
+static void gx_requeuer(void *arg)
+{
+	(void)arg;
+	while (!Q.stopping) {
+		if (RQ.head == RQ.n) {
+			RQ.head = RQ.n = 0;
+			gx_chan_recv(RQ.bell, NULL, NULL, gx_timeout(100 * GX_MILLISECOND));
+			continue;
+		}
+		gx_task_rec *r = &RQ.v[RQ.head];
+		int w = gx_requeue_target();
+		if (w < 0) {
+			if (Q.degraded || Q.cfg.graceful_degradation) {
+				Q.degraded = 1;
+				gx_task_start(r, 0, 0); /* run it here */
+			} else {
+				gx_fut_complete(r->fut, -EOWNERDEAD, NULL, 0);
+			}
+			RQ.head++;
+			continue;
+		}
+		gx_ring *in = gx_inbox(w);
+		if (in && gx_ring_try_send(in, r, sizeof *r) == 0) {
+			gx_nudge_idle(w);
+			RQ.head++;
+			continue;
+		}
+		gx_sleep(100 * GX_MICROSECOND); /* inboxes full: let them drain */
+	}
+	RQ.running = 0;
+}
+
+typedef struct {
+	int dead;
+	int restarting;
+} gx_salvage_ctx;
+
+static void gx_salvage_cb(const void *msg, size_t len, void *arg)
+{
+	gx_salvage_ctx *c = arg;
+	if (len != sizeof(gx_task_rec))
+		return;
+	gx_task_rec r;
+	memcpy(&r, msg, sizeof r);
+	if (r.fut && gx_is_code((const void *)(uintptr_t)r.fn))
+		gx_requeue(&r, c->dead, c->restarting, 0); /* never ran */
 }
 
 static void gx_handle_death(int i)
@@ -1274,9 +1361,40 @@ static void gx_handle_death(int i)
 		return;
 	}
 	int32_t as = atomic_load(&w->arena_slot);
+	int restarting = !Q.stopping && Q.cfg.auto_restart && gx_restart_allowed();
+	/* a batch it was taking: from the ring if the copies out may be
+	 * partial, else from its staging area (minus what reached its table) */
+	gx_salvage_ctx sc = {i, restarting};
+	int from_ring = 0, released = 0;
+	if (pid > 0 && as >= 0 && atomic_load(&Q.a->h.proc[as].pid) == pid)
+		for (int k = 0; k < (int)Q.p->nslots; k++) {
+			gx_ring *in = gx_inbox(k);
+			int rel = 0;
+			if (in && gx_ring_salvage(Q.a, in, as, gx_salvage_cb, &sc, &rel) >= 0) {
+				from_ring = !rel;
+				released = rel;
+				break;
+			}
+		}
+	uint32_t sk = atomic_load(&w->staging_k);
+	(void)released;
+	if (!from_ring && sk) {
+		gx_runtab *rt0 = gx_runtab_of(i);
+		for (uint32_t k = 0; k < sk && k < 16; k++) {
+			gx_task_rec r = w->staging[k];
+			if (!r.fut || !gx_is_code((const void *)(uintptr_t)r.fn))
+				continue;
+			int dup = 0;
+			for (int e = 0; rt0 && e < GX_RUN_MAX && !dup; e++)
+				dup = (atomic_load(&rt0->used[e / 64]) >> (e % 64) & 1) && rt0->rec[e].fut == r.fut;
+			if (!dup)
+				gx_requeue(&r, i, restarting, 0);
+		}
+	}
+	atomic_store(&w->staging_k, 0);
 	if (pid > 0 && as >= 0) {
 		gx_repair_report rep;
-		gx_arena_repair_slot(Q.a, as, pid, &rep); /* its ring and pool claims */
+		gx_arena_repair_slot(Q.a, as, pid, &rep); /* its other ring and pool claims */
 	}
 	atomic_store(&w->arena_slot, -1);
 	/* a result it was writing when it died: back to pending (its task
@@ -1287,7 +1405,6 @@ static void gx_handle_death(int i)
 		if (atomic_load_explicit(&Q.futs[k].state, memory_order_relaxed) == mine)
 			atomic_compare_exchange_strong(&Q.futs[k].state, &st, GX_FUT_PENDING);
 	}
-	int restarting = !Q.stopping && Q.cfg.auto_restart && gx_restart_allowed();
 	atomic_store(&w->running, 0);
 	atomic_store(&w->backlog_ns, 0);
 	/* what it was running (or had taken): again, elsewhere, before a
@@ -1413,4 +1530,11 @@ void gx_par_fini(void)
 	Q.nworkers = 0;
 	Q.degraded = 0;
 	Q.nrestart = 0;
+	free(RQ.v);
+	RQ.v = NULL;
+	RQ.n = RQ.cap = RQ.head = 0;
+	RQ.running = 0;
+	if (RQ.bell)
+		gx_chan_free(RQ.bell);
+	RQ.bell = NULL;
 }

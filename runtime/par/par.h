@@ -67,6 +67,10 @@ typedef struct gx_wk {
 	_Atomic uint64_t restarts;
 	_Atomic uint32_t retired; /* autoscaling asked it to leave */
 	_Atomic int32_t arena_slot; /* its process slot in the arena, -1 */
+	/* a batch being taken: records land here (in the arena) before the
+	 * ring releases their slots, so a death in between loses nothing */
+	_Atomic uint32_t staging_k;
+	gx_task_rec staging[16];
 	_Alignas(64) _Atomic uint64_t tasks, steals, running;
 	_Atomic int64_t backlog_ns;
 	_Atomic int64_t wait_ewma_ns;

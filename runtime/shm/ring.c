@@ -628,6 +628,50 @@ uint64_t gx_ring_depth(const gx_ring *r)
 	return h > t ? h - t : 0;
 }
 
+/* ---- salvage (before repair) ---- */
+
+static bool gx_live_claims(gx_arena *a, gx_ring *r, int dead, uint32_t kind, uint64_t q);
+
+int gx_ring_salvage(gx_arena *a, gx_ring *r, int slot, void (*cb)(const void *msg, size_t len, void *arg),
+		    void *arg, int *released)
+{
+	*released = 0;
+	gx_proc *p = &gx_ah(a)->proc[slot];
+	gx_rv vv, *v = &vv;
+	if (gx_rv_get(r, v) < 0 || atomic_load(&p->rj_kind) != GX_JR_RECV || atomic_load(&p->rj_ring) != r->self)
+		return -1;
+	uint64_t pos = atomic_load(&p->rj_pos);
+	uint32_t n = atomic_load(&p->rj_n);
+	if (n > v->cap)
+		n = (uint32_t)v->cap;
+	uint32_t held = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t q = pos + i;
+		uint64_t seq = atomic_load(gx_seq(v, q));
+		bool mine = atomic_load(&r->tail) > q && gx_pdiff(seq, q + 1) == 0 && !gx_live_claims(a, r, slot, GX_JR_RECV, q);
+		held += mine;
+	}
+	if (held < n && n > 0)
+		*released = 1; /* releases come after every copy: the copies are whole */
+	int given = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t q = pos + i;
+		_Atomic uint64_t *sq = gx_seq(v, q);
+		uint64_t seq = atomic_load(sq);
+		if (atomic_load(&r->tail) <= q || gx_pdiff(seq, q + 1) != 0 || gx_live_claims(a, r, slot, GX_JR_RECV, q))
+			continue;
+		uint32_t tag = (uint32_t)(seq >> 56);
+		if (!*released && tag >= 1 && tag <= v->msg_size) {
+			cb(gx_payload(v, q), tag, arg);
+			given++;
+		}
+		atomic_compare_exchange_strong(sq, &seq, (q + v->cap) & GX_POS_MASK);
+	}
+	atomic_store(&p->rj_kind, GX_JR_NONE);
+	gx_ec_notify(&r->not_full, (uint64_t *)&r->wakes);
+	return given;
+}
+
 /* ---- repair ---- */
 
 /* Does a live process other than `dead` hold [q] of ring r on side kind? */

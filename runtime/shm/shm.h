@@ -188,6 +188,19 @@ bool gx_ring_has_room(gx_ring *r);
 /* ring.c: messages queued now (head - tail) */
 uint64_t gx_ring_depth(const gx_ring *r);
 
+/*
+ * ring.c: before repair, take back what a dead consumer (arena slot
+ * `slot`) had claimed from r and not released. Returns -1 when its journal
+ * is not a receive on r. Otherwise it counts the claimed positions and the
+ * ones still unreleased; when none was released yet (the copies out may be
+ * partial), each unreleased inline message goes to cb in order; then every
+ * unreleased slot is released. Returns the number passed to cb, and sets
+ * *released when some claimed slot had been released already (the
+ * consumer had copied everything out).
+ */
+int gx_ring_salvage(gx_arena *a, gx_ring *r, int slot, void (*cb)(const void *msg, size_t len, void *arg),
+		    void *arg, int *released);
+
 /* ring.c: repair one ring for a dead slot */
 void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *rep);
 

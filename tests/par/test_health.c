@@ -131,3 +131,86 @@ Test(health, past_the_restart_limit_the_runtime_degrades, .timeout = 60)
 	cr_expect_eq(lim_workers, 0, "the second death, past the limit, is not");
 	cr_expect(lim_local_ok, "degraded: the task ran in the main process (worker id -1)");
 }
+
+/* The chaos test of issue 7: 20,000 tasks while a random worker is
+ * SIGKILLed every 50 ms. Every future resolves exactly once with the
+ * right value (re-runs are at-least-once, completions exactly once), and
+ * the runtime ends with its full worker count. */
+static int chaos_work(const void *arg, size_t len, gx_task_result *res)
+{
+	uint64_t i;
+	if (len != 8)
+		return -EINVAL;
+	memcpy(&i, arg, 8);
+	uint64_t x = 88172645463325252ull;
+	for (int k = 0; k < 100000; k++) { /* ~100 us: the run spans many kills */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+	}
+	uint64_t y = i * 7 + (x == 42); /* x is 42 never: y stays i * 7 */
+	gx_task_return(res, &y, 8);
+	return 0;
+}
+
+#define CN 20000
+static gx_future cf[CN];
+static volatile int c_done;
+static int c_kills, c_bad, c_workers;
+
+static void chaos_killer(void *arg)
+{
+	(void)arg;
+	uint64_t seed = 88172645463325252ull;
+	while (!c_done) {
+		gx_sleep(50 * GX_MILLISECOND);
+		if (c_done)
+			break;
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		gx_worker_stats s;
+		if (gx_worker_stats_get((int)(seed % 2), &s) == 0 && s.pid > 0 && s.active) {
+			kill(s.pid, SIGKILL);
+			c_kills++;
+		}
+	}
+}
+
+static int chaos_main(void *arg)
+{
+	(void)arg;
+	gx_go(chaos_killer, NULL);
+	for (uint64_t i = 0; i < CN; i++)
+		if (gx_go_parallel(&cf[i], chaos_work, &i, 8, NULL) != 0)
+			return 1;
+	for (uint64_t i = 0; i < CN; i++) {
+		uint64_t y = 0;
+		gx_yield(); /* let the killer in */
+		int rc = gx_future_get(cf[i], &y, 8, NULL, gx_timeout(60 * GX_SECOND));
+		if (rc != 0 || y != i * 7)
+			c_bad++;
+	}
+	c_done = 1;
+	for (int t = 0; t < 500 && gx_workers() < 2; t++)
+		gx_sleep(10 * GX_MILLISECOND);
+	c_workers = gx_workers();
+	return 0;
+}
+
+Test(health, chaos_twenty_thousand_tasks_under_sigkill, .timeout = 240)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 2;
+	c.restart_max = 1000;
+	c.retry_attempts = 100;
+	c_done = 0;
+	c_kills = c_bad = c_workers = 0;
+	cr_assert_eq(gx_run(&c, chaos_main, NULL), 0);
+	cr_log_info("chaos: %d kills", c_kills);
+	cr_expect_gt(c_kills, 5, "the killer ran (%d kills)", c_kills);
+	cr_expect_eq(c_bad, 0, "every future resolved with the right value");
+	cr_expect_eq(c_workers, 2, "full worker count at the end");
+	cr_expect(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left");
+}
