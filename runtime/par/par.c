@@ -1365,19 +1365,17 @@ static void gx_handle_death(int i)
 	/* a batch it was taking: from the ring if the copies out may be
 	 * partial, else from its staging area (minus what reached its table) */
 	gx_salvage_ctx sc = {i, restarting};
-	int from_ring = 0, released = 0;
+	int from_ring = 0;
 	if (pid > 0 && as >= 0 && atomic_load(&Q.a->h.proc[as].pid) == pid)
 		for (int k = 0; k < (int)Q.p->nslots; k++) {
 			gx_ring *in = gx_inbox(k);
 			int rel = 0;
 			if (in && gx_ring_salvage(Q.a, in, as, gx_salvage_cb, &sc, &rel) >= 0) {
-				from_ring = !rel;
-				released = rel;
+				from_ring = !rel; /* nothing released: the ring's copies count */
 				break;
 			}
 		}
 	uint32_t sk = atomic_load(&w->staging_k);
-	(void)released;
 	if (!from_ring && sk) {
 		gx_runtab *rt0 = gx_runtab_of(i);
 		for (uint32_t k = 0; k < sk && k < 16; k++) {
