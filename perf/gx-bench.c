@@ -47,6 +47,8 @@ static void usage(void)
 		"             workers (and, when P > 1, on 1 worker as the baseline)\n"
 		"  dispatch N N gx_go_parallel calls, each awaited before the next, on one\n"
 		"             idle worker\n"
+		"  restart N  SIGKILL worker 0 N times; each time, the time until its\n"
+		"             replacement has run a task pinned to it\n"
 		"  config     print what the runtime chose\n"
 		"GONEX_* variables tune the runtime (see README.md).\n");
 	exit(2);
@@ -1668,6 +1670,75 @@ out:
 	return ret;
 }
 
+/* ---- restart: from SIGKILL to a replacement running tasks ---- */
+
+static int rs_who(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	return gx_worker_id();
+}
+
+typedef struct {
+	long n;
+	int64_t *ns;
+	int bad;
+} rs_state;
+
+static int rs_main(void *arg)
+{
+	rs_state *s = arg;
+	for (long k = 0; k < s->n; k++) {
+		gx_worker_stats st;
+		/* let the previous replacement settle, then kill it */
+		for (int t = 0; t < 1000 && (gx_worker_stats_get(0, &st) != 0 || !st.active); t++)
+			gx_sleep(GX_MILLISECOND);
+		gx_sleep(5 * GX_MILLISECOND);
+		gx_worker_stats_get(0, &st);
+		int64_t t0 = gx_now();
+		kill(st.pid, SIGKILL);
+		gx_par_opts o = GX_PAR_OPTS_INIT;
+		o.worker = 0; /* stealing is off: only worker 0's replacement runs it */
+		gx_future f;
+		if (gx_go_parallel(&f, rs_who, NULL, 0, &o) != 0 ||
+		    gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND)) != 0) {
+			s->bad++;
+			continue;
+		}
+		s->ns[k] = gx_now() - t0;
+	}
+	return 0;
+}
+
+static int bench_restart(long n)
+{
+	gx_config cfg;
+	gx_config_init(&cfg);
+	cfg.workers = 2;
+	cfg.work_stealing = 0;
+	cfg.restart_max = 1000;
+	if (gx_config_from_env(&cfg) < 0)
+		return 2;
+	int64_t *ns = calloc((size_t)n, sizeof *ns);
+	if (!ns)
+		return 1;
+	rs_state s = {.n = n, .ns = ns};
+	int rc = gx_run(&cfg, rs_main, &s);
+	if (rc != 0 || s.bad) {
+		fprintf(stderr, "gx-bench restart: gx_run %d, %d kills without a replacement running the task\n", rc, s.bad);
+		free(ns);
+		return 1;
+	}
+	qsort(ns, (size_t)n, sizeof *ns, cmp_i64);
+	int64_t mx = ns[n - 1];
+	double med = (n % 2 ? (double)ns[n / 2] : ((double)ns[n / 2 - 1] + (double)ns[n / 2]) / 2.0) / 1e6;
+	printf("RESULT restart_to_task %.2f ms kills=%ld stat=median max=%.2f workers=%d\n", med, n, (double)mx / 1e6,
+	       cfg.workers);
+	free(ns);
+	return 0;
+}
+
 /* ---- config ---- */
 
 static int bench_config(void *arg)
@@ -1728,6 +1799,11 @@ int main(int argc, char **argv)
 			}
 		}
 		return bench_xpp(n, (size_t)cap, w[0] == 'w');
+	}
+	if (!strcmp(w, "restart")) {
+		if (argc != 3)
+			usage();
+		return bench_restart(parse_count(argv[2]));
 	}
 	if (!strcmp(w, "parallel")) {
 		if (argc != 5)

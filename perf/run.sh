@@ -122,6 +122,7 @@ plan=(
 	"parallel_u10_1w|parallel|1000000 10 1|200000 10 1|"
 	"parallel_cpu|parallel|4000 100000 2|1000 100000 2|"
 	"dispatch|dispatch|1000000|100000|"
+	"restart|restart|100|20|"
 )
 
 # The workloads this gx-bench has, read from its usage text ("  NAME ARGS").
