@@ -375,6 +375,7 @@ static int gx_rt_put(const gx_task_rec *r)
 		return -1;
 	int e = Q.rt_free[--Q.rt_nfree];
 	Q.rt->rec[e] = *r;
+	atomic_store_explicit(&Q.rt->start[e], Q.cfg.worker_timeout_ms ? gx_now() : 0, memory_order_relaxed);
 	atomic_fetch_or(&Q.rt->used[e / 64], 1ull << (e % 64));
 	return e;
 }
@@ -787,6 +788,20 @@ static int gx_steal(int cancel)
 	return got;
 }
 
+/* With a task timeout: a coroutine that stamps the worker's heartbeat. A
+ * task that hogs the CPU keeps it from running: that is what "the worker
+ * does not come back" means to the watchdog. */
+static void gx_heartbeat(void *arg)
+{
+	(void)arg;
+	gx_wk *w = &Q.p->w[Q.me];
+	int64_t every = (int64_t)Q.cfg.worker_timeout_ms * GX_MILLISECOND / 4;
+	while (!atomic_load(&Q.p->stop)) {
+		atomic_store_explicit(&w->heartbeat, gx_now(), memory_order_relaxed);
+		gx_sleep(every > 0 ? every : GX_MILLISECOND);
+	}
+}
+
 static int gx_worker_loop(void *arg)
 {
 	(void)arg;
@@ -795,6 +810,8 @@ static int gx_worker_loop(void *arg)
 	atomic_store(&w->state, GX_W_READY);
 	gx_ec_notify(&Q.p->events, NULL);
 	atomic_store(&w->arena_slot, gx_arena_attach(Q.a));
+	if (Q.cfg.worker_timeout_ms)
+		gx_go(gx_heartbeat, NULL);
 	Q.rt = gx_runtab_of(Q.me);
 	Q.rt_nfree = 0;
 	for (int e = GX_RUN_MAX - 1; e >= 0; e--)
@@ -1405,6 +1422,7 @@ static void gx_handle_death(int i)
 	}
 	atomic_store(&w->running, 0);
 	atomic_store(&w->backlog_ns, 0);
+	atomic_store(&w->heartbeat, 0); /* the replacement stamps its own */
 	/* what it was running (or had taken): again, elsewhere, before a
 	 * replacement starts filling the same table */
 	gx_runtab *rt = gx_runtab_of(i);
@@ -1436,6 +1454,47 @@ static void gx_handle_death(int i)
 			Q.degraded = 1;
 		else
 			gx_log("parallel: no worker left; gx_go_parallel fails with -ESHUTDOWN");
+	}
+}
+
+/* With a task timeout (main process): every quarter of it, fail the
+ * futures of tasks running longer with -ETIMEDOUT; a worker whose
+ * heartbeat is older than the timeout while it runs tasks is hung: take
+ * its timed-out tasks off its table (they are not to run again) and kill
+ * it; the supervisor replaces it and re-runs the rest. */
+static void gx_watchdog(void *arg)
+{
+	(void)arg;
+	int64_t limit = (int64_t)Q.cfg.worker_timeout_ms * GX_MILLISECOND;
+	while (!Q.stopping) {
+		if (gx_sleep(limit / 4 > GX_MILLISECOND ? limit / 4 : GX_MILLISECOND) < 0 || Q.stopping)
+			break;
+		int64_t now = gx_now();
+		for (int i = 0; i < (int)Q.p->nslots; i++) {
+			if (!gx_active(i))
+				continue;
+			gx_runtab *rt = gx_runtab_of(i);
+			int over = 0;
+			for (int e = 0; rt && e < GX_RUN_MAX; e++) {
+				int64_t st = atomic_load_explicit(&rt->start[e], memory_order_relaxed);
+				if (!(atomic_load(&rt->used[e / 64]) >> (e % 64) & 1) || !st || now - st <= limit)
+					continue;
+				gx_fut_complete(rt->rec[e].fut, -ETIMEDOUT, NULL, 0);
+				over++;
+			}
+			gx_wk *w = &Q.p->w[i];
+			int64_t hb = atomic_load(&w->heartbeat);
+			if (over && hb && now - hb > limit) {
+				for (int e = 0; rt && e < GX_RUN_MAX; e++) {
+					int64_t st = atomic_load_explicit(&rt->start[e], memory_order_relaxed);
+					if (st && now - st > limit)
+						atomic_fetch_and(&rt->used[e / 64], ~(1ull << (e % 64)));
+				}
+				gx_log("parallel: worker %d hung in a task past %u ms: killing it", i,
+				       Q.cfg.worker_timeout_ms);
+				kill(atomic_load(&w->pid), SIGKILL);
+			}
+		}
 	}
 }
 
@@ -1501,6 +1560,8 @@ int gx_par_main(int (*main_fn)(void *), void *arg)
 	if (Q.cfg.autoscaling && Q.wmax > Q.wmin)
 		gx_go(gx_autoscale, NULL);
 	gx_go(gx_supervise, NULL);
+	if (Q.cfg.worker_timeout_ms)
+		gx_go(gx_watchdog, NULL);
 	rc = main_fn(arg);
 	gx_par_stop();
 	return rc;

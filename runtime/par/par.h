@@ -52,6 +52,7 @@ _Static_assert(sizeof(gx_task_rec) <= GX_RING_INLINE_MAX, "task record too big f
 typedef struct gx_runtab {
 	_Atomic uint64_t used[GX_RUN_MAX / 64];
 	gx_task_rec rec[GX_RUN_MAX];
+	_Atomic int64_t start[GX_RUN_MAX]; /* gx_now() at start, with a task timeout */
 } gx_runtab;
 
 #define GX_TASK_ATTEMPT_SHIFT 8 /* gx_task_rec.flags: runs so far, bits 8..15 */

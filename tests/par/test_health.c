@@ -214,3 +214,69 @@ Test(health, chaos_twenty_thousand_tasks_under_sigkill, .timeout = 240)
 	cr_expect_eq(c_workers, 2, "full worker count at the end");
 	cr_expect(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left");
 }
+
+/* Task timeouts (GONEX_WORKER_TIMEOUT_MS): a task past it fails its future
+ * with -ETIMEDOUT. A worker hung in a task (it stops coming back to its
+ * own loop) is killed and replaced; one whose task merely waits is not. */
+static int hog(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	for (volatile uint64_t x = 0;; x++)
+		; /* never yields: the worker does not come back */
+	return 0;
+}
+
+static int napper(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	gx_sleep(2 * GX_SECOND);
+	return 0;
+}
+
+static int to_hog, to_nap, to_after, to_restarts_nap, to_restarts_hog;
+
+static int timeout_main(void *arg)
+{
+	(void)arg;
+	gx_par_opts o = GX_PAR_OPTS_INIT;
+	gx_future f;
+	o.worker = 1;
+	gx_go_parallel(&f, napper, NULL, 0, &o);
+	to_nap = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	gx_worker_stats s;
+	gx_worker_stats_get(1, &s);
+	to_restarts_nap = (int)s.restarts;
+	o.worker = 0;
+	gx_go_parallel(&f, hog, NULL, 0, &o);
+	to_hog = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	/* the replacement of worker 0 runs tasks */
+	for (int t = 0; t < 500; t++) {
+		gx_worker_stats_get(0, &s);
+		if (s.restarts >= 1 && s.active)
+			break;
+		gx_sleep(10 * GX_MILLISECOND);
+	}
+	to_restarts_hog = (int)s.restarts;
+	gx_go_parallel(&f, where, NULL, 0, &o);
+	to_after = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	return 0;
+}
+
+Test(health, a_task_over_its_timeout_fails_and_a_hung_worker_is_replaced, .timeout = 60)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 2;
+	c.work_stealing = 0;
+	c.worker_timeout_ms = 200;
+	cr_assert_eq(gx_run(&c, timeout_main, NULL), 0);
+	cr_expect_eq(to_nap, -ETIMEDOUT, "a waiting task past its timeout");
+	cr_expect_eq(to_restarts_nap, 0, "its worker kept coming back: not killed");
+	cr_expect_eq(to_hog, -ETIMEDOUT, "a hogging task past its timeout");
+	cr_expect_eq(to_restarts_hog, 1, "its worker was killed and replaced");
+	cr_expect_eq(to_after, 0, "the replacement runs tasks (worker id 0)");
+}
