@@ -161,6 +161,11 @@ typedef struct gx_config {
 	 * Defaults 5 and 10000. */
 	uint32_t restart_max;
 	uint32_t restart_window_ms;
+	/* GONEX_WORKER_MAX_RSS: a worker whose resident memory passes this
+	 * many bytes (suffixes K, M, G) stops taking tasks, finishes what it
+	 * has and is replaced (not counted against the restart limit); 0 for
+	 * no limit. Checked every 100 ms. Default 0. */
+	size_t worker_max_rss;
 } gx_config;
 
 /* Fill *cfg with the defaults listed above. */

@@ -112,6 +112,7 @@ static const gx_knob gx_knobs[] = {
 	{"GONEX_RETRY_ATTEMPTS", GX_K_INT, F(retry_attempts), 0, 100, {0}},
 	{"GONEX_RESTART_MAX", GX_K_INT, F(restart_max), 1, 1000, {0}},
 	{"GONEX_RESTART_WINDOW_MS", GX_K_INT, F(restart_window_ms), 1, 3600000, {0}},
+	{"GONEX_WORKER_MAX_RSS", GX_K_SIZE, F(worker_max_rss), 0, (long long)1 << 40, {0}},
 };
 
 #define GX_NKNOBS (sizeof gx_knobs / sizeof gx_knobs[0])

@@ -1377,8 +1377,10 @@ static void gx_handle_death(int i)
 		atomic_store(&w->state, GX_W_OFF); /* autoscaling retired it */
 		return;
 	}
+	int replacing = atomic_exchange(&w->replace, 0);
 	int32_t as = atomic_load(&w->arena_slot);
-	int restarting = !Q.stopping && Q.cfg.auto_restart && gx_restart_allowed();
+	/* a worker replaced for its memory does not count against the limit */
+	int restarting = !Q.stopping && (replacing || (Q.cfg.auto_restart && gx_restart_allowed()));
 	/* a batch it was taking: from the ring if the copies out may be
 	 * partial, else from its staging area (minus what reached its table) */
 	gx_salvage_ctx sc = {i, restarting};
@@ -1462,16 +1464,50 @@ static void gx_handle_death(int i)
  * heartbeat is older than the timeout while it runs tasks is hung: take
  * its timed-out tasks off its table (they are not to run again) and kill
  * it; the supervisor replaces it and re-runs the rest. */
+/* Resident bytes of pid, or 0 when it cannot be read. */
+static uint64_t gx_rss(int32_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	unsigned long long size, res;
+	if (sscanf(buf, "%llu %llu", &size, &res) != 2)
+		return 0;
+	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static void gx_watchdog(void *arg)
 {
 	(void)arg;
 	int64_t limit = (int64_t)Q.cfg.worker_timeout_ms * GX_MILLISECOND;
+	int64_t every = 100 * GX_MILLISECOND;
+	if (limit && limit / 4 < every)
+		every = limit / 4 > GX_MILLISECOND ? limit / 4 : GX_MILLISECOND;
 	while (!Q.stopping) {
-		if (gx_sleep(limit / 4 > GX_MILLISECOND ? limit / 4 : GX_MILLISECOND) < 0 || Q.stopping)
+		if (gx_sleep(every) < 0 || Q.stopping)
 			break;
 		int64_t now = gx_now();
 		for (int i = 0; i < (int)Q.p->nslots; i++) {
 			if (!gx_active(i))
+				continue;
+			if (Q.cfg.worker_max_rss && gx_rss(atomic_load(&Q.p->w[i].pid)) > Q.cfg.worker_max_rss) {
+				/* drain: no new tasks, it finishes what it has and
+				 * leaves; the supervisor then puts a new one there */
+				gx_log("parallel: worker %d is over %zu bytes resident: replacing it", i,
+				       Q.cfg.worker_max_rss);
+				atomic_store(&Q.p->w[i].replace, 1);
+				atomic_store(&Q.p->w[i].state, GX_W_DRAIN);
+				gx_ring_kick(gx_inbox(i));
+				continue;
+			}
+			if (!limit)
 				continue;
 			gx_runtab *rt = gx_runtab_of(i);
 			int over = 0;
@@ -1560,7 +1596,7 @@ int gx_par_main(int (*main_fn)(void *), void *arg)
 	if (Q.cfg.autoscaling && Q.wmax > Q.wmin)
 		gx_go(gx_autoscale, NULL);
 	gx_go(gx_supervise, NULL);
-	if (Q.cfg.worker_timeout_ms)
+	if (Q.cfg.worker_timeout_ms || Q.cfg.worker_max_rss)
 		gx_go(gx_watchdog, NULL);
 	rc = main_fn(arg);
 	gx_par_stop();

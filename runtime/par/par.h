@@ -67,6 +67,7 @@ typedef struct gx_wk {
 	_Atomic int32_t exit_status;
 	_Atomic uint64_t restarts;
 	_Atomic uint32_t retired; /* autoscaling asked it to leave */
+	_Atomic uint32_t replace; /* over the memory limit: replace it when it has left */
 	_Atomic int32_t arena_slot; /* its process slot in the arena, -1 */
 	/* a batch being taken: records land here (in the arena) before the
 	 * ring releases their slots, so a death in between loses nothing */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -279,4 +280,58 @@ Test(health, a_task_over_its_timeout_fails_and_a_hung_worker_is_replaced, .timeo
 	cr_expect_eq(to_hog, -ETIMEDOUT, "a hogging task past its timeout");
 	cr_expect_eq(to_restarts_hog, 1, "its worker was killed and replaced");
 	cr_expect_eq(to_after, 0, "the replacement runs tasks (worker id 0)");
+}
+
+/* GONEX_WORKER_MAX_RSS: a worker that grows past it finishes what it has
+ * and is replaced; the replacement takes tasks. */
+void *gx_test_bloat_keep; /* not static: the stores must stay */
+
+static int bloat(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	size_t n = (size_t)96 << 20;
+	char *p = malloc(n);
+	if (!p)
+		return -ENOMEM;
+	memset(p, 1, n); /* resident now */
+	gx_test_bloat_keep = p; /* and kept: the worker stays big */
+	return 0;
+}
+
+static int rss_bloat, rss_after, rss_restarts;
+
+static int rss_main(void *arg)
+{
+	(void)arg;
+	gx_par_opts o = GX_PAR_OPTS_INIT;
+	o.worker = 0;
+	gx_future f;
+	gx_go_parallel(&f, bloat, NULL, 0, &o);
+	rss_bloat = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	gx_worker_stats s = {0};
+	for (int t = 0; t < 1000; t++) {
+		gx_worker_stats_get(0, &s);
+		if (s.restarts >= 1 && s.active)
+			break;
+		gx_sleep(10 * GX_MILLISECOND);
+	}
+	rss_restarts = (int)s.restarts;
+	gx_go_parallel(&f, where, NULL, 0, &o);
+	rss_after = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	return 0;
+}
+
+Test(health, a_worker_over_its_memory_limit_is_replaced, .timeout = 60)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 2;
+	c.work_stealing = 0;
+	c.worker_max_rss = (size_t)64 << 20;
+	cr_assert_eq(gx_run(&c, rss_main, NULL), 0);
+	cr_expect_eq(rss_bloat, 0, "the bloating task itself completed");
+	cr_expect_eq(rss_restarts, 1, "worker 0 was replaced once");
+	cr_expect_eq(rss_after, 0, "the replacement runs tasks (worker id 0)");
 }
