@@ -1101,6 +1101,23 @@ static int floor_pair(const char *what, ring_side_fn fn, void *arg)
 	return rc;
 }
 
+/* XP_SLICES rounds, each the machine's floor (side over c) then one run of
+ * fn: their times go to t_fl[] and t[] (fn leaves its time in *ns).
+ * 0, or -1 when a floor or a run failed. */
+static int xp_slices(const char *fl_name, ring_side_fn side, ring_count *c, const gx_config *cfg, gx_main_fn fn,
+		     void *arg, const int64_t *ns, unsigned budget, int64_t *t_fl, int64_t *t)
+{
+	for (int i = 0; i < XP_SLICES; i++) {
+		if (floor_pair(fl_name, side, c))
+			return -1;
+		t_fl[i] = rctl->ns;
+		if (xp_run(cfg, fn, arg, budget))
+			return -1;
+		t[i] = *ns;
+	}
+	return 0;
+}
+
 static int xp_ctl_map(void)
 {
 	rctl = mmap(NULL, sizeof *rctl, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1230,14 +1247,9 @@ static int bench_chanxproc(long n)
 	cx_state s = {.n = n, .warm = n / 10};
 	ring_count fc = ring_rounds(XP_FLOOR_ROUNDS);
 	int64_t t_fl[XP_SLICES], t[XP_SLICES];
-	for (int i = 0; i < XP_SLICES; i++) {
-		if (floor_pair("floor_cacheline_rtt", cl_side, &fc))
-			goto out;
-		t_fl[i] = rctl->ns;
-		if (xp_run(&cfg, cx_main, &s, xp_budget((double)(s.n + s.warm), 1000)))
-			goto out;
-		t[i] = s.ns;
-	}
+	if (xp_slices("floor_cacheline_rtt", cl_side, &fc, &cfg, cx_main, &s, &s.ns,
+		      xp_budget((double)(s.n + s.warm), 1000), t_fl, t))
+		goto out;
 	double best = (double)n / ring_min(t, XP_SLICES) * 1e3; /* per ns * 1e9 / 1e6 */
 	double med = (double)n / median_i64(t, XP_SLICES) * 1e3;
 	printf("RESULT xcore_chan_throughput %.2f Mmsg/s msgs=%ld slices=%d stat=best median=%.2f capacity=%d "
@@ -1381,14 +1393,9 @@ static int bench_xpp(long n, size_t cap, int wake)
 	xpp_state s = {.cap = cap, .c = c};
 	int64_t t_fl[XP_SLICES], t_x[XP_SLICES];
 	const char *fl_name = wake ? "floor_futex_rtt" : "floor_cacheline_rtt";
-	for (int i = 0; i < XP_SLICES; i++) {
-		if (floor_pair(fl_name, wake ? futex_side : cl_side, &c))
-			goto out;
-		t_fl[i] = rctl->ns;
-		if (xp_run(&cfg, xpp_main, &s, xp_budget((double)(c.n + c.warm), wake ? 1e6 : 1e5)))
-			goto out;
-		t_x[i] = s.ns;
-	}
+	if (xp_slices(fl_name, wake ? futex_side : cl_side, &c, &cfg, xpp_main, &s, &s.ns,
+		      xp_budget((double)(c.n + c.warm), wake ? 1e6 : 1e5), t_fl, t_x))
+		goto out;
 	double fl = ring_min(t_fl, XP_SLICES) / (double)c.n;
 	double best = ring_min(t_x, XP_SLICES) / (double)c.n;
 	double med = median_i64(t_x, XP_SLICES) / (double)c.n;
@@ -1650,14 +1657,9 @@ static int bench_dispatch(long n)
 	dp_state s = {.n = n, .warm = n / 10};
 	ring_count fc = ring_rounds(XP_FLOOR_ROUNDS);
 	int64_t t_fl[XP_SLICES], t[XP_SLICES];
-	for (int i = 0; i < XP_SLICES; i++) {
-		if (floor_pair("floor_cacheline_rtt", cl_side, &fc))
-			goto out;
-		t_fl[i] = rctl->ns;
-		if (xp_run(&cfg, dp_main, &s, xp_budget((double)(s.n + s.warm), 1e5)))
-			goto out;
-		t[i] = s.ns;
-	}
+	if (xp_slices("floor_cacheline_rtt", cl_side, &fc, &cfg, dp_main, &s, &s.ns,
+		      xp_budget((double)(s.n + s.warm), 1e5), t_fl, t))
+		goto out;
 	double best = ring_min(t, XP_SLICES) / (double)n, fl = ring_min(t_fl, XP_SLICES) / (double)fc.n;
 	printf("RESULT parallel_roundtrip %.1f ns rounds=%ld slices=%d stat=best median=%.1f floor_cacheline_rtt=%.1f "
 	       "vs_floor=%.2f spin_ns=%lld cpus=%d,%d\n",

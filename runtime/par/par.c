@@ -191,12 +191,19 @@ static void gx_fut_release(uint32_t idx)
 	}
 }
 
+/* Free a chunk that was handed over (an argument or a result): take it
+ * from its RING state, then free it. Nothing when it is not one. */
+static void gx_chunk_drop(gx_off off)
+{
+	uint32_t l;
+	if (off && gx_pool_take(Q.a, off, &l) == 0)
+		gx_pool_free(Q.a, off);
+}
+
 static void gx_fut_drop_result(gx_fut *x)
 {
-	if (x->len > GX_TASK_INLINE && x->chunk) {
-		uint32_t l;
-		if (gx_pool_take(Q.a, x->chunk, &l) == 0)
-			gx_pool_free(Q.a, x->chunk);
+	if (x->len > GX_TASK_INLINE) {
+		gx_chunk_drop(x->chunk);
 		x->chunk = 0;
 	}
 }
@@ -451,11 +458,8 @@ static void gx_task_run(void *arg)
 	gx_rt_clear(t->slot); /* done: nothing to run again */
 	/* the argument chunk only now: a re-run after a death in between
 	 * must not find it freed (and maybe reused) */
-	if (r->len > GX_TASK_INLINE && argp) {
-		uint32_t l;
-		if (gx_pool_take(Q.a, r->chunk, &l) == 0)
-			gx_pool_free(Q.a, r->chunk);
-	}
+	if (r->len > GX_TASK_INLINE && argp)
+		gx_chunk_drop(r->chunk);
 	free(res.own);
 	if (timed && Q.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED))
 		gx_cost_learn(r->fn, ns);
@@ -473,11 +477,8 @@ static void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
 {
 	gx_wk *w = Q.me >= 0 ? &Q.p->w[Q.me] : NULL;
 	if (cancel) {
-		if (r->len > GX_TASK_INLINE) {
-			uint32_t l;
-			if (gx_pool_take(Q.a, r->chunk, &l) == 0)
-				gx_pool_free(Q.a, r->chunk);
-		}
+		if (r->len > GX_TASK_INLINE)
+			gx_chunk_drop(r->chunk);
 		gx_fut_complete(r->fut, -ECANCELED, NULL, 0);
 		return;
 	}
@@ -694,11 +695,7 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 				w = i; /* being (re)started: its inbox waits for it */
 		if (w < 0) {
 			/* no worker takes tasks (all dead or draining) */
-			if (r.chunk) {
-				uint32_t l;
-				gx_pool_take(Q.a, r.chunk, &l);
-				gx_pool_free(Q.a, r.chunk);
-			}
+			gx_chunk_drop(r.chunk);
 			gx_fut_release(idx);
 			out->h = 0;
 			return -ESHUTDOWN;
@@ -1274,17 +1271,13 @@ static struct {
 
 static void gx_requeuer(void *arg);
 
-static void gx_requeue(gx_task_rec *r, int dead, int restarting, int ran)
+/* Queue r again; ran: it had started, so it uses up an attempt. */
+static void gx_requeue(gx_task_rec *r, int ran)
 {
-	(void)dead;
-	(void)restarting;
 	uint32_t attempt = (r->flags >> GX_TASK_ATTEMPT_SHIFT) & 0xff;
 	if (ran && attempt >= Q.cfg.retry_attempts) {
-		if (r->len > GX_TASK_INLINE) {
-			uint32_t l;
-			if (gx_pool_take(Q.a, r->chunk, &l) == 0)
-				gx_pool_free(Q.a, r->chunk);
-		}
+		if (r->len > GX_TASK_INLINE)
+			gx_chunk_drop(r->chunk);
 		gx_fut_complete(r->fut, -EOWNERDEAD, NULL, 0);
 		return;
 	}
@@ -1353,20 +1346,15 @@ static void gx_requeuer(void *arg)
 	RQ.running = 0;
 }
 
-typedef struct {
-	int dead;
-	int restarting;
-} gx_salvage_ctx;
-
 static void gx_salvage_cb(const void *msg, size_t len, void *arg)
 {
-	gx_salvage_ctx *c = arg;
+	(void)arg;
 	if (len != sizeof(gx_task_rec))
 		return;
 	gx_task_rec r;
 	memcpy(&r, msg, sizeof r);
 	if (r.fut && gx_is_code((const void *)(uintptr_t)r.fn))
-		gx_requeue(&r, c->dead, c->restarting, 0); /* never ran */
+		gx_requeue(&r, 0); /* never ran */
 }
 
 static void gx_handle_death(int i)
@@ -1383,13 +1371,12 @@ static void gx_handle_death(int i)
 	int restarting = !Q.stopping && (replacing || (Q.cfg.auto_restart && gx_restart_allowed()));
 	/* a batch it was taking: from the ring if the copies out may be
 	 * partial, else from its staging area (minus what reached its table) */
-	gx_salvage_ctx sc = {i, restarting};
 	int from_ring = 0;
 	if (pid > 0 && as >= 0 && atomic_load(&Q.a->h.proc[as].pid) == pid)
 		for (int k = 0; k < (int)Q.p->nslots; k++) {
 			gx_ring *in = gx_inbox(k);
 			int rel = 0;
-			if (in && gx_ring_salvage(Q.a, in, as, gx_salvage_cb, &sc, &rel) >= 0) {
+			if (in && gx_ring_salvage(Q.a, in, as, gx_salvage_cb, NULL, &rel) >= 0) {
 				from_ring = !rel; /* nothing released: the ring's copies count */
 				break;
 			}
@@ -1405,7 +1392,7 @@ static void gx_handle_death(int i)
 			for (int e = 0; rt0 && e < GX_RUN_MAX && !dup; e++)
 				dup = (atomic_load(&rt0->used[e / 64]) >> (e % 64) & 1) && rt0->rec[e].fut == r.fut;
 			if (!dup)
-				gx_requeue(&r, i, restarting, 0);
+				gx_requeue(&r, 0);
 		}
 	}
 	atomic_store(&w->staging_k, 0);
@@ -1434,7 +1421,7 @@ static void gx_handle_death(int i)
 		gx_task_rec r = rt->rec[e];
 		atomic_fetch_and(&rt->used[e / 64], ~(1ull << (e % 64)));
 		if (gx_is_code((const void *)(uintptr_t)r.fn))
-			gx_requeue(&r, i, restarting, 1);
+			gx_requeue(&r, 1);
 	}
 	if (restarting) {
 		atomic_fetch_add(&w->restarts, 1);
@@ -1450,7 +1437,7 @@ static void gx_handle_death(int i)
 	int n;
 	while (in && (n = gx_ring_try_recv_batch(in, recs, 16)) > 0)
 		for (int k = 0; k < n; k++)
-			gx_requeue(&recs[k], i, 0, 0);
+			gx_requeue(&recs[k], 0);
 	if (!gx_workers()) {
 		if (Q.cfg.graceful_degradation)
 			Q.degraded = 1;
@@ -1459,11 +1446,6 @@ static void gx_handle_death(int i)
 	}
 }
 
-/* With a task timeout (main process): every quarter of it, fail the
- * futures of tasks running longer with -ETIMEDOUT; a worker whose
- * heartbeat is older than the timeout while it runs tasks is hung: take
- * its timed-out tasks off its table (they are not to run again) and kill
- * it; the supervisor replaces it and re-runs the rest. */
 /* Resident bytes of pid, or 0 when it cannot be read. */
 static uint64_t gx_rss(int32_t pid)
 {
@@ -1483,6 +1465,12 @@ static uint64_t gx_rss(int32_t pid)
 	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* The watchdog (main process). Memory limit: a worker over it is drained
+ * and replaced. Task timeout: every quarter of it, fail the
+ * futures of tasks running longer with -ETIMEDOUT; a worker whose
+ * heartbeat is older than the timeout while it runs tasks is hung: take
+ * its timed-out tasks off its table (they are not to run again) and kill
+ * it; the supervisor replaces it and re-runs the rest. */
 static void gx_watchdog(void *arg)
 {
 	(void)arg;

@@ -78,6 +78,14 @@ static gx_slab_hdr *gx_slab_at(const gx_arena *a, uint64_t si)
 	return s;
 }
 
+/* End of the slabs carved so far in node's part (the bump pointer runs past
+ * the part's end when a carve fails). */
+static uint64_t gx_carved_end(const gx_arena_hdr *h, uint32_t node)
+{
+	uint64_t end = atomic_load(&((gx_arena_hdr *)h)->part[node].next_slab);
+	return end > h->part[node].end ? h->part[node].end : end;
+}
+
 typedef struct {
 	gx_slab_hdr *slab;
 	gx_chunk_hdr *hdr;
@@ -370,9 +378,7 @@ int gx_pool_stats(const gx_arena *a, int node, int cls, gx_pool_class_stats *out
 	/* in use: counted from the chunks' states, so it stays exact when a
 	 * process died between a state change and its counter update */
 	const gx_arena_hdr *h = &a->h;
-	uint64_t end = atomic_load(&((gx_arena_hdr *)h)->part[node].next_slab);
-	if (end > h->part[node].end)
-		end = h->part[node].end;
+	uint64_t end = gx_carved_end(h, node);
 	for (uint64_t off = h->part[node].base; off < end; off += GX_SLAB) {
 		gx_slab_hdr *sl = gx_slab_at(a, (off - h->slab_first) / GX_SLAB);
 		if (!sl || sl->cls != cls || sl->node != node)
@@ -546,9 +552,7 @@ static uint64_t gx_pool_relink(gx_arena *a, int me, int node, int c, uint64_t *g
 		id = atomic_load(&r.hdr->next);
 	}
 	/* sweep the pool's slabs */
-	uint64_t end = atomic_load(&h->part[node].next_slab);
-	if (end > h->part[node].end)
-		end = h->part[node].end;
+	uint64_t end = gx_carved_end(h, node);
 	for (uint64_t off = h->part[node].base; off < end; off += GX_SLAB) {
 		uint64_t si = (off - h->slab_first) / GX_SLAB;
 		gx_slab_hdr *sl = gx_slab_at(a, si);
@@ -588,9 +592,7 @@ uint64_t gx_pool_repair_slot(gx_arena *a, int slot, uint64_t *garbage)
 	}
 	/* every chunk the dead slot owned or cached */
 	for (uint32_t node = 0; node < h->nodes; node++) {
-		uint64_t end = atomic_load(&h->part[node].next_slab);
-		if (end > h->part[node].end)
-			end = h->part[node].end;
+		uint64_t end = gx_carved_end(h, node);
 		for (uint64_t off = h->part[node].base; off < end; off += GX_SLAB) {
 			uint64_t si = (off - h->slab_first) / GX_SLAB;
 			gx_slab_hdr *sl = gx_slab_at(a, si);

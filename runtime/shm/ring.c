@@ -70,6 +70,7 @@ typedef struct {
 	uint64_t cap;
 	uint32_t stride;
 	uint32_t msg_size;
+	gx_arena *a; /* the arena the ring is in, found once per call */
 } gx_rv;
 
 static int gx_rv_get(gx_ring *r, gx_rv *v)
@@ -87,6 +88,7 @@ static int gx_rv_get(gx_ring *r, gx_rv *v)
 	v->cap = cap;
 	v->stride = stride;
 	v->msg_size = msg;
+	v->a = a;
 	return 0;
 }
 
@@ -199,11 +201,9 @@ int gx_ring_destroy(gx_arena *a, gx_ring *r)
 
 /* ---- journal ---- */
 
-static inline gx_proc *gx_ring_journal(gx_ring *r, gx_arena **ap, uint32_t kind)
+static inline gx_proc *gx_ring_journal(gx_ring *r, const gx_rv *v, uint32_t kind)
 {
-	gx_arena *a = gx_arena_of(r);
-	if (!a)
-		return NULL;
+	gx_arena *a = v->a;
 	int s = gx_shm_slot(a);
 	if (s < 0)
 		return NULL;
@@ -212,7 +212,6 @@ static inline gx_proc *gx_ring_journal(gx_ring *r, gx_arena **ap, uint32_t kind)
 	atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->rj_chunk, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->rj_kind, kind, memory_order_relaxed);
-	*ap = a;
 	return p;
 }
 
@@ -275,8 +274,8 @@ static int gx_send_some(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx
 		return -EMSGSIZE;
 	if (atomic_load_explicit(&r->closed, memory_order_relaxed))
 		return -EPIPE;
-	gx_arena *a;
-	gx_proc *p = gx_ring_journal(r, &a, GX_JR_SEND);
+	gx_arena *a = v->a;
+	gx_proc *p = gx_ring_journal(r, v, GX_JR_SEND);
 	if (!p)
 		return -EINVAL;
 	if (chunk) {
@@ -425,8 +424,8 @@ static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, ui
 	gx_rv vv, *v = &vv;
 	if (gx_rv_get(r, v) < 0)
 		return -EBADMSG;
-	gx_arena *a;
-	gx_proc *p = gx_ring_journal(r, &a, GX_JR_RECV);
+	gx_arena *a = v->a;
+	gx_proc *p = gx_ring_journal(r, v, GX_JR_RECV);
 	if (!p)
 		return -EINVAL;
 	for (;;) {
@@ -442,7 +441,7 @@ static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, ui
 					return -EAGAIN;
 				/* closed: anything published meanwhile first */
 				if (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0) {
-					p = gx_ring_journal(r, &a, GX_JR_RECV);
+					p = gx_ring_journal(r, v, GX_JR_RECV);
 					continue;
 				}
 				return -EPIPE;
@@ -526,7 +525,7 @@ static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, ui
 			gx_ec_notify(&r->not_full, (uint64_t *)&r->wakes);
 		if (res != -EAGAIN)
 			return res;
-		p = gx_ring_journal(r, &a, GX_JR_RECV); /* a skipped slot: next */
+		p = gx_ring_journal(r, v, GX_JR_RECV); /* a skipped slot: next */
 	}
 }
 
