@@ -38,6 +38,20 @@ typedef void (*gx_arch_entry_fn)(void *arg, void *first_switch_arg);
 #error "libgonex-uring supports x86_64 and aarch64"
 #endif
 
+/* A suspended context's saved frame pointer and resume address (where
+ * it called gx_arch_switch), for backtraces of parked coroutines. */
+static inline void gx_arch_parked(const void *sp, uintptr_t *fp, uintptr_t *pc)
+{
+	const uint64_t *f = (const uint64_t *)sp;
+#if defined(__x86_64__)
+	*fp = (uintptr_t)f[6];
+	*pc = (uintptr_t)f[7];
+#else
+	*fp = (uintptr_t)f[10];
+	*pc = (uintptr_t)f[11];
+#endif
+}
+
 /* Bytes below `top` that a fresh context uses before its entry runs. */
 #define GX_ARCH_INIT_BYTES (GX_ARCH_FRAME + 16)
 

@@ -49,7 +49,7 @@
 #define GX_ARENA_MIN ((size_t)4 << 20)
 #define GX_ARENA_MAX ((size_t)1 << 40)
 
-static void gx_arena_register(gx_arena *a);
+static void gx_arena_register(gx_arena *a, int fd);
 
 static const char *const gx_tier_names[] = {"auto", "hugetlb", "thp", "4k"};
 
@@ -220,7 +220,9 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 			return -e;
 		}
 	}
-	close(fd); /* the mapping keeps the memory */
+	/* the fd stays open while the arena is mapped (closed by destroy):
+	 * tools of the same user find the arena through /proc/PID/fd
+	 * (gx_stats_open) */
 
 	/* NUMA placement before first touch: header part with node 0 */
 	int nodes = 1, placed = 0;
@@ -243,6 +245,7 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 	size_t hdr = (sizeof(gx_arena_hdr) + GX_SLAB - 1) & ~(size_t)(GX_SLAB - 1);
 	if (hdr + GX_SLAB > size) {
 		munmap(base, size);
+		close(fd);
 		return -EINVAL;
 	}
 	uint64_t nslabs = (size - hdr) / GX_SLAB;
@@ -309,7 +312,7 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 	atomic_thread_fence(memory_order_seq_cst);
 	h->magic = GX_ARENA_MAGIC;
 	gx_arena *a = (gx_arena *)base;
-	gx_arena_register(a);
+	gx_arena_register(a, fd);
 	if (log || (why[0] && asked))
 		gx_log("arena: %zu MiB, tier %s, %d node(s) placed%s%s", size >> 20, gx_tier_names[tier], placed,
 		       why[0] ? "; " : "", why);
@@ -328,14 +331,18 @@ static struct {
  * pointer stored in shared memory. */
 #define GX_ARENAS 16
 static gx_arena *gx_arenas[GX_ARENAS];
+static int gx_arena_fds[GX_ARENAS];
 
-static void gx_arena_register(gx_arena *a)
+static void gx_arena_register(gx_arena *a, int fd)
 {
 	for (int i = 0; i < GX_ARENAS; i++)
 		if (!gx_arenas[i]) {
 			gx_arenas[i] = a;
+			gx_arena_fds[i] = fd + 1;
 			return;
 		}
+	if (fd >= 0)
+		close(fd);
 }
 
 gx_arena *gx_arena_of(const void *p)
@@ -355,8 +362,12 @@ int gx_arena_destroy(gx_arena *a)
 		return -EINVAL;
 	gx_arena_detach(a); /* -ESRCH when this process never used it */
 	for (int i = 0; i < GX_ARENAS; i++)
-		if (gx_arenas[i] == a)
+		if (gx_arenas[i] == a) {
 			gx_arenas[i] = NULL;
+			if (gx_arena_fds[i] > 0)
+				close(gx_arena_fds[i] - 1);
+			gx_arena_fds[i] = 0;
+		}
 	for (int i = 0; i < GX_SLOT_CACHE; i++)
 		if (gx_slots[i].a == a)
 			gx_slots[i].a = NULL;

@@ -119,6 +119,7 @@ typedef struct gx_arena_hdr {
 	_Atomic uint64_t pool_used;
 	uint64_t slab_first; /* offset of slab 0 (global slab index base) */
 	uint64_t nslabs;     /* slabs the arena can hold */
+	_Atomic uint64_t runtime_table; /* the parallel runtime's table (par.h), 0 */
 	gx_pool_cls cls[GX_SHM_MAX_NODES][GX_POOL_CLASSES];
 	gx_proc proc[GX_SHM_MAX_PROCS];
 	_Atomic uint32_t procs_used;
@@ -214,5 +215,16 @@ void gx_ec_notify(gx_ec *ec, uint64_t *wakes);
  * epoll). 0 when ready, -ETIMEDOUT / -ECANCELED when u ended.
  */
 int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, uint64_t *sleeps);
+
+/* Where a waiter's sleeps are accounted (single writer: the waiter). */
+typedef struct gx_ec_idle {
+	_Atomic int64_t *since; /* CLOCK_MONOTONIC ns asleep since, 0 awake */
+	_Atomic int64_t *total; /* ns asleep, summed */
+	_Atomic uint64_t *wakes; /* sleeps that ended */
+} gx_ec_idle;
+
+/* gx_ec_wait, accounting every sleep in *idle (NULL: none). */
+int gx_ec_wait_idle(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, uint64_t *sleeps,
+		    const gx_ec_idle *idle);
 
 #endif
