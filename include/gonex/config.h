@@ -166,6 +166,14 @@ typedef struct gx_config {
 	 * has and is replaced (not counted against the restart limit); 0 for
 	 * no limit. Checked every 100 ms. Default 0. */
 	size_t worker_max_rss;
+
+	/* ---- observability (gonex/stats.h) ---- */
+	/* GONEX_STATS: keep per-function and per-worker figures in the arena
+	 * (gx_stats_snapshot, perf/gonex-stat). Default 1. */
+	int stats;
+	/* GONEX_DUMP_SIGNAL: SIGQUIT makes every process of the runtime dump
+	 * its coroutines to stderr (gx_dump_all) instead of quitting. Default 0. */
+	int dump_signal;
 } gx_config;
 
 /* Fill *cfg with the defaults listed above. */

@@ -3,6 +3,7 @@
 #define GONEX_GONEX_H
 
 #include <gonex/api.h>
+#include <gonex/breaker.h>
 #include <gonex/chan.h>
 #include <gonex/config.h>
 #include <gonex/context.h>
@@ -11,6 +12,7 @@
 #include <gonex/coro.h>
 #include <gonex/runtime.h>
 #include <gonex/shm.h>
+#include <gonex/stats.h>
 #include <gonex/sync.h>
 #include <gonex/time.h>
 #include <gonex/timer.h>

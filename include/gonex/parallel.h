@@ -60,15 +60,19 @@ typedef struct gx_future {
 	uint64_t h;
 } gx_future;
 
+struct gx_breaker;
+
 typedef struct gx_par_opts {
 	int worker;       /* -1: the strategy picks; otherwise queued on that
 			   * worker (an idle one may still steal it when work
 			   * stealing is on) */
 	int64_t weight;   /* predictive strategy: cost hint, 0 = learn it */
 	const char *name; /* for stats (kept as a pointer: a string literal) */
+	struct gx_breaker *breaker; /* gonex/breaker.h; NULL: the function's
+				     * own breaker, if it has one */
 } gx_par_opts;
 
-#define GX_PAR_OPTS_INIT {.worker = -1, .weight = 0, .name = 0}
+#define GX_PAR_OPTS_INIT {.worker = -1, .weight = 0, .name = 0, .breaker = 0}
 
 /*
  * Run fn(arg, len) on a worker. Returns 0 and sets *out, or: -EINVAL (fn
@@ -99,6 +103,19 @@ GX_API int gx_future_free(gx_future f);
 
 /* Wait, copy, free in one call (the usual case). */
 GX_API int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u);
+
+/* Who answered a finished future (see gonex/breaker.h). */
+typedef enum {
+	GX_ORIGIN_TASK = 0,      /* the task itself (or the runtime's error) */
+	GX_ORIGIN_FALLBACK = 1,  /* the breaker's fallback function */
+	GX_ORIGIN_LAST_GOOD = 2, /* the breaker's last good result */
+	GX_ORIGIN_REJECTED = 3,  /* an open breaker, with nothing to answer:
+				  * the code is -EBUSY */
+} gx_origin;
+
+/* gx_origin of a finished future, -EAGAIN while it runs, -EINVAL for a
+ * freed or bogus one. */
+GX_API int gx_future_origin(gx_future f);
 
 /* This process's worker index (0..workers-1), or -1 in the main process. */
 GX_API int gx_worker_id(void);

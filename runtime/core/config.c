@@ -60,6 +60,9 @@ void gx_config_init(gx_config *cfg)
 	cfg->retry_attempts = 2;
 	cfg->restart_max = 5;
 	cfg->restart_window_ms = 10000;
+	cfg->worker_max_rss = 0;
+	cfg->stats = 1;
+	cfg->dump_signal = 0;
 }
 
 typedef enum { GX_K_SIZE, GX_K_INT, GX_K_BOOL, GX_K_ENUM, GX_K_WEIGHTS } gx_kind;
@@ -113,6 +116,8 @@ static const gx_knob gx_knobs[] = {
 	{"GONEX_RESTART_MAX", GX_K_INT, F(restart_max), 1, 1000, {0}},
 	{"GONEX_RESTART_WINDOW_MS", GX_K_INT, F(restart_window_ms), 1, 3600000, {0}},
 	{"GONEX_WORKER_MAX_RSS", GX_K_SIZE, F(worker_max_rss), 0, (long long)1 << 40, {0}},
+	{"GONEX_STATS", GX_K_BOOL, F(stats), 0, 1, {0}},
+	{"GONEX_DUMP_SIGNAL", GX_K_BOOL, F(dump_signal), 0, 1, {0}},
 };
 
 #define GX_NKNOBS (sizeof gx_knobs / sizeof gx_knobs[0])

@@ -49,12 +49,14 @@
 
 #include "core/config.h"
 #include "core/panic.h"
+#include "core/rand.h"
 #include "core/sched.h"
 
 #include <gonex/chan.h>
 #include <gonex/coro.h>
 #include <gonex/runtime.h>
 #include <gonex/shm.h>
+#include <gonex/stats.h>
 #include <gonex/sync.h>
 
 /* ---- process-local state ---- */
@@ -84,7 +86,29 @@ static struct {
 	int nrestart;
 	int64_t code_lo[64], code_hi[64];
 	int ncode;
+	gx_stat_shard *shard; /* this process's figures, NULL with stats off */
 } Q = {.me = -1, .pipe_w = -1};
+
+gx_par *gx_par_table(void)
+{
+	return Q.p;
+}
+
+void gx_par_configure(const gx_config *cfg)
+{
+	Q.cfg = *cfg;
+}
+
+
+const gx_config *gx_par_cfg(void)
+{
+	return &Q.cfg;
+}
+
+gx_stat_shard *gx_par_shard(void)
+{
+	return Q.shard;
+}
 
 int gx_par_enabled(void)
 {
@@ -106,6 +130,31 @@ static inline gx_ring *gx_inbox(int i)
 	return gx_ring_at(Q.a, Q.p->w[i].inbox);
 }
 
+int gx_dump_all(void)
+{
+	if (!gx_sched_active())
+		return -EPERM;
+	int n = 1;
+	if (Q.p && Q.me < 0 && Q.p->nslots) {
+		atomic_fetch_add(&Q.p->dump_seq, 1);
+		for (int i = 0; i < (int)Q.p->nslots; i++) {
+			uint32_t st = atomic_load(&Q.p->w[i].state);
+			if (st != GX_W_READY && st != GX_W_DRAIN)
+				continue;
+			gx_ring *in = gx_inbox(i);
+			if (in)
+				gx_ring_kick(in);
+			n++;
+		}
+	}
+	char hdr[64];
+	int l = snprintf(hdr, sizeof hdr, "gonex: %s dump\n", Q.me >= 0 ? "worker" : "main process");
+	if (write(2, hdr, (size_t)l) < 0)
+		return -errno;
+	int rc = gx_coro_dump(2);
+	return rc < 0 ? rc : n;
+}
+
 /* ---- code ranges: a task function must be in executable code ---- */
 
 static int gx_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -123,7 +172,7 @@ static int gx_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-static int gx_is_code(const void *fn)
+int gx_par_is_code(const void *fn)
 {
 	if (!Q.ncode)
 		dl_iterate_phdr(gx_phdr_cb, NULL);
@@ -132,6 +181,20 @@ static int gx_is_code(const void *fn)
 		if (x >= Q.code_lo[i] && x < Q.code_hi[i])
 			return 1;
 	return 0;
+}
+
+/* A name pointer the workers can read too: inside a loaded segment of the
+ * program or a library (a string literal). */
+static int gx_in_image(const char *p)
+{
+	static const char *last; /* names repeat: skip dladdr's lock */
+	if (p == last)
+		return 1;
+	Dl_info di;
+	if (!dladdr(p, &di) || !di.dli_fbase)
+		return 0;
+	last = p;
+	return 1;
 }
 
 /* ---- futures ---- */
@@ -211,7 +274,7 @@ static void gx_fut_drop_result(gx_fut *x)
 /* Complete a future with rc and the result bytes res/len. Exactly one
  * completion wins (a task re-run after its worker died may complete
  * twice): it moves PENDING -> COMPLETING, writes the result, then DONE. */
-static void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len)
+static void gx_fut_complete_o(uint64_t fh, int rc, const void *res, size_t len, uint32_t origin)
 {
 	uint32_t idx = (uint32_t)fh;
 	gx_fut *x = idx < Q.nfut ? &Q.futs[idx] : NULL;
@@ -230,6 +293,7 @@ static void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len)
 	x->err = rc;
 	x->len = 0;
 	x->chunk = 0;
+	x->origin = origin;
 	if (res && len) {
 		if (len <= GX_TASK_INLINE) {
 			memcpy(x->data, res, len);
@@ -248,6 +312,22 @@ static void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len)
 	}
 	atomic_store_explicit(&x->state, GX_FUT_DONE, memory_order_release);
 	gx_ec_notify(&x->ec, NULL);
+}
+
+static void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len)
+{
+	gx_fut_complete_o(fh, rc, res, len, GX_ORIGIN_TASK);
+}
+
+/* Still waiting for its answer (a fallback for a finished one is moot). */
+static int gx_fut_pending(uint64_t fh)
+{
+	uint32_t idx = (uint32_t)fh;
+	gx_fut *x = idx < Q.nfut ? &Q.futs[idx] : NULL;
+	if (!x || atomic_load(&x->gen) != (uint32_t)(fh >> 32))
+		return 0;
+	uint32_t st = atomic_load(&x->state);
+	return st == GX_FUT_PENDING || st == GX_FUT_ABANDONED;
 }
 
 struct gx_task_result {
@@ -327,6 +407,16 @@ int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 	return gx_fut_read(x, buf, cap, len);
 }
 
+int gx_future_origin(gx_future f)
+{
+	gx_fut *x = gx_fut_of(f);
+	if (!x || atomic_load(&x->state) == GX_FUT_ABANDONED)
+		return -EINVAL;
+	if (!gx_fut_ready(x))
+		return -EAGAIN;
+	return (int)x->origin;
+}
+
 int gx_future_free(gx_future f)
 {
 	gx_fut *x = gx_fut_of(f);
@@ -361,8 +451,6 @@ int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 }
 
 /* ---- running a task ---- */
-
-#define GX_TASK_HINTED 1u /* the submitter gave the cost (opts.weight) */
 
 typedef struct {
 	gx_task_rec rec;
@@ -430,15 +518,143 @@ static int64_t gx_cost_of(uint64_t fn)
 	return 0;
 }
 
+/* ---- figures ---- */
+
+/* The display name of a task: its gx_par_opts.name, else the symbol of fn,
+ * else module+offset. */
+static void gx_fn_name(uint64_t fn, uint64_t name, char *buf, size_t cap)
+{
+	if (name) {
+		snprintf(buf, cap, "%s", (const char *)(uintptr_t)name);
+		return;
+	}
+	Dl_info di;
+	if (dladdr((void *)(uintptr_t)fn, &di) && di.dli_fname) {
+		if (di.dli_sname && di.dli_saddr == (void *)(uintptr_t)fn) {
+			snprintf(buf, cap, "%s", di.dli_sname);
+			return;
+		}
+		const char *m = strrchr(di.dli_fname, '/');
+		snprintf(buf, cap, "%s+0x%llx", m ? m + 1 : di.dli_fname,
+			 (unsigned long long)(fn - (uint64_t)(uintptr_t)di.dli_fbase));
+		return;
+	}
+	snprintf(buf, cap, "0x%llx", (unsigned long long)fn);
+}
+
+/* This process's entry for tasks (fn, name), or NULL with stats off. A
+ * one-entry cache keeps a run of the same function to two compares. */
+static gx_stat_fn *gx_task_stat(uint64_t fn, uint64_t name)
+{
+	static gx_stat_shard *cs;
+	static gx_stat_fn *cf;
+	if (!Q.shard)
+		return NULL;
+	if (cs == Q.shard && cf && cf->fn == fn && cf->nameptr == name && cf->kind == GX_STAT_TASK)
+		return cf;
+	char nm[GX_STAT_NAME];
+	gx_fn_name(fn, name, nm, sizeof nm);
+	cs = Q.shard;
+	cf = gx_stat_entry(Q.shard, GX_STAT_TASK, fn, name, nm);
+	return cf;
+}
+
+/* ---- breakers: answering for a task that failed or was refused ---- */
+
+static void gx_task_start(const gx_task_rec *r, int stolen, int cancel);
+
+/*
+ * A task of breaker b ends with rc and no answer of its own worth giving
+ * (failed for good, or refused by an open breaker): its fallback runs in
+ * a local coroutine, or the last good result answers, or the future gets
+ * rc (-EBUSY for a refusal, with origin REJECTED). may_run: r's argument
+ * can be read now (a fallback gets its own copy; r's chunk stays the
+ * caller's).
+ */
+static void gx_task_answer(const gx_task_rec *r, gx_brk *b, int rc, int refused, int may_run)
+{
+	if (b->fallback && may_run && gx_fut_pending(r->fut)) {
+		gx_task_rec f = *r;
+		f.flags = (r->flags & ~GX_TASK_PROBE) | GX_TASK_FALLBACK;
+		f.cost = 0;
+		int ok = 1;
+		if (r->len > GX_TASK_INLINE) {
+			const void *src = gx_arena_ptr(Q.a, r->chunk, r->len);
+			int64_t c = src ? gx_pool_alloc(Q.a, r->len, -1) : -EBADMSG;
+			if (c >= 0) {
+				memcpy(gx_arena_ptr(Q.a, (gx_off)c, r->len), src, r->len);
+				gx_pool_give(Q.a, (gx_off)c, 1, r->len);
+				f.chunk = (gx_off)c;
+			} else {
+				ok = 0; /* no room for the copy: answer as without one */
+			}
+		}
+		if (ok) {
+			atomic_fetch_add_explicit(&b->fallbacks, 1, memory_order_relaxed);
+			gx_task_start(&f, 0, 0);
+			return;
+		}
+	}
+	if (b->last_good) {
+		uint8_t buf[GX_BREAKER_LAST_MAX];
+		int lrc;
+		size_t len;
+		if (gx_brk_last(b, &lrc, buf, &len)) {
+			atomic_fetch_add_explicit(&b->last_goods, 1, memory_order_relaxed);
+			gx_fut_complete_o(r->fut, lrc, buf, len, GX_ORIGIN_LAST_GOOD);
+			return;
+		}
+	}
+	gx_fut_complete_o(r->fut, refused ? -EBUSY : rc, NULL, 0, refused ? GX_ORIGIN_REJECTED : GX_ORIGIN_TASK);
+}
+
+/* A task that will not run again ended with rc outside the task itself
+ * (its re-runs ran out, it timed out): the breaker hears of it and may
+ * answer. may_run: as for gx_task_answer; r's chunk stays the caller's. */
+static void gx_task_fail(const gx_task_rec *r, int rc, int may_run)
+{
+	gx_stat_fn *sf = gx_task_stat(r->fn, r->name);
+	if (sf && rc < 0)
+		gx_stat_add(&sf->errors, 1);
+	gx_brk *b = gx_brk_at(GX_TASK_BRK(r->flags));
+	if (b && !(r->flags & GX_TASK_FALLBACK)) {
+		gx_brk_report(b, (r->flags & GX_TASK_PROBE) != 0, rc, gx_now());
+		if (gx_brk_failed(rc)) {
+			gx_task_answer(r, b, rc, 0, may_run);
+			return;
+		}
+	}
+	gx_fut_complete(r->fut, rc, NULL, 0);
+}
+
+/* Breaker retry delay before re-run k (1, 2, ...): backoff doubling up to
+ * backoff_max, +-25% jitter. */
+static int64_t gx_backoff(const gx_brk *b, uint32_t k)
+{
+	int64_t d = b->backoff;
+	for (uint32_t i = 1; i < k && d < b->backoff_max; i++)
+		d *= 2;
+	if (d > b->backoff_max)
+		d = b->backoff_max;
+	if (d >= 4)
+		d += (int64_t)(gx_rand64() % (uint64_t)(d / 2)) - d / 4;
+	return d;
+}
+
 static void gx_task_run(void *arg)
 {
 	gx_task *t = arg;
 	gx_task_rec *r = &t->rec;
 	gx_wk *w = Q.me >= 0 ? &Q.p->w[Q.me] : NULL;
+	gx_brk *b = GX_TASK_BRK(r->flags) ? gx_brk_at(GX_TASK_BRK(r->flags)) : NULL;
+	int fallback = (r->flags & GX_TASK_FALLBACK) != 0 && b && b->fallback;
+	gx_stat_fn *sf = gx_task_stat(r->fn, r->name);
 	/* clocks cost ~20 ns each here: read them only for what needs them
-	 * (autoscaling's wait average, predictive's run times) */
+	 * (autoscaling's wait average, predictive's run times, a sample
+	 * for the figures) */
 	int timed = r->t_submit != 0;
-	int64_t t0 = timed ? gx_now() : 0;
+	int sample = sf && gx_stat_sample(Q.shard, sf);
+	int64_t t0 = timed || sample ? gx_now() : 0;
 	if (w && timed) {
 		int64_t waited = t0 - r->t_submit;
 		int64_t old = atomic_load_explicit(&w->wait_ewma_ns, memory_order_relaxed);
@@ -448,20 +664,48 @@ static void gx_task_run(void *arg)
 	if (r->len > GX_TASK_INLINE)
 		argp = gx_arena_ptr(Q.a, r->chunk, r->len);
 	gx_task_result res = {0};
+	gx_task_fn fn = (gx_task_fn)(uintptr_t)(fallback ? b->fallback : r->fn);
 	int rc;
-	if (!argp)
-		rc = -EBADMSG;
-	else
-		rc = ((gx_task_fn)(uintptr_t)r->fn)(argp, r->len, &res);
-	int64_t ns = timed ? gx_now() - t0 : 0;
-	gx_fut_complete(r->fut, rc, res.data, res.len);
+	uint32_t retries = 0;
+	for (;;) {
+		rc = argp ? fn(argp, r->len, &res) : -EBADMSG;
+		if (!b || fallback)
+			break;
+		gx_brk_report(b, (r->flags & GX_TASK_PROBE) != 0, rc, gx_now());
+		if (!gx_brk_failed(rc) || retries >= b->retries || !gx_brk_closed(b) || Q.stopping ||
+		    atomic_load(&Q.p->stop))
+			break;
+		retries++;
+		gx_sleep(gx_backoff(b, retries));
+		res.len = 0;
+	}
+	int64_t ns = timed || sample ? gx_now() - t0 : 0;
+	if (b && !fallback && gx_brk_failed(rc) && (b->fallback || b->last_good)) {
+		gx_task_answer(r, b, rc, 0, argp != NULL); /* failed for good */
+	} else {
+		if (b && !fallback && !gx_brk_failed(rc))
+			gx_brk_keep(b, rc, res.data, res.len);
+		gx_fut_complete_o(r->fut, rc, res.data, res.len, fallback ? GX_ORIGIN_FALLBACK : GX_ORIGIN_TASK);
+	}
 	gx_rt_clear(t->slot); /* done: nothing to run again */
 	/* the argument chunk only now: a re-run after a death in between
 	 * must not find it freed (and maybe reused) */
 	if (r->len > GX_TASK_INLINE && argp)
 		gx_chunk_drop(r->chunk);
 	free(res.own);
-	if (timed && Q.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED))
+	if (sf && fallback) {
+		gx_stat_add(&sf->fallbacks, 1); /* the function itself did not run */
+	} else if (sf) {
+		gx_stat_add(&sf->count, 1 + retries);
+		if (rc < 0)
+			gx_stat_add(&sf->errors, 1);
+		retries += (r->flags >> GX_TASK_ATTEMPT_SHIFT) & 0xffu;
+		if (retries)
+			gx_stat_add(&sf->retries, retries);
+		if (sample)
+			gx_stat_time(sf, ns);
+	}
+	if (timed && Q.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED) && !fallback)
 		gx_cost_learn(r->fn, ns);
 	if (w) {
 		atomic_fetch_sub_explicit(&w->running, 1, memory_order_relaxed);
@@ -636,7 +880,7 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 		return -EMSGSIZE;
 	if (!gx_sched_active())
 		return -EPERM;
-	if (!gx_is_code((const void *)(uintptr_t)fn))
+	if (!gx_par_is_code((const void *)(uintptr_t)fn))
 		return -EINVAL;
 	if (!gx_par_arena(1))
 		return -ENOMEM;
@@ -664,6 +908,7 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 	/* 0: nobody needs the times (see gx_task_run) */
 	r.t_submit = Q.cfg.autoscaling || Q.cfg.balance == GX_BALANCE_PREDICTIVE ? gx_now() : 0;
 	r.cost = 0;
+	r.name = opts && opts->name && gx_in_image(opts->name) ? (uint64_t)(uintptr_t)opts->name : 0;
 	if (len <= GX_TASK_INLINE) {
 		if (len)
 			memcpy(r.arg, arg, len);
@@ -678,6 +923,22 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 		r.chunk = (gx_off)c;
 	}
 	out->h = r.fut;
+	gx_brk *b = gx_brk_pick(r.fn, opts);
+	if (b) {
+		int adm = gx_brk_admit(b, gx_now());
+		if (adm == GX_BRK_REJECT) {
+			/* open: answer at once, without dispatching */
+			atomic_fetch_add_explicit(&b->rejected, 1, memory_order_relaxed);
+			gx_stat_fn *sf = gx_task_stat(r.fn, r.name);
+			if (sf)
+				gx_stat_add(&sf->rejected, 1);
+			r.flags |= gx_brk_index(b) << GX_TASK_BRK_SHIFT;
+			gx_task_answer(&r, b, -EBUSY, 1, 1);
+			gx_chunk_drop(r.chunk);
+			return 0;
+		}
+		r.flags |= gx_brk_index(b) << GX_TASK_BRK_SHIFT | (adm == GX_BRK_TRIAL ? GX_TASK_PROBE : 0);
+	}
 	if (Q.p->nslots == 0 || Q.degraded) {
 		gx_task_start(&r, 0, 0);
 		return 0;
@@ -728,6 +989,8 @@ static bool gx_worker_ready(void *arg)
 		return true;
 	gx_ring *in = gx_inbox(Q.me);
 	if (gx_ring_depth(in))
+		return true;
+	if (atomic_load_explicit(&Q.p->dump_seq, memory_order_relaxed) != atomic_load(&w->dump_seen))
 		return true;
 	if (Q.cfg.work_stealing)
 		for (int i = 0; i < (int)Q.p->nslots; i++)
@@ -785,18 +1048,45 @@ static int gx_steal(int cancel)
 	return got;
 }
 
-/* With a task timeout: a coroutine that stamps the worker's heartbeat. A
- * task that hogs the CPU keeps it from running: that is what "the worker
- * does not come back" means to the watchdog. */
+/* How often a worker stamps its heartbeat: a quarter of the task timeout,
+ * at most 100 ms. */
+static int64_t gx_heartbeat_every(void)
+{
+	int64_t every = 100 * GX_MILLISECOND;
+	int64_t q = (int64_t)Q.cfg.worker_timeout_ms * GX_MILLISECOND / 4;
+	if (q > 0 && q < every)
+		every = q > GX_MILLISECOND ? q : GX_MILLISECOND;
+	return every;
+}
+
+/* With health monitoring or a task timeout: a coroutine that stamps the
+ * worker's heartbeat, busy or idle. A task that hogs the CPU keeps it from
+ * running: that is what "the worker does not come back" means to the
+ * watchdog. */
 static void gx_heartbeat(void *arg)
 {
 	(void)arg;
 	gx_wk *w = &Q.p->w[Q.me];
-	int64_t every = (int64_t)Q.cfg.worker_timeout_ms * GX_MILLISECOND / 4;
+	int64_t every = gx_heartbeat_every();
 	while (!atomic_load(&Q.p->stop)) {
 		atomic_store_explicit(&w->heartbeat, gx_now(), memory_order_relaxed);
-		gx_sleep(every > 0 ? every : GX_MILLISECOND);
+		gx_sleep(every);
 	}
+}
+
+/* gx_dump_all asked (the sequence moved): dump this worker's coroutines. */
+static void gx_worker_dump_check(gx_wk *w)
+{
+	uint32_t seq = atomic_load(&Q.p->dump_seq);
+	if (seq == atomic_load(&w->dump_seen))
+		return;
+	atomic_store(&w->dump_seen, seq);
+	char hdr[64];
+	int l = snprintf(hdr, sizeof hdr, "gonex: worker %d dump\n", Q.me);
+	if (write(2, hdr, (size_t)l) < 0) {
+		/* stderr is gone: nothing to dump to */
+	}
+	gx_coro_dump(2);
 }
 
 static int gx_worker_loop(void *arg)
@@ -804,16 +1094,29 @@ static int gx_worker_loop(void *arg)
 	(void)arg;
 	gx_wk *w = &Q.p->w[Q.me];
 	gx_ring *in = gx_inbox(Q.me);
-	atomic_store(&w->state, GX_W_READY);
-	gx_ec_notify(&Q.p->events, NULL);
+	/* everything set before READY: main goes on the moment it sees it */
 	atomic_store(&w->arena_slot, gx_arena_attach(Q.a));
-	if (Q.cfg.worker_timeout_ms)
+	atomic_store(&w->idle_ns, 0);
+	atomic_store(&w->idle_since, 0);
+	atomic_store(&w->unhealthy, 0);
+	atomic_store(&w->dump_seen, atomic_load(&Q.p->dump_seq));
+	atomic_store(&w->started, gx_now());
+	Q.shard = Q.p->stats_on ? gx_arena_ptr(Q.a, Q.p->shards + (gx_off)(Q.me + 1) * sizeof(gx_stat_shard),
+					      sizeof(gx_stat_shard))
+				: NULL;
+	if (Q.cfg.worker_timeout_ms || Q.cfg.health_monitoring) {
+		atomic_store(&w->heartbeat, gx_now());
 		gx_go(gx_heartbeat, NULL);
+	}
+	gx_ec_idle idle = {&w->idle_since, &w->idle_ns, &w->wakeups};
 	Q.rt = gx_runtab_of(Q.me);
 	Q.rt_nfree = 0;
 	for (int e = GX_RUN_MAX - 1; e >= 0; e--)
 		Q.rt_free[Q.rt_nfree++] = (uint8_t)e;
+	atomic_store(&w->state, GX_W_READY);
+	gx_ec_notify(&Q.p->events, NULL);
 	for (;;) {
+		gx_worker_dump_check(w);
 		int cancel = atomic_load(&Q.p->stop) && Q.cfg.shutdown == GX_SHUTDOWN_CANCEL;
 		if (Q.rt_nfree == 0) {
 			/* the running table is full: finish some first */
@@ -843,7 +1146,8 @@ static int gx_worker_loop(void *arg)
 		}
 		atomic_store(&w->idle, 1);
 		atomic_fetch_add(&Q.p->idle_workers, 1);
-		gx_ec_wait(gx_ring_consumer_ec(in), gx_worker_ready, NULL, gx_ah(Q.a)->spin_ns, GX_FOREVER, NULL);
+		gx_ec_wait_idle(gx_ring_consumer_ec(in), gx_worker_ready, NULL, gx_ah(Q.a)->spin_ns, GX_FOREVER, NULL,
+				&idle);
 		atomic_fetch_sub(&Q.p->idle_workers, 1);
 		atomic_store(&w->idle, 0);
 	}
@@ -1026,8 +1330,21 @@ static int gx_par_tables(gx_arena *a, int nslots)
 		atomic_store_explicit(&Q.futs[i].gen, 1, memory_order_relaxed);
 	}
 	atomic_store(&p->fut_head, GX_TAG_MAKE(1, 0));
+	if (Q.cfg.stats) {
+		/* fresh arena memory reads as zeros: nothing to clear */
+		int64_t so = gx_arena_carve(a, (size_t)(nslots + 1) * sizeof(gx_stat_shard));
+		if (so >= 0) {
+			p->shards = (gx_off)so;
+			p->nshards = (uint32_t)nslots + 1;
+			p->stats_on = 1;
+			Q.shard = gx_arena_ptr(a, p->shards, sizeof(gx_stat_shard));
+		} else {
+			gx_log("stats: no room in the arena for the figures; GONEX_STATS is off");
+		}
+	}
 	p->magic = GX_PAR_MAGIC;
 	Q.p = p;
+	atomic_store(&gx_ah(a)->runtime_table, (uint64_t)off);
 	return 0;
 }
 
@@ -1276,9 +1593,9 @@ static void gx_requeue(gx_task_rec *r, int ran)
 {
 	uint32_t attempt = (r->flags >> GX_TASK_ATTEMPT_SHIFT) & 0xff;
 	if (ran && attempt >= Q.cfg.retry_attempts) {
+		gx_task_fail(r, -EOWNERDEAD, 1);
 		if (r->len > GX_TASK_INLINE)
 			gx_chunk_drop(r->chunk);
-		gx_fut_complete(r->fut, -EOWNERDEAD, NULL, 0);
 		return;
 	}
 	if (ran)
@@ -1328,9 +1645,12 @@ static void gx_requeuer(void *arg)
 		if (w < 0) {
 			if (Q.degraded || Q.cfg.graceful_degradation) {
 				Q.degraded = 1;
+				atomic_store(&Q.p->degraded, 1);
 				gx_task_start(r, 0, 0); /* run it here */
 			} else {
-				gx_fut_complete(r->fut, -EOWNERDEAD, NULL, 0);
+				gx_task_fail(r, -EOWNERDEAD, 1);
+				if (r->len > GX_TASK_INLINE)
+					gx_chunk_drop(r->chunk);
 			}
 			RQ.head++;
 			continue;
@@ -1353,7 +1673,7 @@ static void gx_salvage_cb(const void *msg, size_t len, void *arg)
 		return;
 	gx_task_rec r;
 	memcpy(&r, msg, sizeof r);
-	if (r.fut && gx_is_code((const void *)(uintptr_t)r.fn))
+	if (r.fut && gx_par_is_code((const void *)(uintptr_t)r.fn))
 		gx_requeue(&r, 0); /* never ran */
 }
 
@@ -1386,7 +1706,7 @@ static void gx_handle_death(int i)
 		gx_runtab *rt0 = gx_runtab_of(i);
 		for (uint32_t k = 0; k < sk && k < 16; k++) {
 			gx_task_rec r = w->staging[k];
-			if (!r.fut || !gx_is_code((const void *)(uintptr_t)r.fn))
+			if (!r.fut || !gx_par_is_code((const void *)(uintptr_t)r.fn))
 				continue;
 			int dup = 0;
 			for (int e = 0; rt0 && e < GX_RUN_MAX && !dup; e++)
@@ -1420,7 +1740,7 @@ static void gx_handle_death(int i)
 			continue;
 		gx_task_rec r = rt->rec[e];
 		atomic_fetch_and(&rt->used[e / 64], ~(1ull << (e % 64)));
-		if (gx_is_code((const void *)(uintptr_t)r.fn))
+		if (gx_par_is_code((const void *)(uintptr_t)r.fn))
 			gx_requeue(&r, 1);
 	}
 	if (restarting) {
@@ -1440,8 +1760,10 @@ static void gx_handle_death(int i)
 			gx_requeue(&recs[k], 0);
 	if (!gx_workers()) {
 		if (Q.cfg.graceful_degradation)
+		{
 			Q.degraded = 1;
-		else
+			atomic_store(&Q.p->degraded, 1);
+		} else
 			gx_log("parallel: no worker left; gx_go_parallel fails with -ESHUTDOWN");
 	}
 }
@@ -1495,6 +1817,17 @@ static void gx_watchdog(void *arg)
 				gx_ring_kick(gx_inbox(i));
 				continue;
 			}
+			if (Q.cfg.health_monitoring) {
+				/* a heartbeat older than ten periods (1 s at least):
+				 * a task hogs the CPU, or the worker is stopped */
+				int64_t hb = atomic_load(&Q.p->w[i].heartbeat);
+				int64_t stale = 10 * gx_heartbeat_every();
+				stale = stale < GX_SECOND ? GX_SECOND : stale;
+				uint32_t bad = hb && now - hb > stale;
+				if (atomic_exchange(&Q.p->w[i].unhealthy, bad) != bad)
+					gx_log("parallel: worker %d (pid %d) %s", i, (int)atomic_load(&Q.p->w[i].pid),
+					       bad ? "stopped answering its heartbeat" : "answers its heartbeat again");
+			}
 			if (!limit)
 				continue;
 			gx_runtab *rt = gx_runtab_of(i);
@@ -1503,7 +1836,9 @@ static void gx_watchdog(void *arg)
 				int64_t st = atomic_load_explicit(&rt->start[e], memory_order_relaxed);
 				if (!(atomic_load(&rt->used[e / 64]) >> (e % 64) & 1) || !st || now - st <= limit)
 					continue;
-				gx_fut_complete(rt->rec[e].fut, -ETIMEDOUT, NULL, 0);
+				gx_task_rec rec = rt->rec[e];
+				if (gx_fut_pending(rec.fut)) /* once per task */
+					gx_task_fail(&rec, -ETIMEDOUT, rec.len <= GX_TASK_INLINE);
 				over++;
 			}
 			gx_wk *w = &Q.p->w[i];
@@ -1584,7 +1919,7 @@ int gx_par_main(int (*main_fn)(void *), void *arg)
 	if (Q.cfg.autoscaling && Q.wmax > Q.wmin)
 		gx_go(gx_autoscale, NULL);
 	gx_go(gx_supervise, NULL);
-	if (Q.cfg.worker_timeout_ms || Q.cfg.worker_max_rss)
+	if (Q.cfg.worker_timeout_ms || Q.cfg.worker_max_rss || Q.cfg.health_monitoring)
 		gx_go(gx_watchdog, NULL);
 	rc = main_fn(arg);
 	gx_par_stop();
@@ -1609,6 +1944,7 @@ void gx_par_fini(void)
 		Q.p = NULL;
 		Q.futs = NULL;
 	}
+	Q.shard = NULL;
 	Q.stopping = 0;
 	Q.nworkers = 0;
 	Q.degraded = 0;

@@ -5,10 +5,13 @@
 #ifndef GX_PAR_PAR_H
 #define GX_PAR_PAR_H
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "shm/shm.h"
+#include "stats/stats.h"
 
+#include <gonex/breaker.h>
 #include <gonex/config.h>
 #include <gonex/parallel.h>
 
@@ -27,6 +30,7 @@ typedef struct gx_fut {
 	_Atomic uint32_t gen;
 	int32_t err;
 	uint32_t len;
+	uint32_t origin; /* gx_origin */
 	gx_off chunk; /* result over GX_TASK_INLINE bytes (state RING) */
 	gx_ec ec;
 	uint8_t data[GX_TASK_INLINE];
@@ -41,6 +45,7 @@ typedef struct gx_task_rec {
 	gx_off chunk;      /* argument over GX_TASK_INLINE bytes */
 	int64_t t_submit;  /* gx_now() at submit */
 	int64_t cost;      /* predictive: ns added to the worker's backlog */
+	uint64_t name;     /* gx_par_opts.name (an address in the image) */
 	uint8_t arg[GX_TASK_INLINE];
 } gx_task_rec;
 
@@ -55,7 +60,13 @@ typedef struct gx_runtab {
 	_Atomic int64_t start[GX_RUN_MAX]; /* gx_now() at start, with a task timeout */
 } gx_runtab;
 
-#define GX_TASK_ATTEMPT_SHIFT 8 /* gx_task_rec.flags: runs so far, bits 8..15 */
+/* gx_task_rec.flags */
+#define GX_TASK_HINTED 1u       /* the submitter gave the cost (opts.weight) */
+#define GX_TASK_PROBE 2u        /* a half-open breaker's trial */
+#define GX_TASK_FALLBACK 4u     /* run the breaker's fallback instead */
+#define GX_TASK_ATTEMPT_SHIFT 8 /* runs so far, bits 8..15 */
+#define GX_TASK_BRK_SHIFT 16    /* breaker index + 1, bits 16..23 (0: none) */
+#define GX_TASK_BRK(fl) (((fl) >> GX_TASK_BRK_SHIFT) & 0xffu)
 
 typedef struct gx_wk {
 	_Alignas(128) _Atomic int32_t pid;
@@ -78,7 +89,46 @@ typedef struct gx_wk {
 	_Atomic int64_t wait_ewma_ns;
 	_Atomic int64_t heartbeat;
 	_Atomic uint32_t idle;
+	/* figures (gonex/stats.h): written by the worker */
+	_Atomic int64_t started;    /* gx_now() when it became ready */
+	_Atomic int64_t idle_since; /* asleep since, 0 when awake */
+	_Atomic int64_t idle_ns;    /* asleep in total (this process) */
+	_Atomic uint64_t wakeups;
+	_Atomic uint32_t unhealthy; /* the watchdog found its heartbeat stale */
+	_Atomic uint32_t dump_seen; /* gx_dump_all requests handled */
 } gx_wk;
+
+/* A circuit breaker (gonex/breaker.h), shared by every process. The state
+ * word packs state (bits 0..1), probes admitted (2..17), probes that
+ * succeeded (18..33) and failures in a row (34..63). */
+#define GX_BRK_ST(s) ((uint32_t)((s)&3u))
+#define GX_BRK_INFL(s) ((uint32_t)(((s) >> 2) & 0xffffu))
+#define GX_BRK_OK(s) ((uint32_t)(((s) >> 18) & 0xffffu))
+#define GX_BRK_FAILS(s) ((uint32_t)((s) >> 34))
+#define GX_BRK_MAKE(st, infl, ok, fails)                                                                  \
+	((uint64_t)(st) | (uint64_t)(infl) << 2 | (uint64_t)(ok) << 18 | (uint64_t)(fails) << 34)
+
+typedef struct gx_brk {
+	_Alignas(128) _Atomic uint32_t used; /* 0 free, 1 being made, 2 ready */
+	char name[32];
+	uint64_t fn;                   /* opts.fn, 0 for none */
+	uint64_t fallback;
+	uint32_t failures, probes, retries, last_good;
+	int64_t cooldown, backoff, backoff_max;
+	_Alignas(64) _Atomic uint64_t st;
+	_Atomic int64_t opened_at;
+	_Atomic uint64_t successes, fails, opens, rejected, fallbacks, last_goods;
+	/* the last good result, under a sequence lock (odd: being written) */
+	_Alignas(64) _Atomic uint32_t lg_seq;
+	int32_t lg_rc;
+	uint32_t lg_len;
+	uint32_t lg_have;
+	uint8_t lg[GX_BREAKER_LAST_MAX];
+} gx_brk;
+
+struct gx_breaker {
+	gx_brk b;
+};
 
 typedef struct gx_cost {
 	_Atomic uint64_t fn;
@@ -100,6 +150,14 @@ typedef struct gx_par {
 	gx_off fut_next;           /* GX_FUT_N uint32_t links */
 	gx_wk w[GX_MAX_WORKERS];
 	gx_cost cost[GX_COSTS];
+	/* figures: shard 0 the main process, 1 + i worker i */
+	uint32_t stats_on;
+	uint32_t nshards;
+	gx_off shards;             /* nshards gx_stat_shard, 0 when off */
+	_Atomic uint32_t degraded;
+	_Atomic uint32_t dump_seq; /* gx_dump_all requests */
+	_Atomic uint32_t nbrk;     /* breakers made (indexes below it) */
+	gx_brk brk[GX_BREAKER_MAX];
 } gx_par;
 
 /* gx_run, before anything else starts: set up the arena, the tables and
@@ -119,5 +177,39 @@ void gx_dchan_install(void);
 int gx_par_in_worker(void);
 /* true when gx_par_init set up workers in this process */
 int gx_par_enabled(void);
+
+/* gx_run, every time (also without workers): the configuration. */
+void gx_par_configure(const gx_config *cfg);
+/* pstats.c: SIGQUIT dumps (GONEX_DUMP_SIGNAL), set up in the first
+ * coroutine and taken down after the loop. */
+void gx_obs_start(void);
+void gx_obs_fini(void);
+
+/* breaker.c and pstats.c: the shared table (NULL before the arena), the
+ * configuration, and whether fn is code the workers can run. */
+gx_par *gx_par_table(void);
+const gx_config *gx_par_cfg(void);
+int gx_par_is_code(const void *fn);
+/* This process's stats shard, NULL with stats off. */
+gx_stat_shard *gx_par_shard(void);
+
+/* breaker.c */
+enum { GX_BRK_REJECT = 0, GX_BRK_PASS = 1, GX_BRK_TRIAL = 2 };
+/* The breaker for a task of fn (opts' own, else fn's; made on first use
+ * with GONEX_CIRCUIT_BREAKER=1), or NULL. */
+gx_brk *gx_brk_pick(uint64_t fn, const gx_par_opts *opts);
+gx_brk *gx_brk_at(uint32_t idx1); /* from GX_TASK_BRK: index + 1 */
+uint32_t gx_brk_index(const gx_brk *b);
+int gx_brk_admit(gx_brk *b, int64_t now);
+void gx_brk_report(gx_brk *b, int trial, int rc, int64_t now);
+void gx_brk_keep(gx_brk *b, int rc, const void *res, size_t len);
+/* Copy the last good result: 1 (with *rc, *len), or 0 when none. */
+int gx_brk_last(gx_brk *b, int *rc, void *buf, size_t *len);
+int gx_brk_closed(const gx_brk *b);
+/* A failure that counts: code < 0, not a cancelling shutdown. */
+static inline int gx_brk_failed(int rc)
+{
+	return rc < 0 && rc != -ECANCELED;
+}
 
 #endif

@@ -42,7 +42,8 @@ typedef struct {
 static int gx_par_boot_fn(void *arg)
 {
 	gx_par_boot *b = arg;
-	return gx_par_main(b->fn, b->arg);
+	gx_obs_start();
+	return gx_par_enabled() ? gx_par_main(b->fn, b->arg) : b->fn(b->arg);
 }
 
 int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
@@ -66,6 +67,7 @@ int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
 	if (R.running)
 		return -EBUSY;
 	gx_dchan_install();
+	gx_par_configure(&cfg);
 	/* workers first: the spawner is forked before anything else exists */
 	if (cfg.workers != 0) {
 		rc = gx_par_init(&cfg);
@@ -85,15 +87,12 @@ int gx_run(const gx_config *cfg_in, gx_main_fn main_fn, void *arg)
 	R.cfg = cfg;
 	R.running = 1;
 
-	if (gx_par_enabled()) {
-		gx_par_boot b = {main_fn, arg};
-		rc = gx_sched_run(gx_par_boot_fn, &b);
-	} else {
-		rc = gx_sched_run(main_fn, arg);
-	}
+	gx_par_boot b = {main_fn, arg};
+	rc = gx_sched_run(gx_par_boot_fn, &b);
 
 	R.running = 0;
 	gx_loop_fini();
+	gx_obs_fini();
 	gx_theap_fini();
 err_stack:
 	gx_stack_fini();
