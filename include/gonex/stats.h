@@ -19,7 +19,7 @@
  *
  * Counts are exact. Run times are measured for every call of a function
  * whose mean is 2 us or more and for the first 64 calls of each; past
- * that, one call in 16 is timed, so the histogram of a very short task is
+ * that, one call in 128 is timed, so the histogram of a very short task is
  * a sample (`timed` says how many went in).
  *
  * Without workers (GONEX_WORKERS=0) the figures of gx_go_parallel tasks

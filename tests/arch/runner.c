@@ -495,6 +495,76 @@ static void t_parallel(void)
 	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left");
 }
 
+/* breakers, figures and the coroutine dump (its frame walk is per arch) */
+static int fail_task(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	return -EIO;
+}
+
+static gx_chan *obs_ch;
+static int obs_rc[6];
+static char obs_dump[16384];
+
+static void obs_parked(void *arg)
+{
+	(void)arg;
+	gx_chan_recv(obs_ch, NULL, NULL, GX_FOREVER);
+}
+
+static int obs_main(void *arg)
+{
+	(void)arg;
+	gx_breaker_opts o = GX_BREAKER_OPTS_INIT;
+	o.failures = 2;
+	gx_breaker *b;
+	obs_rc[0] = gx_breaker_make(&b, "arch", &o);
+	gx_par_opts po = GX_PAR_OPTS_INIT;
+	po.breaker = b;
+	po.name = "fail";
+	for (int i = 0; i < 3; i++) {
+		gx_future f;
+		gx_go_parallel(&f, fail_task, NULL, 0, &po);
+		obs_rc[1 + i] = gx_future_get(f, NULL, 0, NULL, gx_timeout(30 * GX_SECOND));
+	}
+	static gx_stats s;
+	gx_stats_snapshot(&s);
+	obs_rc[4] = s.nfn == 1 && s.fn[0].count == 2 && s.fn[0].errors == 2 && s.fn[0].rejected == 1;
+	gx_chan_make(&obs_ch, 0, 0, 0);
+	gx_go_opts go = {.stack_size = 0, .name = "obs"};
+	gx_go_with(obs_parked, NULL, &go);
+	gx_yield();
+	int fd = memfd_create("dump", 0);
+	obs_rc[5] = gx_coro_dump(fd);
+	ssize_t n = pread(fd, obs_dump, sizeof obs_dump - 1, 0);
+	obs_dump[n > 0 ? n : 0] = 0;
+	close(fd);
+	gx_chan_close(obs_ch);
+	gx_yield();
+	gx_chan_free(obs_ch);
+	return 0;
+}
+
+static void t_observe(void)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 2;
+	c.shm_size = (size_t)16 << 20;
+	c.hugepages = 3;
+	CHECK(gx_run(&c, obs_main, NULL) == 0, "run");
+	CHECK(obs_rc[0] == 0, "breaker made: %d", obs_rc[0]);
+	CHECK(obs_rc[1] == -EIO && obs_rc[2] == -EIO, "two failures: %d %d", obs_rc[1], obs_rc[2]);
+	CHECK(obs_rc[3] == -EBUSY, "then open: %d", obs_rc[3]);
+	CHECK(obs_rc[4], "the figures count two runs, two errors, one refusal");
+	CHECK(obs_rc[5] >= 2, "dumped %d", obs_rc[5]);
+	const char *p = strstr(obs_dump, "\"obs\" parked: chan receive\n  #0 0x");
+	CHECK(p && strstr(p, "\n  #1 0x"), "a parked coroutine with its frames: %s", obs_dump);
+	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -511,6 +581,7 @@ int main(void)
 	run("shared memory: ring and pools across processes", t_shm_ring);
 	run("shared memory: a coroutine sleeps on a ring", t_shm_coroutine);
 	run("worker processes run tasks", t_parallel);
+	run("breaker, figures and coroutine dump", t_observe);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
