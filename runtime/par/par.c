@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,6 +55,7 @@
 
 #include <gonex/chan.h>
 #include <gonex/coro.h>
+#include <gonex/io.h>
 #include <gonex/runtime.h>
 #include <gonex/shm.h>
 #include <gonex/stats.h>
@@ -680,19 +682,7 @@ static void gx_task_run(void *arg)
 		res.len = 0;
 	}
 	int64_t ns = timed || sample ? gx_now() - t0 : 0;
-	if (b && !fallback && gx_brk_failed(rc) && (b->fallback || b->last_good)) {
-		gx_task_answer(r, b, rc, 0, argp != NULL); /* failed for good */
-	} else {
-		if (b && !fallback && !gx_brk_failed(rc))
-			gx_brk_keep(b, rc, res.data, res.len);
-		gx_fut_complete_o(r->fut, rc, res.data, res.len, fallback ? GX_ORIGIN_FALLBACK : GX_ORIGIN_TASK);
-	}
-	gx_rt_clear(t->slot); /* done: nothing to run again */
-	/* the argument chunk only now: a re-run after a death in between
-	 * must not find it freed (and maybe reused) */
-	if (r->len > GX_TASK_INLINE && argp)
-		gx_chunk_drop(r->chunk);
-	free(res.own);
+	/* the figures before the future: whoever saw it done sees them */
 	if (sf && fallback) {
 		gx_stat_add(&sf->fallbacks, 1); /* the function itself did not run */
 	} else if (sf) {
@@ -713,6 +703,19 @@ static void gx_task_run(void *arg)
 		if (r->cost)
 			atomic_fetch_sub_explicit(&w->backlog_ns, r->cost, memory_order_relaxed);
 	}
+	if (b && !fallback && gx_brk_failed(rc) && (b->fallback || b->last_good)) {
+		gx_task_answer(r, b, rc, 0, argp != NULL); /* failed for good */
+	} else {
+		if (b && !fallback && !gx_brk_failed(rc))
+			gx_brk_keep(b, rc, res.data, res.len);
+		gx_fut_complete_o(r->fut, rc, res.data, res.len, fallback ? GX_ORIGIN_FALLBACK : GX_ORIGIN_TASK);
+	}
+	gx_rt_clear(t->slot); /* done: nothing to run again */
+	/* the argument chunk only now: a re-run after a death in between
+	 * must not find it freed (and maybe reused) */
+	if (r->len > GX_TASK_INLINE && argp)
+		gx_chunk_drop(r->chunk);
+	free(res.own);
 	free(t);
 	gx_wg_done(&Q.tasks_wg);
 }
@@ -1197,7 +1200,14 @@ static _Noreturn void gx_spawner(int rfd, int parent)
 			for (int i = 0; i < (int)Q.p->nslots; i++)
 				if (atomic_load(&Q.p->w[i].pid) == pid) {
 					atomic_store(&Q.p->w[i].exit_status, st);
-					atomic_store(&Q.p->w[i].state, GX_W_DEAD);
+					/* a running worker's death is main's to see
+					 * through its pidfd (see gx_watch); one that
+					 * died starting up, or any while stopping,
+					 * is reported here */
+					uint32_t ws = atomic_load(&Q.p->w[i].state);
+					if (!atomic_load(&Q.p->pidfd_watch) || atomic_load(&Q.p->stop) ||
+					    (ws != GX_W_READY && ws != GX_W_DRAIN))
+						atomic_store(&Q.p->w[i].state, GX_W_DEAD);
 				}
 			gx_ec_notify(&Q.p->events, NULL);
 		}
@@ -1743,6 +1753,9 @@ static void gx_handle_death(int i)
 		if (gx_par_is_code((const void *)(uintptr_t)r.fn))
 			gx_requeue(&r, 1);
 	}
+	/* the spawner may reap this pid later: it must not match the slot
+	 * (it would take it for a replacement that died starting) */
+	atomic_store(&w->pid, 0);
 	if (restarting) {
 		atomic_fetch_add(&w->restarts, 1);
 		gx_request(i); /* state SPAWN: the spawner forks a new one */
@@ -1857,6 +1870,79 @@ static void gx_watchdog(void *arg)
 	}
 }
 
+/* ---- death detection: a pidfd per running worker (main process) ---- */
+
+static int gx_pidfd_open(int32_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, (int)pid, 0);
+}
+
+/* The parent of pid, or -1 when it is gone. */
+static int32_t gx_ppid(int32_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *rp = strrchr(buf, ')'), st;
+	int ppid;
+	if (!rp || sscanf(rp + 1, " %c %d", &st, &ppid) != 2 || st == 'Z' || st == 'X')
+		return -1;
+	return ppid;
+}
+
+static bool gx_watch_ready(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	uint32_t st = atomic_load(&Q.p->w[i].state);
+	return Q.stopping || st == GX_W_READY || st == GX_W_DRAIN;
+}
+
+/*
+ * One per worker slot: wait on the running worker's pidfd and, when it
+ * exits, mark the slot dead and act on it at once (gx_handle_death never
+ * parks, so no other coroutine sees the slot half-handled). A pid that
+ * is gone before its pidfd is open (reaped, perhaps reused: its parent is
+ * no longer the spawner) is as dead.
+ */
+static void gx_watch(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	gx_wk *w = &Q.p->w[i];
+	int32_t watched = 0;
+	while (!Q.stopping) {
+		uint32_t st = atomic_load(&w->state);
+		int32_t pid = atomic_load(&w->pid);
+		if ((st != GX_W_READY && st != GX_W_DRAIN) || pid <= 0 || pid == watched) {
+			gx_ec_wait(&Q.p->events, gx_watch_ready, arg, 0, gx_timeout(100 * GX_MILLISECOND), NULL);
+			if (atomic_load(&w->pid) == watched && gx_watch_ready(arg))
+				gx_sleep(GX_MILLISECOND); /* still the one we saw die */
+			continue;
+		}
+		watched = pid;
+		int fd = gx_pidfd_open(pid);
+		int gone = fd < 0 || gx_ppid(pid) != Q.p->spawner_pid;
+		while (!gone && !Q.stopping && atomic_load(&w->pid) == pid) {
+			int rc = gx_poll(fd, POLLIN, gx_timeout(100 * GX_MILLISECOND));
+			gone = rc > 0 || (rc < 0 && rc != -ETIMEDOUT);
+		}
+		if (fd >= 0)
+			gx_close(fd); /* the loop forgets it (the epoll backend keeps per-fd state) */
+		if (!gone || Q.stopping)
+			continue;
+		st = atomic_load(&w->state);
+		if ((st == GX_W_READY || st == GX_W_DRAIN) && atomic_load(&w->pid) == pid &&
+		    atomic_compare_exchange_strong(&w->state, &st, GX_W_DEAD))
+			gx_handle_death(i);
+	}
+}
+
 static bool gx_sup_ready(void *arg)
 {
 	(void)arg;
@@ -1906,6 +1992,11 @@ static void gx_par_stop(void)
 int gx_par_main(int (*main_fn)(void *), void *arg)
 {
 	gx_boot_arg b = {.want = Q.nworkers};
+	int self = gx_pidfd_open(getpid());
+	if (self >= 0) {
+		close(self);
+		atomic_store(&Q.p->pidfd_watch, 1); /* else the spawner reports every death */
+	}
 	for (int i = 0; i < Q.nworkers; i++)
 		gx_request(i);
 	int rc = gx_ec_wait(&Q.p->events, gx_boot_done, &b, 0, gx_timeout(30 * GX_SECOND), NULL);
@@ -1919,6 +2010,9 @@ int gx_par_main(int (*main_fn)(void *), void *arg)
 	if (Q.cfg.autoscaling && Q.wmax > Q.wmin)
 		gx_go(gx_autoscale, NULL);
 	gx_go(gx_supervise, NULL);
+	if (atomic_load(&Q.p->pidfd_watch))
+		for (int i = 0; i < (int)Q.p->nslots; i++)
+			gx_go(gx_watch, (void *)(intptr_t)i);
 	if (Q.cfg.worker_timeout_ms || Q.cfg.worker_max_rss || Q.cfg.health_monitoring)
 		gx_go(gx_watchdog, NULL);
 	rc = main_fn(arg);

@@ -144,6 +144,7 @@ typedef struct gx_par {
 	int32_t spawner_pid;
 	_Atomic uint32_t stop;
 	_Atomic uint32_t idle_workers;
+	_Atomic uint32_t pidfd_watch; /* main watches running workers' pidfds */
 	gx_ec events;              /* worker state changes (main sleeps here) */
 	_Alignas(64) _Atomic uint64_t fut_head; /* tagged stack of free futures */
 	gx_off futs;               /* GX_FUT_N gx_fut */

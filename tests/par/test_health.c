@@ -27,7 +27,7 @@ static int slow_triple(const void *arg, size_t len, gx_task_result *res)
 
 #define KN 2000
 static gx_future kf[KN];
-static int k_bad, k_dead, k_workers;
+static int k_bad, k_dead, k_workers, k_killed;
 static uint64_t k_restarts;
 
 static int kill_main(void *arg)
@@ -38,9 +38,12 @@ static int kill_main(void *arg)
 			return 1;
 	for (int k = 0; k < kills; k++) {
 		gx_sleep(20 * GX_MILLISECOND);
+		/* a running worker: one being replaced has no pid yet */
 		gx_worker_stats s;
-		if (gx_worker_stats_get(k % 2, &s) == 0 && s.pid > 0)
-			kill(s.pid, SIGKILL);
+		for (int t = 0; t < 200 && (gx_worker_stats_get(k % 2, &s) != 0 || !s.active || s.pid <= 0); t++)
+			gx_sleep(GX_MILLISECOND);
+		if (s.active && s.pid > 0 && kill(s.pid, SIGKILL) == 0)
+			k_killed++;
 	}
 	for (uint64_t i = 0; i < KN; i++) {
 		uint64_t y = 0;
@@ -71,11 +74,12 @@ Test(health, killed_workers_are_replaced_and_their_tasks_run_again, .timeout = 1
 	c.restart_max = 100;
 	c.retry_attempts = 10;
 	int kills = 6;
-	k_bad = k_dead = k_workers = 0;
+	k_bad = k_dead = k_workers = k_killed = 0;
 	cr_assert_eq(gx_run(&c, kill_main, &kills), 0);
 	cr_expect_eq(k_bad, 0, "every future has the right value");
 	cr_expect_eq(k_dead, 0, "no task ran out of attempts");
 	cr_expect_eq(k_workers, 2, "both slots have a worker again");
+	cr_expect_eq(k_killed, kills, "every kill hit a running worker");
 	cr_expect_eq(k_restarts, (uint64_t)kills, "one restart per kill (%llu)", (unsigned long long)k_restarts);
 	cr_expect(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left");
 }
