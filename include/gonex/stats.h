@@ -6,15 +6,19 @@
  * same user (perf/gonex-stat), reads everyone's without asking:
  *
  * - per function (tasks run by gx_go_parallel, keyed by function and
- *   gx_par_opts.name) and per named profiling section: count, errors
- *   (code < 0), retries (re-runs after a worker died, and breaker
- *   retries), fallbacks answered, breaker rejections, and a histogram of
+ *   gx_par_opts.name) and per named profiling section: count (times the
+ *   function returned, retries included), errors (tasks answered with a
+ *   code < 0: their own, or the runtime's -ETIMEDOUT / -EOWNERDEAD),
+ *   retries (re-runs after a worker died, and breaker retries), fallbacks
+ *   answered, breaker rejections, and a histogram of
  *   run times (the task function from start to return, in the process that
  *   ran it; queueing not included) with p50, p90, p99, p99.9 and max;
- * - per worker: pid, CPU, state, tasks, steals, restarts, wake-ups (sleeps
- *   that ended), idle time (asleep waiting for work) and busy time (the
- *   rest of its life: running, and spinning before a sleep, which burns
- *   the CPU too), hence utilisation, and the age of its heartbeat;
+ * - per worker: pid, CPU, state, tasks, steals, restarts, wake-ups (times
+ *   its process woke from blocking), idle time (blocked in the kernel with
+ *   no coroutine to run: waiting for work, or its tasks all waiting on I/O
+ *   or timers) and busy time (the rest of its life: running coroutines,
+ *   and spinning before a sleep, which burns the CPU too), hence
+ *   utilisation, and the age of its heartbeat;
  * - per circuit breaker (gonex/breaker.h): state and counts.
  *
  * Counts are exact. Run times are measured for every call of a function

@@ -242,6 +242,7 @@ int gx_sched_init(const gx_config *cfg)
 
 void gx_sched_fini(void)
 {
+	gx_sched_set_idle_sink(NULL);
 	memset(&S, 0, sizeof S);
 	atomic_flag_clear(&gx_running);
 }
@@ -255,6 +256,16 @@ static void gx_main_entry(void *p)
 {
 	gx_main_call *m = p;
 	S.main_result = m->fn(m->arg);
+}
+
+static gx_idle_sink gx_idle;
+
+void gx_sched_set_idle_sink(const gx_idle_sink *sink)
+{
+	if (sink && sink->since && sink->total && sink->wakes)
+		gx_idle = *sink;
+	else
+		gx_idle = (gx_idle_sink){0, 0, 0};
 }
 
 int gx_sched_run(int (*main_fn)(void *), void *arg)
@@ -281,8 +292,25 @@ int gx_sched_run(int (*main_fn)(void *), void *arg)
 			rc = -EDEADLK;
 			break;
 		}
-		if (busy || (!runnable && next_timer >= 0))
+		if (busy || (!runnable && next_timer >= 0)) {
+			/* two clock reads around a block that costs a syscall
+			 * and a sleep; only where a sink is set (workers) */
+			bool idle = !runnable && gx_idle.total;
+			int64_t t0 = idle ? gx_clock_now() : 0;
+			if (idle)
+				atomic_store_explicit(gx_idle.since, t0, memory_order_relaxed);
 			S.poller.wait(S.poller.state, runnable ? 0 : next_timer);
+			if (idle) {
+				int64_t d = gx_clock_now() - t0;
+				atomic_store_explicit(gx_idle.since, 0, memory_order_relaxed);
+				atomic_store_explicit(gx_idle.total,
+						      atomic_load_explicit(gx_idle.total, memory_order_relaxed) + d,
+						      memory_order_relaxed);
+				atomic_store_explicit(gx_idle.wakes,
+						      atomic_load_explicit(gx_idle.wakes, memory_order_relaxed) + 1,
+						      memory_order_relaxed);
+			}
+		}
 		if (next_timer >= 0)
 			gx_theap_fire(gx_clock_now());
 		gx_co *n = gx_runq_pop();

@@ -13,6 +13,7 @@
 #ifndef GX_CORE_SCHED_H
 #define GX_CORE_SCHED_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -119,6 +120,17 @@ static inline void gx_switch(gx_co *from, gx_co *to)
 	gx_arch_switch(&from->sp, to->sp, NULL);
 #endif
 }
+
+/* Where the scheduler accounts the time it blocks with nothing to run
+ * (the process is idle: no coroutine runnable, waiting for I/O or a
+ * timer). Plain memory, written by this process only; all NULL: none
+ * (the default; gx_sched_fini clears it). */
+typedef struct gx_idle_sink {
+	_Atomic int64_t *since;  /* CLOCK_MONOTONIC ns blocked since, 0 when not */
+	_Atomic int64_t *total;  /* ns blocked, summed */
+	_Atomic uint64_t *wakes; /* blocks that ended */
+} gx_idle_sink;
+void gx_sched_set_idle_sink(const gx_idle_sink *s);
 
 int gx_sched_init(const gx_config *cfg);
 void gx_sched_fini(void);

@@ -93,9 +93,12 @@ static int gx_brk_new(gx_par *p, gx_brk **out, const char *name, const gx_breake
 		gx_brk *b = &p->brk[n];
 		uint32_t z = 0;
 		if (!atomic_compare_exchange_strong(&b->used, &z, 1)) {
-			/* another process is making entry n: wait for its count */
-			while (atomic_load(&p->nbrk) == n)
+			/* another process is making entry n: wait for its count
+			 * (a few stores); if it died in between, skip the entry */
+			for (int k = 0; k < 10000 && atomic_load(&p->nbrk) == n; k++)
 				gx_yield();
+			uint32_t m = n;
+			atomic_compare_exchange_strong(&p->nbrk, &m, n + 1);
 			continue;
 		}
 		snprintf(b->name, sizeof b->name, "%s", name);
@@ -174,7 +177,11 @@ gx_brk *gx_brk_pick(uint64_t fn, const gx_par_opts *opts)
 	gx_brk *b = gx_brk_lookup(p, NULL, fn);
 	if (b || !gx_par_cfg()->circuit_breaker)
 		return b;
-	/* GONEX_CIRCUIT_BREAKER: one with the defaults, named after fn */
+	/* GONEX_CIRCUIT_BREAKER: one with the defaults, named after fn (not
+	 * again once the table is full) */
+	static gx_par *full;
+	if (full == p)
+		return NULL;
 	gx_breaker_opts o = GX_BREAKER_OPTS_INIT;
 	o.fn = (gx_task_fn)(uintptr_t)fn;
 	char name[32];
@@ -183,11 +190,14 @@ gx_brk *gx_brk_pick(uint64_t fn, const gx_par_opts *opts)
 		snprintf(name, sizeof name, "%s", di.dli_sname);
 	else
 		snprintf(name, sizeof name, "fn@%llx", (unsigned long long)fn);
-	if (gx_brk_new(p, &b, name, &o) < 0 && !b) {
-		/* the name is taken by another breaker: make it unique */
+	int rc = gx_brk_new(p, &b, name, &o);
+	if (rc == -EEXIST && b && b->fn != fn) {
+		/* the name belongs to another breaker: make it unique */
 		snprintf(name, sizeof name, "fn@%llx", (unsigned long long)fn);
-		gx_brk_new(p, &b, name, &o);
+		rc = gx_brk_new(p, &b, name, &o);
 	}
+	if (rc == -ENOSPC)
+		full = p;
 	return b && b->fn == fn ? b : NULL;
 }
 
@@ -218,11 +228,24 @@ int gx_brk_admit(gx_brk *b, int64_t now)
 	}
 }
 
+/* A trial that ended without a verdict (cancelled, or never dispatched):
+ * its place among the probes is free again. */
+static void gx_brk_release(gx_brk *b)
+{
+	uint64_t s = atomic_load(&b->st);
+	while (GX_BRK_ST(s) == GX_BREAKER_HALF_OPEN && GX_BRK_INFL(s) > 0)
+		if (atomic_compare_exchange_weak(&b->st, &s, s - ((uint64_t)1 << 2)))
+			return;
+}
+
 void gx_brk_report(gx_brk *b, int trial, int rc, int64_t now)
 {
 	int fail = gx_brk_failed(rc);
-	if (rc == -ECANCELED)
+	if (rc == -ECANCELED) {
+		if (trial)
+			gx_brk_release(b);
 		return;
+	}
 	atomic_fetch_add_explicit(fail ? &b->fails : &b->successes, 1, memory_order_relaxed);
 	uint64_t s = atomic_load(&b->st);
 	for (;;) {
@@ -291,10 +314,17 @@ void gx_brk_keep(gx_brk *b, int rc, const void *res, size_t len)
 
 int gx_brk_last(gx_brk *b, int *rc, void *buf, size_t *len)
 {
-	for (int tries = 0; tries < 1000; tries++) {
+	/* never parks (the supervisor calls it from gx_handle_death): a
+	 * writer holds the lock for one copy of at most 1 KiB; one that died
+	 * holding it leaves no last good result */
+	for (int tries = 0; tries < 100000; tries++) {
 		uint32_t s = atomic_load_explicit(&b->lg_seq, memory_order_acquire);
 		if (s & 1) {
-			gx_yield();
+#if defined(__x86_64__)
+			__builtin_ia32_pause();
+#elif defined(__aarch64__)
+			__asm__ volatile("yield" ::: "memory");
+#endif
 			continue;
 		}
 		if (!b->lg_have)

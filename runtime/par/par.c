@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,6 +89,8 @@ static struct {
 	int nrestart;
 	int64_t code_lo[64], code_hi[64];
 	int ncode;
+	int64_t img_lo[128], img_hi[128];
+	int nimg;
 	gx_stat_shard *shard; /* this process's figures, NULL with stats off */
 } Q = {.me = -1, .pipe_w = -1};
 
@@ -159,25 +162,41 @@ int gx_dump_all(void)
 
 /* ---- code ranges: a task function must be in executable code ---- */
 
+/* The loaded segments (executable ones for code, all for names), taken
+ * once: by gx_par_init before the workers fork, so that nothing loaded
+ * later (dlopen), which the workers would not have, is accepted. */
 static int gx_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size;
 	(void)data;
-	for (int i = 0; i < info->dlpi_phnum && Q.ncode < 64; i++) {
+	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+		if (ph->p_type != PT_LOAD)
 			continue;
-		Q.code_lo[Q.ncode] = (int64_t)(info->dlpi_addr + ph->p_vaddr);
-		Q.code_hi[Q.ncode] = Q.code_lo[Q.ncode] + (int64_t)ph->p_memsz;
-		Q.ncode++;
+		int64_t lo = (int64_t)(info->dlpi_addr + ph->p_vaddr), hi = lo + (int64_t)ph->p_memsz;
+		if ((ph->p_flags & PF_X) && Q.ncode < 64) {
+			Q.code_lo[Q.ncode] = lo;
+			Q.code_hi[Q.ncode] = hi;
+			Q.ncode++;
+		}
+		if ((ph->p_flags & PF_R) && Q.nimg < 128) {
+			Q.img_lo[Q.nimg] = lo;
+			Q.img_hi[Q.nimg] = hi;
+			Q.nimg++;
+		}
 	}
 	return 0;
 }
 
-int gx_par_is_code(const void *fn)
+static void gx_image_ranges(void)
 {
 	if (!Q.ncode)
 		dl_iterate_phdr(gx_phdr_cb, NULL);
+}
+
+int gx_par_is_code(const void *fn)
+{
+	gx_image_ranges();
 	int64_t x = (int64_t)(uintptr_t)fn;
 	for (int i = 0; i < Q.ncode; i++)
 		if (x >= Q.code_lo[i] && x < Q.code_hi[i])
@@ -185,18 +204,16 @@ int gx_par_is_code(const void *fn)
 	return 0;
 }
 
-/* A name pointer the workers can read too: inside a loaded segment of the
- * program or a library (a string literal). */
+/* A name the workers can read too: a string inside a loaded segment of
+ * the program or a library (a string literal), ending there. */
 static int gx_in_image(const char *p)
 {
-	static const char *last; /* names repeat: skip dladdr's lock */
-	if (p == last)
-		return 1;
-	Dl_info di;
-	if (!dladdr(p, &di) || !di.dli_fbase)
-		return 0;
-	last = p;
-	return 1;
+	gx_image_ranges();
+	int64_t x = (int64_t)(uintptr_t)p;
+	for (int i = 0; i < Q.nimg; i++)
+		if (x >= Q.img_lo[i] && x < Q.img_hi[i])
+			return memchr(p, 0, (size_t)(Q.img_hi[i] - x)) != NULL;
+	return 0;
 }
 
 /* ---- futures ---- */
@@ -575,7 +592,9 @@ static void gx_task_start(const gx_task_rec *r, int stolen, int cancel);
  */
 static void gx_task_answer(const gx_task_rec *r, gx_brk *b, int rc, int refused, int may_run)
 {
-	if (b->fallback && may_run && gx_fut_pending(r->fut)) {
+	if (!gx_fut_pending(r->fut))
+		return; /* answered already (a timeout): nothing to add */
+	if (b->fallback && may_run) {
 		gx_task_rec f = *r;
 		f.flags = (r->flags & ~GX_TASK_PROBE) | GX_TASK_FALLBACK;
 		f.cost = 0;
@@ -671,8 +690,8 @@ static void gx_task_run(void *arg)
 	uint32_t retries = 0;
 	for (;;) {
 		rc = argp ? fn(argp, r->len, &res) : -EBADMSG;
-		if (!b || fallback)
-			break;
+		if (!b || fallback || !gx_fut_pending(r->fut))
+			break; /* no breaker, or answered already (timed out) */
 		gx_brk_report(b, (r->flags & GX_TASK_PROBE) != 0, rc, gx_now());
 		if (!gx_brk_failed(rc) || retries >= b->retries || !gx_brk_closed(b) || Q.stopping ||
 		    atomic_load(&Q.p->stop))
@@ -706,7 +725,7 @@ static void gx_task_run(void *arg)
 	if (b && !fallback && gx_brk_failed(rc) && (b->fallback || b->last_good)) {
 		gx_task_answer(r, b, rc, 0, argp != NULL); /* failed for good */
 	} else {
-		if (b && !fallback && !gx_brk_failed(rc))
+		if (b && !fallback && rc >= 0)
 			gx_brk_keep(b, rc, res.data, res.len);
 		gx_fut_complete_o(r->fut, rc, res.data, res.len, fallback ? GX_ORIGIN_FALLBACK : GX_ORIGIN_TASK);
 	}
@@ -720,18 +739,25 @@ static void gx_task_run(void *arg)
 	gx_wg_done(&Q.tasks_wg);
 }
 
+/* A task that will not run: its future gets rc (its breaker hears of it,
+ * a trial gives its place back), its argument chunk is freed. */
+static void gx_task_drop(const gx_task_rec *r, int rc)
+{
+	gx_task_fail(r, rc, 0);
+	if (r->len > GX_TASK_INLINE)
+		gx_chunk_drop(r->chunk);
+}
+
 static void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
 {
 	gx_wk *w = Q.me >= 0 ? &Q.p->w[Q.me] : NULL;
 	if (cancel) {
-		if (r->len > GX_TASK_INLINE)
-			gx_chunk_drop(r->chunk);
-		gx_fut_complete(r->fut, -ECANCELED, NULL, 0);
+		gx_task_drop(r, -ECANCELED);
 		return;
 	}
 	gx_task *t = malloc(sizeof *t);
 	if (!t) {
-		gx_fut_complete(r->fut, -ENOMEM, NULL, 0);
+		gx_task_drop(r, -ENOMEM);
 		return;
 	}
 	t->rec = *r;
@@ -745,10 +771,11 @@ static void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
 	gx_wg_add(&Q.tasks_wg, 1);
 	if (gx_go(gx_task_run, t) < 0) {
 		gx_wg_done(&Q.tasks_wg);
+		gx_rt_clear(t->slot);
 		if (w)
 			atomic_fetch_sub(&w->running, 1);
 		free(t);
-		gx_fut_complete(r->fut, -ENOMEM, NULL, 0);
+		gx_task_drop(r, -ENOMEM);
 	}
 }
 
@@ -959,6 +986,8 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 				w = i; /* being (re)started: its inbox waits for it */
 		if (w < 0) {
 			/* no worker takes tasks (all dead or draining) */
+			if (b && (r.flags & GX_TASK_PROBE))
+				gx_brk_report(b, 1, -ECANCELED, 0); /* not a verdict */
 			gx_chunk_drop(r.chunk);
 			gx_fut_release(idx);
 			out->h = 0;
@@ -975,6 +1004,9 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 		if (r.cost)
 			atomic_fetch_sub_explicit(&Q.p->w[w].backlog_ns, r.cost, memory_order_relaxed);
 		if (target >= 0 || rc != -EPIPE) {
+			if (b && (r.flags & GX_TASK_PROBE))
+				gx_brk_report(b, 1, -ECANCELED, 0);
+			gx_chunk_drop(r.chunk);
 			gx_fut_release(idx);
 			out->h = 0;
 			return rc == -EPIPE ? -ESHUTDOWN : rc;
@@ -1111,11 +1143,15 @@ static int gx_worker_loop(void *arg)
 		atomic_store(&w->heartbeat, gx_now());
 		gx_go(gx_heartbeat, NULL);
 	}
-	gx_ec_idle idle = {&w->idle_since, &w->idle_ns, &w->wakeups};
+	/* idle: the process blocks with nothing to run (tasks waiting on I/O
+	 * or timers count as idle, tasks computing as busy) */
+	gx_idle_sink idle = {&w->idle_since, &w->idle_ns, &w->wakeups};
+	gx_sched_set_idle_sink(&idle);
 	Q.rt = gx_runtab_of(Q.me);
 	Q.rt_nfree = 0;
 	for (int e = GX_RUN_MAX - 1; e >= 0; e--)
 		Q.rt_free[Q.rt_nfree++] = (uint8_t)e;
+	atomic_store(&w->ready_pid, (int32_t)getpid());
 	atomic_store(&w->state, GX_W_READY);
 	gx_ec_notify(&Q.p->events, NULL);
 	for (;;) {
@@ -1149,8 +1185,7 @@ static int gx_worker_loop(void *arg)
 		}
 		atomic_store(&w->idle, 1);
 		atomic_fetch_add(&Q.p->idle_workers, 1);
-		gx_ec_wait_idle(gx_ring_consumer_ec(in), gx_worker_ready, NULL, gx_ah(Q.a)->spin_ns, GX_FOREVER, NULL,
-				&idle);
+		gx_ec_wait(gx_ring_consumer_ec(in), gx_worker_ready, NULL, gx_ah(Q.a)->spin_ns, GX_FOREVER, NULL);
 		atomic_fetch_sub(&Q.p->idle_workers, 1);
 		atomic_store(&w->idle, 0);
 	}
@@ -1178,9 +1213,41 @@ static _Noreturn void gx_worker_main(int i)
 
 /* ---- the spawner ---- */
 
+/*
+ * The spawner reaped pid, its latest child for slot i. A worker that
+ * became ready is main's to see dying (its pidfd, gx_watch), so that only
+ * one side reports each death; the spawner reports one that died starting
+ * up (it never became ready: SPAWN -> DEAD), every death when main has no
+ * pidfds, and any while stopping. Only states that still belong to pid
+ * move: main may have handled it and asked for a replacement already.
+ */
+static void gx_spawner_reaped(int i, pid_t pid, int st)
+{
+	gx_wk *w = &Q.p->w[i];
+	atomic_store(&w->exit_status, st);
+	if (atomic_load(&Q.p->stop)) {
+		atomic_store(&w->state, GX_W_DEAD);
+		return;
+	}
+	int was_ready = atomic_load(&w->ready_pid) == pid;
+	uint32_t cur = atomic_load(&w->state);
+	if (atomic_load(&Q.p->pidfd_watch)) {
+		if (!was_ready && cur == GX_W_SPAWN)
+			atomic_compare_exchange_strong(&w->state, &cur, GX_W_DEAD);
+		return;
+	}
+	if ((cur == GX_W_SPAWN && !was_ready) ||
+	    ((cur == GX_W_READY || cur == GX_W_DRAIN) && atomic_load(&w->pid) == pid))
+		atomic_compare_exchange_strong(&w->state, &cur, GX_W_DEAD);
+}
+
 static _Noreturn void gx_spawner(int rfd, int parent)
 {
+	pid_t forked[GX_MAX_WORKERS] = {0};
 	prctl(PR_SET_NAME, "gonex-spawner");
+	if (Q.cfg.dump_signal)
+		signal(SIGQUIT, SIG_IGN); /* Ctrl-\ reaches the whole group: the
+					   * spawner has nothing to dump and must live */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(0);
@@ -1198,17 +1265,8 @@ static _Noreturn void gx_spawner(int rfd, int parent)
 		pid_t pid;
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 			for (int i = 0; i < (int)Q.p->nslots; i++)
-				if (atomic_load(&Q.p->w[i].pid) == pid) {
-					atomic_store(&Q.p->w[i].exit_status, st);
-					/* a running worker's death is main's to see
-					 * through its pidfd (see gx_watch); one that
-					 * died starting up, or any while stopping,
-					 * is reported here */
-					uint32_t ws = atomic_load(&Q.p->w[i].state);
-					if (!atomic_load(&Q.p->pidfd_watch) || atomic_load(&Q.p->stop) ||
-					    (ws != GX_W_READY && ws != GX_W_DRAIN))
-						atomic_store(&Q.p->w[i].state, GX_W_DEAD);
-				}
+				if (forked[i] == pid)
+					gx_spawner_reaped(i, pid, st);
 			gx_ec_notify(&Q.p->events, NULL);
 		}
 		if (quit) {
@@ -1266,6 +1324,7 @@ static _Noreturn void gx_spawner(int rfd, int parent)
 					gx_worker_main(i);
 				}
 				if (c > 0) {
+					forked[i] = c;
 					atomic_store(&Q.p->w[i].pid, c);
 				} else {
 					atomic_store(&Q.p->w[i].state, GX_W_DEAD);
@@ -1381,6 +1440,7 @@ static int gx_ncpus(void)
 int gx_par_init(const gx_config *cfg)
 {
 	Q.cfg = *cfg;
+	gx_image_ranges(); /* what the workers will have mapped */
 	int n = cfg->workers < 0 ? gx_ncpus() : cfg->workers;
 	if (n > GX_MAX_WORKERS)
 		n = GX_MAX_WORKERS;
@@ -1425,7 +1485,9 @@ int gx_par_init(const gx_config *cfg)
 		atomic_store(&w->arena_slot, -1);
 	}
 	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) != 0) {
+	/* a socket, not a pipe: main writes with MSG_NOSIGNAL, so a spawner
+	 * that died gives -EPIPE rather than SIGPIPE */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pfd) != 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -1460,7 +1522,7 @@ static int gx_request(int i)
 {
 	uint8_t b = (uint8_t)i;
 	atomic_store(&Q.p->w[i].state, GX_W_SPAWN);
-	return write(Q.pipe_w, &b, 1) == 1 ? 0 : -errno;
+	return send(Q.pipe_w, &b, 1, MSG_NOSIGNAL) == 1 ? 0 : -errno;
 }
 
 typedef struct {
@@ -1614,7 +1676,7 @@ static void gx_requeue(gx_task_rec *r, int ran)
 		size_t cap = RQ.cap ? RQ.cap * 2 : 256;
 		gx_task_rec *v = realloc(RQ.v, cap * sizeof *v);
 		if (!v) {
-			gx_fut_complete(r->fut, -ENOMEM, NULL, 0);
+			gx_task_drop(r, -ENOMEM);
 			return;
 		}
 		RQ.v = v;
@@ -1691,6 +1753,8 @@ static void gx_handle_death(int i)
 {
 	gx_wk *w = &Q.p->w[i];
 	int32_t pid = atomic_load(&w->pid);
+	/* the spawner may reap this pid later: the slot no longer names it */
+	atomic_store(&w->pid, 0);
 	if (atomic_exchange(&w->retired, 0)) {
 		atomic_store(&w->state, GX_W_OFF); /* autoscaling retired it */
 		return;
@@ -1753,9 +1817,6 @@ static void gx_handle_death(int i)
 		if (gx_par_is_code((const void *)(uintptr_t)r.fn))
 			gx_requeue(&r, 1);
 	}
-	/* the spawner may reap this pid later: it must not match the slot
-	 * (it would take it for a replacement that died starting) */
-	atomic_store(&w->pid, 0);
 	if (restarting) {
 		atomic_fetch_add(&w->restarts, 1);
 		gx_request(i); /* state SPAWN: the spawner forks a new one */
@@ -1847,24 +1908,33 @@ static void gx_watchdog(void *arg)
 			int over = 0;
 			for (int e = 0; rt && e < GX_RUN_MAX; e++) {
 				int64_t st = atomic_load_explicit(&rt->start[e], memory_order_relaxed);
-				if (!(atomic_load(&rt->used[e / 64]) >> (e % 64) & 1) || !st || now - st <= limit)
+				if (!(atomic_load(&rt->used[e / 64]) >> (e % 64) & 1) || !st)
+					continue;
+				if (st < 0) { /* answered on an earlier look, still running */
+					over++;
+					continue;
+				}
+				if (now - st <= limit)
 					continue;
 				gx_task_rec rec = rt->rec[e];
-				if (gx_fut_pending(rec.fut)) /* once per task */
+				/* once per task: the start turns negative (the worker
+				 * writes a fresh one when it reuses the entry) */
+				if (atomic_compare_exchange_strong(&rt->start[e], &st, -st) && gx_fut_pending(rec.fut))
 					gx_task_fail(&rec, -ETIMEDOUT, rec.len <= GX_TASK_INLINE);
 				over++;
 			}
 			gx_wk *w = &Q.p->w[i];
 			int64_t hb = atomic_load(&w->heartbeat);
-			if (over && hb && now - hb > limit) {
+			int32_t wpid = atomic_load(&w->pid);
+			if (over && hb && now - hb > limit && wpid > 0 && gx_active(i)) {
 				for (int e = 0; rt && e < GX_RUN_MAX; e++) {
 					int64_t st = atomic_load_explicit(&rt->start[e], memory_order_relaxed);
-					if (st && now - st > limit)
+					if (st < 0 || (st > 0 && now - st > limit))
 						atomic_fetch_and(&rt->used[e / 64], ~(1ull << (e % 64)));
 				}
 				gx_log("parallel: worker %d hung in a task past %u ms: killing it", i,
 				       Q.cfg.worker_timeout_ms);
-				kill(atomic_load(&w->pid), SIGKILL);
+				kill(wpid, SIGKILL);
 			}
 		}
 	}
@@ -1877,24 +1947,41 @@ static int gx_pidfd_open(int32_t pid)
 	return (int)syscall(SYS_pidfd_open, (int)pid, 0);
 }
 
-/* The parent of pid, or -1 when it is gone. */
+/* The parent of pid; -ESRCH when it is gone (or a zombie), another
+ * -errno when /proc could not tell (no fd left, say). */
 static int32_t gx_ppid(int32_t pid)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
+		return errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
 	ssize_t n = read(fd, buf, sizeof buf - 1);
+	int e = errno;
 	close(fd);
 	if (n <= 0)
-		return -1;
+		return n == 0 || e == ESRCH ? -ESRCH : -e;
 	buf[n] = 0;
 	char *rp = strrchr(buf, ')'), st;
 	int ppid;
-	if (!rp || sscanf(rp + 1, " %c %d", &st, &ppid) != 2 || st == 'Z' || st == 'X')
-		return -1;
-	return ppid;
+	if (!rp || sscanf(rp + 1, " %c %d", &st, &ppid) != 2)
+		return -EIO;
+	return st == 'Z' || st == 'X' ? -ESRCH : ppid;
+}
+
+/* Has the worker pid, seen running in a slot, exited? 1 yes, 0 no, -1
+ * cannot tell now (out of fds: try again later). Opens *fd on the way. */
+static int gx_worker_gone(int32_t pid, int *fd)
+{
+	*fd = gx_pidfd_open(pid);
+	if (*fd < 0 && errno == ESRCH)
+		return 1; /* reaped already */
+	int32_t pp = gx_ppid(pid);
+	if (pp == -ESRCH || (pp > 0 && pp != Q.p->spawner_pid))
+		return 1; /* exited; or reaped and its pid reused elsewhere */
+	if (*fd < 0 || pp < 0)
+		return kill(pid, 0) != 0 && errno == ESRCH ? 1 : -1;
+	return 0;
 }
 
 static bool gx_watch_ready(void *arg)
@@ -1915,31 +2002,36 @@ static void gx_watch(void *arg)
 {
 	int i = (int)(intptr_t)arg;
 	gx_wk *w = &Q.p->w[i];
-	int32_t watched = 0;
 	while (!Q.stopping) {
 		uint32_t st = atomic_load(&w->state);
 		int32_t pid = atomic_load(&w->pid);
-		if ((st != GX_W_READY && st != GX_W_DRAIN) || pid <= 0 || pid == watched) {
+		if ((st != GX_W_READY && st != GX_W_DRAIN) || pid <= 0) {
 			gx_ec_wait(&Q.p->events, gx_watch_ready, arg, 0, gx_timeout(100 * GX_MILLISECOND), NULL);
-			if (atomic_load(&w->pid) == watched && gx_watch_ready(arg))
-				gx_sleep(GX_MILLISECOND); /* still the one we saw die */
 			continue;
 		}
-		watched = pid;
-		int fd = gx_pidfd_open(pid);
-		int gone = fd < 0 || gx_ppid(pid) != Q.p->spawner_pid;
+		int fd = -1;
+		int gone = gx_worker_gone(pid, &fd);
 		while (!gone && !Q.stopping && atomic_load(&w->pid) == pid) {
 			int rc = gx_poll(fd, POLLIN, gx_timeout(100 * GX_MILLISECOND));
-			gone = rc > 0 || (rc < 0 && rc != -ETIMEDOUT);
+			if (rc > 0)
+				gone = 1;
+			else if (rc < 0 && rc != -ETIMEDOUT)
+				gone = kill(pid, 0) != 0 && errno == ESRCH ? 1 : 0;
 		}
 		if (fd >= 0)
 			gx_close(fd); /* the loop forgets it (the epoll backend keeps per-fd state) */
-		if (!gone || Q.stopping)
+		if (Q.stopping)
+			break;
+		if (gone <= 0) {
+			/* replaced meanwhile, or nothing could be told (no fd
+			 * left): look again shortly */
+			gx_sleep(gone < 0 ? 10 * GX_MILLISECOND : 0);
 			continue;
+		}
 		st = atomic_load(&w->state);
 		if ((st == GX_W_READY || st == GX_W_DRAIN) && atomic_load(&w->pid) == pid &&
 		    atomic_compare_exchange_strong(&w->state, &st, GX_W_DEAD))
-			gx_handle_death(i);
+			gx_handle_death(i); /* clears the slot's pid: the next one is new */
 	}
 }
 
@@ -1985,7 +2077,7 @@ static void gx_par_stop(void)
 	if (rc < 0)
 		gx_log("parallel: workers did not stop within 30 s; killing them");
 	uint8_t q = 0xff;
-	if (write(Q.pipe_w, &q, 1) != 1)
+	if (send(Q.pipe_w, &q, 1, MSG_NOSIGNAL) != 1)
 		gx_log("parallel: spawner pipe: %s", strerror(errno));
 }
 

@@ -76,6 +76,7 @@ typedef struct gx_wk {
 	gx_off inbox;
 	gx_off runtab;
 	_Atomic int32_t exit_status;
+	_Atomic int32_t ready_pid; /* the last worker here that became ready */
 	_Atomic uint64_t restarts;
 	_Atomic uint32_t retired; /* autoscaling asked it to leave */
 	_Atomic uint32_t replace; /* over the memory limit: replace it when it has left */

@@ -69,8 +69,12 @@ static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
 	out->main_pid = p->main_pid;
 	out->enabled = p->stats_on != 0;
 	out->degraded = atomic_load((_Atomic uint32_t *)&p->degraded) != 0;
-	out->nworkers = (int)p->nslots;
-	for (int i = 0; i < (int)p->nslots; i++) {
+	/* counts are read once: the memory may change under us */
+	int nslots = (int)p->nslots;
+	if (nslots < 0 || nslots > GX_MAX_WORKERS)
+		return -EPROTO;
+	out->nworkers = nslots;
+	for (int i = 0; i < nslots; i++) {
 		gx_wk *w = (gx_wk *)&p->w[i];
 		gx_stats_worker *o = &out->w[i];
 		o->pid = atomic_load(&w->pid);
@@ -81,7 +85,7 @@ static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
 		o->restarts = atomic_load(&w->restarts);
 		o->wakeups = atomic_load(&w->wakeups);
 		o->running = atomic_load(&w->running);
-		const gx_ring *in = gx_at(base, size, w->inbox, 256);
+		const gx_ring *in = gx_at(base, size, w->inbox, GX_RING_HDR);
 		o->queued = in ? gx_ring_depth(in) : 0;
 		int64_t started = atomic_load(&w->started);
 		if (o->state == GX_W_READY || o->state == GX_W_DRAIN) {
@@ -99,12 +103,13 @@ static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
 		o->healthy = o->state == GX_W_READY && !atomic_load(&w->unhealthy);
 	}
 	/* figures: merge every shard's entries by (kind, fn, name) */
-	if (p->stats_on && p->nshards && p->nshards <= GX_MAX_WORKERS + 1) {
-		const gx_stat_shard *sh = gx_at(base, size, p->shards, (uint64_t)p->nshards * sizeof(gx_stat_shard));
+	uint32_t nshards = p->nshards;
+	if (p->stats_on && nshards && nshards <= GX_MAX_WORKERS + 1) {
+		const gx_stat_shard *sh = gx_at(base, size, p->shards, (uint64_t)nshards * sizeof(gx_stat_shard));
 		gx_merge *m = sh ? calloc(GX_STATS_FN_MAX, sizeof *m) : NULL;
 		if (sh && !m)
 			return -ENOMEM;
-		for (uint32_t k = 0; sh && k < p->nshards; k++) {
+		for (uint32_t k = 0; sh && k < nshards; k++) {
 			uint32_t n = atomic_load((_Atomic uint32_t *)&sh[k].n);
 			for (uint32_t j = 0; j < n && j < GX_STAT_FNS; j++) {
 				gx_stat_fn *f = (gx_stat_fn *)&sh[k].fn[j];

@@ -38,7 +38,6 @@
 #define GX_TAG_CHUNK 0x7eu
 #define GX_TAG_SKIP 0x7fu
 #define GX_TAG_BAD 0xfeu /* never written: a garbage slot being consumed */
-#define GX_RING_HDR 768u
 
 struct gx_ring {
 	uint32_t magic;

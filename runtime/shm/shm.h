@@ -179,6 +179,10 @@ void gx_pool_free_ring_chunk_of(gx_arena *a, gx_off off, int slot);
  * offset, or -ENOMEM. */
 int64_t gx_arena_carve(gx_arena *a, size_t bytes);
 
+/* ring.c: bytes of a ring's header, before its slots (a reader of a
+ * foreign arena checks that much before gx_ring_depth) */
+#define GX_RING_HDR 768u
+
 /* ring.c: wake the ring's sleeping consumers (a stealer's nudge) */
 void gx_ring_kick(gx_ring *r);
 /* ring.c: the eventcount its consumers sleep on */
@@ -216,15 +220,5 @@ void gx_ec_notify(gx_ec *ec, uint64_t *wakes);
  */
 int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, uint64_t *sleeps);
 
-/* Where a waiter's sleeps are accounted (single writer: the waiter). */
-typedef struct gx_ec_idle {
-	_Atomic int64_t *since; /* CLOCK_MONOTONIC ns asleep since, 0 awake */
-	_Atomic int64_t *total; /* ns asleep, summed */
-	_Atomic uint64_t *wakes; /* sleeps that ended */
-} gx_ec_idle;
-
-/* gx_ec_wait, accounting every sleep in *idle (NULL: none). */
-int gx_ec_wait_idle(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, uint64_t *sleeps,
-		    const gx_ec_idle *idle);
 
 #endif

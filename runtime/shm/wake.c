@@ -105,12 +105,6 @@ static void gx_futex_sleep(gx_ec *ec, uint32_t key, gx_until u)
 
 int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, uint64_t *sleeps)
 {
-	return gx_ec_wait_idle(ec, ready, arg, spin_ns, u, sleeps, NULL);
-}
-
-int gx_ec_wait_idle(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, uint64_t *sleeps,
-		    const gx_ec_idle *idle)
-{
 	bool co = gx_co_current() != NULL;
 	if (ready(arg))
 		return 0;
@@ -146,14 +140,11 @@ int gx_ec_wait_idle(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns
 			atomic_fetch_sub(&ec->waiters, 1);
 			return 0;
 		}
-		int64_t t0 = gx_mono();
-		int e = gx_until_err(u, t0);
+		int e = gx_until_err(u, gx_mono());
 		if (e) {
 			atomic_fetch_sub(&ec->waiters, 1);
 			return e;
 		}
-		if (idle)
-			atomic_store_explicit(idle->since, t0, memory_order_relaxed);
 		if (sleeps)
 			atomic_fetch_add_explicit((_Atomic uint64_t *)sleeps, 1, memory_order_relaxed);
 		int rc = 0;
@@ -167,13 +158,6 @@ int gx_ec_wait_idle(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns
 			gx_futex_sleep(ec, key, u);
 		}
 		atomic_fetch_sub(&ec->waiters, 1);
-		if (idle) {
-			/* a sleep costs tens of microseconds: one more clock
-			 * read after it is noise */
-			atomic_store_explicit(idle->since, 0, memory_order_relaxed);
-			*idle->total += gx_mono() - t0;
-			*idle->wakes += 1;
-		}
 		if (ready(arg))
 			return 0;
 		if (rc == -ETIMEDOUT || rc == -ECANCELED)

@@ -39,7 +39,7 @@ static void shared_teardown(void)
 }
 
 /* arg: int32 mode. 0: succeed with 100 + mode... (see below) */
-enum { OK = 0, FAIL = 1, SLOW_OK = 2, FLAKY = 3, NAP = 4 };
+enum { OK = 0, FAIL = 1, SLOW_OK = 2, FLAKY = 3, NAP = 4, CANCEL = 5 };
 
 static int work(const void *arg, size_t len, gx_task_result *res)
 {
@@ -60,8 +60,10 @@ static int work(const void *arg, size_t len, gx_task_result *res)
 			return -EAGAIN;
 		break;
 	case NAP:
-		gx_sleep(2 * GX_SECOND);
+		gx_sleep(500 * GX_MILLISECOND);
 		break;
+	case CANCEL:
+		return -ECANCELED;
 	}
 	gx_task_return(res, &v, 4);
 	return 7;
@@ -395,7 +397,8 @@ Test(breaker, circuit_breaker_on_gives_every_function_one, .init = shared_setup,
 /* ---- a timed-out task counts as a failure; the fallback answers ---- */
 
 static answer to_ans;
-static int to_state;
+static int to_state, to_fallbacks;
+static gx_stats to_stats;
 
 static int timeout_main(void *arg)
 {
@@ -409,6 +412,9 @@ static int timeout_main(void *arg)
 		return 1;
 	to_ans = call(b, NAP);
 	to_state = gx_breaker_state_get(b);
+	gx_sleep(700 * GX_MILLISECOND); /* the task ends late; the watchdog looked many times */
+	to_fallbacks = atomic_load(&sh->fallbacks);
+	gx_stats_snapshot(&to_stats);
 	return 0;
 }
 
@@ -420,6 +426,48 @@ Test(breaker, a_timed_out_task_feeds_its_breaker, .init = shared_setup, .fini = 
 	cr_expect_eq(to_ans.rc, 3, "the fallback answered the timeout: %d", to_ans.rc);
 	cr_expect_eq(to_ans.origin, GX_ORIGIN_FALLBACK);
 	cr_expect_eq(to_state, GX_BREAKER_OPEN);
+	cr_expect_eq(to_fallbacks, 1, "the fallback ran once: %d", to_fallbacks);
+	cr_assert_eq(to_stats.nbreaker, 1);
+	cr_expect_eq(to_stats.breaker[0].failures, 1, "one failure, not one per watchdog look: %llu",
+		     (unsigned long long)to_stats.breaker[0].failures);
+	cr_expect_eq(to_stats.breaker[0].successes, 0, "the late finish does not count");
+}
+
+/* ---- a trial without a verdict frees its place; -ECANCELED is not good ---- */
+
+static answer n_trial, n_next, n_lg;
+static int n_state;
+
+static int no_verdict_main(void *arg)
+{
+	(void)arg;
+	gx_breaker_opts o = GX_BREAKER_OPTS_INIT;
+	o.failures = 1;
+	o.cooldown = 50 * GX_MILLISECOND;
+	o.probes = 1;
+	o.last_good = 1;
+	gx_breaker *b;
+	if (gx_breaker_make(&b, "no-verdict", &o) != 0)
+		return 1;
+	call(b, CANCEL); /* not a failure, and not a good result */
+	n_lg = call(b, FAIL); /* opens; nothing good to answer with */
+	gx_sleep(80 * GX_MILLISECOND);
+	n_trial = call(b, CANCEL); /* the trial ends without a verdict */
+	n_next = call(b, OK);      /* so the next one is the trial */
+	n_state = gx_breaker_state_get(b);
+	return 0;
+}
+
+Test(breaker, a_trial_without_a_verdict_frees_its_place, .init = shared_setup, .fini = shared_teardown,
+     .timeout = 60)
+{
+	gx_config c = two_workers();
+	cr_assert_eq(gx_run(&c, no_verdict_main, NULL), 0);
+	cr_expect_eq(n_lg.rc, -EIO, "-ECANCELED was not kept as the last good result: %d", n_lg.rc);
+	cr_expect_eq(n_lg.origin, GX_ORIGIN_TASK);
+	cr_expect_eq(n_trial.rc, -ECANCELED);
+	cr_expect_eq(n_next.rc, 7, "admitted as the next trial: %d", n_next.rc);
+	cr_expect_eq(n_state, GX_BREAKER_CLOSED);
 }
 
 /* ---- the API's errors ---- */

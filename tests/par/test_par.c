@@ -1342,7 +1342,9 @@ static int autoscale_main(void *arg)
 		/* and the one left still works */
 		gx_future f;
 		cr_assert_eq(gx_go_parallel(&f, t_id, NULL, 0, NULL), 0);
-		cr_expect_eq(get_int(f), 0);
+		int w = get_int(f);
+		cr_expect_eq(w, 0, "the task ran on worker 0, not %d (slot 1: pid %d, was %d, active %d, workers %d)", w,
+			     stats(1).pid, pid1, stats(1).active, gx_workers());
 	}
 	return 0;
 }

@@ -273,6 +273,52 @@ Test(stats, idle_workers_beat_and_a_stopped_one_is_unhealthy, .timeout = 60)
 	free(snap);
 }
 
+/* ---- busy and idle: a worker computing (and yielding) is busy ---- */
+
+static int compute(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	int64_t end = gx_now() + 300 * GX_MILLISECOND;
+	volatile uint64_t x = 1;
+	while (gx_now() < end) {
+		for (int i = 0; i < 10000; i++)
+			x = x * 6364136223846793005ull + 1;
+		gx_yield(); /* a well-behaved long task */
+	}
+	return 0;
+}
+
+static int64_t u_idle, u_wall;
+
+static int util_main(void *arg)
+{
+	(void)arg;
+	gx_sleep(100 * GX_MILLISECOND);
+	gx_stats_snapshot(snap);
+	int64_t i0 = snap->w[0].idle_ns, b0 = snap->w[0].busy_ns;
+	gx_future f;
+	gx_go_parallel(&f, compute, NULL, 0, NULL);
+	gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	gx_stats_snapshot(snap);
+	u_idle = snap->w[0].idle_ns - i0;
+	u_wall = snap->w[0].idle_ns + snap->w[0].busy_ns - i0 - b0;
+	return 0;
+}
+
+Test(stats, a_computing_worker_is_busy_an_idle_one_idle, .timeout = 60)
+{
+	snap = calloc(1, sizeof *snap);
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 1;
+	cr_assert_eq(gx_run(&c, util_main, NULL), 0);
+	cr_expect(u_wall >= 250 * GX_MILLISECOND, "wall %lld", (long long)u_wall);
+	cr_expect(u_idle < u_wall / 2, "idle %lld of %lld ns while computing", (long long)u_idle, (long long)u_wall);
+	free(snap);
+}
+
 /* ---- coroutine dump ---- */
 
 static gx_chan *d_ch;
@@ -375,4 +421,62 @@ Test(dump, sigquit_dumps_when_enabled, .timeout = 60)
 {
 	run_dump_all(1);
 	cr_expect_eq(signal(SIGQUIT, SIG_DFL), SIG_DFL, "the default comes back after gx_run");
+}
+
+/* Ctrl-\ reaches the whole process group, the spawner included: with
+ * dumps on, the runtime lives on. */
+static int q_rc, q_workers;
+
+static int ppid_of(int pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	int pp = -1;
+	if (f) {
+		if (fscanf(f, "%*d %*s %*c %d", &pp) != 1)
+			pp = -1;
+		fclose(f);
+	}
+	return pp;
+}
+
+static int quit_group_main(void *arg)
+{
+	(void)arg;
+	gx_worker_stats ws;
+	gx_worker_stats_get(0, &ws);
+	int spawner = ppid_of(ws.pid);
+	kill(spawner, SIGQUIT);
+	for (int i = 0; i < 2; i++) {
+		gx_worker_stats_get(i, &ws);
+		kill(ws.pid, SIGQUIT);
+	}
+	gx_sleep(200 * GX_MILLISECOND);
+	gx_future f;
+	uint32_t v = 1;
+	q_rc = gx_go_parallel(&f, alpha, &v, 4, NULL);
+	if (q_rc == 0)
+		q_rc = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	q_workers = gx_workers();
+	return 0;
+}
+
+Test(dump, sigquit_to_every_process_keeps_the_runtime, .timeout = 60)
+{
+	fflush(stderr);
+	int fd = memfd_create("stderr", 0), saved = dup(2);
+	dup2(fd, 2);
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 2;
+	c.dump_signal = 1;
+	signal(SIGQUIT, SIG_DFL); /* as in a shell (the test runner may ignore it) */
+	int rc = gx_run(&c, quit_group_main, NULL);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	cr_assert_eq(rc, 0);
+	cr_expect_eq(q_rc, 0, "a task still runs: %d", q_rc);
+	cr_expect_eq(q_workers, 2);
 }
