@@ -53,6 +53,11 @@ typedef struct gx_runtime_info {
 /* Fill *out. Returns 0, or -EPERM outside gx_run, -EINVAL for NULL. */
 GX_API int gx_info(gx_runtime_info *out);
 
+/* The configuration this process's gx_run is using: the struct it was
+ * given with the GONEX_* variables applied (a worker's has workers = 0).
+ * 0, -EPERM outside gx_run, -EINVAL for NULL. */
+GX_API int gx_config_get(gx_config *out);
+
 /* Library version string, e.g. "0.1.0". Valid anywhere. */
 GX_API const char *gx_version(void);
 

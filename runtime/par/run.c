@@ -103,6 +103,16 @@ err_par:
 	return rc;
 }
 
+int gx_config_get(gx_config *out)
+{
+	if (!out)
+		return -EINVAL;
+	if (!R.running)
+		return -EPERM;
+	*out = R.cfg;
+	return 0;
+}
+
 int gx_info(gx_runtime_info *out)
 {
 	if (!out)
