@@ -1268,11 +1268,22 @@ out:
 typedef struct xpp_arg {
 	gx_chan *ping, *pong;
 	long rounds;
+	long warm; /* the first `warm` rounds are not timed */
 } xpp_arg;
 
 typedef struct xpp_res {
 	int64_t switches; /* the worker's voluntary context switches */
+	int64_t cpu_ns;   /* the worker's CPU time over the timed rounds */
 } xpp_res;
+
+/* CPU time this process used so far (every thread, the kernel's share
+ * included), in ns. */
+static int64_t cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* On the worker: answer every value v on ping with v + 1 on pong. */
 static int xpp_echo(const void *arg, size_t len, gx_task_result *res)
@@ -1281,11 +1292,13 @@ static int xpp_echo(const void *arg, size_t len, gx_task_result *res)
 	if (len != sizeof a)
 		return -EINVAL;
 	memcpy(&a, arg, sizeof a);
-	int64_t s0 = vol_switches();
+	int64_t s0 = vol_switches(), c0 = 0;
 	int rc = 0;
 	for (long i = 0; i < a.rounds; i++) {
 		uint64_t v;
 		bool ok;
+		if (i == a.warm)
+			c0 = cpu_now(); /* the timed rounds start (within one round) */
 		if ((rc = gx_chan_recv(a.ping, &v, &ok, GX_FOREVER)) < 0 || (!ok && (rc = -EPIPE)))
 			break;
 		v++;
@@ -1296,7 +1309,7 @@ static int xpp_echo(const void *arg, size_t len, gx_task_result *res)
 		gx_chan_close(a.pong);
 		return rc;
 	}
-	xpp_res r = {vol_switches() - s0};
+	xpp_res r = {vol_switches() - s0, cpu_now() - c0};
 	return gx_task_return(res, &r, sizeof r);
 }
 
@@ -1304,6 +1317,8 @@ typedef struct xpp_state {
 	size_t cap;
 	ring_count c;
 	int64_t ns;                  /* this slice */
+	int64_t cpu[XP_SLICES];      /* both sides' CPU time over each slice's timed rounds */
+	int slice;
 	int64_t switches, rounds_all; /* all slices so far, warm-ups included */
 	xp_pin pin;
 } xpp_state;
@@ -1335,7 +1350,7 @@ static int xpp_main(void *arg)
 	if (xp_pin_main(&s->pin))
 		return 1;
 	int ret = 1, rc;
-	xpp_arg a = {.rounds = s->c.warm + s->c.n};
+	xpp_arg a = {.rounds = s->c.warm + s->c.n, .warm = s->c.warm};
 	if ((rc = gx_chan_make(&a.ping, sizeof(uint64_t), s->cap, GX_CHAN_DISTRIBUTED)) < 0) {
 		xp_fail("gx_chan_make", rc);
 		goto err_unpin;
@@ -1352,9 +1367,10 @@ static int xpp_main(void *arg)
 	int64_t s0 = vol_switches();
 	uint64_t k = 0;
 	int failed = xpp_rounds(&a, &k, s->c.warm);
-	int64_t t0 = gx_now();
+	int64_t t0 = gx_now(), c0 = cpu_now();
 	failed = failed || xpp_rounds(&a, &k, s->c.n);
 	s->ns = gx_now() - t0;
+	int64_t cpu_main = cpu_now() - c0;
 	int64_t sw = vol_switches() - s0;
 	if (failed)
 		gx_chan_close(a.ping); /* the echo task ends */
@@ -1366,6 +1382,8 @@ static int xpp_main(void *arg)
 	else if (!failed && len == sizeof r) {
 		s->switches += sw + r.switches;
 		s->rounds_all += a.rounds;
+		if (s->slice < XP_SLICES)
+			s->cpu[s->slice++] = cpu_main + r.cpu_ns;
 		ret = 0;
 	}
 err_pong:
@@ -1405,10 +1423,19 @@ static int bench_xpp(long n, size_t cap, int wake)
 			"gx-bench: wake: the two sides slept %.2f times a round trip, not 2: xproc_wake_rtt is not a "
 			"wake-up latency\n",
 			spr);
+	/* what the latency costs: CPU time of both sides per round trip, and
+	 * cores kept busy (CPU time over wall time), medians of the slices */
+	int64_t busy[XP_SLICES];
+	for (int i = 0; i < XP_SLICES; i++)
+		busy[i] = t_x[i] ? s.cpu[i] * 1000 / t_x[i] : 0; /* thousandths of a core */
+	double cpu_round = median_i64(s.cpu, XP_SLICES) / (double)c.n;
+	double cores = median_i64(busy, XP_SLICES) / 1000.0;
 	printf("RESULT %s %.1f ns rounds=%ld slices=%d stat=best median=%.1f %s=%.1f vs_floor=%.2f "
-	       "sleeps_per_round=%.3f capacity=%zu spin_ns=%lld cpus=%d,%d\n",
+	       "sleeps_per_round=%.3f cpu_per_round=%.1f cores_busy=%.2f capacity=%zu spin_ns=%lld cpus=%d,%d\n",
 	       wake ? "xproc_wake_rtt" : "xcore_pingpong_rtt", best, c.n, XP_SLICES, med, fl_name, fl, best / fl, spr,
-	       cap, (long long)cfg.spin_ns, s.pin.worker_cpu, s.pin.main_cpu);
+	       cpu_round, cores, cap, (long long)cfg.spin_ns, s.pin.worker_cpu, s.pin.main_cpu);
+	printf("RESULT %s %.1f ns cores_busy=%.2f (CPU time of both sides per round trip, median of the slices)\n",
+	       wake ? "xproc_wake_cpu" : "xcore_pingpong_cpu", cpu_round, cores);
 	ret = 0;
 out:
 	munmap(rctl, sizeof *rctl);

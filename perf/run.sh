@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
-# perf/run.sh: build the release gx-bench and run its workloads several times.
+# perf/run.sh: the benchmark suite (shared/BENCHMARKS.md).
 #
 # As root on a fresh Debian 12 this installs what is missing (apt-get update
-# runs once, and only when something is missing), configures a release build
-# in build-perf/, builds it, prints `gx-bench config`, runs every workload that
-# this gx-bench has, and prints the median, min and max of every RESULT figure.
-# The same table, with the machine it ran on, goes to perf/results/latest.md
-# and perf/results/latest.json (perf/results/ is not tracked).
+# runs once, and only when something is missing), builds in release mode in
+# build-perf/, prints `gx-bench config`, and then, with progress lines:
+#   1. runs every gx-bench workload several times (median, min, max);
+#   2. runs the Go peers of the same workloads (perf/go, Go from Debian);
+#   3. runs two hyperfine scans of one knob each (perf/scan.sh): the spin
+#      budget for `wake` (latency against CPU time) and the backend for
+#      `pingpong`;
+#   4. runs the server comparisons (perf/servers.sh: httpd and echo against
+#      nginx and the epoll baselines, under wrk, pinned apart);
+#   5. writes perf/results/latest.md (the targets table: figure, ours,
+#      baseline, ratio, target, met; then every figure, the config and the
+#      scans), latest.json and latest.svg (the plot), with the machine, the
+#      compiler and its flags, the knobs and the date (perf/report.py).
 #
 # Timings here are noisy: compare medians taken in the same invocation, never
-# against numbers written down on another day (see shared/BENCHMARKS.md).
+# against numbers written down on another day.
 #
 # usage: perf/run.sh [--quick] [--runs N]
-#   --quick    3 runs each and smaller N (the 1,000,000 parked check keeps
-#              its count: a smaller one would not check anything)
+#   --quick    under 2 minutes: 3 runs each, smaller N, one short server run
+#              (the 1,000,000 parked check keeps its count)
 #   --runs N   runs per workload (default 5, or 3 with --quick)
-# Exit status: 0 when every workload succeeded, 1 when one failed, 2 for bad
-# arguments. GONEX_* variables in the environment reach every workload and
-# are recorded in the results.
+# The full run takes under 15 minutes. Exit status: 0 when every step
+# succeeded, 1 when one failed, 2 for bad arguments. GONEX_* variables in
+# the environment reach every workload and are recorded in the results.
 set -euo pipefail
 
 usage() {
 	cat >&2 <<'EOF'
 usage: perf/run.sh [--quick] [--runs N]
-  --quick    3 runs each and smaller N (the 1,000,000 parked check keeps its count)
+  --quick    under 2 minutes: 3 runs each, smaller N (the 1,000,000 parked check keeps its count)
   --runs N   runs per workload (default 5, or 3 with --quick)
 GONEX_* variables in the environment reach every workload and are recorded.
 EOF
@@ -69,7 +77,8 @@ quiet() {
 
 # A package counts as installed when its native or arch-independent instance
 # is (with a foreign architecture added, dpkg-query lists one per arch).
-pkgs=(meson ninja-build pkg-config gcc libc6-dev liburing-dev libnuma-dev liblz4-dev hyperfine wrk nginx-light python3)
+pkgs=(meson ninja-build pkg-config gcc libc6-dev liburing-dev libnuma-dev liblz4-dev hyperfine wrk nginx-light
+	python3 gnuplot-nox golang-go)
 native=$(dpkg --print-architecture)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -102,53 +111,75 @@ echo "== gx-bench config"
 config=$("$bench" config) || { echo "perf/run.sh: gx-bench config failed" >&2; exit 1; }
 printf '%s\n' "$config"
 
+t0=$SECONDS
+step() { printf '== [%02d:%02d] %s\n' $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$*"; }
+
 # ---- workloads ----
 
-# label|workload|N|N with --quick|extra environment (space-separated VAR=value)
-# N is the workload's arguments: one count, or several separated by spaces
-# (parallel T U P). The quick counts take a few seconds a run on 2 vCPUs.
+# label|runner|workload|N|N with --quick|extra environment (space-separated VAR=value)
+# runner: gx (perf/gx-bench) or go (perf/go/run.sh, the Go peers). N is the
+# workload's arguments: one count, or several separated by spaces
+# (parallel T U P). The quick counts take a second or two a run on 2 vCPUs.
 plan=(
-	"yield|yield|10000000|1000000|"
-	"spawn|spawn|1000000|100000|"
-	"idle|idle|100000|10000|"
-	"parked_1m|idle|1000000|1000000|GONEX_STACK_SIZE=16K"
-	"pingpong|pingpong|5000000|500000|"
-	"select|select|5000000|500000|"
-	"ring|ring|20000000|2000000|"
-	"chanxproc|chanxproc|5000000|1000000|"
-	"xpingpong|xpingpong|500000|100000|"
-	"wake|wake|10000|2000|"
-	"parallel_u10|parallel|1000000 10 2|200000 10 2|"
-	"parallel_u10_1w|parallel|1000000 10 1|200000 10 1|"
-	"parallel_cpu|parallel|4000 100000 2|1000 100000 2|"
-	"dispatch|dispatch|1000000|100000|"
-	"restart|restart|100|20|"
+	"yield|gx|yield|10000000|1000000|"
+	"spawn|gx|spawn|1000000|100000|"
+	"idle|gx|idle|100000|10000|"
+	"parked_1m|gx|idle|1000000|1000000|GONEX_STACK_SIZE=16K"
+	"pingpong|gx|pingpong|5000000|500000|"
+	"select|gx|select|5000000|500000|"
+	"ring|gx|ring|20000000|2000000|"
+	"chanxproc|gx|chanxproc|5000000|1000000|"
+	"xpingpong|gx|xpingpong|500000|100000|"
+	"wake|gx|wake|10000|2000|"
+	"parallel_u10|gx|parallel|1000000 10 2|200000 10 2|"
+	"parallel_u10_1w|gx|parallel|1000000 10 1|200000 10 1|"
+	"parallel_cpu|gx|parallel|4000 100000 2|1000 100000 2|"
+	"dispatch|gx|dispatch|1000000|100000|"
+	"restart|gx|restart|100|20|"
+	"go_yield|go|yield|5000000|1000000|"
+	"go_pingpong|go|pingpong|2000000|300000|"
+	"go_select|go|select|2000000|300000|"
+	"go_spawn|go|spawn|2000000|300000|"
+	"go_xcore|go|xcore|2000000 pin|1000000 pin|"
+	"go_xcore_unpinned|go|xcore|5000000|2000000|"
+	"go_parallel_u10_1w|go|parallel|2000000 10 1|1000000 10 1|"
 )
 
 # The workloads this gx-bench has, read from its usage text ("  NAME ARGS").
 listing=$("$bench" 2>&1 || true)
 has_workload() { grep -qE "^  $1 " <<<"$listing"; }
+gorun=(perf/go/run.sh --build "$root/$build/go")
+have_go=1
+if [[ ! -x perf/go/run.sh ]] || ! command -v go >/dev/null; then
+	have_go=0
+fi
 
-: >"$tmp/rows" # label|figure|unit|value run1,value run2,...|N|env|extras (last run)
+: >"$tmp/plan" # label|workload|N|env, for perf/report.py
 failed=()
 skipped=()
 
 for entry in "${plan[@]}"; do
-	IFS='|' read -r label workload n nquick extra <<<"$entry"
+	IFS='|' read -r label runner workload n nquick extra <<<"$entry"
 	if ((quick)); then n=$nquick; fi
-	if ! has_workload "$workload"; then
-		echo "== $label: skipped (gx-bench has no '$workload' workload)"
+	if [[ $runner == gx ]] && ! has_workload "$workload"; then
+		step "$label: skipped (gx-bench has no '$workload' workload)"
+		skipped+=("$label")
+		continue
+	fi
+	if [[ $runner == go ]] && ((!have_go)); then
+		step "$label: skipped (no Go toolchain or perf/go)"
 		skipped+=("$label")
 		continue
 	fi
 	read -r -a envs <<<"$extra"
 	read -r -a args <<<"$n"
-	echo "== $label: ${extra:+$extra }gx-bench $workload $n, $runs runs"
+	if [[ $runner == gx ]]; then cmd=("$bench" "$workload"); else cmd=("${gorun[@]}" "$workload"); fi
+	step "$label: ${extra:+$extra }$([[ $runner == gx ]] && echo gx-bench || echo go) $workload $n, $runs runs"
 	ok=1
 	: >"$tmp/$label.results"
 	for ((r = 1; r <= runs; r++)); do
 		rc=0
-		env ${envs[@]+"${envs[@]}"} "$bench" "$workload" "${args[@]}" >"$tmp/out" 2>"$tmp/err" || rc=$?
+		env ${envs[@]+"${envs[@]}"} "${cmd[@]}" "${args[@]}" >"$tmp/out" 2>"$tmp/err" || rc=$?
 		why=
 		if ((rc != 0)); then
 			why="exit status $rc"
@@ -168,225 +199,108 @@ for entry in "${plan[@]}"; do
 			ok=0
 			break
 		fi
-		grep '^RESULT ' "$tmp/out" | tee -a "$tmp/$label.results" | sed "s/^/   run $r: /"
+		grep '^RESULT ' "$tmp/out" | tee -a "$tmp/$label.results" | sed "s/^/   run $r: /" | cut -c1-160
 	done
 	if ((!ok)); then
 		failed+=("$label")
 		continue
 	fi
-	# One row per figure: the values in run order, the extras of the last run.
-	awk -v label="$label" -v n="$n" -v env="$extra" '
-		{
-			name = $2
-			if (!(name in unit)) {
-				order[++k] = name
-				unit[name] = $4
-				vals[name] = $3
-			} else {
-				vals[name] = vals[name] "," $3
-			}
-			ex = ""
-			for (i = 5; i <= NF; i++) ex = ex (ex == "" ? "" : " ") $i
-			extras[name] = ex
-		}
-		END {
-			for (i = 1; i <= k; i++) {
-				m = order[i]
-				print label "|" m "|" unit[m] "|" vals[m] "|" n "|" env "|" extras[m]
-			}
-		}' "$tmp/$label.results" >>"$tmp/rows"
+	echo "$label|$runner $workload|$n|$extra" >>"$tmp/plan"
 done
 
-# ---- statistics ----
+# ---- scans (hyperfine over one knob) ----
 
-# Adds median|min|max to every row (median of an even count: the mean of the
-# middle two).
-stats() {
-	local values=$1
-	tr ',' '\n' <<<"$values" | sort -g | awk '
-		{ v[NR] = $1 }
-		END {
-			if (NR % 2) {
-				med = v[(NR + 1) / 2]
-			} else {
-				med = sprintf("%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2)
-				sub(/0+$/, "", med)
-				sub(/\.$/, "", med)
-			}
-			printf "%s|%s|%s\n", med, v[1], v[NR]
-		}'
-}
-: >"$tmp/table"
-while IFS='|' read -r label fig unit values n env extras; do
-	printf '%s|%s|%s|%s|%s|%s|%s|%s\n' "$label" "$fig" "$unit" "$(stats "$values")" \
-		"$n" "$env" "$extras" "$values" >>"$tmp/table"
-done <"$tmp/rows"
+# name|knob|values|workload|N|N with --quick
+scans=(
+	"spin-wake|GONEX_SPIN_NS|0,1000,20000,200000|wake|5000|2000"
+	"backend-pingpong|GONEX_BACKEND|uring,epoll|pingpong|2000000|300000"
+)
+: >"$tmp/scans"
+for entry in "${scans[@]}"; do
+	IFS='|' read -r name knob values workload n nquick <<<"$entry"
+	if ((quick)); then n=$nquick; fi
+	step "scan $name: $knob over $values, gx-bench $workload $n ($runs runs each, hyperfine)"
+	if perf/scan.sh --runs "$runs" --warmup 0 --build "$build" --out perf/results/scans --name "$name" \
+		"$knob" "$values" -- "$workload" $n >"$tmp/scan.out" 2>&1; then
+		sed -n '/^| /p' "$tmp/scan.out" | tail -n +1 | sed 's/^/   /'
+		echo "$name|perf/results/scans/scan-$name-summary.md" >>"$tmp/scans"
+	else
+		tail -n 20 "$tmp/scan.out" | sed 's/^/   /' >&2
+		failed+=("scan-$name")
+	fi
+done
 
-# ---- the machine ----
+# ---- the servers (wrk against nginx and the epoll baselines) ----
 
-date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-kernel=$(uname -r)
-arch=$(uname -m)
-cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1 || true)
-[[ -n $cpu ]] || cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
-[[ -n $cpu ]] || cpu=unknown
-ncpu=$(nproc)
-gcc_version=$(gcc -dumpfullversion 2>/dev/null || gcc -dumpversion)
-liburing_version=$(dpkg-query -W -f='${Version}' "liburing-dev:$native" 2>/dev/null || echo unknown)
+step "servers (perf/servers.sh$( ((quick)) && echo ' --quick'))"
+servers_args=()
+((quick)) && servers_args+=(--quick)
+if perf/servers.sh --build "$build" ${servers_args[@]+"${servers_args[@]}"} >"$tmp/servers.out" 2>&1; then
+	grep '^RESULT ' "$tmp/servers.out" | tee "$tmp/servers.results" | sed 's/^/   /'
+else
+	tail -n 30 "$tmp/servers.out" | sed 's/^/   /' >&2
+	failed+=(servers)
+fi
+
+# ---- the machine, the build, the knobs ----
+
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ $commit != unknown && -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
 	commit="$commit (uncommitted changes)"
 fi
-gonex_env=$(env | grep '^GONEX_' | LC_ALL=C sort || true)
-
-# ---- the table ----
-
-table_md() {
-	echo "| workload | figure | median | min | max | unit | runs | N | env | last run |"
-	echo "|---|---|---:|---:|---:|---|---:|---:|---|---|"
-	while IFS='|' read -r label fig unit med min max n env extras values; do
-		local count
-		count=$(tr ',' '\n' <<<"$values" | wc -l)
-		echo "| $label | $fig | $med | $min | $max | $unit | $count | $n | ${env:--} | ${extras:--} |"
-	done <"$tmp/table"
+cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1 || true)
+[[ -n $cpu ]] || cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+# the exact flags gx-bench.c was compiled with
+cflags=$(python3 - "$build/compile_commands.json" <<'PY'
+import json, shlex, sys
+try:
+    for e in json.load(open(sys.argv[1])):
+        if e["file"].endswith("gx-bench.c"):
+            args = shlex.split(e["command"])
+            print(" ".join(a for a in args[1:] if a.startswith(("-O", "-f", "-m", "-g", "-std", "-W", "-D"))
+                           and not a.startswith(("-MD", "-MQ", "-MF"))))
+            break
+except Exception as x:
+    print("unknown (%s)" % x)
+PY
+)
+export RUN_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) RUN_MODE=$( ((quick)) && echo quick || echo full) RUN_RUNS=$runs
+export RUN_COMMIT=$commit RUN_KERNEL="$(uname -r) ($(uname -m))" RUN_CPU="${cpu:-unknown}" RUN_NCPU=$(nproc)
+export RUN_GCC=$(gcc -dumpfullversion 2>/dev/null || gcc -dumpversion) RUN_CFLAGS=$cflags
+export RUN_LIBURING=$(dpkg-query -W -f='${Version}' "liburing-dev:$native" 2>/dev/null || echo unknown)
+export RUN_HYPERFINE=$(hyperfine --version 2>/dev/null | awk '{print $2}')
+export RUN_GO=$(go version 2>/dev/null | awk '{print $3}')
+export RUN_NGINX=$(nginx -v 2>&1 | sed 's/.*nginx\///')
+export RUN_CONFIG=$config RUN_FAILED="${failed[*]:-}" RUN_SKIPPED="${skipped[*]:-}"
+python3 - "$tmp/meta.json" <<'PY'
+import json, os, sys
+e = os.environ
+meta = {
+    "date": e["RUN_DATE"], "mode": e["RUN_MODE"], "runs": int(e["RUN_RUNS"]), "commit": e["RUN_COMMIT"],
+    "kernel": e["RUN_KERNEL"], "cpu": e["RUN_CPU"], "cpus_online": int(e["RUN_NCPU"]), "gcc": e["RUN_GCC"],
+    "cflags": e["RUN_CFLAGS"], "liburing": e["RUN_LIBURING"], "hyperfine": e["RUN_HYPERFINE"],
+    "go": e["RUN_GO"], "nginx": e["RUN_NGINX"],
+    "gonex_env": " ".join(sorted("%s=%s" % (k, v) for k, v in e.items() if k.startswith("GONEX_"))),
+    "config": e["RUN_CONFIG"], "failed": e["RUN_FAILED"].split(), "skipped": e["RUN_SKIPPED"].split(),
 }
+json.dump(meta, open(sys.argv[1], "w"), indent=1)
+PY
 
+# ---- the report ----
+
+step "report"
+# the raw figures stay next to the report: perf/report.py --dir
+# perf/results/raw --out perf/results writes it again
+rm -rf perf/results/raw
+mkdir -p perf/results/raw
+cp "$tmp/plan" "$tmp/meta.json" "$tmp/scans" perf/results/raw/
+cp "$tmp"/*.results perf/results/raw/ 2>/dev/null || true
+python3 perf/report.py --dir perf/results/raw --out perf/results
+for l in ${skipped[@]+"${skipped[@]}"}; do echo "skipped: $l"; done
 echo
-echo "== results (${runs} runs each; median, min, max)"
-# The markdown table with its columns padded, for the terminal.
-table_md | awk -F'|' '
-	{
-		line[NR] = $0
-		for (i = 2; i < NF; i++) {
-			c = $i
-			gsub(/^ +| +$/, "", c)
-			if (length(c) > w[i]) w[i] = length(c)
-		}
-	}
-	END {
-		for (r = 1; r <= NR; r++) {
-			n = split(line[r], f, "|")
-			out = ""
-			for (i = 2; i < n; i++) {
-				c = f[i]
-				gsub(/^ +| +$/, "", c)
-				if (r == 2) { c = ""; while (length(c) < w[i]) c = c "-" }
-				out = out sprintf(" %-" w[i] "s ", c) (i < n - 1 ? "|" : "")
-			}
-			print out
-		}
-	}'
-for l in ${skipped[@]+"${skipped[@]}"}; do echo "skipped: $l (no such workload in this gx-bench)"; done
-for l in ${failed[@]+"${failed[@]}"}; do echo "FAILED: $l"; done
-
-# ---- results files ----
-
-mkdir -p perf/results
-
-{
-	echo "# gx-bench results"
-	echo
-	echo "- date: $date_utc"
-	echo "- commit: $commit"
-	echo "- kernel: $kernel ($arch)"
-	echo "- CPU: $cpu ($ncpu online)"
-	echo "- gcc: $gcc_version"
-	echo "- liburing: $liburing_version"
-	echo "- mode: $( ((quick)) && echo quick || echo full), $runs runs per workload"
-	if [[ -n $gonex_env ]]; then
-		echo "- GONEX_* in the environment: $(tr '\n' ' ' <<<"$gonex_env" | sed 's/ $//')"
-	else
-		echo "- GONEX_* in the environment: none"
-	fi
-	echo
-	echo "## gx-bench config"
-	echo
-	echo '```'
-	printf '%s\n' "$config"
-	echo '```'
-	echo
-	echo "## Figures"
-	echo
-	table_md
-	for l in ${skipped[@]+"${skipped[@]}"}; do echo; echo "Skipped: $l (no such workload in this gx-bench)."; done
-	for l in ${failed[@]+"${failed[@]}"}; do echo; echo "FAILED: $l."; done
-} >"$tmp/latest.md"
-
-json_str() {
-	local s=$1
-	s=${s//\\/\\\\}
-	s=${s//\"/\\\"}
-	s=${s//$'\n'/\\n}
-	s=${s//$'\r'/\\r}
-	s=${s//$'\t'/\\t}
-	printf '"%s"' "$s"
-}
-json_list() { # comma-separated labels -> JSON array of strings
-	local first=1 x
-	printf '['
-	for x in "$@"; do
-		((first)) || printf ', '
-		first=0
-		json_str "$x"
-	done
-	printf ']'
-}
-{
-	echo "{"
-	echo "  \"date\": $(json_str "$date_utc"),"
-	echo "  \"commit\": $(json_str "$commit"),"
-	echo "  \"kernel\": $(json_str "$kernel"),"
-	echo "  \"arch\": $(json_str "$arch"),"
-	echo "  \"cpu\": $(json_str "$cpu"),"
-	echo "  \"cpus_online\": $ncpu,"
-	echo "  \"gcc\": $(json_str "$gcc_version"),"
-	echo "  \"liburing\": $(json_str "$liburing_version"),"
-	echo "  \"mode\": $(json_str "$( ((quick)) && echo quick || echo full)"),"
-	echo "  \"runs\": $runs,"
-	printf '  "gonex_env": {'
-	first=1
-	while IFS= read -r kv; do
-		[[ -n $kv ]] || continue
-		((first)) || printf ','
-		first=0
-		printf '\n    %s: %s' "$(json_str "${kv%%=*}")" "$(json_str "${kv#*=}")"
-	done <<<"$gonex_env"
-	((first)) && echo '},' || printf '\n  },\n'
-	echo "  \"config\": $(json_str "$config"),"
-	echo "  \"results\": ["
-	nrows=$(wc -l <"$tmp/table")
-	i=0
-	while IFS='|' read -r label fig unit med min max n env extras values; do
-		i=$((i + 1))
-		# n: a number, or a string of several arguments (parallel T U P)
-		[[ $n =~ ^[0-9]+$ ]] || n=$(json_str "$n")
-		printf '    {"workload": %s, "figure": %s, "unit": %s, "n": %s, "env": %s,\n' \
-			"$(json_str "$label")" "$(json_str "$fig")" "$(json_str "$unit")" "$n" "$(json_str "$env")"
-		printf '     "median": %s, "min": %s, "max": %s, "values": [%s], "last_run": %s}' \
-			"$med" "$min" "$max" "${values//,/, }" "$(json_str "$extras")"
-		((i < nrows)) && echo "," || echo
-	done <"$tmp/table"
-	echo "  ],"
-	echo "  \"skipped\": $(json_list ${skipped[@]+"${skipped[@]}"}),"
-	echo "  \"failed\": $(json_list ${failed[@]+"${failed[@]}"})"
-	echo "}"
-} >"$tmp/latest.json"
-
-mv "$tmp/latest.md" perf/results/latest.md
-mv "$tmp/latest.json" perf/results/latest.json
-echo
-echo "wrote perf/results/latest.md and perf/results/latest.json"
-
-# ---- the servers (wrk against nginx and the epoll baselines) ----
-echo
-echo "== servers (perf/servers.sh)"
-servers_args=()
-((quick)) && servers_args+=(--quick)
-if ! perf/servers.sh --build build-perf ${servers_args[@]+"${servers_args[@]}"}; then
-	failed+=(servers)
-fi
-
+echo "wrote perf/results/latest.md, latest.json$([[ -f perf/results/latest.svg ]] && echo ', latest.svg') and perf/results/scans/"
+step "done"
 if ((${#failed[@]})); then
-	echo "perf/run.sh: ${#failed[@]} workload(s) failed: ${failed[*]}" >&2
+	echo "perf/run.sh: ${#failed[@]} step(s) failed: ${failed[*]}" >&2
 	exit 1
 fi

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 runs=3 dur=5 build=build-perf
 while (($#)); do
 	case $1 in
-	--quick) runs=1; dur=3 ;;
+	--quick) runs=1; dur=2 ;;
 	--runs) runs=$2; shift ;;
 	--duration) dur=$2; shift ;;
 	--build) build=$2; shift ;;
@@ -159,6 +159,10 @@ cat "$out"
 echo
 echo "RESULT httpd_rps_vs_nginx $(ratio "$H_rps_gonex" "$H_rps_nginx") ratio rps=$H_rps_gonex nginx=$H_rps_nginx"
 echo "RESULT httpd_p99 $H_p99_gonex us nginx=$H_p99_nginx"
+echo "RESULT httpd_p99_vs_nginx $(ratio "$H_p99_gonex" "$H_p99_nginx") ratio"
+for c in 16 128; do
+	echo "RESULT echo_p99_vs_epoll_c$c $(ratio "$(median <"$tmp/e_p99_gonex_$c")" "$(median <"$tmp/e_p99_baseline_$c")") ratio"
+done
 echo "RESULT httpd_epoll_backend_vs_baseline $(ratio "$H_rps_gonex_epoll" "$H_rps_baseline") ratio"
 for c in 1 16 128; do
 	echo "RESULT echo_vs_epoll_c$c $(ratio "$(median <"$tmp/e_mps_gonex_$c")" "$(median <"$tmp/e_mps_baseline_$c")") ratio"
