@@ -1434,8 +1434,10 @@ static int bench_xpp(long n, size_t cap, int wake)
 	       "sleeps_per_round=%.3f cpu_per_round=%.1f cores_busy=%.2f capacity=%zu spin_ns=%lld cpus=%d,%d\n",
 	       wake ? "xproc_wake_rtt" : "xcore_pingpong_rtt", best, c.n, XP_SLICES, med, fl_name, fl, best / fl, spr,
 	       cpu_round, cores, cap, (long long)cfg.spin_ns, s.pin.worker_cpu, s.pin.main_cpu);
-	printf("RESULT %s %.1f ns cores_busy=%.2f (CPU time of both sides per round trip, median of the slices)\n",
-	       wake ? "xproc_wake_cpu" : "xcore_pingpong_cpu", cpu_round, cores);
+	printf("RESULT %s %.1f ns (CPU time of both sides per round trip, median of the slices)\n",
+	       wake ? "xproc_wake_cpu" : "xcore_pingpong_cpu", cpu_round);
+	printf("RESULT %s %.2f cores (CPU time of both sides over wall time, median of the slices)\n",
+	       wake ? "xproc_wake_cores" : "xcore_pingpong_cores", cores);
 	ret = 0;
 out:
 	munmap(rctl, sizeof *rctl);

@@ -2015,8 +2015,8 @@ static void gx_watch(void *arg)
 			int rc = gx_poll(fd, POLLIN, gx_timeout(100 * GX_MILLISECOND));
 			if (rc > 0)
 				gone = 1;
-			else if (rc < 0 && rc != -ETIMEDOUT)
-				gone = kill(pid, 0) != 0 && errno == ESRCH ? 1 : 0;
+			else if (rc < 0 && rc != -ETIMEDOUT && !(gone = kill(pid, 0) != 0 && errno == ESRCH))
+				gx_sleep(10 * GX_MILLISECOND); /* the poll failed: do not spin on it */
 		}
 		if (fd >= 0)
 			gx_close(fd); /* the loop forgets it (the epoll backend keeps per-fd state) */
