@@ -227,8 +227,9 @@ def main():
     md.append(targets_md)
     if plotted:
         md += ["", "![ratio to target](latest.svg)", "",
-               "The plot: each bar is how far a figure is from its target (1 = exactly on it; above 1 = met, "
-               "with that much room; below 1 = missed by that factor), on a log scale."]
+               "The plot: each bar runs from 1 (exactly on target) to how far the figure is from its "
+               "target, on a log scale: green and right of 1 when met, by that factor; red and left of 1 "
+               "when missed, by that factor."]
     md += ["", "## gx-bench config", "", "```", meta.get("config", "").rstrip(), "```", "",
            "## Every figure", ""] + detail
     for name, body in scans:

@@ -67,7 +67,9 @@ typedef struct gx_par_opts {
 			   * worker (an idle one may still steal it when work
 			   * stealing is on) */
 	int64_t weight;   /* predictive strategy: cost hint, 0 = learn it */
-	const char *name; /* for stats (kept as a pointer: a string literal) */
+	const char *name; /* for stats, kept as a pointer: a string in the
+			   * program or a library loaded before gx_run (a
+			   * literal); any other is ignored */
 	struct gx_breaker *breaker; /* gonex/breaker.h; NULL: the function's
 				     * own breaker, if it has one */
 } gx_par_opts;
