@@ -55,6 +55,7 @@
 #include "core/sched.h"
 
 #include <gonex/chan.h>
+#include <gonex/context.h>
 #include <gonex/coro.h>
 #include <gonex/io.h>
 #include <gonex/runtime.h>
@@ -92,6 +93,7 @@ static struct {
 	int64_t img_lo[128], img_hi[128];
 	int nimg;
 	gx_stat_shard *shard; /* this process's figures, NULL with stats off */
+	gx_ctx *stop_ctx;     /* main: cancelled when the runtime stops */
 } Q = {.me = -1, .pipe_w = -1};
 
 gx_par *gx_par_table(void)
@@ -2002,17 +2004,27 @@ static void gx_watch(void *arg)
 {
 	int i = (int)(intptr_t)arg;
 	gx_wk *w = &Q.p->w[i];
+	/* no timeouts: an idle runtime does not wake for this; the stop
+	 * context ends the waits */
+	gx_ctx *ctx = Q.stop_ctx;
+	gx_ctx_retain(ctx);
+	gx_until u = gx_ctx_until(ctx);
 	while (!Q.stopping) {
 		uint32_t st = atomic_load(&w->state);
 		int32_t pid = atomic_load(&w->pid);
 		if ((st != GX_W_READY && st != GX_W_DRAIN) || pid <= 0) {
-			gx_ec_wait(&Q.p->events, gx_watch_ready, arg, 0, gx_timeout(100 * GX_MILLISECOND), NULL);
+			gx_ec_wait(&Q.p->events, gx_watch_ready, arg, 0, u, NULL);
 			continue;
 		}
 		int fd = -1;
 		int gone = gx_worker_gone(pid, &fd);
+		/* the slot's pid changes only through gx_handle_death, which
+		 * this watcher or the supervisor (a death before ready, the
+		 * shutdown) runs: then the pidfd is readable anyway */
 		while (!gone && !Q.stopping && atomic_load(&w->pid) == pid) {
-			int rc = gx_poll(fd, POLLIN, gx_timeout(100 * GX_MILLISECOND));
+			int rc = gx_poll(fd, POLLIN, u);
+			if (rc == -ECANCELED)
+				break;
 			if (rc > 0)
 				gone = 1;
 			else if (rc < 0 && rc != -ETIMEDOUT && !(gone = kill(pid, 0) != 0 && errno == ESRCH))
@@ -2033,6 +2045,7 @@ static void gx_watch(void *arg)
 		    atomic_compare_exchange_strong(&w->state, &st, GX_W_DEAD))
 			gx_handle_death(i); /* clears the slot's pid: the next one is new */
 	}
+	gx_ctx_put(ctx);
 }
 
 static bool gx_sup_ready(void *arg)
@@ -2067,6 +2080,10 @@ static void gx_par_stop(void)
 {
 	Q.stopping = 1;
 	atomic_store(&Q.p->stop, 1);
+	if (Q.stop_ctx) {
+		gx_ctx_release(Q.stop_ctx); /* cancels: the watchers leave */
+		Q.stop_ctx = NULL;
+	}
 	for (int i = 0; i < (int)Q.p->nslots; i++) {
 		gx_ring *in = gx_inbox(i);
 		if (in)
@@ -2102,9 +2119,11 @@ int gx_par_main(int (*main_fn)(void *), void *arg)
 	if (Q.cfg.autoscaling && Q.wmax > Q.wmin)
 		gx_go(gx_autoscale, NULL);
 	gx_go(gx_supervise, NULL);
-	if (atomic_load(&Q.p->pidfd_watch))
+	if (atomic_load(&Q.p->pidfd_watch) && gx_ctx_with_cancel(gx_ctx_background(), &Q.stop_ctx) == 0)
 		for (int i = 0; i < (int)Q.p->nslots; i++)
 			gx_go(gx_watch, (void *)(intptr_t)i);
+	else
+		atomic_store(&Q.p->pidfd_watch, 0); /* the spawner reports every death */
 	if (Q.cfg.worker_timeout_ms || Q.cfg.worker_max_rss || Q.cfg.health_monitoring)
 		gx_go(gx_watchdog, NULL);
 	rc = main_fn(arg);
