@@ -60,11 +60,13 @@ typedef struct gx_stats_worker {
 	int pid;        /* 0 when the slot never ran */
 	int cpu;        /* pinned CPU or -1 */
 	int state;      /* 0 off, 1 starting, 2 ready, 3 draining, 4 dead */
-	int healthy;    /* its heartbeat is recent (health monitoring on) */
+	int healthy;    /* ready, and its heartbeat is recent whenever it has
+			 * work (health monitoring on) */
 	uint64_t tasks, steals, restarts, wakeups, queued, running;
 	int64_t busy_ns, idle_ns; /* since the current process started */
 	double util;    /* busy / (busy + idle), 0..1 */
-	int64_t heartbeat_age_ns; /* -1 without heartbeats */
+	int64_t heartbeat_age_ns; /* -1 without heartbeats, or while it
+				   * rests (nothing to run) */
 } gx_stats_worker;
 
 typedef struct gx_stats_breaker {

@@ -94,6 +94,9 @@ static struct {
 	int nimg;
 	gx_stat_shard *shard; /* this process's figures, NULL with stats off */
 	gx_ctx *stop_ctx;     /* main: cancelled when the runtime stops */
+	gx_chan *hb_bell;     /* worker: wakes a resting heartbeat */
+	int hb_resting;
+	uint8_t stale_looks[GX_MAX_WORKERS]; /* main: watchdog looks in a row */
 } Q = {.me = -1, .pipe_w = -1};
 
 gx_par *gx_par_table(void)
@@ -1048,6 +1051,11 @@ static int gx_take(gx_ring *from, size_t k, int stolen, int cancel)
 		w->staging[i].fut = 0;
 	atomic_store_explicit(&w->staging_k, (uint32_t)k, memory_order_release);
 	int n = gx_ring_try_recv_batch(from, w->staging, k);
+	if (n > 0 && Q.hb_resting) {
+		/* work after a rest: the heartbeat is fresh from now on */
+		atomic_store_explicit(&w->heartbeat, gx_now(), memory_order_relaxed);
+		gx_chan_try_send(Q.hb_bell, NULL);
+	}
 	for (int i = 0; i < n; i++)
 		gx_task_start(&w->staging[i], stolen, cancel);
 	atomic_store_explicit(&w->staging_k, 0, memory_order_release);
@@ -1097,16 +1105,26 @@ static int64_t gx_heartbeat_every(void)
 }
 
 /* With health monitoring or a task timeout: a coroutine that stamps the
- * worker's heartbeat, busy or idle. A task that hogs the CPU keeps it from
- * running: that is what "the worker does not come back" means to the
- * watchdog. */
+ * worker's heartbeat while it has tasks. A task that hogs the CPU keeps it
+ * from running: that is what "the worker does not come back" means to the
+ * watchdog. With nothing to run it rests (hb_rest), so an idle worker
+ * does not wake for it; taking work stamps it and wakes it. */
 static void gx_heartbeat(void *arg)
 {
 	(void)arg;
 	gx_wk *w = &Q.p->w[Q.me];
+	gx_ring *in = gx_inbox(Q.me);
 	int64_t every = gx_heartbeat_every();
 	while (!atomic_load(&Q.p->stop)) {
 		atomic_store_explicit(&w->heartbeat, gx_now(), memory_order_relaxed);
+		if (Q.hb_bell && !atomic_load(&w->running) && !gx_ring_depth(in)) {
+			Q.hb_resting = 1;
+			atomic_store(&w->hb_rest, 1);
+			gx_chan_recv(Q.hb_bell, NULL, NULL, GX_FOREVER);
+			atomic_store(&w->hb_rest, 0);
+			Q.hb_resting = 0;
+			continue;
+		}
 		gx_sleep(every);
 	}
 }
@@ -1143,6 +1161,10 @@ static int gx_worker_loop(void *arg)
 				: NULL;
 	if (Q.cfg.worker_timeout_ms || Q.cfg.health_monitoring) {
 		atomic_store(&w->heartbeat, gx_now());
+		atomic_store(&w->hb_rest, 0);
+		Q.hb_resting = 0;
+		if (gx_chan_make(&Q.hb_bell, 0, 1, 0) < 0)
+			Q.hb_bell = NULL; /* then it never rests */
 		gx_go(gx_heartbeat, NULL);
 	}
 	/* idle: the process blocks with nothing to run (tasks waiting on I/O
@@ -1876,10 +1898,15 @@ static void gx_watchdog(void *arg)
 	int64_t every = 100 * GX_MILLISECOND;
 	if (limit && limit / 4 < every)
 		every = limit / 4 > GX_MILLISECOND ? limit / 4 : GX_MILLISECOND;
+	int resting = 0; /* every worker's heartbeat rested at the last look */
 	while (!Q.stopping) {
-		if (gx_sleep(every) < 0 || Q.stopping)
+		/* with health monitoring alone and every worker resting, look
+		 * once a second: an idle runtime barely wakes */
+		int64_t d = resting && !limit && !Q.cfg.worker_max_rss ? GX_SECOND : every;
+		if (gx_sleep(d) < 0 || Q.stopping)
 			break;
 		int64_t now = gx_now();
+		resting = 1;
 		for (int i = 0; i < (int)Q.p->nslots; i++) {
 			if (!gx_active(i))
 				continue;
@@ -1894,13 +1921,21 @@ static void gx_watchdog(void *arg)
 				continue;
 			}
 			if (Q.cfg.health_monitoring) {
-				/* a heartbeat older than ten periods (1 s at least):
-				 * a task hogs the CPU, or the worker is stopped */
-				int64_t hb = atomic_load(&Q.p->w[i].heartbeat);
+				/* a heartbeat older than ten periods (1 s at least)
+				 * while the worker has work, on two looks in a row
+				 * (a resting worker stamps when it takes work): a task
+				 * hogs the CPU, or the worker is stopped */
+				gx_wk *hw = &Q.p->w[i];
+				int64_t hb = atomic_load(&hw->heartbeat);
 				int64_t stale = 10 * gx_heartbeat_every();
 				stale = stale < GX_SECOND ? GX_SECOND : stale;
-				uint32_t bad = hb && now - hb > stale;
-				if (atomic_exchange(&Q.p->w[i].unhealthy, bad) != bad)
+				int rest = atomic_load(&hw->hb_rest) != 0;
+				int work = atomic_load(&hw->running) || gx_ring_depth(gx_inbox(i));
+				resting = resting && rest && !work;
+				int late = hb && now - hb > stale && (work || !rest);
+				Q.stale_looks[i] = late ? (uint8_t)(Q.stale_looks[i] < 2 ? Q.stale_looks[i] + 1 : 2) : 0;
+				uint32_t bad = Q.stale_looks[i] >= 2;
+				if (atomic_exchange(&hw->unhealthy, bad) != bad)
 					gx_log("parallel: worker %d (pid %d) %s", i, (int)atomic_load(&Q.p->w[i].pid),
 					       bad ? "stopped answering its heartbeat" : "answers its heartbeat again");
 			}

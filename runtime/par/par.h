@@ -96,6 +96,7 @@ typedef struct gx_wk {
 	_Atomic int64_t idle_ns;    /* asleep in total (this process) */
 	_Atomic uint64_t wakeups;
 	_Atomic uint32_t unhealthy; /* the watchdog found its heartbeat stale */
+	_Atomic uint32_t hb_rest;   /* its heartbeat rests: nothing to run */
 	_Atomic uint32_t dump_seen; /* gx_dump_all requests handled */
 } gx_wk;
 

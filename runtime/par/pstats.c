@@ -99,7 +99,8 @@ static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
 			o->util = wall ? (double)o->busy_ns / (double)wall : 0;
 		}
 		int64_t hb = atomic_load(&w->heartbeat);
-		o->heartbeat_age_ns = hb && o->state == GX_W_READY ? (now > hb ? now - hb : 0) : -1;
+		o->heartbeat_age_ns = hb && o->state == GX_W_READY && !atomic_load(&w->hb_rest) ? (now > hb ? now - hb : 0)
+											     : -1;
 		o->healthy = o->state == GX_W_READY && !atomic_load(&w->unhealthy);
 	}
 	/* figures: merge every shard's entries by (kind, fn, name) */

@@ -151,7 +151,9 @@ static void check_counts(int workers)
 		cr_expect(w->pid > 0 && w->state == 2 && w->healthy, "worker %d ready and healthy", i);
 		cr_expect(w->util >= 0 && w->util <= 1);
 		cr_expect(w->busy_ns + w->idle_ns > 0);
-		cr_expect(w->heartbeat_age_ns >= 0 && w->heartbeat_age_ns < GX_SECOND);
+		/* -1: done with its tasks, the heartbeat rests */
+		cr_expect(w->heartbeat_age_ns >= -1 && w->heartbeat_age_ns < GX_SECOND, "heartbeat age %lld",
+			  (long long)w->heartbeat_age_ns);
 	}
 	if (workers)
 		cr_expect_eq(tasks, 1020, "the workers ran every task: %llu", (unsigned long long)tasks);
@@ -233,25 +235,50 @@ Test(stats, bad_input)
 	cr_expect_eq(gx_dump_all(), -EPERM);
 }
 
-/* ---- health: idle heartbeats, a stopped worker ---- */
+/* ---- health: a resting heartbeat, a stopped worker with work ---- */
 
-static int h_idle_ok, h_stopped_unhealthy, h_back;
+static int h_idle_ok, h_busy_ok, h_stopped_idle_ok, h_stopped_unhealthy, h_back, h_ran;
+
+static int napping(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	gx_sleep(400 * GX_MILLISECOND);
+	return 0;
+}
 
 static int health_main(void *arg)
 {
 	(void)arg;
-	gx_sleep(400 * GX_MILLISECOND); /* idle: heartbeats go on */
+	gx_sleep(400 * GX_MILLISECOND); /* idle: the heartbeat rests */
 	gx_stats_snapshot(snap);
-	h_idle_ok = snap->w[0].healthy && snap->w[0].heartbeat_age_ns >= 0 &&
-		    snap->w[0].heartbeat_age_ns < 300 * GX_MILLISECOND && snap->w[0].tasks == 0;
+	h_idle_ok = snap->w[0].healthy && snap->w[0].heartbeat_age_ns == -1 && snap->w[0].tasks == 0;
+	/* with a task it beats every 100 ms */
+	gx_future f;
+	gx_go_parallel(&f, napping, NULL, 0, NULL);
+	gx_sleep(250 * GX_MILLISECOND);
+	gx_stats_snapshot(snap);
+	h_busy_ok = snap->w[0].healthy && snap->w[0].heartbeat_age_ns >= 0 &&
+		    snap->w[0].heartbeat_age_ns < 300 * GX_MILLISECOND;
+	gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	gx_sleep(50 * GX_MILLISECOND);
+	/* stopped with nothing to do: nothing is late */
 	int pid = snap->w[0].pid;
 	kill(pid, SIGSTOP);
+	gx_sleep(1500 * GX_MILLISECOND);
+	gx_stats_snapshot(snap);
+	h_stopped_idle_ok = snap->w[0].healthy;
+	/* stopped with work waiting: reported */
+	uint32_t v = 1;
+	gx_go_parallel(&f, alpha, &v, 4, NULL);
 	for (int t = 0; t < 40 && !h_stopped_unhealthy; t++) {
 		gx_sleep(100 * GX_MILLISECOND);
 		gx_stats_snapshot(snap);
 		h_stopped_unhealthy = !snap->w[0].healthy;
 	}
 	kill(pid, SIGCONT);
+	h_ran = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND)) == 0;
 	for (int t = 0; t < 40 && !h_back; t++) {
 		gx_sleep(100 * GX_MILLISECOND);
 		gx_stats_snapshot(snap);
@@ -260,16 +287,19 @@ static int health_main(void *arg)
 	return 0;
 }
 
-Test(stats, idle_workers_beat_and_a_stopped_one_is_unhealthy, .timeout = 60)
+Test(stats, heartbeats_rest_when_idle_and_a_stopped_worker_with_work_is_unhealthy, .timeout = 60)
 {
 	snap = calloc(1, sizeof *snap);
 	gx_config c;
 	gx_config_init(&c);
 	c.workers = 1;
 	cr_assert_eq(gx_run(&c, health_main, NULL), 0);
-	cr_expect(h_idle_ok, "an idle worker's heartbeat is fresh");
-	cr_expect(h_stopped_unhealthy, "a stopped worker is reported");
-	cr_expect(h_back, "and healthy again once it runs");
+	cr_expect(h_idle_ok, "an idle worker is healthy, its heartbeat resting");
+	cr_expect(h_busy_ok, "a worker with a task beats");
+	cr_expect(h_stopped_idle_ok, "stopped with nothing to do: not reported");
+	cr_expect(h_stopped_unhealthy, "a stopped worker with work waiting is reported");
+	cr_expect(h_ran, "its task runs once it is continued");
+	cr_expect(h_back, "and it is healthy again");
 	free(snap);
 }
 
