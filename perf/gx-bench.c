@@ -49,6 +49,8 @@ static void usage(void)
 		"             idle worker\n"
 		"  restart N  SIGKILL worker 0 N times; each time, the time until its\n"
 		"             replacement has run a task pinned to it\n"
+		"  quiet S P  a runtime with P workers left idle for S seconds: the CPU\n"
+		"             time and wake-ups of all its processes\n"
 		"  config     print what the runtime chose\n"
 		"GONEX_* variables tune the runtime (see README.md).\n");
 	exit(2);
@@ -1742,6 +1744,98 @@ static int rs_main(void *arg)
 	return 0;
 }
 
+/* -- quiet: what an idle runtime costs -- */
+
+typedef struct qt_state {
+	long seconds;
+	int nproc;
+	double cpu_pct, wakeups_per_s;
+	int bad;
+} qt_state;
+
+/* Voluntary context switches of pid (each a wake-up after a block). */
+static long qt_wakeups(int pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "voluntary_ctxt_switches:", 24))
+			v = atol(line + 24);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* CPU time of pid in ns (its CPU clock: exact, unlike /proc ticks). */
+static int64_t qt_cpu(int pid)
+{
+	clockid_t clk;
+	struct timespec ts;
+	if (clock_getcpuclockid(pid, &clk) != 0 || clock_gettime(clk, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int qt_main(void *arg)
+{
+	qt_state *s = arg;
+	gx_sleep(500 * GX_MILLISECOND); /* let start-up settle */
+	int pids[GX_MAX_WORKERS + 1];
+	int n = 0;
+	pids[n++] = getpid();
+	for (int i = 0; i < gx_workers() && n <= GX_MAX_WORKERS; i++) {
+		gx_worker_stats ws;
+		if (gx_worker_stats_get(i, &ws) == 0 && ws.pid > 0)
+			pids[n++] = ws.pid;
+	}
+	long w0[GX_MAX_WORKERS + 1];
+	int64_t c0[GX_MAX_WORKERS + 1];
+	for (int i = 0; i < n; i++) {
+		w0[i] = qt_wakeups(pids[i]);
+		c0[i] = qt_cpu(pids[i]);
+	}
+	int64_t t0 = gx_now();
+	gx_sleep(s->seconds * GX_SECOND);
+	double wall = (double)(gx_now() - t0);
+	long wakes = 0;
+	int64_t cpu = 0;
+	for (int i = 0; i < n; i++) {
+		long w1 = qt_wakeups(pids[i]);
+		int64_t c1 = qt_cpu(pids[i]);
+		if (w0[i] < 0 || w1 < 0 || c0[i] < 0 || c1 < 0)
+			s->bad = 1;
+		wakes += w1 - w0[i];
+		cpu += c1 - c0[i];
+	}
+	s->nproc = n;
+	s->cpu_pct = 100.0 * (double)cpu / wall;
+	s->wakeups_per_s = (double)wakes / (wall / 1e9);
+	return 0;
+}
+
+static int bench_quiet(long seconds, long workers)
+{
+	gx_config cfg;
+	gx_config_init(&cfg);
+	cfg.workers = (int)workers;
+	if (gx_config_from_env(&cfg) < 0)
+		return 2;
+	qt_state s = {.seconds = seconds};
+	int rc = gx_run(&cfg, qt_main, &s);
+	if (rc != 0 || s.bad) {
+		fprintf(stderr, "gx-bench quiet: gx_run %d%s\n", rc, s.bad ? ", a process could not be read" : "");
+		return 1;
+	}
+	printf("RESULT idle_wakeups_per_s %.2f /s processes=%d seconds=%ld health=%d (voluntary context switches of "
+	       "all processes)\n",
+	       s.wakeups_per_s, s.nproc, seconds, cfg.health_monitoring);
+	printf("RESULT idle_cpu_percent %.4f %% processes=%d seconds=%ld (CPU time of all processes over wall time)\n",
+	       s.cpu_pct, s.nproc, seconds);
+	return 0;
+}
+
 static int bench_restart(long n)
 {
 	gx_config cfg;
@@ -1926,6 +2020,16 @@ int main(int argc, char **argv)
 		if (argc != 3)
 			usage();
 		return bench_restart(parse_count(argv[2]));
+	}
+	if (!strcmp(w, "quiet")) {
+		if (argc != 4)
+			usage();
+		long sec = parse_count(argv[2]), p = parse_count(argv[3]);
+		if (p > GX_MAX_WORKERS || sec > 3600) {
+			fprintf(stderr, "gx-bench: quiet takes at most 3600 s and %d workers\n", GX_MAX_WORKERS);
+			usage();
+		}
+		return bench_quiet(sec, p);
 	}
 	if (!strcmp(w, "parallel")) {
 		if (argc != 5)

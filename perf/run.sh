@@ -136,6 +136,7 @@ plan=(
 	"parallel_cpu|gx|parallel|4000 100000 2|1000 100000 2|"
 	"dispatch|gx|dispatch|1000000|100000|"
 	"restart|gx|restart|100|20|"
+	"quiet|gx|quiet|5 2|2 2|"
 	"go_yield|go|yield|5000000|1000000|"
 	"go_pingpong|go|pingpong|2000000|300000|"
 	"go_select|go|select|2000000|300000|"
