@@ -26,7 +26,9 @@
 	.globl	gx_arch_switch
 	.hidden	gx_arch_switch
 	.type	gx_arch_switch, @function
-	.p2align 4
+	/* a cache line of its own: at offset 48 the switch straddled two
+	 * fetch blocks and yield_switch measured 4.8 ns instead of 3.6 */
+	.p2align 6
 gx_arch_switch:
 	.cfi_startproc
 	endbr64
