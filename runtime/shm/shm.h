@@ -220,5 +220,4 @@ void gx_ec_notify(gx_ec *ec, uint64_t *wakes);
  */
 int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, uint64_t *sleeps);
 
-
 #endif
