@@ -1131,6 +1131,18 @@ static int xp_ctl_map(void)
 	return 0;
 }
 
+/* The start of a cross-process workload: two CPUs, the configuration
+ * (one worker, spin_ns when >= 0, GONEX_* applied) and the shared control
+ * page. 0, or the exit status: 1 (no two CPUs, no page), 2 (bad GONEX_*). */
+static int xp_begin(const char *name, gx_config *cfg, int64_t spin_ns)
+{
+	if (two_cpus(name) < 0)
+		return 1;
+	if (xp_config(cfg, 1, spin_ns) < 0)
+		return 2;
+	return xp_ctl_map() < 0 ? 1 : 0;
+}
+
 /* -- chanxproc: N values from the main process to a task on worker 0 -- */
 
 typedef struct cx_arg {
@@ -1238,13 +1250,10 @@ err_unpin:
 
 static int bench_chanxproc(long n)
 {
-	if (two_cpus("chanxproc") < 0)
-		return 1;
 	gx_config cfg;
-	if (xp_config(&cfg, 1, -1) < 0)
-		return 2;
-	if (xp_ctl_map() < 0)
-		return 1;
+	int e = xp_begin("chanxproc", &cfg, -1);
+	if (e)
+		return e;
 	int ret = 1;
 	cx_state s = {.n = n, .warm = n / 10};
 	ring_count fc = ring_rounds(XP_FLOOR_ROUNDS);
@@ -1401,13 +1410,10 @@ err_unpin:
 static int bench_xpp(long n, size_t cap, int wake)
 {
 	const char *name = wake ? "wake" : "xpingpong";
-	if (two_cpus(name) < 0)
-		return 1;
 	gx_config cfg;
-	if (xp_config(&cfg, 1, wake ? 0 : -1) < 0)
-		return 2;
-	if (xp_ctl_map() < 0)
-		return 1;
+	int e = xp_begin(name, &cfg, wake ? 0 : -1);
+	if (e)
+		return e;
 	int ret = 1;
 	ring_count c = ring_rounds(n);
 	xpp_state s = {.cap = cap, .c = c};
@@ -1677,13 +1683,10 @@ out:
 
 static int bench_dispatch(long n)
 {
-	if (two_cpus("dispatch") < 0)
-		return 1;
 	gx_config cfg;
-	if (xp_config(&cfg, 1, -1) < 0)
-		return 2;
-	if (xp_ctl_map() < 0)
-		return 1;
+	int e = xp_begin("dispatch", &cfg, -1);
+	if (e)
+		return e;
 	int ret = 1;
 	dp_state s = {.n = n, .warm = n / 10};
 	ring_count fc = ring_rounds(XP_FLOOR_ROUNDS);

@@ -172,8 +172,6 @@ gx_brk *gx_brk_pick(uint64_t fn, const gx_par_opts *opts)
 	gx_par *p = gx_par_table();
 	if (opts && opts->breaker)
 		return gx_brk_check(opts->breaker);
-	if (!atomic_load_explicit(&p->nbrk, memory_order_relaxed) && !gx_par_cfg()->circuit_breaker)
-		return NULL;
 	gx_brk *b = gx_brk_lookup(p, NULL, fn);
 	if (b || !gx_par_cfg()->circuit_breaker)
 		return b;

@@ -508,6 +508,18 @@ static gx_dch *gx_dch_check(gx_chan *c, gx_arena **ap)
 }
 
 /* Put v into worker i's ring, waiting as u allows while it is full. */
+/* The workers of d taking tasks now, into act: their count. */
+static int gx_dch_active(const gx_dch *d, int *act)
+{
+	int na = 0;
+	for (uint32_t i = 0; i < d->nw && i < GX_MAX_WORKERS; i++) {
+		gx_worker_stats s;
+		if (gx_worker_stats_get((int)i, &s) == 0 && s.active)
+			act[na++] = (int)i;
+	}
+	return na;
+}
+
 static int gx_dch_put_worker(gx_arena *a, gx_dch *d, uint32_t i, const void *v, gx_until u)
 {
 	gx_ring *r = gx_ring_at(a, d->w[i]);
@@ -555,12 +567,7 @@ int gx_chan_scatter(gx_chan *c, const void *vals, size_t n, gx_until u)
 		return -EINVAL;
 	if (!gx_co_current())
 		return -EPERM;
-	int act[GX_MAX_WORKERS], na = 0;
-	for (uint32_t i = 0; i < d->nw; i++) {
-		gx_worker_stats s;
-		if (gx_worker_stats_get((int)i, &s) == 0 && s.active)
-			act[na++] = (int)i;
-	}
+	int act[GX_MAX_WORKERS], na = gx_dch_active(d, act);
 	if (!na)
 		return -ESHUTDOWN;
 	for (size_t k = 0; k < n; k++) {
@@ -657,12 +664,7 @@ int gx_chan_balance(gx_chan *c)
 	gx_dch *d = gx_dch_check(c, &a);
 	if (!d)
 		return -EINVAL;
-	int act[GX_MAX_WORKERS], na = 0;
-	for (uint32_t i = 0; i < d->nw; i++) {
-		gx_worker_stats s;
-		if (gx_worker_stats_get((int)i, &s) == 0 && s.active)
-			act[na++] = (int)i;
-	}
+	int act[GX_MAX_WORKERS], na = gx_dch_active(d, act);
 	if (!na)
 		return -ESHUTDOWN;
 	char *tmp = d->elem_size ? malloc(d->elem_size) : NULL;

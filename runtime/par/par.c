@@ -958,7 +958,11 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 		r.chunk = (gx_off)c;
 	}
 	out->h = r.fut;
-	gx_brk *b = gx_brk_pick(r.fn, opts);
+	/* no breaker named, none made, none by default: no call at all */
+	gx_brk *b = (opts && opts->breaker) || atomic_load_explicit(&Q.p->nbrk, memory_order_relaxed) ||
+			    Q.cfg.circuit_breaker
+		? gx_brk_pick(r.fn, opts)
+		: NULL;
 	if (b) {
 		int adm = gx_brk_admit(b, gx_now());
 		if (adm == GX_BRK_REJECT) {
@@ -1672,6 +1676,14 @@ static int gx_restart_allowed(void)
 	return 1;
 }
 
+/* No worker left: tasks run here from now on (Q.degraded, read by every
+ * submission; the shared flag is for the figures). */
+static void gx_degrade(void)
+{
+	Q.degraded = 1;
+	atomic_store(&Q.p->degraded, 1);
+}
+
 /* Tasks to queue again, in the main process: the supervisor appends and
  * never blocks; a requeuer coroutine hands them to workers as their
  * inboxes have room (or runs them here once degraded). */
@@ -1740,8 +1752,7 @@ static void gx_requeuer(void *arg)
 		int w = gx_requeue_target();
 		if (w < 0) {
 			if (Q.degraded || Q.cfg.graceful_degradation) {
-				Q.degraded = 1;
-				atomic_store(&Q.p->degraded, 1);
+				gx_degrade();
 				gx_task_start(r, 0, 0); /* run it here */
 			} else {
 				gx_task_fail(r, -EOWNERDEAD, 1);
@@ -1858,10 +1869,8 @@ static void gx_handle_death(int i)
 			gx_requeue(&recs[k], 0);
 	if (!gx_workers()) {
 		if (Q.cfg.graceful_degradation)
-		{
-			Q.degraded = 1;
-			atomic_store(&Q.p->degraded, 1);
-		} else
+			gx_degrade();
+		else
 			gx_log("parallel: no worker left; gx_go_parallel fails with -ESHUTDOWN");
 	}
 }
@@ -1869,18 +1878,9 @@ static void gx_handle_death(int i)
 /* Resident bytes of pid, or 0 when it cannot be read. */
 static uint64_t gx_rss(int32_t pid)
 {
-	char path[64], buf[128];
-	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
+	char buf[128];
 	unsigned long long size, res;
-	if (sscanf(buf, "%llu %llu", &size, &res) != 2)
+	if (gx_proc_read(pid, "statm", buf, sizeof buf) < 0 || sscanf(buf, "%llu %llu", &size, &res) != 2)
 		return 0;
 	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
@@ -1988,22 +1988,12 @@ static int gx_pidfd_open(int32_t pid)
  * -errno when /proc could not tell (no fd left, say). */
 static int32_t gx_ppid(int32_t pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	int e = errno;
-	close(fd);
-	if (n <= 0)
-		return n == 0 || e == ESRCH ? -ESRCH : -e;
-	buf[n] = 0;
-	char *rp = strrchr(buf, ')'), st;
-	int ppid;
-	if (!rp || sscanf(rp + 1, " %c %d", &st, &ppid) != 2)
-		return -EIO;
-	return st == 'Z' || st == 'X' ? -ESRCH : ppid;
+	char st;
+	int32_t pp;
+	int rc = gx_proc_stat(pid, &st, &pp);
+	if (rc < 0)
+		return rc;
+	return st == 'Z' || st == 'X' ? -ESRCH : pp;
 }
 
 /* Has the worker pid, seen running in a slot, exited? 1 yes, 0 no, -1

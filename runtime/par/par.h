@@ -199,7 +199,8 @@ gx_stat_shard *gx_par_shard(void);
 /* breaker.c */
 enum { GX_BRK_REJECT = 0, GX_BRK_PASS = 1, GX_BRK_TRIAL = 2 };
 /* The breaker for a task of fn (opts' own, else fn's; made on first use
- * with GONEX_CIRCUIT_BREAKER=1), or NULL. */
+ * with GONEX_CIRCUIT_BREAKER=1), or NULL. gx_go_parallel calls it only
+ * when one may apply (named, some made, or the switch on). */
 gx_brk *gx_brk_pick(uint64_t fn, const gx_par_opts *opts);
 gx_brk *gx_brk_at(uint32_t idx1); /* from GX_TASK_BRK: index + 1 */
 uint32_t gx_brk_index(const gx_brk *b);

@@ -500,23 +500,46 @@ int gx_arena_detach(gx_arena *a)
 	return -ESRCH;
 }
 
+ssize_t gx_proc_read(int32_t pid, const char *name, char *buf, size_t cap)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
+	ssize_t n = read(fd, buf, cap - 1);
+	int e = errno;
+	close(fd);
+	if (n <= 0)
+		return n == 0 || e == ESRCH ? -ESRCH : -e;
+	buf[n] = 0;
+	return n;
+}
+
+int gx_proc_stat(int32_t pid, char *state, int32_t *ppid)
+{
+	char buf[512];
+	ssize_t n = gx_proc_read(pid, "stat", buf, sizeof buf);
+	if (n < 0)
+		return (int)n;
+	/* the name in brackets may hold anything: parse after the last ')' */
+	char *rp = strrchr(buf, ')'), st;
+	int pp;
+	if (!rp || sscanf(rp + 1, " %c %d", &st, &pp) != 2)
+		return -EIO;
+	*state = st;
+	if (ppid)
+		*ppid = pp;
+	return 0;
+}
+
 /* 1 when pid is gone (or a zombie), 0 when it runs. */
 static int gx_pid_dead(pid_t pid)
 {
 	if (kill(pid, 0) != 0)
 		return errno == ESRCH;
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = 0;
-	char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+	char st;
+	return gx_proc_stat(pid, &st, NULL) < 0 || st == 'Z' || st == 'X';
 }
 
 int gx_slot_alive(gx_arena *a, int s)

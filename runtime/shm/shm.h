@@ -149,6 +149,14 @@ static inline void *gx_aptr(const gx_arena *a, uint64_t off, uint64_t len)
 	return (char *)a + off;
 }
 
+/* /proc/PID/NAME into buf (NUL-terminated, at most cap - 1 bytes): the
+ * length, or -ESRCH when the process is gone, another -errno (no fd left,
+ * say) when /proc could not tell. */
+ssize_t gx_proc_read(int32_t pid, const char *name, char *buf, size_t cap);
+/* pid's state letter (R, S, Z, ...) and parent from /proc/PID/stat: 0,
+ * -ESRCH when it is gone, another -errno. ppid may be NULL. */
+int gx_proc_stat(int32_t pid, char *state, int32_t *ppid);
+
 /* This process's slot in a (attach on first use), or -ENOSPC. */
 int gx_shm_slot(gx_arena *a);
 /* The arena mapped in this process that contains p, or NULL. */
