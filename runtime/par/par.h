@@ -13,7 +13,9 @@
 
 #include <gonex/breaker.h>
 #include <gonex/config.h>
+#include <gonex/chan.h>
 #include <gonex/parallel.h>
+#include <gonex/sync.h>
 
 #define GX_PAR_MAGIC 0x70617231u
 #define GX_FUT_N 65536u
@@ -215,5 +217,115 @@ static inline int gx_brk_failed(int rc)
 {
 	return rc < 0 && rc != -ECANCELED;
 }
+
+/* ---- process-local state of the parallel layer (every par/ file) ----
+ *
+ * Nothing here is in the arena: each process has its own copy (a forked
+ * worker starts with the spawner's, which is main's before any worker ran).
+ */
+typedef struct gx_par_local {
+	gx_arena *a;
+	gx_par *p;
+	gx_fut *futs;
+	uint32_t nfut;   /* future slots (an eighth of the arena) */
+	_Atomic uint32_t *fut_next;
+	gx_config cfg;
+	int me;          /* worker index, -1 in the main process */
+	int nworkers;    /* started at boot (autoscaling moves it) */
+	int wmin, wmax;
+	int pipe_w;      /* main -> spawner requests */
+	int own_arena;   /* workers == 0: a lazily made arena of our own */
+	uint32_t rr;     /* round-robin */
+	int64_t swrr[GX_MAX_WORKERS];
+	int enabled;
+	int stopping;
+	gx_wg tasks_wg;  /* a worker's running tasks */
+	gx_runtab *rt;   /* a worker's running table */
+	uint8_t rt_free[GX_RUN_MAX];
+	int rt_nfree;
+	int degraded;    /* no worker left and none may restart: run locally */
+	int64_t restart_at[1000]; /* supervisor: times of recent restarts */
+	int nrestart;
+	int64_t code_lo[64], code_hi[64];
+	int ncode;
+	int64_t img_lo[128], img_hi[128];
+	int nimg;
+	gx_stat_shard *shard; /* this process's figures, NULL with stats off */
+	struct gx_ctx *stop_ctx; /* main: cancelled when the runtime stops */
+	gx_chan *hb_bell;     /* worker: wakes a resting heartbeat */
+	int hb_resting;
+	uint8_t stale_looks[GX_MAX_WORKERS]; /* main: watchdog looks in a row */
+} gx_par_local;
+
+extern gx_par_local gx_pl;
+
+/* Worker i's inbox ring, NULL when its offset does not name one. */
+static inline gx_ring *gx_inbox(int i)
+{
+	return gx_ring_at(gx_pl.a, gx_pl.p->w[i].inbox);
+}
+
+/* A future handle: generation in the high half, index in the low. */
+static inline uint64_t gx_fh(uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | idx;
+}
+
+/* A task taken by this process: its record and where it is kept. */
+typedef struct gx_task {
+	gx_task_rec rec;
+	int stolen;
+	int slot; /* entry in the worker's running table, -1 for none */
+} gx_task;
+
+/* init.c */
+void gx_image_ranges(void);
+int gx_in_image(const char *p);
+int gx_par_tables(gx_arena *a, int nslots);
+int gx_request(int i);
+
+/* future.c */
+int gx_fut_alloc(uint32_t *idx);
+void gx_fut_release(uint32_t idx);
+void gx_fut_complete_o(uint64_t fh, int rc, const void *res, size_t len, uint32_t origin);
+void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len);
+int gx_fut_pending(uint64_t fh);
+/* Free a chunk that was handed over (an argument or a result): take it
+ * from its RING state, then free it. Nothing when it is not one. */
+void gx_chunk_drop(gx_off off);
+
+/* task.c */
+gx_runtab *gx_runtab_of(int i);
+gx_stat_fn *gx_task_stat(uint64_t fn, uint64_t name);
+void gx_task_answer(const gx_task_rec *r, gx_brk *b, int rc, int refused, int may_run);
+void gx_task_fail(const gx_task_rec *r, int rc, int may_run);
+void gx_task_drop(const gx_task_rec *r, int rc);
+void gx_task_start(const gx_task_rec *r, int stolen, int cancel);
+
+/* balance.c */
+int gx_active(int i);
+int gx_par_pick(int64_t cost);
+void gx_nudge_idle(int busy);
+void gx_cost_learn(uint64_t fn, int64_t ns);
+int64_t gx_cost_of(uint64_t fn);
+
+/* worker.c */
+_Noreturn void gx_worker_main(int i);
+int64_t gx_heartbeat_every(void);
+
+/* spawner.c */
+_Noreturn void gx_spawner(int rfd, int parent);
+void gx_par_signals(void);
+void gx_par_signals_reset(void);
+
+/* autoscale.c, supervise.c, watch.c, watchdog.c: main's coroutines */
+void gx_autoscale(void *arg);
+void gx_supervise(void *arg);
+/* Act on worker i found dead (its slot is DEAD): re-runs, repair, restart. Never parks. */
+void gx_handle_death(int i);
+void gx_watch(void *arg);
+void gx_watchdog(void *arg);
+int gx_pidfd_open(int32_t pid);
+void gx_requeue_fini(void);
 
 #endif

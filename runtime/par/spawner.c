@@ -1,0 +1,178 @@
+/*
+ * The spawner: a small process with no runtime, forked by gx_run before
+ * anything else starts, that forks workers on request (a byte on a socket)
+ * and reaps them (SIGCHLD via signalfd), recording each exit in the
+ * worker's slot. A worker therefore starts from a clean image. Deaths
+ * chain: a worker dies with the spawner, the spawner with the main process
+ * (PR_SET_PDEATHSIG, checked against a parent that died before the prctl).
+ * Also here: SIGINT/SIGTERM in the main process.
+ */
+#include "par/par.h"
+
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+
+/* ---- the spawner ---- */
+
+/*
+ * The spawner reaped pid, its latest child for slot i. A worker that
+ * became ready is main's to see dying (its pidfd, gx_watch), so that only
+ * one side reports each death; the spawner reports one that died starting
+ * up (it never became ready: SPAWN -> DEAD), every death when main has no
+ * pidfds, and any while stopping. Only states that still belong to pid
+ * move: main may have handled it and asked for a replacement already.
+ */
+static void gx_spawner_reaped(int i, pid_t pid, int st)
+{
+	gx_wk *w = &gx_pl.p->w[i];
+	atomic_store(&w->exit_status, st);
+	if (atomic_load(&gx_pl.p->stop)) {
+		atomic_store(&w->state, GX_W_DEAD);
+		return;
+	}
+	int was_ready = atomic_load(&w->ready_pid) == pid;
+	uint32_t cur = atomic_load(&w->state);
+	if (atomic_load(&gx_pl.p->pidfd_watch)) {
+		if (!was_ready && cur == GX_W_SPAWN)
+			atomic_compare_exchange_strong(&w->state, &cur, GX_W_DEAD);
+		return;
+	}
+	if ((cur == GX_W_SPAWN && !was_ready) ||
+	    ((cur == GX_W_READY || cur == GX_W_DRAIN) && atomic_load(&w->pid) == pid))
+		atomic_compare_exchange_strong(&w->state, &cur, GX_W_DEAD);
+}
+
+_Noreturn void gx_spawner(int rfd, int parent)
+{
+	pid_t forked[GX_MAX_WORKERS] = {0};
+	prctl(PR_SET_NAME, "gonex-spawner");
+	if (gx_pl.cfg.dump_signal)
+		signal(SIGQUIT, SIG_IGN); /* Ctrl-\ reaches the whole group: the
+					   * spawner has nothing to dump and must live */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	int quit = 0;
+	for (;;) {
+		/* reap */
+		int st;
+		pid_t pid;
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			for (int i = 0; i < (int)gx_pl.p->nslots; i++)
+				if (forked[i] == pid)
+					gx_spawner_reaped(i, pid, st);
+			gx_ec_notify(&gx_pl.p->events, NULL);
+		}
+		if (quit) {
+			/* orderly: main saw every worker exit already; on a
+			 * signal or main's death: kill what is left */
+			for (int i = 0; i < (int)gx_pl.p->nslots; i++) {
+				int32_t p = atomic_load(&gx_pl.p->w[i].pid);
+				if (p > 0 && atomic_load(&gx_pl.p->w[i].state) != GX_W_DEAD)
+					kill(p, SIGKILL);
+			}
+			while ((pid = waitpid(-1, &st, 0)) > 0 || errno == EINTR)
+				for (int i = 0; pid > 0 && i < (int)gx_pl.p->nslots; i++)
+					if (atomic_load(&gx_pl.p->w[i].pid) == pid) {
+						atomic_store(&gx_pl.p->w[i].exit_status, st);
+						atomic_store(&gx_pl.p->w[i].state, GX_W_DEAD);
+					}
+			gx_ec_notify(&gx_pl.p->events, NULL);
+			_exit(0);
+		}
+		struct pollfd pf[2] = {{.fd = rfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			_exit(1);
+		if (pf[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == sizeof si)
+				if (si.ssi_signo != SIGCHLD)
+					quit = 2;
+		}
+		if (pf[0].revents & (POLLIN | POLLHUP)) {
+			uint8_t req[64];
+			ssize_t n = read(rfd, req, sizeof req);
+			if (n <= 0) {
+				quit = quit ? quit : 2; /* main is gone */
+				continue;
+			}
+			for (ssize_t k = 0; k < n; k++) {
+				if (req[k] == 0xff) {
+					quit = quit ? quit : 1;
+					continue;
+				}
+				int i = req[k];
+				if (i >= (int)gx_pl.p->nslots || quit)
+					continue;
+				pid_t c = fork();
+				if (c == 0) {
+					/* our own pid first: READY can come before
+					 * the spawner's store after fork returns */
+					atomic_store(&gx_pl.p->w[i].pid, getpid());
+					close(rfd);
+					close(sfd);
+					sigprocmask(SIG_UNBLOCK, &mask, NULL);
+					prctl(PR_SET_PDEATHSIG, SIGKILL);
+					if (getppid() != gx_pl.p->spawner_pid)
+						_exit(1);
+					gx_worker_main(i);
+				}
+				if (c > 0) {
+					forked[i] = c;
+					atomic_store(&gx_pl.p->w[i].pid, c);
+				} else {
+					atomic_store(&gx_pl.p->w[i].state, GX_W_DEAD);
+					gx_ec_notify(&gx_pl.p->events, NULL);
+				}
+			}
+		}
+	}
+}
+
+/* ---- SIGINT / SIGTERM in the main process ---- */
+
+static void gx_par_on_signal(int sig)
+{
+	/* async-signal-safe only: stop the spawner (it kills and reaps the
+	 * workers), reap it, leave */
+	pid_t s = gx_pl.p && gx_pl.p->main_pid == getpid() ? gx_pl.p->spawner_pid : 0;
+	if (s > 0) {
+		kill(s, SIGTERM);
+		while (waitpid(s, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	_exit(128 + sig);
+}
+
+void gx_par_signals(void)
+{
+	int sigs[] = {SIGINT, SIGTERM};
+	for (int k = 0; k < 2; k++) {
+		struct sigaction old;
+		if (sigaction(sigs[k], NULL, &old) != 0 || old.sa_handler != SIG_DFL)
+			continue; /* the program handles it (or ignores it) */
+		struct sigaction sa = {.sa_handler = gx_par_on_signal};
+		sigemptyset(&sa.sa_mask);
+		sigaction(sigs[k], &sa, NULL);
+	}
+}
+
+void gx_par_signals_reset(void)
+{
+	int sigs[] = {SIGINT, SIGTERM};
+	for (int k = 0; k < 2; k++) {
+		struct sigaction old;
+		if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler == gx_par_on_signal)
+			signal(sigs[k], SIG_DFL);
+	}
+}
+

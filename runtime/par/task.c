@@ -1,0 +1,310 @@
+/*
+ * Running a task: the coroutine that calls the function, the running table
+ * a supervisor re-runs from after a death, the figures, and the breaker's
+ * answer (fallback, last good result, error) for a task that failed.
+ */
+#include "par/par.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rand.h"
+#include "core/sched.h"
+
+/* ---- running a task ---- */
+
+gx_runtab *gx_runtab_of(int i)
+{
+	return gx_arena_ptr(gx_pl.a, gx_pl.p->w[i].runtab, sizeof(gx_runtab));
+}
+
+/* Worker: record r in the running table; the entry, or -1 when full. */
+static int gx_rt_put(const gx_task_rec *r)
+{
+	if (!gx_pl.rt || !gx_pl.rt_nfree)
+		return -1;
+	int e = gx_pl.rt_free[--gx_pl.rt_nfree];
+	gx_pl.rt->rec[e] = *r;
+	atomic_store_explicit(&gx_pl.rt->start[e], gx_pl.cfg.worker_timeout_ms ? gx_now() : 0, memory_order_relaxed);
+	atomic_fetch_or(&gx_pl.rt->used[e / 64], 1ull << (e % 64));
+	return e;
+}
+
+static void gx_rt_clear(int e)
+{
+	if (e < 0 || !gx_pl.rt)
+		return;
+	atomic_fetch_and(&gx_pl.rt->used[e / 64], ~(1ull << (e % 64)));
+	gx_pl.rt_free[gx_pl.rt_nfree++] = (uint8_t)e;
+}
+
+struct gx_task_result {
+	const void *data;
+	size_t len;
+	void *own; /* malloc'd copy */
+};
+
+int gx_task_return(gx_task_result *res, const void *data, size_t len)
+{
+	if (!res || (len && !data))
+		return -EINVAL;
+	if (len > GX_TASK_MAX)
+		return -EMSGSIZE;
+	void *c = NULL;
+	if (len) {
+		c = malloc(len);
+		if (!c)
+			return -ENOMEM;
+		memcpy(c, data, len);
+	}
+	free(res->own);
+	res->own = c;
+	res->data = c;
+	res->len = len;
+	return 0;
+}
+
+/* ---- figures ---- */
+
+/* The display name of a task: its gx_par_opts.name, else the symbol of fn,
+ * else module+offset. */
+static void gx_fn_name(uint64_t fn, uint64_t name, char *buf, size_t cap)
+{
+	if (name) {
+		snprintf(buf, cap, "%s", (const char *)(uintptr_t)name);
+		return;
+	}
+	Dl_info di;
+	if (dladdr((void *)(uintptr_t)fn, &di) && di.dli_fname) {
+		if (di.dli_sname && di.dli_saddr == (void *)(uintptr_t)fn) {
+			snprintf(buf, cap, "%s", di.dli_sname);
+			return;
+		}
+		const char *m = strrchr(di.dli_fname, '/');
+		snprintf(buf, cap, "%s+0x%llx", m ? m + 1 : di.dli_fname,
+			 (unsigned long long)(fn - (uint64_t)(uintptr_t)di.dli_fbase));
+		return;
+	}
+	snprintf(buf, cap, "0x%llx", (unsigned long long)fn);
+}
+
+/* This process's entry for tasks (fn, name), or NULL with stats off. A
+ * one-entry cache keeps a run of the same function to two compares. */
+gx_stat_fn *gx_task_stat(uint64_t fn, uint64_t name)
+{
+	static gx_stat_shard *cs;
+	static gx_stat_fn *cf;
+	if (!gx_pl.shard)
+		return NULL;
+	if (cs == gx_pl.shard && cf && cf->fn == fn && cf->nameptr == name && cf->kind == GX_STAT_TASK)
+		return cf;
+	char nm[GX_STAT_NAME];
+	gx_fn_name(fn, name, nm, sizeof nm);
+	cs = gx_pl.shard;
+	cf = gx_stat_entry(gx_pl.shard, GX_STAT_TASK, fn, name, nm);
+	return cf;
+}
+
+/* ---- breakers: answering for a task that failed or was refused ---- */
+
+void gx_task_start(const gx_task_rec *r, int stolen, int cancel);
+
+/*
+ * A task of breaker b ends with rc and no answer of its own worth giving
+ * (failed for good, or refused by an open breaker): its fallback runs in
+ * a local coroutine, or the last good result answers, or the future gets
+ * rc (-EBUSY for a refusal, with origin REJECTED). may_run: r's argument
+ * can be read now (a fallback gets its own copy; r's chunk stays the
+ * caller's).
+ */
+void gx_task_answer(const gx_task_rec *r, gx_brk *b, int rc, int refused, int may_run)
+{
+	if (!gx_fut_pending(r->fut))
+		return; /* answered already (a timeout): nothing to add */
+	if (b->fallback && may_run) {
+		gx_task_rec f = *r;
+		f.flags = (r->flags & ~GX_TASK_PROBE) | GX_TASK_FALLBACK;
+		f.cost = 0;
+		int ok = 1;
+		if (r->len > GX_TASK_INLINE) {
+			const void *src = gx_arena_ptr(gx_pl.a, r->chunk, r->len);
+			int64_t c = src ? gx_pool_alloc(gx_pl.a, r->len, -1) : -EBADMSG;
+			if (c >= 0) {
+				memcpy(gx_arena_ptr(gx_pl.a, (gx_off)c, r->len), src, r->len);
+				gx_pool_give(gx_pl.a, (gx_off)c, 1, r->len);
+				f.chunk = (gx_off)c;
+			} else {
+				ok = 0; /* no room for the copy: answer as without one */
+			}
+		}
+		if (ok) {
+			atomic_fetch_add_explicit(&b->fallbacks, 1, memory_order_relaxed);
+			gx_task_start(&f, 0, 0);
+			return;
+		}
+	}
+	if (b->last_good) {
+		uint8_t buf[GX_BREAKER_LAST_MAX];
+		int lrc;
+		size_t len;
+		if (gx_brk_last(b, &lrc, buf, &len)) {
+			atomic_fetch_add_explicit(&b->last_goods, 1, memory_order_relaxed);
+			gx_fut_complete_o(r->fut, lrc, buf, len, GX_ORIGIN_LAST_GOOD);
+			return;
+		}
+	}
+	gx_fut_complete_o(r->fut, refused ? -EBUSY : rc, NULL, 0, refused ? GX_ORIGIN_REJECTED : GX_ORIGIN_TASK);
+}
+
+/* A task that will not run again ended with rc outside the task itself
+ * (its re-runs ran out, it timed out): the breaker hears of it and may
+ * answer. may_run: as for gx_task_answer; r's chunk stays the caller's. */
+void gx_task_fail(const gx_task_rec *r, int rc, int may_run)
+{
+	gx_stat_fn *sf = gx_task_stat(r->fn, r->name);
+	if (sf && rc < 0)
+		gx_stat_add(&sf->errors, 1);
+	gx_brk *b = gx_brk_at(GX_TASK_BRK(r->flags));
+	if (b && !(r->flags & GX_TASK_FALLBACK)) {
+		gx_brk_report(b, (r->flags & GX_TASK_PROBE) != 0, rc, gx_now());
+		if (gx_brk_failed(rc)) {
+			gx_task_answer(r, b, rc, 0, may_run);
+			return;
+		}
+	}
+	gx_fut_complete(r->fut, rc, NULL, 0);
+}
+
+/* Breaker retry delay before re-run k (1, 2, ...): backoff doubling up to
+ * backoff_max, +-25% jitter. */
+static int64_t gx_backoff(const gx_brk *b, uint32_t k)
+{
+	int64_t d = b->backoff;
+	for (uint32_t i = 1; i < k && d < b->backoff_max; i++)
+		d *= 2;
+	if (d > b->backoff_max)
+		d = b->backoff_max;
+	if (d >= 4)
+		d += (int64_t)(gx_rand64() % (uint64_t)(d / 2)) - d / 4;
+	return d;
+}
+
+static void gx_task_run(void *arg)
+{
+	gx_task *t = arg;
+	gx_task_rec *r = &t->rec;
+	gx_wk *w = gx_pl.me >= 0 ? &gx_pl.p->w[gx_pl.me] : NULL;
+	gx_brk *b = GX_TASK_BRK(r->flags) ? gx_brk_at(GX_TASK_BRK(r->flags)) : NULL;
+	int fallback = (r->flags & GX_TASK_FALLBACK) != 0 && b && b->fallback;
+	gx_stat_fn *sf = gx_task_stat(r->fn, r->name);
+	/* clocks cost ~20 ns each here: read them only for what needs them
+	 * (autoscaling's wait average, predictive's run times, a sample
+	 * for the figures) */
+	int timed = r->t_submit != 0;
+	int sample = sf && gx_stat_sample(gx_pl.shard, sf);
+	int64_t t0 = timed || sample ? gx_now() : 0;
+	if (w && timed) {
+		int64_t waited = t0 - r->t_submit;
+		int64_t old = atomic_load_explicit(&w->wait_ewma_ns, memory_order_relaxed);
+		atomic_store_explicit(&w->wait_ewma_ns, old + (waited - old) / 8, memory_order_relaxed);
+	}
+	const void *argp = r->arg;
+	if (r->len > GX_TASK_INLINE)
+		argp = gx_arena_ptr(gx_pl.a, r->chunk, r->len);
+	gx_task_result res = {0};
+	gx_task_fn fn = (gx_task_fn)(uintptr_t)(fallback ? b->fallback : r->fn);
+	int rc;
+	uint32_t retries = 0;
+	for (;;) {
+		rc = argp ? fn(argp, r->len, &res) : -EBADMSG;
+		if (!b || fallback || !gx_fut_pending(r->fut))
+			break; /* no breaker, or answered already (timed out) */
+		gx_brk_report(b, (r->flags & GX_TASK_PROBE) != 0, rc, gx_now());
+		if (!gx_brk_failed(rc) || retries >= b->retries || !gx_brk_closed(b) || gx_pl.stopping ||
+		    atomic_load(&gx_pl.p->stop))
+			break;
+		retries++;
+		gx_sleep(gx_backoff(b, retries));
+		res.len = 0;
+	}
+	int64_t ns = timed || sample ? gx_now() - t0 : 0;
+	/* the figures before the future: whoever saw it done sees them */
+	if (sf && fallback) {
+		gx_stat_add(&sf->fallbacks, 1); /* the function itself did not run */
+	} else if (sf) {
+		gx_stat_add(&sf->count, 1 + retries);
+		if (rc < 0)
+			gx_stat_add(&sf->errors, 1);
+		retries += (r->flags >> GX_TASK_ATTEMPT_SHIFT) & 0xffu;
+		if (retries)
+			gx_stat_add(&sf->retries, retries);
+		if (sample)
+			gx_stat_time(sf, ns);
+	}
+	if (timed && gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED) && !fallback)
+		gx_cost_learn(r->fn, ns);
+	if (w) {
+		atomic_fetch_sub_explicit(&w->running, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->tasks, 1, memory_order_relaxed);
+		if (r->cost)
+			atomic_fetch_sub_explicit(&w->backlog_ns, r->cost, memory_order_relaxed);
+	}
+	if (b && !fallback && gx_brk_failed(rc) && (b->fallback || b->last_good)) {
+		gx_task_answer(r, b, rc, 0, argp != NULL); /* failed for good */
+	} else {
+		if (b && !fallback && rc >= 0)
+			gx_brk_keep(b, rc, res.data, res.len);
+		gx_fut_complete_o(r->fut, rc, res.data, res.len, fallback ? GX_ORIGIN_FALLBACK : GX_ORIGIN_TASK);
+	}
+	gx_rt_clear(t->slot); /* done: nothing to run again */
+	/* the argument chunk only now: a re-run after a death in between
+	 * must not find it freed (and maybe reused) */
+	if (r->len > GX_TASK_INLINE && argp)
+		gx_chunk_drop(r->chunk);
+	free(res.own);
+	free(t);
+	gx_wg_done(&gx_pl.tasks_wg);
+}
+
+/* A task that will not run: its future gets rc (its breaker hears of it,
+ * a trial gives its place back), its argument chunk is freed. */
+void gx_task_drop(const gx_task_rec *r, int rc)
+{
+	gx_task_fail(r, rc, 0);
+	if (r->len > GX_TASK_INLINE)
+		gx_chunk_drop(r->chunk);
+}
+
+void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
+{
+	gx_wk *w = gx_pl.me >= 0 ? &gx_pl.p->w[gx_pl.me] : NULL;
+	if (cancel) {
+		gx_task_drop(r, -ECANCELED);
+		return;
+	}
+	gx_task *t = malloc(sizeof *t);
+	if (!t) {
+		gx_task_drop(r, -ENOMEM);
+		return;
+	}
+	t->rec = *r;
+	t->stolen = stolen;
+	t->slot = gx_rt_put(r);
+	if (w) {
+		atomic_fetch_add_explicit(&w->running, 1, memory_order_relaxed);
+		if (stolen)
+			atomic_fetch_add_explicit(&w->steals, 1, memory_order_relaxed);
+	}
+	gx_wg_add(&gx_pl.tasks_wg, 1);
+	if (gx_go(gx_task_run, t) < 0) {
+		gx_wg_done(&gx_pl.tasks_wg);
+		gx_rt_clear(t->slot);
+		if (w)
+			atomic_fetch_sub(&w->running, 1);
+		free(t);
+		gx_task_drop(r, -ENOMEM);
+	}
+}
+
