@@ -29,6 +29,18 @@ void gx_wait_set_ctx_hooks(const gx_ctx_hooks *h)
 	gx_ctx_hook = *h;
 }
 
+int gx_until_err(gx_until u, int64_t now)
+{
+	if (u.ctx && gx_ctx_hook.err) {
+		int e = gx_ctx_hook.err(u.ctx);
+		if (e)
+			return e;
+	}
+	if (u.deadline >= 0 && now >= u.deadline)
+		return -ETIMEDOUT;
+	return 0;
+}
+
 static void gx_wait_timeout_fire(gx_tnode *t)
 {
 	gx_waiter *w = t->data;

@@ -199,4 +199,9 @@ typedef struct gx_ctx_hooks {
 
 void gx_wait_set_ctx_hooks(const gx_ctx_hooks *h);
 
+/* u's error if it has ended by now (CLOCK_MONOTONIC ns): -ETIMEDOUT for a
+ * deadline, the context's error (through the hooks); 0 while it lasts.
+ * For waits that poll rather than park (the eventcount's spin). */
+int gx_until_err(gx_until u, int64_t now);
+
 #endif

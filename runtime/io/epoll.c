@@ -200,7 +200,7 @@ static bool gx_epoll_write_side(const gx_io_op *op)
 static int gx_epoll_arm(gx_loop *loop, gx_io_op *op)
 {
 	gx_epoll *e = loop->priv;
-	if (op->opcode == GX_OP_FUTEX_WAIT)
+	if (op->opcode == GX_OP_FUTEX_WAIT || op->opcode == GX_OP_FUTEX_WAITV)
 		return -EOPNOTSUPP; /* no readiness to wait for: callers sleep and re-check */
 	if (op->opcode == GX_OP_OPENAT || op->opcode == GX_OP_FSYNC) {
 		op->res = gx_epoll_try(op);

@@ -215,7 +215,8 @@ static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
 	gx_co *self = gx_co_current();
 	if (!self)
 		return -EPERM;
-	gx_fd *fds = op->fd == AT_FDCWD || op->opcode == GX_OP_FUTEX_WAIT ? &F.cwd : gx_fd_state(op->fd);
+	bool nofd = op->opcode == GX_OP_FUTEX_WAIT || op->opcode == GX_OP_FUTEX_WAITV;
+	gx_fd *fds = op->fd == AT_FDCWD || nofd ? &F.cwd : gx_fd_state(op->fd);
 	if (!fds)
 		return op->fd < 0 ? -EBADF : -ENOMEM;
 	if (fds->closing)
@@ -507,34 +508,71 @@ int gx_fsync(int fd, gx_until u)
  * one). Per process; every ring of it talks to the same kernel. */
 static int gx_futex_op_known;
 
-int gx_io_futex_wait(_Atomic uint32_t *addr, uint32_t val, gx_until u)
+/* Run a futex wait op (filled in by the caller) and learn from the
+ * kernel's answer whether it has futex ops at all. */
+static int gx_io_futex_run(gx_io_op *op, gx_until u)
 {
-	if (!gx_co_current())
-		return -EPERM;
-	if (!addr)
-		return -EFAULT;
-	if ((uintptr_t)addr % sizeof(uint32_t) != 0)
-		return -EINVAL; /* the kernel's -EINVAL would read as "opcode unknown" */
 	if (gx_futex_op_known < 0)
 		return -EOPNOTSUPP;
-	gx_io_op op;
-	memset(&op, 0, sizeof op);
-	op.opcode = GX_OP_FUTEX_WAIT;
-	op.fd = -1; /* no fd: gx_io_run files it under F.cwd */
-	op.buf = (void *)addr;
-	op.len = val;
-	int rc = (int)gx_io_run(&op, u, "futex");
-	if (!op.done)
+	op->fd = -1; /* no fd: gx_io_run files it under F.cwd */
+	int rc = (int)gx_io_run(op, u, "futex");
+	if (!op->done)
 		return rc; /* never reached the kernel: epoll's -EOPNOTSUPP, no SQE */
-	if (op.res == -EINVAL || op.res == -EOPNOTSUPP) {
+	if (op->res == -EINVAL || op->res == -EOPNOTSUPP) {
 		if (gx_futex_op_known == 0) {
 			gx_futex_op_known = -1;
 			return -EOPNOTSUPP;
 		}
-		return op.res;
+		return op->res;
 	}
 	gx_futex_op_known = 1;
-	return rc == -EAGAIN ? 0 : rc; /* -EAGAIN: *addr != val at arm time */
+	return rc == -EAGAIN || rc > 0 ? 0 : rc; /* -EAGAIN: a word differed at arm time; > 0: waitv's index */
+}
+
+static int gx_futex_addr_ok(_Atomic uint32_t *addr)
+{
+	if (!addr)
+		return -EFAULT;
+	if ((uintptr_t)addr % sizeof(uint32_t) != 0)
+		return -EINVAL; /* the kernel's -EINVAL would read as "opcode unknown" */
+	return 0;
+}
+
+int gx_io_futex_wait(_Atomic uint32_t *addr, uint32_t val, gx_until u)
+{
+	if (!gx_co_current())
+		return -EPERM;
+	int rc = gx_futex_addr_ok(addr);
+	if (rc < 0)
+		return rc;
+	gx_io_op op;
+	memset(&op, 0, sizeof op);
+	op.opcode = GX_OP_FUTEX_WAIT;
+	op.buf = (void *)addr;
+	op.len = val;
+	return gx_io_futex_run(&op, u);
+}
+
+int gx_io_futex_wait2(_Atomic uint32_t *addr, uint32_t val, _Atomic uint32_t *addr2, uint32_t val2, gx_until u)
+{
+	if (!gx_co_current())
+		return -EPERM;
+	int rc = gx_futex_addr_ok(addr);
+	if (rc == 0)
+		rc = gx_futex_addr_ok(addr2);
+	if (rc < 0)
+		return rc;
+	/* on this stack until the op's last CQE (gx_io_run waits for it) */
+	gx_futex_waitv v[2] = {
+		{.val = val, .uaddr = (uint64_t)(uintptr_t)addr, .flags = GX_FUTEX2_SIZE_U32},
+		{.val = val2, .uaddr = (uint64_t)(uintptr_t)addr2, .flags = GX_FUTEX2_SIZE_U32},
+	};
+	gx_io_op op;
+	memset(&op, 0, sizeof op);
+	op.opcode = GX_OP_FUTEX_WAITV;
+	op.buf = v;
+	op.len = 2;
+	return gx_io_futex_run(&op, u);
 }
 
 int gx_shutdown(int fd, int how)

@@ -35,6 +35,7 @@ enum gx_opcode {
 	GX_OP_ACCEPT_MULTI, /* io_uring multishot accept of a gx_listener */
 	GX_OP_RECV_MULTI,   /* io_uring multishot recv into the buffer ring */
 	GX_OP_FUTEX_WAIT,   /* io_uring only: buf = the word, len = expected value */
+	GX_OP_FUTEX_WAITV,  /* io_uring only: buf = gx_futex_waitv[len] */
 };
 
 struct gx_fd;
@@ -101,6 +102,21 @@ void gx_io_complete(gx_io_op *op, int32_t res);
  * -EAGAIN when the ring refused a submission (transient, as for any op).
  * A runtime shutdown cancels a parked wait like any op in flight. */
 int gx_io_futex_wait(_Atomic uint32_t *addr, uint32_t val, gx_until u);
+
+/* struct futex_waitv (uapi linux/futex.h, 5.16), under our own name so
+ * that older headers need not have it; flags are futex2 flags */
+typedef struct gx_futex_waitv {
+	uint64_t val;
+	uint64_t uaddr;
+	uint32_t flags;
+	uint32_t reserved;
+} gx_futex_waitv;
+#define GX_FUTEX2_SIZE_U32 0x02u
+
+/* As gx_io_futex_wait on two shared words at once (IORING_OP_FUTEX_WAITV):
+ * woken by a FUTEX_WAKE on either, returns at once when either holds
+ * another value than given. Same returns and errors. */
+int gx_io_futex_wait2(_Atomic uint32_t *addr, uint32_t val, _Atomic uint32_t *addr2, uint32_t val2, gx_until u);
 
 /* ---- multishot receive into the buffer ring (recv_ms.c, io_uring) ---- */
 

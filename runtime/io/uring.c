@@ -260,6 +260,9 @@ static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
 		/* shared: no FUTEX2_PRIVATE, the word is in MAP_SHARED memory */
 		gx_prep_futex_wait(sqe, op->buf, op->len, FUTEX_BITSET_MATCH_ANY, FUTEX2_SIZE_U32);
 		break;
+	case GX_OP_FUTEX_WAITV:
+		gx_prep_futex_waitv(sqe, op->buf, op->len);
+		break;
 	default:
 		gx_panic("io", "unknown opcode %u", op->opcode);
 	}

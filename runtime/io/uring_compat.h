@@ -60,4 +60,24 @@ static inline void gx_prep_futex_wait(struct io_uring_sqe *sqe, uint32_t *uaddr,
 	sqe->addr3 = mask;
 }
 
+/* IORING_OP_FUTEX_WAITV (Linux 6.7): wait on up to 128 futex words at
+ * once; woken by a wake on any. The kernel's io_futexv_prep reads addr =
+ * the array, len = its count, and refuses (-EINVAL) a non-zero fd,
+ * buf_index, file_index, addr2, addr3 or futex_flags. Each entry's flags
+ * are futex2 flags (FUTEX2_SIZE_U32; FUTEX2_PRIVATE never for shared
+ * words), its __reserved 0. The array must stay put until the CQE. */
+#ifndef IORING_OP_FUTEX_WAITV
+#define IORING_OP_FUTEX_WAITV 53
+#endif
+
+/* v: an array of n struct futex_waitv (gx_futex_waitv, io/op.h) */
+static inline void gx_prep_futex_waitv(struct io_uring_sqe *sqe, void *v, uint32_t n)
+{
+	io_uring_prep_rw(IORING_OP_FUTEX_WAITV, sqe, 0, v, n, 0);
+	sqe->rw_flags = 0;
+	sqe->buf_index = 0;
+	sqe->file_index = 0;
+	sqe->addr3 = 0;
+}
+
 #endif

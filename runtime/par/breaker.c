@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arch/relax.h"
 #include "core/sched.h"
 
 #include <gonex/breaker.h>
@@ -318,11 +319,7 @@ int gx_brk_last(gx_brk *b, int *rc, void *buf, size_t *len)
 	for (int tries = 0; tries < 100000; tries++) {
 		uint32_t s = atomic_load_explicit(&b->lg_seq, memory_order_acquire);
 		if (s & 1) {
-#if defined(__x86_64__)
-			__builtin_ia32_pause();
-#elif defined(__aarch64__)
-			__asm__ volatile("yield" ::: "memory");
-#endif
+			gx_cpu_relax();
 			continue;
 		}
 		if (!b->lg_have)

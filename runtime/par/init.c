@@ -143,7 +143,7 @@ int gx_in_image(const char *p)
 int gx_par_tables(gx_arena *a, int nslots)
 {
 	/* the future table: an eighth of the arena, 1024..GX_FUT_N slots */
-	uint64_t nf = a->h.size / 8 / (sizeof(gx_fut) + sizeof(uint32_t));
+	uint64_t nf = gx_geo(a)->size / 8 / (sizeof(gx_fut) + sizeof(uint32_t));
 	gx_pl.nfut = nf < 1024 ? 1024 : nf > GX_FUT_N ? GX_FUT_N : (uint32_t)nf;
 	int64_t off = gx_arena_carve(a, sizeof(gx_par));
 	int64_t foff = gx_arena_carve(a, (size_t)gx_pl.nfut * sizeof(gx_fut) + (size_t)gx_pl.nfut * sizeof(uint32_t));

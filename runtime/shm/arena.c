@@ -20,6 +20,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,10 +33,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch/relax.h"
 #include "core/panic.h"
+#include "core/sched.h"
 #include "gx_build_config.h"
 
 #include <gonex/config.h>
+#include <gonex/coro.h>
+#include <gonex/time.h>
 
 #if GX_HAVE_NUMA
 #include <numa.h>
@@ -49,7 +55,7 @@
 #define GX_ARENA_MIN ((size_t)4 << 20)
 #define GX_ARENA_MAX ((size_t)1 << 40)
 
-static void gx_arena_register(gx_arena *a, int fd);
+static int gx_arena_register(const gx_arena_hdr *h, int fd);
 
 static const char *const gx_tier_names[] = {"auto", "hugetlb", "thp", "4k"};
 
@@ -309,10 +315,14 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 		p->end = n == nodes - 1 ? hdr + nslabs * GX_SLAB : hdr + per * (uint64_t)(n + 1) * GX_SLAB;
 		atomic_store(&p->next_slab, p->base);
 	}
-	atomic_thread_fence(memory_order_seq_cst);
-	h->magic = GX_ARENA_MAGIC;
+	/* release: a reader that sees the magic (acquire) sees the header */
+	atomic_store_explicit(&h->magic, GX_ARENA_MAGIC, memory_order_release);
 	gx_arena *a = (gx_arena *)base;
-	gx_arena_register(a, fd);
+	if (gx_arena_register(h, fd) < 0) {
+		munmap(base, size);
+		close(fd);
+		return -EMFILE; /* 16 arenas mapped here already */
+	}
 	if (log || (why[0] && asked))
 		gx_log("arena: %zu MiB, tier %s, %d node(s) placed%s%s", size >> 20, gx_tier_names[tier], placed,
 		       why[0] ? "; " : "", why);
@@ -326,87 +336,109 @@ static struct {
 	int slot;
 } gx_slots[GX_SLOT_CACHE];
 
-/* Arenas mapped in this process (a forked child inherits the table, as it
- * inherits the mappings): lets a ring find its arena without trusting a
- * pointer stored in shared memory. */
+/* Arenas mapped in this process, with their geometry (a forked child
+ * inherits the table, as it inherits the mappings): a ring finds its arena,
+ * and every bound is checked, without trusting the shared header. */
 #define GX_ARENAS 16
-static gx_arena *gx_arenas[GX_ARENAS];
-static int gx_arena_fds[GX_ARENAS];
+static gx_arena_geo gx_geos[GX_ARENAS];
 
-static void gx_arena_register(gx_arena *a, int fd)
+const gx_arena_geo *gx_geo(const gx_arena *a)
 {
 	for (int i = 0; i < GX_ARENAS; i++)
-		if (!gx_arenas[i]) {
-			gx_arenas[i] = a;
-			gx_arena_fds[i] = fd + 1;
-			return;
+		if (gx_geos[i].base == (const char *)a && a)
+			return &gx_geos[i];
+	return NULL;
+}
+
+/* Record the arena gx_arena_create just wrote (h is trusted here: nobody
+ * else has mapped it yet). 0, or -ENOSPC when 16 arenas are mapped. */
+static int gx_arena_register(const gx_arena_hdr *h, int fd)
+{
+	for (int i = 0; i < GX_ARENAS; i++) {
+		gx_arena_geo *g = &gx_geos[i];
+		if (g->base)
+			continue;
+		memset(g, 0, sizeof *g);
+		g->size = h->size;
+		g->page_size = h->page_size;
+		g->slab_first = h->slab_first;
+		g->nslabs = h->nslabs;
+		g->pool_limit = h->pool_limit;
+		g->spin_ns = h->spin_ns;
+		g->nodes = h->nodes;
+		g->tier = h->tier;
+		g->numa_placed = h->numa_placed;
+		g->fd = fd;
+		for (uint32_t n = 0; n < h->nodes; n++) {
+			g->part_base[n] = h->part[n].base;
+			g->part_end[n] = h->part[n].end;
 		}
-	if (fd >= 0)
-		close(fd);
+		memcpy(g->why, h->why, sizeof g->why);
+		g->base = (char *)h;
+		return 0;
+	}
+	return -ENOSPC;
 }
 
 gx_arena *gx_arena_of(const void *p)
 {
 	uintptr_t q = (uintptr_t)p;
 	for (int i = 0; i < GX_ARENAS; i++) {
-		gx_arena *a = gx_arenas[i];
-		if (a && q >= (uintptr_t)a && q < (uintptr_t)a + a->h.size)
-			return a;
+		const gx_arena_geo *g = &gx_geos[i];
+		if (g->base && q >= (uintptr_t)g->base && q - (uintptr_t)g->base < g->size)
+			return (gx_arena *)g->base;
 	}
 	return NULL;
 }
 
 int gx_arena_destroy(gx_arena *a)
 {
-	if (!a || a->h.magic != GX_ARENA_MAGIC)
+	gx_arena_geo *g = (gx_arena_geo *)gx_geo(a);
+	if (!g)
 		return -EINVAL;
 	gx_arena_detach(a); /* -ESRCH when this process never used it */
-	for (int i = 0; i < GX_ARENAS; i++)
-		if (gx_arenas[i] == a) {
-			gx_arenas[i] = NULL;
-			if (gx_arena_fds[i] > 0)
-				close(gx_arena_fds[i] - 1);
-			gx_arena_fds[i] = 0;
-		}
 	for (int i = 0; i < GX_SLOT_CACHE; i++)
 		if (gx_slots[i].a == a)
 			gx_slots[i].a = NULL;
-	return munmap(a, a->h.size) == 0 ? 0 : -errno;
+	if (g->fd >= 0)
+		close(g->fd);
+	size_t size = g->size;
+	memset(g, 0, sizeof *g);
+	return munmap(a, size) == 0 ? 0 : -errno;
 }
 
 int gx_arena_info_get(const gx_arena *a, gx_arena_info *out)
 {
-	if (!a || !out || a->h.magic != GX_ARENA_MAGIC)
+	const gx_arena_geo *g = gx_geo(a);
+	if (!g || !out)
 		return -EINVAL;
-	const gx_arena_hdr *h = &a->h;
 	memset(out, 0, sizeof *out);
-	out->size = h->size;
-	out->tier = (gx_mem_tier)h->tier;
-	out->tier_name = h->tier <= GX_MEM_4K ? gx_tier_names[h->tier] : "?";
-	out->page_size = h->page_size;
-	out->numa_nodes = (int)h->numa_placed;
-	out->spin_ns = h->spin_ns;
+	out->size = g->size;
+	out->tier = (gx_mem_tier)g->tier;
+	out->tier_name = g->tier <= GX_MEM_4K ? gx_tier_names[g->tier] : "?";
+	out->page_size = g->page_size;
+	out->numa_nodes = (int)g->numa_placed;
+	out->spin_ns = g->spin_ns;
 	uint32_t used = 0;
 	for (int i = 0; i < GX_SHM_MAX_PROCS; i++)
-		used += atomic_load_explicit(&((gx_arena_hdr *)h)->proc[i].pid, memory_order_relaxed) != 0;
+		used += atomic_load_explicit(&gx_ah(a)->proc[i].pid, memory_order_relaxed) != 0;
 	out->procs = used;
-	snprintf(out->why, sizeof out->why, "%s", h->why);
+	snprintf(out->why, sizeof out->why, "%.*s", (int)sizeof g->why - 1, g->why);
 	return 0;
 }
 
 void *gx_arena_ptr(const gx_arena *a, gx_off off, size_t len)
 {
-	if (!a)
-		return NULL;
 	return gx_aptr(a, off, len);
 }
 
 gx_off gx_arena_off(const gx_arena *a, const void *p)
 {
-	if (!a || !p)
+	const gx_arena_geo *g = gx_geo(a);
+	if (!g || !p)
 		return 0;
 	uintptr_t b = (uintptr_t)a, q = (uintptr_t)p;
-	if (q < b + sizeof(gx_arena_hdr) || q >= b + a->h.size)
+	if (q < b + sizeof(gx_arena_hdr) || q - b >= g->size)
 		return 0;
 	return q - b;
 }
@@ -429,12 +461,12 @@ static int gx_my_node(const gx_arena *a)
 {
 	int node = 0;
 #if GX_HAVE_NUMA
-	if (a->h.numa_placed > 1 && numa_available() >= 0) {
+	if (gx_geo(a)->numa_placed > 1 && numa_available() >= 0) {
 		int cpu = sched_getcpu();
 		node = cpu >= 0 ? numa_node_of_cpu(cpu) : 0;
 	}
 #endif
-	if (node < 0 || (uint32_t)node >= a->h.nodes)
+	if (node < 0 || (uint32_t)node >= gx_geo(a)->nodes)
 		node = 0;
 	return node;
 }
@@ -449,7 +481,7 @@ int gx_shm_slot(gx_arena *a)
 
 int gx_arena_attach(gx_arena *a)
 {
-	if (!a || a->h.magic != GX_ARENA_MAGIC)
+	if (!gx_geo(a))
 		return -EINVAL;
 	pthread_once(&gx_atfork_once, gx_atfork_init);
 	for (int i = 0; i < GX_SLOT_CACHE; i++)
@@ -484,7 +516,7 @@ int gx_arena_attach(gx_arena *a)
 
 int gx_arena_detach(gx_arena *a)
 {
-	if (!a || a->h.magic != GX_ARENA_MAGIC)
+	if (!gx_geo(a))
 		return -EINVAL;
 	for (int i = 0; i < GX_SLOT_CACHE; i++) {
 		if (gx_slots[i].a != a)
@@ -533,19 +565,70 @@ int gx_proc_stat(int32_t pid, char *state, int32_t *ppid)
 	return 0;
 }
 
-/* 1 when pid is gone (or a zombie), 0 when it runs. */
+/* 1 when pid is gone (or a zombie), 0 when it runs. A pid read from
+ * shared memory may be anything: only a positive one is looked at (kill
+ * with 0 or a negative pid would address a whole group). */
 static int gx_pid_dead(pid_t pid)
 {
+	if (pid <= 0)
+		return 1;
 	if (kill(pid, 0) != 0)
 		return errno == ESRCH;
 	char st;
 	return gx_proc_stat(pid, &st, NULL) < 0 || st == 'Z' || st == 'X';
 }
 
+uint32_t gx_owner_tag(gx_arena *a)
+{
+	int s = gx_shm_slot(a);
+	if (s < 0)
+		return 0;
+	uint32_t gen = atomic_load_explicit(&gx_ah(a)->proc[s].gen, memory_order_relaxed);
+	return (gen & 0xffffu) << 16 | (uint32_t)(s + 1);
+}
+
+bool gx_owner_waitable(gx_arena *a, uint32_t tag)
+{
+	uint32_t s1 = tag & 0xffffu;
+	if (s1 == 0 || s1 > GX_SHM_MAX_PROCS)
+		return false;
+	gx_proc *p = &gx_ah(a)->proc[s1 - 1];
+	if ((atomic_load_explicit(&p->gen, memory_order_relaxed) & 0xffffu) != tag >> 16)
+		return false; /* the slot was taken again since */
+	int32_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+	if (pid == (int32_t)getpid())
+		return true;
+	char st;
+	if (pid <= 0 || gx_proc_stat(pid, &st, NULL) < 0)
+		return false;
+	return st != 'Z' && st != 'X' && st != 'T' && st != 't';
+}
+
+bool gx_spin_pause(gx_spin *s)
+{
+	if (s->n++ < 256) {
+		gx_cpu_relax();
+		return false;
+	}
+	if (gx_co_current())
+		gx_yield();
+	else
+		sched_yield();
+	int64_t now = gx_now();
+	if (s->next_look == 0) {
+		s->next_look = now + GX_MILLISECOND;
+		return false;
+	}
+	if (now < s->next_look)
+		return false;
+	s->next_look = now + GX_MILLISECOND;
+	return true;
+}
+
 int gx_slot_alive(gx_arena *a, int s)
 {
 	int32_t pid = atomic_load(&gx_ah(a)->proc[s].pid);
-	return pid != 0 && (pid == (int32_t)getpid() || !gx_pid_dead(pid));
+	return pid > 0 && (pid == (int32_t)getpid() || !gx_pid_dead(pid));
 }
 
 static void gx_repair_one(gx_arena *a, int s, gx_repair_report *rep)
@@ -566,11 +649,25 @@ static void gx_repair_one(gx_arena *a, int s, gx_repair_report *rep)
 	atomic_fetch_sub(&h->procs_used, 1);
 	atomic_store(&p->pid, 0);
 	rep->procs++;
+	/* last: whatever wake-up the dead one owed (it may have died between
+	 * a publish and its FUTEX_WAKE) is given to every sleeper now */
+	gx_arena_wake_all(a);
+}
+
+void gx_arena_wake_all(gx_arena *a)
+{
+	if (!gx_geo(a))
+		return;
+	gx_arena_hdr *h = gx_ah(a);
+	/* release: a sleeper woken by the bump (its futex value no longer
+	 * matches, or the wake) sees every repair store made before it */
+	atomic_fetch_add_explicit(&h->deaths, 1, memory_order_release);
+	syscall(SYS_futex, &h->deaths, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 int gx_arena_repair_slot(gx_arena *a, int s, int32_t pid, gx_repair_report *rep)
 {
-	if (!a || s < 0 || s >= GX_SHM_MAX_PROCS || pid <= 0)
+	if (!gx_geo(a) || s < 0 || s >= GX_SHM_MAX_PROCS || pid <= 0)
 		return 0;
 	gx_repair_report local;
 	if (!rep)
@@ -584,7 +681,7 @@ int gx_arena_repair_slot(gx_arena *a, int s, int32_t pid, gx_repair_report *rep)
 
 int gx_arena_repair(gx_arena *a, pid_t pid, gx_repair_report *rep)
 {
-	if (!a || a->h.magic != GX_ARENA_MAGIC || pid < 0)
+	if (!gx_geo(a) || pid < 0)
 		return -EINVAL;
 	gx_repair_report local;
 	if (!rep)

@@ -5,46 +5,68 @@
  * head is a tagged 64-bit word (chunk id + 1, change counter: no ABA).
  * Chunks carry a header (in their slab's header array, never in the chunk)
  * whose state word says who holds the chunk: FREE, OWNED|slot, CACHED|slot
- * (in that process's cache) or RING|slot (handed to a ring). Every change of
- * hands is a CAS on that word, so a double free, a free of a chunk in a
- * ring or of something that is not a chunk fails with -EINVAL and changes
- * nothing.
+ * (in that process's cache), RING|slot (handed to a ring) or SHARED (a
+ * ring or channel: no owner). Every change of hands is a CAS on that word,
+ * so a double free, a free of a chunk in a ring or of something that is
+ * not a chunk fails with -EINVAL and changes nothing.
  *
- * Crash safety: before a process pops or pushes, it records the pool and
- * the chunk in its slot's journal. A process killed between the head CAS
- * and the state CAS (or the other way round) leaves a FREE chunk outside
- * the list. Repair of its slot sets the pool's `repairing` flag, waits until
- * no live process has a journal open on that pool (they check the flag
- * after opening the journal and back off), walks the list and puts back
- * every FREE chunk of the pool's slabs that the list does not reach. Then
- * every chunk OWNED or CACHED by the dead slot goes back.
+ * Invariants (checkable with the arena quiet):
+ *  - a chunk is on its pool's list iff its state is FREE, and at most once;
+ *  - a chunk id on a list, in a cache or in a journal names a chunk of a
+ *    live slab of that pool, or it is garbage and treated as such;
+ *  - the bounds of every slab, node part and chunk index come from this
+ *    process's copy of the geometry (gx_geo), never from the header.
+ *
+ * Who writes what: any process pushes and pops (head: CAS, acq_rel) and
+ * moves chunk states (CAS); a process writes only its own slot's journal
+ * and cache; a repairer writes `repairing` (its owner tag) and the list of
+ * the pool it repairs.
+ *
+ * Ordering. Push: the chunk's state (FREE) and its `next` are stored, then
+ * the head CAS publishes them (release); pop reads head (acquire), then
+ * `next`, then CASes head. The journal (pj_pool, pj_chunk, pj_kind) is
+ * stored before the head CAS it covers; gx_journal_open checks `repairing`
+ * after opening (seq_cst on both sides: the repairer sets the flag, then
+ * reads every journal; the allocator sets its journal, then reads the
+ * flag; one of them sees the other).
+ *
+ * Crash safety: a process killed between the head CAS and the state CAS
+ * (or the other way round) leaves a FREE chunk outside the list. Repair of
+ * its slot takes the pool's `repairing` word (its owner tag), waits until
+ * no live process has a journal open on that pool (they back off while the
+ * word is set), walks the list and puts back every FREE chunk of the pool's
+ * slabs that the list does not reach. Then every chunk OWNED or CACHED by
+ * the dead slot goes back.
+ *
+ * Bounded waits: every wait on a word another process writes (`repairing`,
+ * a journal) pauses with gx_spin_pause and, about once a millisecond,
+ * asks whether the owner is worth waiting for: a garbage tag, a dead,
+ * reused, stopped or traced owner is not, and the waiter takes over. A
+ * stopped repairer that resumes after being taken over from may list a
+ * chunk twice; pop finds it listed but not FREE, drops the rest of the list
+ * as corrupt, and the next repair relinks it: chunks are never handed out
+ * twice, and come back.
  *
  * Untrusted input: chunk ids and offsets read from shared memory (list
  * links, cache entries, slab headers) are bounds-checked before use; a bad
  * link truncates the list (counted as garbage), never a wild access.
  *
  * Rejected: bitmaps per slab (repair needs the same quiescence, and a
- * bitmap word is a hot line shared by every allocator of the class).
+ * bitmap word is a hot line shared by every allocator of the class); a
+ * relink that runs beside live allocators (a FREE chunk between its state
+ * CAS and its push cannot be told from one a dead process left).
  */
 #include "shm/shm.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define GX_SLAB_HDR 64u
 #define GX_ID_SHIFT 15 /* chunks per slab < 32768 */
 #define GX_ID_MAX_IN_SLAB ((1u << GX_ID_SHIFT) - 1)
-
-static inline void gx_cpu_relax(void)
-{
-#if defined(__x86_64__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
-}
+/* a journal a live, running owner keeps open longer than this is garbage */
+#define GX_JOURNAL_PATIENCE (100 * GX_MILLISECOND)
 
 static inline int gx_class_of(size_t len)
 {
@@ -61,13 +83,14 @@ static inline gx_pool_cls *gx_pcls(gx_arena *a, int node, int c)
 
 /* The slab header at slab index si, validated; NULL when it is not a live
  * slab (never carved, or corrupt). */
-static gx_slab_hdr *gx_slab_at(const gx_arena *a, uint64_t si)
+static gx_slab_hdr *gx_slab_at(const gx_arena_geo *g, uint64_t si)
 {
-	const gx_arena_hdr *h = &a->h;
-	if (si >= h->nslabs)
+	if (si >= g->nslabs)
 		return NULL;
-	gx_slab_hdr *s = (gx_slab_hdr *)(gx_abase(a) + h->slab_first + si * GX_SLAB);
-	if (s->magic != GX_SLAB_MAGIC || s->cls >= GX_POOL_CLASSES || s->node >= h->nodes)
+	gx_slab_hdr *s = (gx_slab_hdr *)(g->base + g->slab_first + si * GX_SLAB);
+	/* acquire: pairs with gx_carve's release of the magic */
+	if (atomic_load_explicit(&s->magic, memory_order_acquire) != GX_SLAB_MAGIC || s->cls >= GX_POOL_CLASSES ||
+	    s->node >= g->nodes)
 		return NULL;
 	uint64_t size = (uint64_t)64 << s->cls;
 	if (s->size != size || s->nchunks == 0 || s->nchunks > GX_ID_MAX_IN_SLAB)
@@ -79,11 +102,14 @@ static gx_slab_hdr *gx_slab_at(const gx_arena *a, uint64_t si)
 }
 
 /* End of the slabs carved so far in node's part (the bump pointer runs past
- * the part's end when a carve fails). */
-static uint64_t gx_carved_end(const gx_arena_hdr *h, uint32_t node)
+ * the part's end when a carve fails, and a peer may have written anything
+ * there: it is clamped to the part). */
+static uint64_t gx_carved_end(gx_arena *a, const gx_arena_geo *g, uint32_t node)
 {
-	uint64_t end = atomic_load(&((gx_arena_hdr *)h)->part[node].next_slab);
-	return end > h->part[node].end ? h->part[node].end : end;
+	uint64_t end = atomic_load_explicit(&gx_ah(a)->part[node].next_slab, memory_order_acquire);
+	if (end < g->part_base[node])
+		return g->part_base[node];
+	return end > g->part_end[node] ? g->part_end[node] : end;
 }
 
 typedef struct {
@@ -95,17 +121,17 @@ typedef struct {
 } gx_chunk_ref;
 
 /* Resolve chunk id (global index + 1). 0 or -EINVAL. */
-static int gx_chunk_by_id(const gx_arena *a, uint32_t id, gx_chunk_ref *r)
+static int gx_chunk_by_id(const gx_arena_geo *g, uint32_t id, gx_chunk_ref *r)
 {
 	if (id == 0)
 		return -EINVAL;
-	uint32_t g = id - 1;
-	uint64_t si = g >> GX_ID_SHIFT;
-	uint32_t i = g & GX_ID_MAX_IN_SLAB;
-	gx_slab_hdr *s = gx_slab_at(a, si);
+	uint32_t x = id - 1;
+	uint64_t si = x >> GX_ID_SHIFT;
+	uint32_t i = x & GX_ID_MAX_IN_SLAB;
+	gx_slab_hdr *s = gx_slab_at(g, si);
 	if (!s || i >= s->nchunks)
 		return -EINVAL;
-	uint64_t soff = a->h.slab_first + si * GX_SLAB;
+	uint64_t soff = g->slab_first + si * GX_SLAB;
 	r->slab = s;
 	r->hdr = (gx_chunk_hdr *)((char *)s + GX_SLAB_HDR) + i;
 	r->off = soff + s->data + (uint64_t)i * s->size;
@@ -115,22 +141,21 @@ static int gx_chunk_by_id(const gx_arena *a, uint32_t id, gx_chunk_ref *r)
 }
 
 /* Resolve a chunk's data offset (as handed to users). 0 or -EINVAL. */
-static int gx_chunk_by_off(const gx_arena *a, gx_off off, gx_chunk_ref *r)
+static int gx_chunk_by_off(const gx_arena_geo *g, gx_off off, gx_chunk_ref *r)
 {
-	const gx_arena_hdr *h = &a->h;
-	if (off < h->slab_first || off >= h->slab_first + h->nslabs * GX_SLAB)
+	if (off < g->slab_first || off >= g->slab_first + g->nslabs * GX_SLAB)
 		return -EINVAL;
-	uint64_t si = (off - h->slab_first) / GX_SLAB;
-	gx_slab_hdr *s = gx_slab_at(a, si);
+	uint64_t si = (off - g->slab_first) / GX_SLAB;
+	gx_slab_hdr *s = gx_slab_at(g, si);
 	if (!s)
 		return -EINVAL;
-	uint64_t in = off - h->slab_first - si * GX_SLAB;
+	uint64_t in = off - g->slab_first - si * GX_SLAB;
 	if (in < s->data || (in - s->data) % s->size)
 		return -EINVAL;
 	uint64_t i = (in - s->data) / s->size;
 	if (i >= s->nchunks)
 		return -EINVAL;
-	return gx_chunk_by_id(a, (uint32_t)((si << GX_ID_SHIFT) | i) + 1, r);
+	return gx_chunk_by_id(g, (uint32_t)((si << GX_ID_SHIFT) | i) + 1, r);
 }
 
 static inline uint32_t gx_ref_id(const gx_chunk_ref *r)
@@ -138,7 +163,25 @@ static inline uint32_t gx_ref_id(const gx_chunk_ref *r)
 	return (uint32_t)((r->si << GX_ID_SHIFT) | r->i) + 1;
 }
 
-/* ---- journal ---- */
+/* The slab of chunk r is a slab of pool (node, c). */
+static inline bool gx_ref_in(const gx_chunk_ref *r, int node, int c)
+{
+	return r->slab->cls == c && r->slab->node == node;
+}
+
+/* ---- journal and the repairing word ---- */
+
+/* Wait while `repairing` names an owner worth waiting for; clear it (take
+ * over) otherwise. */
+static void gx_repair_wait(gx_arena *a, gx_pool_cls *pc)
+{
+	gx_spin sp = GX_SPIN_INIT;
+	uint32_t tag;
+	while ((tag = atomic_load_explicit(&pc->repairing, memory_order_acquire)) != 0) {
+		if (gx_spin_pause(&sp) && !gx_owner_waitable(a, tag))
+			atomic_compare_exchange_strong(&pc->repairing, &tag, 0);
+	}
+}
 
 static void gx_journal_open(gx_arena *a, int slot, int node, int c, uint32_t kind)
 {
@@ -147,17 +190,18 @@ static void gx_journal_open(gx_arena *a, int slot, int node, int c, uint32_t kin
 	for (;;) {
 		atomic_store(&p->pj_pool, (uint32_t)(node * GX_POOL_CLASSES + c));
 		atomic_store(&p->pj_chunk, 0);
-		atomic_store(&p->pj_kind, kind);
+		atomic_store(&p->pj_kind, kind); /* seq_cst: before the flag's load (Dekker with relink) */
 		if (!atomic_load(&pc->repairing))
 			return;
 		atomic_store(&p->pj_kind, GX_J_NONE);
-		while (atomic_load(&pc->repairing))
-			sched_yield();
+		gx_repair_wait(a, pc);
 	}
 }
 
 static inline void gx_journal_close(gx_arena *a, int slot)
 {
+	/* release: the list and state stores it covered come first (a
+	 * repairer that sees it closed, acquire, sees them) */
 	atomic_store_explicit(&gx_ah(a)->proc[slot].pj_kind, GX_J_NONE, memory_order_release);
 }
 
@@ -166,28 +210,33 @@ static inline void gx_journal_close(gx_arena *a, int slot)
 /* Push the chain first..last (linked through next, states FREE). */
 static void gx_list_push(gx_pool_cls *pc, gx_chunk_ref *first, gx_chunk_hdr *last)
 {
-	uint64_t h = atomic_load(&pc->head);
+	uint64_t h = atomic_load_explicit(&pc->head, memory_order_relaxed);
 	for (;;) {
 		atomic_store_explicit(&last->next, GX_TAG_IDX(h), memory_order_relaxed);
 		uint64_t nh = GX_TAG_MAKE(gx_ref_id(first), GX_TAG_CNT(h) + 1);
-		if (atomic_compare_exchange_weak(&pc->head, &h, nh))
+		/* release: the chain's next links and FREE states, for the
+		 * pop that acquires this head */
+		if (atomic_compare_exchange_weak_explicit(&pc->head, &h, nh, memory_order_acq_rel, memory_order_relaxed))
 			return;
 	}
 }
 
-/* Carve a new slab for (node, c): chunk 0 goes to the caller (OWNED by
- * slot), the rest onto the free list. 0 or -ENOMEM. */
-static int gx_carve(gx_arena *a, int slot, int node, int c, gx_chunk_ref *out)
+/* Room for one more slab in the pools' budget (GONEX_POOL_SIZE). */
+static int gx_carve_budget(gx_arena *a, const gx_arena_geo *g)
 {
 	gx_arena_hdr *h = gx_ah(a);
-	gx_node_part *part = &h->part[node];
-	if (h->pool_limit && atomic_fetch_add(&h->pool_used, GX_SLAB) + GX_SLAB > h->pool_limit) {
-		atomic_fetch_sub(&h->pool_used, GX_SLAB);
-		return -ENOMEM; /* GONEX_POOL_SIZE reached */
-	}
-	uint64_t soff = atomic_fetch_add(&part->next_slab, GX_SLAB);
-	if (soff < part->base || soff >= part->end || soff + GX_SLAB > h->size)
+	if (g->pool_limit &&
+	    atomic_fetch_add_explicit(&h->pool_used, GX_SLAB, memory_order_relaxed) + GX_SLAB > g->pool_limit) {
+		atomic_fetch_sub_explicit(&h->pool_used, GX_SLAB, memory_order_relaxed);
 		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Lay out a fresh slab at soff for class c of node: chunk 0 OWNED by slot,
+ * the rest FREE and linked in order. Returns the chunk count. */
+static uint32_t gx_slab_init(const gx_arena_geo *g, uint64_t soff, int slot, int node, int c)
+{
 	uint64_t size = (uint64_t)64 << c;
 	uint64_t align = size < 4096 ? (size < 64 ? 64 : size) : 4096;
 	uint32_t n = (uint32_t)((GX_SLAB - GX_SLAB_HDR) / (size + sizeof(gx_chunk_hdr)));
@@ -200,14 +249,14 @@ static int gx_carve(gx_arena *a, int slot, int node, int c, gx_chunk_ref *out)
 			break;
 		n--;
 	}
-	gx_slab_hdr *s = (gx_slab_hdr *)(gx_abase(a) + soff);
+	gx_slab_hdr *s = (gx_slab_hdr *)(g->base + soff);
 	s->cls = (uint16_t)c;
 	s->node = (uint16_t)node;
 	s->nchunks = n;
 	s->data = (uint32_t)data;
 	s->size = size;
 	gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)s + GX_SLAB_HDR);
-	uint64_t si = (soff - h->slab_first) / GX_SLAB;
+	uint64_t si = (soff - g->slab_first) / GX_SLAB;
 	for (uint32_t i = 0; i < n; i++) {
 		atomic_store_explicit(&ch[i].state, i ? GX_CHUNK_FREE : GX_CHUNK_OWNED | (uint32_t)slot,
 				      memory_order_relaxed);
@@ -215,55 +264,74 @@ static int gx_carve(gx_arena *a, int slot, int node, int c, gx_chunk_ref *out)
 		atomic_store_explicit(&ch[i].next, next, memory_order_relaxed);
 		ch[i].len = 0;
 	}
-	atomic_thread_fence(memory_order_release);
-	s->magic = GX_SLAB_MAGIC;
+	/* release: pairs with gx_slab_at's acquire; the fields above first */
+	atomic_store_explicit(&s->magic, GX_SLAB_MAGIC, memory_order_release);
+	return n;
+}
+
+/* Carve a new slab for (node, c): chunk 0 goes to the caller (OWNED by
+ * slot), the rest onto the free list. 0 or -ENOMEM. */
+static int gx_carve(gx_arena *a, const gx_arena_geo *g, int slot, int node, int c, gx_chunk_ref *out)
+{
+	if (gx_carve_budget(a, g) < 0)
+		return -ENOMEM; /* GONEX_POOL_SIZE reached */
+	uint64_t soff = atomic_fetch_add_explicit(&gx_ah(a)->part[node].next_slab, GX_SLAB, memory_order_acq_rel);
+	if (soff < g->part_base[node] || soff >= g->part_end[node] || (soff - g->slab_first) % GX_SLAB)
+		return -ENOMEM;
+	uint32_t n = gx_slab_init(g, soff, slot, node, c);
 	gx_pool_cls *pc = gx_pcls(a, node, c);
 	atomic_fetch_add_explicit(&pc->chunks, n, memory_order_relaxed);
-	if (gx_chunk_by_id(a, (uint32_t)(si << GX_ID_SHIFT) + 1, out) < 0)
+	uint64_t si = (soff - g->slab_first) / GX_SLAB;
+	if (gx_chunk_by_id(g, (uint32_t)(si << GX_ID_SHIFT) + 1, out) < 0)
 		return -ENOMEM;
-	if (n > 1) {
-		gx_chunk_ref first;
-		gx_chunk_by_id(a, (uint32_t)((si << GX_ID_SHIFT) | 1) + 1, &first);
-		atomic_store(&h->proc[slot].pj_chunk, gx_ref_id(&first));
-		gx_list_push(pc, &first, &ch[n - 1]);
+	gx_chunk_ref first;
+	if (n > 1 && gx_chunk_by_id(g, (uint32_t)((si << GX_ID_SHIFT) | 1) + 1, &first) == 0) {
+		atomic_store(&gx_ah(a)->proc[slot].pj_chunk, gx_ref_id(&first));
+		gx_list_push(pc, &first, (gx_chunk_hdr *)((char *)out->slab + GX_SLAB_HDR) + (n - 1));
 	}
 	return 0;
 }
 
+/* The list of pc is corrupt: empty it (repair's relink puts the free chunks
+ * back). Returns the head now. */
+static uint64_t gx_list_drop(gx_pool_cls *pc, uint64_t h)
+{
+	atomic_fetch_add_explicit(&pc->bad_frees, 1, memory_order_relaxed);
+	if (atomic_compare_exchange_strong(&pc->head, &h, GX_TAG_MAKE(0, GX_TAG_CNT(h) + 1)))
+		return GX_TAG_MAKE(0, GX_TAG_CNT(h) + 1);
+	return h;
+}
+
 /* Take a chunk of (node, c) for slot: OWNED|slot. 0 or -ENOMEM. */
-static int gx_pop(gx_arena *a, int slot, int node, int c, gx_chunk_ref *out)
+static int gx_pop(gx_arena *a, const gx_arena_geo *g, int slot, int node, int c, gx_chunk_ref *out)
 {
 	gx_pool_cls *pc = gx_pcls(a, node, c);
 	gx_proc *p = &gx_ah(a)->proc[slot];
 	gx_journal_open(a, slot, node, c, GX_J_POP);
-	uint64_t h = atomic_load(&pc->head);
+	uint64_t h = atomic_load_explicit(&pc->head, memory_order_acquire);
 	for (;;) {
 		uint32_t id = GX_TAG_IDX(h);
 		if (!id) {
-			int rc = gx_carve(a, slot, node, c, out);
+			int rc = gx_carve(a, g, slot, node, c, out);
 			gx_journal_close(a, slot);
 			return rc;
 		}
 		gx_chunk_ref r;
-		if (gx_chunk_by_id(a, id, &r) < 0 || r.slab->cls != c || r.slab->node != node) {
-			/* corrupt head: drop the list rather than follow it */
-			if (atomic_compare_exchange_strong(&pc->head, &h, GX_TAG_MAKE(0, GX_TAG_CNT(h) + 1)))
-				atomic_fetch_add(&pc->bad_frees, 1);
+		if (gx_chunk_by_id(g, id, &r) < 0 || !gx_ref_in(&r, node, c)) {
+			h = gx_list_drop(pc, h); /* corrupt head: drop the list rather than follow it */
 			continue;
 		}
 		atomic_store(&p->pj_chunk, id);
-		uint32_t next = atomic_load(&r.hdr->next);
-		if (!atomic_compare_exchange_weak(&pc->head, &h, GX_TAG_MAKE(next, GX_TAG_CNT(h) + 1)))
+		uint32_t next = atomic_load_explicit(&r.hdr->next, memory_order_relaxed);
+		if (!atomic_compare_exchange_weak_explicit(&pc->head, &h, GX_TAG_MAKE(next, GX_TAG_CNT(h) + 1),
+							   memory_order_acq_rel, memory_order_acquire))
 			continue;
 		uint32_t st = GX_CHUNK_FREE;
 		if (!atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_OWNED | (uint32_t)slot)) {
 			/* listed but not free: the list is corrupt (its links
 			 * may even cycle). Drop what is left of it rather than
 			 * follow it; repair's relink puts free chunks back. */
-			atomic_fetch_add(&pc->bad_frees, 1);
-			h = atomic_load(&pc->head);
-			if (atomic_compare_exchange_strong(&pc->head, &h, GX_TAG_MAKE(0, GX_TAG_CNT(h) + 1)))
-				h = GX_TAG_MAKE(0, GX_TAG_CNT(h) + 1);
+			h = gx_list_drop(pc, atomic_load_explicit(&pc->head, memory_order_acquire));
 			continue;
 		}
 		gx_journal_close(a, slot);
@@ -280,43 +348,52 @@ static void gx_push_one(gx_arena *a, gx_chunk_ref *r)
 
 /* ---- API ---- */
 
+/* This process's cache of class c, when it holds a usable chunk: 0 with r
+ * OWNED by slot, else -1. */
+static int gx_cache_take(const gx_arena_geo *g, gx_proc *p, int slot, int c, gx_chunk_ref *r)
+{
+	uint32_t n = p->cache_n[c];
+	if (n == 0 || n > GX_CACHE_PER_CLASS)
+		return -1;
+	uint32_t id = p->cache[c][n - 1];
+	p->cache_n[c] = n - 1;
+	uint32_t st = GX_CHUNK_CACHED | (uint32_t)slot;
+	if (gx_chunk_by_id(g, id, r) == 0 && r->slab->cls == c &&
+	    atomic_compare_exchange_strong(&r->hdr->state, &st, GX_CHUNK_OWNED | (uint32_t)slot))
+		return 0;
+	return -1; /* a corrupt cache entry: the caller goes to the list */
+}
+
 int64_t gx_pool_alloc(gx_arena *a, size_t len, int node)
 {
-	if (!a || a->h.magic != GX_ARENA_MAGIC || len == 0 || len > GX_POOL_MAX_CHUNK)
+	const gx_arena_geo *g = gx_geo(a);
+	if (!g || len == 0 || len > GX_POOL_MAX_CHUNK)
 		return -EINVAL;
-	if (node < -1 || node >= (int)a->h.nodes)
+	if (node < -1 || node >= (int)g->nodes)
 		return -EINVAL;
 	int slot = gx_shm_slot(a);
 	if (slot < 0)
 		return slot;
 	gx_proc *p = &gx_ah(a)->proc[slot];
 	int c = gx_class_of(len);
+	uint16_t mine = p->node < g->nodes ? p->node : 0;
 	if (node < 0)
-		node = p->node < a->h.nodes ? p->node : 0;
+		node = mine;
 	gx_chunk_ref r;
-	if (node == p->node && p->cache_n[c] > 0 && p->cache_n[c] <= GX_CACHE_PER_CLASS) {
-		uint32_t id = p->cache[c][p->cache_n[c] - 1];
-		p->cache_n[c]--;
-		uint32_t st = GX_CHUNK_CACHED | (uint32_t)slot;
-		if (gx_chunk_by_id(a, id, &r) == 0 && r.slab->cls == c &&
-		    atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_OWNED | (uint32_t)slot))
-			goto got;
-		/* a corrupt cache entry: fall through to the list */
+	if (node != mine || gx_cache_take(g, p, slot, c, &r) < 0) {
+		int rc = gx_pop(a, g, slot, node, c, &r);
+		if (rc < 0)
+			return rc;
 	}
-	int rc = gx_pop(a, slot, node, c, &r);
-	if (rc < 0)
-		return rc;
-got:
 	atomic_fetch_add_explicit(&gx_pcls(a, node, c)->allocs, 1, memory_order_relaxed);
 	return (int64_t)r.off;
 }
 
 int gx_pool_free(gx_arena *a, gx_off off)
 {
-	if (!a || a->h.magic != GX_ARENA_MAGIC)
-		return -EINVAL;
+	const gx_arena_geo *g = gx_geo(a);
 	gx_chunk_ref r;
-	if (gx_chunk_by_off(a, off, &r) < 0)
+	if (!g || gx_chunk_by_off(g, off, &r) < 0)
 		return -EINVAL;
 	int node = r.slab->node, c = r.slab->cls;
 	gx_pool_cls *pc = gx_pcls(a, node, c);
@@ -329,12 +406,14 @@ int gx_pool_free(gx_arena *a, gx_off off)
 		return -EINVAL;
 	}
 	gx_proc *p = &gx_ah(a)->proc[slot];
-	if (node == p->node && p->cache_n[c] < GX_CACHE_PER_CLASS) {
+	uint32_t cn = p->cache_n[c];
+	if (node == p->node && cn < GX_CACHE_PER_CLASS) {
 		if (!atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_CACHED | (uint32_t)slot)) {
 			atomic_fetch_add_explicit(&pc->bad_frees, 1, memory_order_relaxed);
 			return -EINVAL;
 		}
-		p->cache[c][p->cache_n[c]++] = gx_ref_id(&r);
+		p->cache[c][cn] = gx_ref_id(&r);
+		p->cache_n[c] = cn + 1;
 	} else {
 		gx_journal_open(a, slot, node, c, GX_J_PUSH);
 		atomic_store(&p->pj_chunk, gx_ref_id(&r));
@@ -352,10 +431,9 @@ int gx_pool_free(gx_arena *a, gx_off off)
 
 int64_t gx_pool_chunk_size(const gx_arena *a, gx_off off)
 {
-	if (!a || a->h.magic != GX_ARENA_MAGIC)
-		return -EINVAL;
+	const gx_arena_geo *g = gx_geo(a);
 	gx_chunk_ref r;
-	if (gx_chunk_by_off(a, off, &r) < 0)
+	if (!g || gx_chunk_by_off(g, off, &r) < 0)
 		return -EINVAL;
 	uint32_t k = GX_CHUNK_KIND(atomic_load(&r.hdr->state));
 	if (k != GX_CHUNK_OWNED && k != GX_CHUNK_SHARED)
@@ -363,10 +441,27 @@ int64_t gx_pool_chunk_size(const gx_arena *a, gx_off off)
 	return (int64_t)r.slab->size;
 }
 
+/* Chunks of class cls on node whose state is in use (OWNED, RING, SHARED). */
+static uint64_t gx_in_use(const gx_arena *a, const gx_arena_geo *g, int node, int cls)
+{
+	uint64_t n = 0, end = gx_carved_end((gx_arena *)a, g, (uint32_t)node);
+	for (uint64_t off = g->part_base[node]; off < end; off += GX_SLAB) {
+		gx_slab_hdr *sl = gx_slab_at(g, (off - g->slab_first) / GX_SLAB);
+		if (!sl || sl->cls != cls || sl->node != node)
+			continue;
+		gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)sl + GX_SLAB_HDR);
+		for (uint32_t i = 0; i < sl->nchunks; i++) {
+			uint32_t k = GX_CHUNK_KIND(atomic_load_explicit(&ch[i].state, memory_order_relaxed));
+			n += k == GX_CHUNK_OWNED || k == GX_CHUNK_RING || k == GX_CHUNK_SHARED;
+		}
+	}
+	return n;
+}
+
 int gx_pool_stats(const gx_arena *a, int node, int cls, gx_pool_class_stats *out)
 {
-	if (!a || !out || a->h.magic != GX_ARENA_MAGIC || node < 0 || node >= (int)a->h.nodes || cls < 0 ||
-	    cls >= GX_POOL_CLASSES)
+	const gx_arena_geo *g = gx_geo(a);
+	if (!g || !out || node < 0 || node >= (int)g->nodes || cls < 0 || cls >= GX_POOL_CLASSES)
 		return -EINVAL;
 	gx_pool_cls *pc = gx_pcls((gx_arena *)a, node, cls);
 	memset(out, 0, sizeof *out);
@@ -377,18 +472,7 @@ int gx_pool_stats(const gx_arena *a, int node, int cls, gx_pool_class_stats *out
 	out->chunks = atomic_load(&pc->chunks);
 	/* in use: counted from the chunks' states, so it stays exact when a
 	 * process died between a state change and its counter update */
-	const gx_arena_hdr *h = &a->h;
-	uint64_t end = gx_carved_end(h, node);
-	for (uint64_t off = h->part[node].base; off < end; off += GX_SLAB) {
-		gx_slab_hdr *sl = gx_slab_at(a, (off - h->slab_first) / GX_SLAB);
-		if (!sl || sl->cls != cls || sl->node != node)
-			continue;
-		gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)sl + GX_SLAB_HDR);
-		for (uint32_t i = 0; i < sl->nchunks; i++) {
-			uint32_t k = GX_CHUNK_KIND(atomic_load(&ch[i].state));
-			out->in_use += k == GX_CHUNK_OWNED || k == GX_CHUNK_RING || k == GX_CHUNK_SHARED;
-		}
-	}
+	out->in_use = gx_in_use(a, g, node, cls);
 	return 0;
 }
 
@@ -397,8 +481,9 @@ int gx_pool_stats(const gx_arena *a, int node, int cls, gx_pool_class_stats *out
 int gx_pool_give(gx_arena *a, gx_off off, int to_ring, uint32_t len)
 {
 	(void)to_ring;
+	const gx_arena_geo *g = gx_geo(a);
 	gx_chunk_ref r;
-	if (gx_chunk_by_off(a, off, &r) < 0 || len > r.slab->size)
+	if (!g || gx_chunk_by_off(g, off, &r) < 0 || len > r.slab->size)
 		return -EINVAL;
 	int slot = gx_shm_slot(a);
 	if (slot < 0)
@@ -414,8 +499,9 @@ int gx_pool_give(gx_arena *a, gx_off off, int to_ring, uint32_t len)
 
 int gx_pool_take(gx_arena *a, gx_off off, uint32_t *len)
 {
+	const gx_arena_geo *g = gx_geo(a);
 	gx_chunk_ref r;
-	if (gx_chunk_by_off(a, off, &r) < 0)
+	if (!g || gx_chunk_by_off(g, off, &r) < 0)
 		return -EBADMSG;
 	int slot = gx_shm_slot(a);
 	if (slot < 0)
@@ -445,11 +531,23 @@ static int gx_free_to_list(gx_arena *a, int slot, gx_chunk_ref *r, uint32_t expe
 	return ok;
 }
 
+/* Resolve off for a call of this process: 0 with *slot and *r set. */
+static int gx_ref_mine(gx_arena *a, gx_off off, int *slot, gx_chunk_ref *r)
+{
+	const gx_arena_geo *g = gx_geo(a);
+	if (!g)
+		return -EINVAL;
+	*slot = gx_shm_slot(a);
+	if (*slot < 0 || gx_chunk_by_off(g, off, r) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 int gx_pool_share(gx_arena *a, gx_off off)
 {
 	gx_chunk_ref r;
-	int slot = gx_shm_slot(a);
-	if (slot < 0 || gx_chunk_by_off(a, off, &r) < 0)
+	int slot;
+	if (gx_ref_mine(a, off, &slot, &r) < 0)
 		return -EINVAL;
 	uint32_t st = GX_CHUNK_OWNED | (uint32_t)slot;
 	return atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_SHARED) ? 0 : -EINVAL;
@@ -458,8 +556,8 @@ int gx_pool_share(gx_arena *a, gx_off off)
 int gx_pool_free_shared(gx_arena *a, gx_off off)
 {
 	gx_chunk_ref r;
-	int slot = gx_shm_slot(a);
-	if (slot < 0 || gx_chunk_by_off(a, off, &r) < 0)
+	int slot;
+	if (gx_ref_mine(a, off, &slot, &r) < 0)
 		return -EINVAL;
 	return gx_free_to_list(a, slot, &r, GX_CHUNK_SHARED) ? 0 : -EINVAL;
 }
@@ -467,10 +565,8 @@ int gx_pool_free_shared(gx_arena *a, gx_off off)
 void gx_pool_free_ring_chunk(gx_arena *a, gx_off off)
 {
 	gx_chunk_ref r;
-	if (gx_chunk_by_off(a, off, &r) < 0)
-		return;
-	int slot = gx_shm_slot(a);
-	if (slot < 0)
+	int slot;
+	if (gx_ref_mine(a, off, &slot, &r) < 0)
 		return;
 	uint32_t st = atomic_load(&r.hdr->state);
 	if (GX_CHUNK_KIND(st) == GX_CHUNK_RING)
@@ -480,23 +576,24 @@ void gx_pool_free_ring_chunk(gx_arena *a, gx_off off)
 void gx_pool_free_ring_chunk_of(gx_arena *a, gx_off off, int slot)
 {
 	gx_chunk_ref r;
-	int me = gx_shm_slot(a);
-	if (me < 0 || gx_chunk_by_off(a, off, &r) < 0)
+	int me;
+	if (gx_ref_mine(a, off, &me, &r) < 0)
 		return;
 	gx_free_to_list(a, me, &r, GX_CHUNK_RING | (uint32_t)slot);
 }
 
 void gx_pool_flush_cache(gx_arena *a, int slot)
 {
-	gx_proc *p = &gx_ah(a)->proc[slot];
+	const gx_arena_geo *g = gx_geo(a);
 	int me = gx_shm_slot(a);
-	if (me < 0)
+	if (!g || me < 0 || slot < 0 || slot >= GX_SHM_MAX_PROCS)
 		return;
+	gx_proc *p = &gx_ah(a)->proc[slot];
 	for (int c = 0; c < GX_POOL_CLASSES; c++) {
 		uint32_t n = p->cache_n[c] <= GX_CACHE_PER_CLASS ? p->cache_n[c] : GX_CACHE_PER_CLASS;
 		for (uint32_t k = 0; k < n; k++) {
 			gx_chunk_ref r;
-			if (gx_chunk_by_id(a, p->cache[c][k], &r) == 0)
+			if (gx_chunk_by_id(g, p->cache[c][k], &r) == 0)
 				gx_free_to_list(a, me, &r, GX_CHUNK_CACHED | (uint32_t)slot);
 		}
 		p->cache_n[c] = 0;
@@ -505,63 +602,93 @@ void gx_pool_flush_cache(gx_arena *a, int slot)
 
 /* ---- repair ---- */
 
-/* With pool (node, c) quiet, put back every FREE chunk its list misses and
- * cut the list at the first bad link. Returns chunks put back. */
-static uint64_t gx_pool_relink(gx_arena *a, int me, int node, int c, uint64_t *garbage)
+/* Take pool pc's repairing word for this process (taking over from an
+ * owner not worth waiting for). */
+static void gx_repair_lock(gx_arena *a, gx_pool_cls *pc)
+{
+	uint32_t me = gx_owner_tag(a);
+	gx_spin sp = GX_SPIN_INIT;
+	for (;;) {
+		uint32_t z = 0;
+		/* seq_cst: the flag before the journals are read (Dekker with
+		 * gx_journal_open) */
+		if (atomic_compare_exchange_strong(&pc->repairing, &z, me))
+			return;
+		if (gx_spin_pause(&sp) && !gx_owner_waitable(a, z))
+			atomic_compare_exchange_strong(&pc->repairing, &z, 0);
+	}
+}
+
+/* Wait until no other process has a journal open on pool; a journal whose
+ * owner is dead, stopped or past GX_JOURNAL_PATIENCE is left alone. */
+static void gx_journals_quiet(gx_arena *a, int me, uint32_t pool)
 {
 	gx_arena_hdr *h = gx_ah(a);
-	gx_pool_cls *pc = gx_pcls(a, node, c);
-	uint32_t z = 0;
-	while (!atomic_compare_exchange_weak(&pc->repairing, &z, 1)) {
-		z = 0;
-		sched_yield();
-	}
-	/* wait for live journals on this pool to close */
-	uint32_t pool = (uint32_t)(node * GX_POOL_CLASSES + c);
 	for (int s = 0; s < GX_SHM_MAX_PROCS; s++) {
 		gx_proc *p = &h->proc[s];
-		if (s == me)
-			continue;
-		while (atomic_load(&p->pj_kind) != GX_J_NONE && atomic_load(&p->pj_pool) == pool &&
-		       gx_slot_alive(a, s))
-			sched_yield();
+		gx_spin sp = GX_SPIN_INIT;
+		int64_t give_up = 0;
+		while (s != me && atomic_load(&p->pj_kind) != GX_J_NONE && atomic_load(&p->pj_pool) == pool) {
+			if (!gx_spin_pause(&sp))
+				continue;
+			int64_t now = gx_now();
+			give_up = give_up ? give_up : now + GX_JOURNAL_PATIENCE;
+			if (!gx_slot_alive(a, s) || now >= give_up ||
+			    !gx_owner_waitable(a, (atomic_load(&p->gen) & 0xffffu) << 16 | (uint32_t)(s + 1)))
+				break;
+		}
 	}
-	size_t bits = (size_t)h->nslabs << GX_ID_SHIFT;
-	uint64_t *seen = calloc((bits + 63) / 64, sizeof *seen);
-	uint64_t back = 0;
-	if (!seen)
-		goto out;
-	/* walk: at most every chunk once */
+}
+
+/* Walk pc's list, marking what it reaches in seen; cut it at the first bad
+ * link (counted in garbage). */
+static void gx_list_walk(const gx_arena_geo *g, gx_pool_cls *pc, int node, int c, uint64_t *seen,
+			 uint64_t *garbage)
+{
 	uint64_t hd = atomic_load(&pc->head);
 	uint32_t id = GX_TAG_IDX(hd);
 	gx_chunk_hdr *prev = NULL;
-	for (uint64_t steps = 0; id; steps++) {
+	while (id) {
 		gx_chunk_ref r;
-		uint32_t g = id - 1;
-		if (gx_chunk_by_id(a, id, &r) < 0 || r.slab->cls != c || r.slab->node != node ||
-		    (seen[g / 64] >> (g % 64) & 1) || atomic_load(&r.hdr->state) != GX_CHUNK_FREE) {
+		uint32_t x = id - 1;
+		if (gx_chunk_by_id(g, id, &r) < 0 || !gx_ref_in(&r, node, c) || (seen[x / 64] >> (x % 64) & 1) ||
+		    atomic_load(&r.hdr->state) != GX_CHUNK_FREE) {
 			(*garbage)++;
 			if (prev)
 				atomic_store(&prev->next, 0);
 			else
 				atomic_store(&pc->head, GX_TAG_MAKE(0, GX_TAG_CNT(hd) + 1));
-			break;
+			return;
 		}
-		seen[g / 64] |= 1ull << (g % 64);
+		seen[x / 64] |= 1ull << (x % 64);
 		prev = r.hdr;
 		id = atomic_load(&r.hdr->next);
 	}
-	/* sweep the pool's slabs */
-	uint64_t end = gx_carved_end(h, node);
-	for (uint64_t off = h->part[node].base; off < end; off += GX_SLAB) {
-		uint64_t si = (off - h->slab_first) / GX_SLAB;
-		gx_slab_hdr *sl = gx_slab_at(a, si);
+}
+
+/* With pool (node, c) quiet, put back every FREE chunk its list misses and
+ * cut the list at the first bad link. Returns chunks put back. */
+static uint64_t gx_pool_relink(gx_arena *a, const gx_arena_geo *g, int me, int node, int c, uint64_t *garbage)
+{
+	gx_pool_cls *pc = gx_pcls(a, node, c);
+	gx_repair_lock(a, pc);
+	gx_journals_quiet(a, me, (uint32_t)(node * GX_POOL_CLASSES + c));
+	size_t bits = (size_t)g->nslabs << GX_ID_SHIFT;
+	uint64_t *seen = calloc((bits + 63) / 64, sizeof *seen);
+	uint64_t back = 0;
+	if (!seen)
+		goto out;
+	gx_list_walk(g, pc, node, c, seen, garbage);
+	uint64_t end = gx_carved_end(a, g, (uint32_t)node);
+	for (uint64_t off = g->part_base[node]; off < end; off += GX_SLAB) {
+		uint64_t si = (off - g->slab_first) / GX_SLAB;
+		gx_slab_hdr *sl = gx_slab_at(g, si);
 		if (!sl || sl->cls != c || sl->node != node)
 			continue;
 		for (uint32_t i = 0; i < sl->nchunks; i++) {
-			uint32_t g = (uint32_t)((si << GX_ID_SHIFT) | i);
+			uint32_t x = (uint32_t)((si << GX_ID_SHIFT) | i);
 			gx_chunk_ref r;
-			if (seen[g / 64] >> (g % 64) & 1 || gx_chunk_by_id(a, g + 1, &r) < 0)
+			if (seen[x / 64] >> (x % 64) & 1 || gx_chunk_by_id(g, x + 1, &r) < 0)
 				continue;
 			if (atomic_load(&r.hdr->state) == GX_CHUNK_FREE) {
 				gx_push_one(a, &r);
@@ -571,60 +698,67 @@ static uint64_t gx_pool_relink(gx_arena *a, int me, int node, int c, uint64_t *g
 	}
 	free(seen);
 out:
-	atomic_store(&pc->repairing, 0);
+	/* release: the relinked list before the allocators come back */
+	atomic_store_explicit(&pc->repairing, 0, memory_order_release);
+	return back;
+}
+
+/* Every chunk of node's slabs OWNED or CACHED by slot, back to its list. */
+static uint64_t gx_pool_reclaim(gx_arena *a, const gx_arena_geo *g, int me, int slot, uint32_t node)
+{
+	uint64_t back = 0, end = gx_carved_end(a, g, node);
+	for (uint64_t off = g->part_base[node]; off < end; off += GX_SLAB) {
+		uint64_t si = (off - g->slab_first) / GX_SLAB;
+		gx_slab_hdr *sl = gx_slab_at(g, si);
+		if (!sl)
+			continue;
+		gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)sl + GX_SLAB_HDR);
+		for (uint32_t i = 0; i < sl->nchunks; i++) {
+			uint32_t st = atomic_load(&ch[i].state);
+			uint32_t k = GX_CHUNK_KIND(st);
+			if (st == GX_CHUNK_FREE || GX_CHUNK_SLOT(st) != (uint32_t)slot ||
+			    (k != GX_CHUNK_OWNED && k != GX_CHUNK_CACHED))
+				continue;
+			gx_chunk_ref r;
+			if (gx_chunk_by_id(g, (uint32_t)((si << GX_ID_SHIFT) | i) + 1, &r) == 0 &&
+			    gx_free_to_list(a, me, &r, st))
+				back++;
+		}
+	}
 	return back;
 }
 
 uint64_t gx_pool_repair_slot(gx_arena *a, int slot, uint64_t *garbage)
 {
-	gx_arena_hdr *h = gx_ah(a);
-	gx_proc *p = &h->proc[slot];
+	const gx_arena_geo *g = gx_geo(a);
 	int me = gx_shm_slot(a);
-	if (me < 0)
+	if (!g || me < 0 || slot < 0 || slot >= GX_SHM_MAX_PROCS)
 		return 0;
+	gx_proc *p = &gx_ah(a)->proc[slot];
 	uint64_t back = 0;
 	if (atomic_load(&p->pj_kind) != GX_J_NONE) {
 		uint32_t pool = atomic_load(&p->pj_pool);
 		atomic_store(&p->pj_kind, GX_J_NONE);
-		if (pool < h->nodes * GX_POOL_CLASSES)
-			back += gx_pool_relink(a, me, (int)(pool / GX_POOL_CLASSES), (int)(pool % GX_POOL_CLASSES),
+		if (pool < g->nodes * GX_POOL_CLASSES)
+			back += gx_pool_relink(a, g, me, (int)(pool / GX_POOL_CLASSES), (int)(pool % GX_POOL_CLASSES),
 					       garbage);
 	}
-	/* every chunk the dead slot owned or cached */
-	for (uint32_t node = 0; node < h->nodes; node++) {
-		uint64_t end = gx_carved_end(h, node);
-		for (uint64_t off = h->part[node].base; off < end; off += GX_SLAB) {
-			uint64_t si = (off - h->slab_first) / GX_SLAB;
-			gx_slab_hdr *sl = gx_slab_at(a, si);
-			if (!sl)
-				continue;
-			gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)sl + GX_SLAB_HDR);
-			for (uint32_t i = 0; i < sl->nchunks; i++) {
-				uint32_t st = atomic_load(&ch[i].state);
-				uint32_t k = GX_CHUNK_KIND(st);
-				if (st == GX_CHUNK_FREE || GX_CHUNK_SLOT(st) != (uint32_t)slot ||
-				    (k != GX_CHUNK_OWNED && k != GX_CHUNK_CACHED))
-					continue;
-				gx_chunk_ref r;
-				if (gx_chunk_by_id(a, (uint32_t)((si << GX_ID_SHIFT) | i) + 1, &r) == 0 &&
-				    gx_free_to_list(a, me, &r, st))
-					back++;
-			}
-		}
-	}
+	for (uint32_t node = 0; node < g->nodes; node++)
+		back += gx_pool_reclaim(a, g, me, slot, node);
 	memset(p->cache_n, 0, sizeof p->cache_n);
 	return back;
 }
 
 int64_t gx_arena_carve(gx_arena *a, size_t bytes)
 {
-	gx_arena_hdr *h = gx_ah(a);
+	const gx_arena_geo *g = gx_geo(a);
+	if (!g)
+		return -EINVAL;
 	uint64_t n = (bytes + GX_SLAB - 1) / GX_SLAB;
-	gx_node_part *part = &h->part[0];
-	uint64_t off = atomic_fetch_add(&part->next_slab, n * GX_SLAB);
-	if (off < part->base || off + n * GX_SLAB > part->end)
+	uint64_t off = atomic_fetch_add(&gx_ah(a)->part[0].next_slab, n * GX_SLAB);
+	if (off < g->part_base[0] || off + n * GX_SLAB > g->part_end[0])
 		return -ENOMEM;
 	/* the slabs carry no slab header: pools and repair skip them */
-	memset(gx_abase(a) + off, 0, 64);
+	memset(g->base + off, 0, 64);
 	return (int64_t)off;
 }

@@ -11,6 +11,29 @@
  * by its consumer with seq = p + capacity. 56 bits of position wrap after
  * 7 * 10^16 messages: years at a billion a second.
  *
+ * Invariants:
+ *  - tail <= head, and head - tail <= capacity (positions claimed by
+ *    producers and not yet by consumers fit in the slots);
+ *  - a position is published at most once and released at most once;
+ *  - slot addresses depend only on the position and on this process's copy
+ *    of the geometry (gx_rgeo), never on the header in shared memory.
+ *
+ * Who writes what: producers CAS head and store a slot's seq when they
+ * publish; consumers CAS tail and store seq when they release; a repairer
+ * CASes seq of a dead process's claims (SKIP, or released); anyone may
+ * close. Only the creator writes the header's geometry, once.
+ *
+ * Ordering (each pair named at both ends below):
+ *  - publish: payload stores, then seq = p + 1 | tag (release); a consumer
+ *    loads seq (acquire) before it reads the payload;
+ *  - release: payload reads, then seq = p + cap (release); a producer
+ *    loads seq (acquire) before it writes the payload;
+ *  - head and tail are claimed by CAS; a claim's journal entry is stored
+ *    before the CAS (acq_rel), so a repairer that sees the claim sees it.
+ *  - wake-ups: eventcounts not_empty (consumers sleep there) and not_full
+ *    (producers), see wake.c; a publish costs a fence and one load when
+ *    nobody sleeps. A NOWAKE ring skips both (its users sleep elsewhere).
+ *
  * Claims: a producer (consumer) writes the position it is about to claim
  * and how many into its process slot's ring journal before the CAS on head
  * (tail), and clears the journal after publishing (releasing). After its
@@ -21,17 +44,25 @@
  *
  * Untrusted input: tags and chunk offsets come from other processes; a bad
  * tag or a chunk the pool does not know as handed to a ring consumes the
- * slot and gives -EBADMSG. Slot addresses depend only on the position and
- * the capacity and stride checked when the ring was found (gx_ring_at).
+ * slot and gives -EBADMSG. The geometry (capacity, stride, message size,
+ * flags) is read from the header once per process, when the ring is made
+ * or first found here, checked against the arena's bounds and kept in a
+ * process-local table keyed by the ring's address and its nonce (a ring
+ * made anew at the same place has another), so a peer that rewrites the
+ * header afterwards changes no bound this process uses: a batch receive
+ * never writes more than n times the message size this process knows.
  *
- * Wake-ups: eventcounts not_empty (consumers sleep there) and not_full
- * (producers), see wake.c; a publish costs a fence and one load when no one
- * sleeps.
+ * Rejected: re-reading and re-validating the header on every call (a
+ * header rewritten between the check and the use still steers a copy); a
+ * process-local ring handle (every caller holds the shared pointer).
  */
 #include "shm/shm.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/rand.h"
 
 #define GX_RING_MAGIC 0x676e6972u
 #define GX_POS_MASK ((UINT64_C(1) << 56) - 1)
@@ -40,14 +71,15 @@
 #define GX_TAG_BAD 0xfeu /* never written: a garbage slot being consumed */
 
 struct gx_ring {
-	uint32_t magic;
+	_Atomic uint32_t magic; /* stored last (release) by gx_ring_create */
 	uint32_t cap;
 	uint32_t msg_size;
 	uint32_t stride;
 	uint32_t flags;
 	uint32_t pad0;
 	int64_t spin_ns;
-	gx_off self; /* own offset: checked by gx_ring_at */
+	gx_off self;
+	_Atomic uint64_t nonce; /* this ring's identity (gx_rgeo) */
 	_Alignas(128) _Atomic uint64_t head;
 	_Alignas(128) _Atomic uint64_t tail;
 	_Alignas(128) gx_ec not_empty;
@@ -59,44 +91,134 @@ struct gx_ring {
 
 _Static_assert(offsetof(struct gx_ring, slots) <= GX_RING_HDR, "ring header too big");
 
+/* ---- this process's copy of each ring's geometry ---- */
+
 /*
- * A validated snapshot of the ring's geometry, taken once per call: the
- * header is in shared memory, and slot addresses must not follow a value
- * another process changes halfway through.
+ * An open-addressing table keyed by the ring's address (rings sit on 128
+ * bytes), grown at half full, never evicting: once this process has a
+ * ring's geometry, it keeps it. A ring destroyed elsewhere and made again
+ * at the same address has a new nonce: its entry is taken anew.
  */
-typedef struct {
+typedef struct gx_rgeo {
+	gx_ring *r;       /* key; NULL free, GX_RG_DEAD a removed entry */
+	uint64_t nonce;
+	gx_arena *a;
 	char *slots;
-	uint64_t cap;
+	uint64_t cap;     /* slots (a power of two) */
 	uint32_t stride;
 	uint32_t msg_size;
-	gx_arena *a; /* the arena the ring is in, found once per call */
-} gx_rv;
+	uint32_t flags;
+	int64_t spin_ns;
+	gx_off self;      /* its offset in a */
+} gx_rgeo;
 
-static int gx_rv_get(gx_ring *r, gx_rv *v)
+#define GX_RG_DEAD ((gx_ring *)1)
+
+static struct {
+	gx_rgeo *v;
+	size_t n, used; /* n a power of two; used counts live and dead keys */
+} RG;
+
+static inline size_t gx_rg_hash(const gx_ring *r)
 {
-	uint32_t cap = *(volatile uint32_t *)&r->cap;
-	uint32_t stride = *(volatile uint32_t *)&r->stride;
-	uint32_t msg = *(volatile uint32_t *)&r->msg_size;
-	if (cap < 2 || cap > (1u << 24) || (cap & (cap - 1)) || stride < 16 || stride > 128 || (stride & (stride - 1)) ||
-	    msg < 1 || msg > stride - 8)
-		return -EBADMSG;
-	gx_arena *a = gx_arena_of(r);
-	if (!a || (uint64_t)((char *)r - (char *)a) + GX_RING_HDR + (uint64_t)cap * stride > a->h.size)
-		return -EBADMSG;
-	v->slots = r->slots;
-	v->cap = cap;
-	v->stride = stride;
-	v->msg_size = msg;
-	v->a = a;
+	uint64_t x = (uint64_t)(uintptr_t)r >> 7;
+	return (size_t)((x * 0x9e3779b97f4a7c15ull) >> 20);
+}
+
+/* The entry of r (or the free one its probe ends at), NULL when the table
+ * is empty. */
+static gx_rgeo *gx_rg_find(const gx_ring *r)
+{
+	if (!RG.v)
+		return NULL;
+	gx_rgeo *dead = NULL;
+	for (size_t i = gx_rg_hash(r) & (RG.n - 1);; i = (i + 1) & (RG.n - 1)) {
+		gx_rgeo *e = &RG.v[i];
+		if (e->r == r)
+			return e;
+		if (e->r == GX_RG_DEAD && !dead)
+			dead = e;
+		if (!e->r)
+			return dead ? dead : e;
+	}
+}
+
+static int gx_rg_grow(void)
+{
+	size_t n = RG.n ? RG.n * 2 : 256;
+	gx_rgeo *old = RG.v, *v = calloc(n, sizeof *v);
+	size_t oldn = RG.n;
+	if (!v)
+		return -ENOMEM;
+	RG.v = v;
+	RG.n = n;
+	RG.used = 0;
+	for (size_t i = 0; i < oldn; i++)
+		if (old[i].r && old[i].r != GX_RG_DEAD) {
+			*gx_rg_find(old[i].r) = old[i];
+			RG.used++;
+		}
+	free(old);
 	return 0;
 }
 
-static inline _Atomic uint64_t *gx_seq(const gx_rv *v, uint64_t pos)
+/* Read r's geometry from its header (in arena a), check it against a's
+ * bounds, and keep it. NULL when it is not a ring of a. */
+static const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r)
+{
+	const gx_arena_geo *g = gx_geo(a);
+	gx_off off = gx_arena_off(a, r);
+	if (!g || !off || off % 128 || !gx_gptr(g, off, GX_RING_HDR))
+		return NULL;
+	/* acquire: pairs with gx_ring_create's release of the magic */
+	if (atomic_load_explicit(&r->magic, memory_order_acquire) != GX_RING_MAGIC)
+		return NULL;
+	gx_rgeo e = {.r = r, .a = a, .self = off, .slots = r->slots};
+	e.nonce = atomic_load_explicit(&r->nonce, memory_order_relaxed);
+	e.cap = *(volatile uint32_t *)&r->cap;
+	e.stride = *(volatile uint32_t *)&r->stride;
+	e.msg_size = *(volatile uint32_t *)&r->msg_size;
+	e.flags = *(volatile uint32_t *)&r->flags & GX_RING_NOWAKE;
+	e.spin_ns = *(volatile int64_t *)&r->spin_ns;
+	if (e.cap < 2 || e.cap > (1u << 24) || (e.cap & (e.cap - 1)) || e.stride < 16 || e.stride > 128 ||
+	    (e.stride & (e.stride - 1)) || e.msg_size < 1 || e.msg_size > e.stride - 8 ||
+	    !gx_gptr(g, off, GX_RING_HDR + e.cap * e.stride) || *(volatile gx_off *)&r->self != off)
+		return NULL;
+	if (e.spin_ns < 0 || e.spin_ns > GX_SECOND)
+		e.spin_ns = g->spin_ns; /* garbage: the arena's budget */
+	if ((RG.used + 1) * 2 > RG.n && gx_rg_grow() < 0)
+		return NULL;
+	gx_rgeo *slot = gx_rg_find(r);
+	if (!slot->r || slot->r == GX_RG_DEAD)
+		RG.used += !slot->r;
+	*slot = e;
+	return slot;
+}
+
+/* r's geometry: the kept one while r still carries the same nonce, else
+ * taken anew (r made again at the same place). NULL: not a ring. */
+static inline const gx_rgeo *gx_rg(gx_ring *r)
+{
+	gx_rgeo *e = gx_rg_find(r);
+	if (e && e->r == r && e->nonce == atomic_load_explicit(&r->nonce, memory_order_relaxed))
+		return e;
+	gx_arena *a = gx_arena_of(r);
+	return a ? gx_rg_take(a, r) : NULL;
+}
+
+static void gx_rg_forget(const gx_ring *r)
+{
+	gx_rgeo *e = gx_rg_find(r);
+	if (e && e->r == r)
+		e->r = GX_RG_DEAD;
+}
+
+static inline _Atomic uint64_t *gx_seq(const gx_rgeo *v, uint64_t pos)
 {
 	return (_Atomic uint64_t *)(v->slots + (size_t)(pos & (v->cap - 1)) * v->stride);
 }
 
-static inline char *gx_payload(const gx_rv *v, uint64_t pos)
+static inline char *gx_payload(const gx_rgeo *v, uint64_t pos)
 {
 	return v->slots + (size_t)(pos & (v->cap - 1)) * v->stride + 8;
 }
@@ -112,102 +234,122 @@ static inline uint64_t gx_pub(uint64_t pos, uint32_t tag)
 	return ((pos + 1) & GX_POS_MASK) | (uint64_t)tag << 56;
 }
 
-static inline bool gx_ring_ok(const gx_ring *r)
+/* The geometry of r for a call, or NULL for a bad pointer or a ring whose
+ * magic was wiped (destroyed, or garbage). */
+static inline const gx_rgeo *gx_ring_v(gx_ring *r)
 {
-	return r && ((uintptr_t)r & 127) == 0 && r->magic == GX_RING_MAGIC;
+	if (!r || ((uintptr_t)r & 127))
+		return NULL;
+	return gx_rg(r);
 }
 
 /* ---- create, find, destroy ---- */
+
+static uint32_t gx_ring_stride(uint32_t msg_size)
+{
+	uint32_t stride = 16;
+	while (stride < 8 + (msg_size < 8 ? 8 : msg_size))
+		stride *= 2;
+	return stride;
+}
+
+/* Enter off in the arena's ring registry (repair walks it). 0, -ENOMEM. */
+static int gx_ring_register(gx_arena *a, uint64_t off)
+{
+	gx_arena_hdr *h = gx_ah(a);
+	for (int i = 0; i < GX_MAX_RINGS; i++) {
+		uint64_t z = 0;
+		if (atomic_compare_exchange_strong(&h->rings[i], &z, off))
+			return 0;
+	}
+	return -ENOMEM;
+}
 
 int gx_ring_create(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t msg_size, unsigned flags)
 {
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (!a || a->h.magic != GX_ARENA_MAGIC || capacity < 2 || capacity > (1u << 24) ||
-	    (capacity & (capacity - 1)) || msg_size < 1 || msg_size > GX_RING_INLINE_MAX || (flags & ~GX_RING_NOWAKE))
+	const gx_arena_geo *g = gx_geo(a);
+	if (!g || capacity < 2 || capacity > (1u << 24) || (capacity & (capacity - 1)) || msg_size < 1 ||
+	    msg_size > GX_RING_INLINE_MAX || (flags & ~GX_RING_NOWAKE))
 		return -EINVAL;
-	uint32_t stride = 16;
-	while (stride < 8 + (msg_size < 8 ? 8 : msg_size))
-		stride *= 2;
+	uint32_t stride = gx_ring_stride(msg_size);
 	uint64_t bytes = GX_RING_HDR + (uint64_t)capacity * stride;
 	if (bytes > GX_POOL_MAX_CHUNK)
 		return -EINVAL;
 	int64_t off = gx_pool_alloc(a, bytes, -1);
 	if (off < 0)
 		return (int)off;
-	gx_ring *r = gx_aptr(a, (uint64_t)off, bytes);
+	gx_ring *r = gx_gptr(g, (uint64_t)off, bytes);
 	memset(r, 0, GX_RING_HDR);
 	r->cap = capacity;
 	r->msg_size = msg_size;
 	r->stride = stride;
 	r->flags = flags;
-	r->spin_ns = a->h.spin_ns;
+	r->spin_ns = g->spin_ns;
 	r->self = (gx_off)off;
-	gx_rv v0 = {.slots = r->slots, .cap = capacity, .stride = stride, .msg_size = msg_size};
+	uint64_t nonce = gx_rand64() | 1;
+	atomic_store_explicit(&r->nonce, nonce, memory_order_relaxed);
 	for (uint32_t i = 0; i < capacity; i++)
-		atomic_store_explicit(gx_seq(&v0, i), i, memory_order_relaxed);
-	gx_arena_hdr *h = gx_ah(a);
-	int reg = -1;
-	for (int i = 0; i < GX_MAX_RINGS && reg < 0; i++) {
-		uint64_t z = 0;
-		if (atomic_compare_exchange_strong(&h->rings[i], &z, (uint64_t)off))
-			reg = i;
-	}
-	if (reg < 0) {
+		atomic_store_explicit((_Atomic uint64_t *)(r->slots + (size_t)i * stride), i, memory_order_relaxed);
+	if (gx_ring_register(a, (uint64_t)off) < 0) {
 		gx_pool_free(a, (gx_off)off);
 		return -ENOMEM;
 	}
 	/* a shared object: its creator's death must not return it to the pool */
 	gx_pool_share(a, (gx_off)off);
-	atomic_thread_fence(memory_order_release);
-	r->magic = GX_RING_MAGIC;
+	/* release: pairs with gx_rg_take's acquire; the header and slots first */
+	atomic_store_explicit(&r->magic, GX_RING_MAGIC, memory_order_release);
+	if (!gx_rg_take(a, r)) {
+		gx_ring_destroy(a, r);
+		return -ENOMEM;
+	}
 	*out = r;
 	return 0;
 }
 
 gx_ring *gx_ring_at(gx_arena *a, gx_off off)
 {
-	if (!a || a->h.magic != GX_ARENA_MAGIC)
-		return NULL;
-	if (off % 128)
-		return NULL; /* rings start on a 128-byte boundary */
 	gx_ring *r = gx_aptr(a, off, GX_RING_HDR);
-	if (!r || r->magic != GX_RING_MAGIC || r->self != off || r->cap < 2 || (r->cap & (r->cap - 1)) ||
-	    r->stride < 16 || r->stride > 128 || r->msg_size < 1 || r->msg_size > r->stride - 8 ||
-	    !gx_aptr(a, off, GX_RING_HDR + (uint64_t)r->cap * r->stride))
-		return NULL;
-	return r;
+	if (!r || off % 128)
+		return NULL; /* rings start on a 128-byte boundary */
+	const gx_rgeo *v = gx_rg(r);
+	return v && v->a == a ? r : NULL;
 }
 
 gx_off gx_ring_off(const gx_ring *r)
 {
-	return gx_ring_ok(r) ? r->self : 0;
+	const gx_rgeo *v = gx_ring_v((gx_ring *)r);
+	return v ? v->self : 0;
 }
 
 int gx_ring_destroy(gx_arena *a, gx_ring *r)
 {
-	if (!a || !gx_ring_ok(r) || gx_ring_at(a, r->self) != r)
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || v->a != a)
 		return -EINVAL;
+	gx_off self = v->self;
 	gx_arena_hdr *h = gx_ah(a);
 	for (int i = 0; i < GX_MAX_RINGS; i++) {
-		uint64_t o = r->self;
+		uint64_t o = self;
 		atomic_compare_exchange_strong(&h->rings[i], &o, 0);
 	}
-	r->magic = 0;
-	return gx_pool_free_shared(a, r->self);
+	atomic_store_explicit(&r->magic, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->nonce, 0, memory_order_relaxed);
+	gx_rg_forget(r);
+	return gx_pool_free_shared(a, self);
 }
 
 /* ---- journal ---- */
 
-static inline gx_proc *gx_ring_journal(gx_ring *r, const gx_rv *v, uint32_t kind)
+static inline gx_proc *gx_ring_journal(const gx_rgeo *v, uint32_t kind)
 {
-	gx_arena *a = v->a;
-	int s = gx_shm_slot(a);
+	int s = gx_shm_slot(v->a);
 	if (s < 0)
 		return NULL;
-	gx_proc *p = &gx_ah(a)->proc[s];
-	atomic_store_explicit(&p->rj_ring, r->self, memory_order_relaxed);
+	gx_proc *p = &gx_ah(v->a)->proc[s];
+	atomic_store_explicit(&p->rj_ring, v->self, memory_order_relaxed);
 	atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->rj_chunk, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->rj_kind, kind, memory_order_relaxed);
@@ -218,26 +360,33 @@ static inline void gx_journal_claim(gx_proc *p, uint64_t pos, uint32_t n)
 {
 	atomic_store_explicit(&p->rj_n, n, memory_order_relaxed);
 	/* the claiming CAS that follows is a release: whoever sees the claim
-	 * (a repairer reading head or tail) sees this first */
+	 * (a repairer reading head or tail, acquire) sees this first */
 	atomic_store_explicit(&p->rj_pos, pos, memory_order_relaxed);
 }
 
 static inline void gx_journal_done(gx_proc *p)
 {
+	/* release: the publishes/releases it covered come first */
 	atomic_store_explicit(&p->rj_kind, GX_JR_NONE, memory_order_release);
+}
+
+static inline bool gx_ring_wakes(const gx_rgeo *v)
+{
+	return !(v->flags & GX_RING_NOWAKE);
 }
 
 /* ---- send ---- */
 
 /* Claim up to n consecutive free slots from head. Returns the count and the
- * first position, 0 when full, -EPIPE when closed. */
-static int gx_claim_send(gx_ring *r, const gx_rv *v, gx_proc *p, uint32_t n, uint64_t *first)
+ * first position, 0 when full, -EBADMSG for a garbage slot ahead of head. */
+static int gx_claim_send(gx_ring *r, const gx_rgeo *v, gx_proc *p, uint32_t n, uint64_t *first)
 {
 	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	for (;;) {
 		uint32_t k = 0;
 		int64_t d = 0;
 		while (k < n) {
+			/* acquire: pairs with the consumer's release of the slot */
 			d = gx_pdiff(atomic_load_explicit(gx_seq(v, pos + k), memory_order_acquire), pos + k);
 			if (d != 0)
 				break;
@@ -264,278 +413,309 @@ static int gx_claim_send(gx_ring *r, const gx_rv *v, gx_proc *p, uint32_t n, uin
 	}
 }
 
-static int gx_send_some(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx_off chunk, size_t chunk_len)
+/* Put chunk (ours) in the journal and in RING state before claiming. */
+static int gx_chunk_handover(const gx_rgeo *v, gx_proc *p, gx_off chunk, size_t chunk_len)
 {
-	gx_rv vv, *v = &vv;
-	if (gx_rv_get(r, v) < 0)
-		return -EBADMSG;
+	/* the journal names it first, so repair can give it back */
+	atomic_store(&p->rj_chunk, chunk);
+	if (gx_pool_give(v->a, chunk, 1, (uint32_t)chunk_len) < 0) {
+		gx_journal_done(p);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void gx_publish(const gx_rgeo *v, uint64_t pos, int k, const void *msgs, size_t len, gx_off chunk)
+{
+	if (chunk) {
+		memcpy(gx_payload(v, pos), &chunk, 8);
+		/* release: pairs with the consumer's acquire of seq */
+		atomic_store_explicit(gx_seq(v, pos), gx_pub(pos, GX_TAG_CHUNK), memory_order_release);
+		return;
+	}
+	const char *m = msgs;
+	for (int i = 0; i < k; i++) {
+		memcpy(gx_payload(v, pos + (uint64_t)i), m + (size_t)i * len, len);
+		/* release: pairs with the consumer's acquire of seq */
+		atomic_store_explicit(gx_seq(v, pos + (uint64_t)i), gx_pub(pos + (uint64_t)i, (uint32_t)len),
+				      memory_order_release);
+	}
+}
+
+static int gx_send_some(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t len, uint32_t n, gx_off chunk,
+			size_t chunk_len)
+{
 	if (len > v->msg_size)
 		return -EMSGSIZE;
 	if (atomic_load_explicit(&r->closed, memory_order_relaxed))
 		return -EPIPE;
-	gx_arena *a = v->a;
-	gx_proc *p = gx_ring_journal(r, v, GX_JR_SEND);
+	gx_proc *p = gx_ring_journal(v, GX_JR_SEND);
 	if (!p)
 		return -EINVAL;
-	if (chunk) {
-		/* the chunk must be ours before anything is claimed; the
-		 * journal names it first, so repair can give it back */
-		atomic_store(&p->rj_chunk, chunk);
-		int rc = gx_pool_give(a, chunk, 1, (uint32_t)chunk_len);
-		if (rc < 0) {
-			gx_journal_done(p);
-			return -EINVAL;
-		}
-	}
+	if (chunk && gx_chunk_handover(v, p, chunk, chunk_len) < 0)
+		return -EINVAL;
 	uint64_t pos;
 	int k = gx_claim_send(r, v, p, n, &pos);
 	if (k <= 0) {
 		if (chunk) {
 			uint32_t l;
-			gx_pool_take(a, chunk, &l); /* back to OWNED by us, */
+			gx_pool_take(v->a, chunk, &l); /* back to OWNED by us, */
 		}
 		gx_journal_done(p); /* and only then out of the journal */
 		if (k < 0)
-			atomic_fetch_add(&r->corrupt, 1);
+			atomic_fetch_add_explicit(&r->corrupt, 1, memory_order_relaxed);
 		return k == 0 ? -EAGAIN : k;
 	}
-	if (chunk) {
-		memcpy(gx_payload(v, pos), &chunk, 8);
-		atomic_store_explicit(gx_seq(v, pos), gx_pub(pos, GX_TAG_CHUNK), memory_order_release);
-	} else {
-		const char *m = msgs;
-		for (int i = 0; i < k; i++) {
-			memcpy(gx_payload(v, pos + (uint64_t)i), m + (size_t)i * len, len);
-			atomic_store_explicit(gx_seq(v, pos + (uint64_t)i), gx_pub(pos + (uint64_t)i, (uint32_t)len),
-					      memory_order_release);
-		}
-	}
+	gx_publish(v, pos, k, msgs, len, chunk);
 	gx_journal_done(p);
-	if (!(r->flags & GX_RING_NOWAKE)) /* nobody sleeps on a NOWAKE ring: no fence */
-		gx_ec_notify(&r->not_empty, (uint64_t *)&r->wakes);
+	if (gx_ring_wakes(v)) /* nobody sleeps on a NOWAKE ring: no fence */
+		gx_ec_notify(&r->not_empty, &r->wakes);
 	return k;
 }
 
 static bool gx_ready_send(void *arg)
 {
 	gx_ring *r = arg;
-	gx_rv v;
-	if (gx_rv_get(r, &v) < 0)
+	const gx_rgeo *v = gx_rg(r);
+	if (!v)
 		return true; /* the call reports it */
 	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
-	       gx_pdiff(atomic_load_explicit(gx_seq(&v, pos), memory_order_acquire), pos) >= 0;
+	       gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos) >= 0;
 }
 
 static bool gx_ready_recv(void *arg)
 {
 	gx_ring *r = arg;
-	gx_rv v;
-	if (gx_rv_get(r, &v) < 0)
+	const gx_rgeo *v = gx_rg(r);
+	if (!v)
 		return true;
 	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
-	       gx_pdiff(atomic_load_explicit(gx_seq(&v, pos), memory_order_acquire), pos + 1) >= 0;
+	       gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0;
 }
 
-static int gx_send_wait(gx_ring *r, const void *msgs, size_t len, uint32_t n, gx_off chunk, size_t chunk_len,
-			gx_until u)
+static inline int64_t gx_ring_spin(const gx_rgeo *v)
+{
+	return gx_ring_wakes(v) ? v->spin_ns : -1;
+}
+
+static int gx_send_wait(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t len, uint32_t n, gx_off chunk,
+			size_t chunk_len, gx_until u)
 {
 	for (;;) {
-		int rc = gx_send_some(r, msgs, len, n, chunk, chunk_len);
+		int rc = gx_send_some(r, v, msgs, len, n, chunk, chunk_len);
 		if (rc != -EAGAIN)
 			return rc;
-		rc = gx_ec_wait(&r->not_full, gx_ready_send, r, (r->flags & GX_RING_NOWAKE) ? -1 : r->spin_ns, u,
-				(uint64_t *)&r->sleeps);
+		rc = gx_ec_wait(&r->not_full, gx_ready_send, r, gx_ring_spin(v), u, &r->sleeps);
 		if (rc < 0)
 			return rc;
 	}
 }
 
-static int gx_send_check(gx_ring *r, const void *msg, size_t len)
-{
-	if (!gx_ring_ok(r) || !msg || len == 0)
-		return -EINVAL;
-	return 0; /* the size is checked against the validated geometry */
-}
-
 int gx_ring_try_send(gx_ring *r, const void *msg, size_t len)
 {
-	int rc = gx_send_check(r, msg, len);
-	if (rc < 0)
-		return rc;
-	rc = gx_send_some(r, msg, len, 1, 0, 0);
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !msg || len == 0)
+		return -EINVAL;
+	int rc = gx_send_some(r, v, msg, len, 1, 0, 0);
 	return rc < 0 ? rc : 0;
 }
 
 int gx_ring_send(gx_ring *r, const void *msg, size_t len, gx_until u)
 {
-	int rc = gx_send_check(r, msg, len);
-	if (rc < 0)
-		return rc;
-	rc = gx_send_wait(r, msg, len, 1, 0, 0, u);
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !msg || len == 0)
+		return -EINVAL;
+	int rc = gx_send_wait(r, v, msg, len, 1, 0, 0, u);
 	return rc < 0 ? rc : 0;
 }
 
 int gx_ring_try_send_chunk(gx_ring *r, gx_off chunk, size_t len)
 {
-	if (!gx_ring_ok(r) || !chunk || len > GX_POOL_MAX_CHUNK || r->msg_size < 8)
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !chunk || len > GX_POOL_MAX_CHUNK || v->msg_size < 8)
 		return -EINVAL;
-	int rc = gx_send_some(r, NULL, 8, 1, chunk, len);
+	int rc = gx_send_some(r, v, NULL, 8, 1, chunk, len);
 	return rc < 0 ? rc : 0;
 }
 
 int gx_ring_send_chunk(gx_ring *r, gx_off chunk, size_t len, gx_until u)
 {
-	if (!gx_ring_ok(r) || !chunk || len > GX_POOL_MAX_CHUNK || r->msg_size < 8)
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !chunk || len > GX_POOL_MAX_CHUNK || v->msg_size < 8)
 		return -EINVAL;
-	int rc = gx_send_wait(r, NULL, 8, 1, chunk, len, u);
+	int rc = gx_send_wait(r, v, NULL, 8, 1, chunk, len, u);
 	return rc < 0 ? rc : 0;
 }
 
 int gx_ring_try_send_batch(gx_ring *r, const void *msgs, size_t n)
 {
-	if (!gx_ring_ok(r) || !msgs || n == 0)
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !msgs || n == 0)
 		return -EINVAL;
-	return gx_send_some(r, msgs, r->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0);
+	return gx_send_some(r, v, msgs, v->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0);
 }
 
 int gx_ring_send_batch(gx_ring *r, const void *msgs, size_t n, gx_until u)
 {
-	if (!gx_ring_ok(r) || !msgs || n == 0)
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !msgs || n == 0)
 		return -EINVAL;
-	return gx_send_wait(r, msgs, r->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0, u);
+	return gx_send_wait(r, v, msgs, v->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0, u);
 }
 
 /* ---- receive ---- */
 
 enum { GX_RX_ONE, GX_RX_BATCH };
 
-/*
- * Take up to n messages from tail into buf. Single mode: one message of any
- * kind (inline into buf/cap, chunk into *chunk). Batch mode: inline messages
- * of msg_size only, stopping before anything else. Returns the count (single:
- * the length) or -EAGAIN (empty), -EPIPE (closed and empty), -EMSGSIZE,
- * -EBADMSG. Skipped slots are consumed and passed over.
- */
-static ssize_t gx_recv_some(gx_ring *r, void *buf, size_t cap, gx_off *chunk, uint32_t n, int mode)
+/* What one receive call wants: single (one message of any kind, inline
+ * into buf/cap, chunk into *chunk) or batch (up to n inline messages of
+ * msg_size, stopping before anything else). */
+typedef struct {
+	void *buf;
+	size_t cap;
+	gx_off *chunk;
+	uint32_t n;
+	int mode;
+} gx_rx;
+
+/* How many slots from pos (published, tag0 at pos) the call takes: >= 1,
+ * or -EMSGSIZE when the first one is not for it. A tag it cannot read
+ * becomes GX_TAG_BAD (consumed as one corrupt slot). */
+static int gx_rx_count(const gx_rgeo *v, const gx_rx *x, uint64_t pos, uint32_t *tag0)
 {
-	gx_rv vv, *v = &vv;
-	if (gx_rv_get(r, v) < 0)
-		return -EBADMSG;
-	gx_arena *a = v->a;
-	gx_proc *p = gx_ring_journal(r, v, GX_JR_RECV);
-	if (!p)
-		return -EINVAL;
+	uint32_t t = *tag0;
+	if (t == 0 || (t > v->msg_size && t != GX_TAG_CHUNK && t != GX_TAG_SKIP)) {
+		*tag0 = GX_TAG_BAD;
+		return 1;
+	}
+	if (x->mode == GX_RX_BATCH) {
+		if (t != v->msg_size && t != GX_TAG_SKIP)
+			return -EMSGSIZE;
+		uint32_t k = 1;
+		if (t == v->msg_size)
+			while (k < x->n && atomic_load_explicit(gx_seq(v, pos + k), memory_order_acquire) ==
+						   gx_pub(pos + k, v->msg_size))
+				k++;
+		return (int)k;
+	}
+	if ((t <= GX_RING_INLINE_MAX && t > x->cap) || (t == GX_TAG_CHUNK && !x->chunk))
+		return -EMSGSIZE;
+	return 1;
+}
+
+/* Claim the next k published slots at tail. Returns k and *first, *tag0,
+ * or -EAGAIN (empty), -EPIPE (closed and empty), -EMSGSIZE. */
+static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, const gx_rx *x, uint64_t *first,
+			 uint32_t *tag0)
+{
+	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	for (;;) {
-		uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
-		uint32_t k = 0;
-		uint32_t tag0 = 0;
-		for (;;) {
-			uint64_t seq = atomic_load_explicit(gx_seq(v, pos), memory_order_acquire);
-			int64_t d = gx_pdiff(seq, pos + 1);
-			if (d < 0) {
-				gx_journal_done(p);
-				if (!atomic_load(&r->closed))
-					return -EAGAIN;
-				/* closed: anything published meanwhile first */
-				if (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0) {
-					p = gx_ring_journal(r, v, GX_JR_RECV);
-					continue;
-				}
-				return -EPIPE;
-			}
-			if (d > 0) {
-				uint64_t now = atomic_load_explicit(&r->tail, memory_order_relaxed);
-				if (now != pos) {
-					pos = now; /* another consumer took it */
-					continue;
-				}
-				/* a slot ahead of the tail: garbage. Take it, so
-				 * that the ring moves on, and report it. */
-				tag0 = GX_TAG_BAD;
-				k = 1;
-			} else {
-				tag0 = (uint32_t)(seq >> 56);
-			}
-			if (tag0 == 0 || (tag0 > v->msg_size && tag0 != GX_TAG_CHUNK && tag0 != GX_TAG_SKIP)) {
-				tag0 = GX_TAG_BAD; /* consumed below as one corrupt slot */
-				k = 1;
-			} else if (mode == GX_RX_BATCH) {
-				/* a run of inline messages of msg_size */
-				if (tag0 != v->msg_size && tag0 != GX_TAG_SKIP) {
-					gx_journal_done(p);
-					return -EMSGSIZE;
-				}
-				k = 1;
-				if (tag0 == v->msg_size)
-					while (k < n) {
-						uint64_t s2 = atomic_load_explicit(gx_seq(v, pos + k), memory_order_acquire);
-						if (s2 != gx_pub(pos + k, v->msg_size))
-							break;
-						k++;
-					}
-			} else {
-				if (tag0 >= 1 && tag0 <= GX_RING_INLINE_MAX && tag0 > cap) {
-					gx_journal_done(p);
-					return -EMSGSIZE;
-				}
-				if (tag0 == GX_TAG_CHUNK && !chunk) {
-					gx_journal_done(p);
-					return -EMSGSIZE;
-				}
-				k = 1;
-			}
-			gx_journal_claim(p, pos, k);
-			if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + k, memory_order_acq_rel,
-								  memory_order_relaxed))
-				break;
-			atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
+		/* acquire: pairs with the producer's release of seq */
+		uint64_t seq = atomic_load_explicit(gx_seq(v, pos), memory_order_acquire);
+		int64_t d = gx_pdiff(seq, pos + 1);
+		if (d < 0) {
+			if (!atomic_load_explicit(&r->closed, memory_order_acquire))
+				return -EAGAIN;
+			/* closed: anything published before the close comes first */
+			if (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0)
+				continue;
+			return -EPIPE;
 		}
-		ssize_t res;
-		if (tag0 == GX_TAG_SKIP) {
-			res = -EAGAIN; /* nothing: go on */
-		} else if (tag0 == GX_TAG_CHUNK) {
-			gx_off off;
-			uint32_t len;
-			memcpy(&off, gx_payload(v, pos), 8);
-			if (gx_pool_take(a, off, &len) < 0) {
-				atomic_fetch_add(&r->corrupt, 1);
-				res = -EBADMSG;
-			} else {
-				*chunk = off;
-				res = len;
+		if (d > 0) {
+			uint64_t now = atomic_load_explicit(&r->tail, memory_order_relaxed);
+			if (now != pos) {
+				pos = now; /* another consumer took it */
+				continue;
 			}
-		} else if (tag0 == 0 || tag0 > v->msg_size) {
-			atomic_fetch_add(&r->corrupt, 1);
-			res = -EBADMSG;
-		} else if (mode == GX_RX_BATCH) {
-			for (uint32_t i = 0; i < k; i++)
-				memcpy((char *)buf + (size_t)i * v->msg_size, gx_payload(v, pos + i), v->msg_size);
-			res = k;
+			/* a slot ahead of the tail: garbage. Take it, so that the
+			 * ring moves on, and report it. */
+			*tag0 = GX_TAG_BAD;
 		} else {
-			memcpy(buf, gx_payload(v, pos), tag0);
-			res = tag0;
+			*tag0 = (uint32_t)(seq >> 56);
 		}
-		for (uint32_t i = 0; i < k; i++)
-			atomic_store_explicit(gx_seq(v, pos + i), (pos + i + v->cap) & GX_POS_MASK, memory_order_release);
-		gx_journal_done(p);
-		if (!(r->flags & GX_RING_NOWAKE))
-			gx_ec_notify(&r->not_full, (uint64_t *)&r->wakes);
-		if (res != -EAGAIN)
-			return res;
-		p = gx_ring_journal(r, v, GX_JR_RECV); /* a skipped slot: next */
+		int k = gx_rx_count(v, x, pos, tag0);
+		if (k < 0)
+			return k;
+		gx_journal_claim(p, pos, (uint32_t)k);
+		if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + (uint64_t)k, memory_order_acq_rel,
+							  memory_order_relaxed)) {
+			*first = pos;
+			return k;
+		}
+		atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
 	}
 }
 
-static ssize_t gx_recv_wait(gx_ring *r, void *buf, size_t cap, gx_off *chunk, uint32_t n, int mode, gx_until u)
+/* Copy out the k claimed slots at pos (tag0 the first's tag): the result
+ * of the call, or -EAGAIN for a skipped slot (nothing: go on). */
+static ssize_t gx_rx_copy(gx_ring *r, const gx_rgeo *v, const gx_rx *x, uint64_t pos, uint32_t k, uint32_t tag0)
+{
+	if (tag0 == GX_TAG_SKIP)
+		return -EAGAIN;
+	if (tag0 == GX_TAG_CHUNK) {
+		gx_off off;
+		uint32_t len;
+		memcpy(&off, gx_payload(v, pos), 8);
+		if (gx_pool_take(v->a, off, &len) < 0) {
+			atomic_fetch_add_explicit(&r->corrupt, 1, memory_order_relaxed);
+			return -EBADMSG;
+		}
+		*x->chunk = off;
+		return len;
+	}
+	if (tag0 == 0 || tag0 > v->msg_size) {
+		atomic_fetch_add_explicit(&r->corrupt, 1, memory_order_relaxed);
+		return -EBADMSG;
+	}
+	if (x->mode == GX_RX_BATCH) {
+		for (uint32_t i = 0; i < k; i++)
+			memcpy((char *)x->buf + (size_t)i * v->msg_size, gx_payload(v, pos + i), v->msg_size);
+		return k;
+	}
+	memcpy(x->buf, gx_payload(v, pos), tag0);
+	return tag0;
+}
+
+/*
+ * Take what x asks for from tail. Returns the count (single: the length)
+ * or -EAGAIN (empty), -EPIPE (closed and empty), -EMSGSIZE, -EBADMSG.
+ * Skipped slots are consumed and passed over.
+ */
+static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, const gx_rx *x)
 {
 	for (;;) {
-		ssize_t rc = gx_recv_some(r, buf, cap, chunk, n, mode);
+		gx_proc *p = gx_ring_journal(v, GX_JR_RECV);
+		if (!p)
+			return -EINVAL;
+		uint64_t pos;
+		uint32_t tag0;
+		int k = gx_claim_recv(r, v, p, x, &pos, &tag0);
+		if (k < 0) {
+			gx_journal_done(p);
+			return k;
+		}
+		ssize_t res = gx_rx_copy(r, v, x, pos, (uint32_t)k, tag0);
+		for (uint32_t i = 0; i < (uint32_t)k; i++)
+			/* release: the copies out first; pairs with the
+			 * producer's acquire in gx_claim_send */
+			atomic_store_explicit(gx_seq(v, pos + i), (pos + i + v->cap) & GX_POS_MASK, memory_order_release);
+		gx_journal_done(p);
+		if (gx_ring_wakes(v))
+			gx_ec_notify(&r->not_full, &r->wakes);
+		if (res != -EAGAIN)
+			return res;
+	}
+}
+
+static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, const gx_rx *x, gx_until u)
+{
+	for (;;) {
+		ssize_t rc = gx_recv_some(r, v, x);
 		if (rc != -EAGAIN)
 			return rc;
-		int w = gx_ec_wait(&r->not_empty, gx_ready_recv, r, (r->flags & GX_RING_NOWAKE) ? -1 : r->spin_ns, u,
-				   (uint64_t *)&r->sleeps);
+		int w = gx_ec_wait(&r->not_empty, gx_ready_recv, r, gx_ring_spin(v), u, &r->sleeps);
 		if (w < 0)
 			return w;
 	}
@@ -543,55 +723,64 @@ static ssize_t gx_recv_wait(gx_ring *r, void *buf, size_t cap, gx_off *chunk, ui
 
 ssize_t gx_ring_try_recv(gx_ring *r, void *buf, size_t cap, gx_off *chunk)
 {
-	if (!gx_ring_ok(r) || (!buf && cap))
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || (!buf && cap))
 		return -EINVAL;
-	return gx_recv_some(r, buf, cap, chunk, 1, GX_RX_ONE);
+	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE};
+	return gx_recv_some(r, v, &x);
 }
 
 ssize_t gx_ring_recv(gx_ring *r, void *buf, size_t cap, gx_off *chunk, gx_until u)
 {
-	if (!gx_ring_ok(r) || (!buf && cap))
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || (!buf && cap))
 		return -EINVAL;
-	return gx_recv_wait(r, buf, cap, chunk, 1, GX_RX_ONE, u);
+	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE};
+	return gx_recv_wait(r, v, &x, u);
 }
 
 int gx_ring_try_recv_batch(gx_ring *r, void *msgs, size_t n)
 {
-	if (!gx_ring_ok(r) || !msgs || n == 0)
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !msgs || n == 0)
 		return -EINVAL;
-	return (int)gx_recv_some(r, msgs, 0, NULL, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, GX_RX_BATCH);
+	gx_rx x = {msgs, 0, NULL, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, GX_RX_BATCH};
+	return (int)gx_recv_some(r, v, &x);
 }
 
 int gx_ring_recv_batch(gx_ring *r, void *msgs, size_t n, gx_until u)
 {
-	if (!gx_ring_ok(r) || !msgs || n == 0)
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !msgs || n == 0)
 		return -EINVAL;
-	return (int)gx_recv_wait(r, msgs, 0, NULL, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, GX_RX_BATCH, u);
+	gx_rx x = {msgs, 0, NULL, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, GX_RX_BATCH};
+	return (int)gx_recv_wait(r, v, &x, u);
 }
 
 /* ---- close, stats ---- */
 
 int gx_ring_close(gx_ring *r)
 {
-	if (!gx_ring_ok(r))
+	if (!gx_ring_v(r))
 		return -EINVAL;
 	uint32_t z = 0;
+	/* acq_rel, then the notifies' fences: a sleeper re-checks after */
 	if (!atomic_compare_exchange_strong(&r->closed, &z, 1))
 		return -EPIPE;
-	atomic_thread_fence(memory_order_seq_cst);
-	gx_ec_notify(&r->not_empty, (uint64_t *)&r->wakes);
-	gx_ec_notify(&r->not_full, (uint64_t *)&r->wakes);
+	gx_ec_notify(&r->not_empty, &r->wakes);
+	gx_ec_notify(&r->not_full, &r->wakes);
 	return 0;
 }
 
 int gx_ring_stats_get(const gx_ring *r, gx_ring_stats *out)
 {
-	if (!gx_ring_ok(r) || !out)
-		return -EINVAL;
 	gx_ring *w = (gx_ring *)r;
+	const gx_rgeo *v = gx_ring_v(w);
+	if (!v || !out)
+		return -EINVAL;
 	memset(out, 0, sizeof *out);
-	out->capacity = r->cap;
-	out->msg_size = r->msg_size;
+	out->capacity = (uint32_t)v->cap;
+	out->msg_size = v->msg_size;
 	out->sent = atomic_load(&w->head);
 	out->received = atomic_load(&w->tail);
 	out->queued = out->sent >= out->received ? out->sent - out->received : 0;
@@ -606,7 +795,8 @@ int gx_ring_stats_get(const gx_ring *r, gx_ring_stats *out)
 
 void gx_ring_kick(gx_ring *r)
 {
-	gx_ec_notify(&r->not_empty, (uint64_t *)&r->wakes);
+	if (gx_ring_v(r))
+		gx_ec_notify(&r->not_empty, &r->wakes);
 }
 
 bool gx_ring_has_room(gx_ring *r)
@@ -628,27 +818,48 @@ uint64_t gx_ring_depth(const gx_ring *r)
 
 /* ---- salvage (before repair) ---- */
 
-static bool gx_live_claims(gx_arena *a, gx_ring *r, int dead, uint32_t kind, uint64_t q);
+/* Does a live process other than `dead` hold [q] of ring v on side kind? */
+static bool gx_live_claims(const gx_rgeo *v, int dead, uint32_t kind, uint64_t q)
+{
+	gx_arena_hdr *h = gx_ah(v->a);
+	for (int s = 0; s < GX_SHM_MAX_PROCS; s++) {
+		if (s == dead)
+			continue;
+		gx_proc *p = &h->proc[s];
+		if (atomic_load(&p->rj_kind) != kind || atomic_load(&p->rj_ring) != v->self)
+			continue;
+		uint64_t pos = atomic_load(&p->rj_pos);
+		uint32_t n = atomic_load(&p->rj_n);
+		if (q >= pos && q - pos < n && gx_slot_alive(v->a, s))
+			return true;
+	}
+	return false;
+}
+
+/* Position q of a dead consumer's claim is still its own: claimed, not
+ * released, not held by a live consumer. */
+static bool gx_held(gx_ring *r, const gx_rgeo *v, int slot, uint64_t q, uint64_t seq)
+{
+	return atomic_load(&r->tail) > q && gx_pdiff(seq, q + 1) == 0 && !gx_live_claims(v, slot, GX_JR_RECV, q);
+}
 
 int gx_ring_salvage(gx_arena *a, gx_ring *r, int slot, void (*cb)(const void *msg, size_t len, void *arg),
 		    void *arg, int *released)
 {
 	*released = 0;
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || v->a != a || slot < 0 || slot >= GX_SHM_MAX_PROCS)
+		return -1;
 	gx_proc *p = &gx_ah(a)->proc[slot];
-	gx_rv vv, *v = &vv;
-	if (gx_rv_get(r, v) < 0 || atomic_load(&p->rj_kind) != GX_JR_RECV || atomic_load(&p->rj_ring) != r->self)
+	if (atomic_load(&p->rj_kind) != GX_JR_RECV || atomic_load(&p->rj_ring) != v->self)
 		return -1;
 	uint64_t pos = atomic_load(&p->rj_pos);
 	uint32_t n = atomic_load(&p->rj_n);
 	if (n > v->cap)
 		n = (uint32_t)v->cap;
 	uint32_t held = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t q = pos + i;
-		uint64_t seq = atomic_load(gx_seq(v, q));
-		bool mine = atomic_load(&r->tail) > q && gx_pdiff(seq, q + 1) == 0 && !gx_live_claims(a, r, slot, GX_JR_RECV, q);
-		held += mine;
-	}
+	for (uint32_t i = 0; i < n; i++)
+		held += gx_held(r, v, slot, pos + i, atomic_load(gx_seq(v, pos + i)));
 	if (held < n && n > 0)
 		*released = 1; /* releases come after every copy: the copies are whole */
 	int given = 0;
@@ -656,7 +867,7 @@ int gx_ring_salvage(gx_arena *a, gx_ring *r, int slot, void (*cb)(const void *ms
 		uint64_t q = pos + i;
 		_Atomic uint64_t *sq = gx_seq(v, q);
 		uint64_t seq = atomic_load(sq);
-		if (atomic_load(&r->tail) <= q || gx_pdiff(seq, q + 1) != 0 || gx_live_claims(a, r, slot, GX_JR_RECV, q))
+		if (!gx_held(r, v, slot, q, seq))
 			continue;
 		uint32_t tag = (uint32_t)(seq >> 56);
 		if (!*released && tag >= 1 && tag <= v->msg_size) {
@@ -666,70 +877,63 @@ int gx_ring_salvage(gx_arena *a, gx_ring *r, int slot, void (*cb)(const void *ms
 		atomic_compare_exchange_strong(sq, &seq, (q + v->cap) & GX_POS_MASK);
 	}
 	atomic_store(&p->rj_kind, GX_JR_NONE);
-	gx_ec_notify(&r->not_full, (uint64_t *)&r->wakes);
+	gx_ec_notify(&r->not_full, &r->wakes);
 	return given;
 }
 
 /* ---- repair ---- */
 
-/* Does a live process other than `dead` hold [q] of ring r on side kind? */
-static bool gx_live_claims(gx_arena *a, gx_ring *r, int dead, uint32_t kind, uint64_t q)
+/* A dead producer's claim at q: published as SKIP when it never published. */
+static void gx_repair_send(gx_ring *r, const gx_rgeo *v, int slot, uint64_t q, gx_repair_report *rep)
 {
-	gx_arena_hdr *h = gx_ah(a);
-	for (int s = 0; s < GX_SHM_MAX_PROCS; s++) {
-		if (s == dead)
-			continue;
-		gx_proc *p = &h->proc[s];
-		if (atomic_load(&p->rj_kind) != kind || atomic_load(&p->rj_ring) != r->self)
-			continue;
-		uint64_t pos = atomic_load(&p->rj_pos);
-		uint32_t n = atomic_load(&p->rj_n);
-		if (q >= pos && q - pos < n && gx_slot_alive(a, s))
-			return true;
+	_Atomic uint64_t *sq = gx_seq(v, q);
+	uint64_t seq = atomic_load(sq);
+	if (atomic_load(&r->head) <= q || gx_pdiff(seq, q) != 0 || (seq >> 56) != 0 ||
+	    gx_live_claims(v, slot, GX_JR_SEND, q))
+		return;
+	if (atomic_compare_exchange_strong(sq, &seq, gx_pub(q, GX_TAG_SKIP))) {
+		atomic_fetch_add(&r->skipped, 1);
+		rep->slots_skipped++;
 	}
-	return false;
+}
+
+/* A dead consumer's claim at q: released (its message counted lost). */
+static void gx_repair_recv(gx_ring *r, const gx_rgeo *v, int slot, uint64_t q, gx_repair_report *rep)
+{
+	_Atomic uint64_t *sq = gx_seq(v, q);
+	uint64_t seq = atomic_load(sq);
+	if (!gx_held(r, v, slot, q, seq))
+		return;
+	uint32_t tag = (uint32_t)(seq >> 56);
+	if (tag == GX_TAG_CHUNK) {
+		gx_off off;
+		memcpy(&off, gx_payload(v, q), 8);
+		gx_pool_free_ring_chunk(v->a, off);
+	}
+	if (atomic_compare_exchange_strong(sq, &seq, (q + v->cap) & GX_POS_MASK) && tag != GX_TAG_SKIP) {
+		atomic_fetch_add(&r->lost, 1);
+		rep->slots_lost++;
+	}
 }
 
 void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *rep)
 {
-	gx_proc *p = &gx_ah(a)->proc[slot];
-	gx_rv vv, *v = &vv;
-	if (gx_rv_get(r, v) < 0)
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || v->a != a || slot < 0 || slot >= GX_SHM_MAX_PROCS)
 		return;
+	gx_proc *p = &gx_ah(a)->proc[slot];
 	uint32_t kind = atomic_load(&p->rj_kind);
-	if (kind == GX_JR_NONE || atomic_load(&p->rj_ring) != r->self)
+	if (kind == GX_JR_NONE || atomic_load(&p->rj_ring) != v->self)
 		return;
 	uint64_t pos = atomic_load(&p->rj_pos);
 	uint32_t n = atomic_load(&p->rj_n);
 	if (n > v->cap)
-		n = v->cap;
+		n = (uint32_t)v->cap;
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t q = pos + i;
-		_Atomic uint64_t *sq = gx_seq(v, q);
-		uint64_t seq = atomic_load(sq);
-		if (kind == GX_JR_SEND) {
-			if (atomic_load(&r->head) <= q || gx_pdiff(seq, q) != 0 || (seq >> 56) != 0 ||
-			    gx_live_claims(a, r, slot, GX_JR_SEND, q))
-				continue;
-			if (atomic_compare_exchange_strong(sq, &seq, gx_pub(q, GX_TAG_SKIP))) {
-				atomic_fetch_add(&r->skipped, 1);
-				rep->slots_skipped++;
-			}
-		} else {
-			if (atomic_load(&r->tail) <= q || gx_pdiff(seq, q + 1) != 0 ||
-			    gx_live_claims(a, r, slot, GX_JR_RECV, q))
-				continue;
-			uint32_t tag = (uint32_t)(seq >> 56);
-			if (tag == GX_TAG_CHUNK) {
-				gx_off off;
-				memcpy(&off, gx_payload(v, q), 8);
-				gx_pool_free_ring_chunk(a, off);
-			}
-			if (atomic_compare_exchange_strong(sq, &seq, (q + v->cap) & GX_POS_MASK) && tag != GX_TAG_SKIP) {
-				atomic_fetch_add(&r->lost, 1);
-				rep->slots_lost++;
-			}
-		}
+		if (kind == GX_JR_SEND)
+			gx_repair_send(r, v, slot, pos + i, rep);
+		else
+			gx_repair_recv(r, v, slot, pos + i, rep);
 	}
 	/* a chunk it was handing over and did not publish goes back to the
 	 * pool (published, it is the receiver's: state RING until taken) */
@@ -742,6 +946,6 @@ void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *re
 			gx_pool_free_ring_chunk_of(a, ck, slot);
 	}
 	atomic_store(&p->rj_kind, GX_JR_NONE);
-	gx_ec_notify(&r->not_empty, (uint64_t *)&r->wakes);
-	gx_ec_notify(&r->not_full, (uint64_t *)&r->wakes);
+	gx_ec_notify(&r->not_empty, &r->wakes);
+	gx_ec_notify(&r->not_full, &r->wakes);
 }

@@ -62,7 +62,7 @@ typedef struct gx_chunk_hdr {
 } gx_chunk_hdr;
 
 typedef struct gx_slab_hdr {
-	uint32_t magic;
+	_Atomic uint32_t magic; /* stored last (release) when the slab is laid out */
 	uint16_t cls, node;
 	uint32_t nchunks;
 	uint32_t data;   /* offset of chunk 0 from the slab start */
@@ -72,7 +72,7 @@ typedef struct gx_slab_hdr {
 /* One (node, class) pool: its own cache lines. */
 typedef struct gx_pool_cls {
 	_Alignas(128) _Atomic uint64_t head; /* tagged free list */
-	_Atomic uint32_t repairing;          /* a repair walks this list */
+	_Atomic uint32_t repairing;          /* owner tag of a repair walking this list, 0 */
 	_Alignas(64) _Atomic uint64_t allocs, frees, bad_frees, chunks;
 } gx_pool_cls;
 
@@ -105,7 +105,7 @@ typedef struct gx_proc {
 } gx_proc;
 
 typedef struct gx_arena_hdr {
-	uint64_t magic;
+	_Atomic uint64_t magic; /* stored last (release) by gx_arena_create */
 	uint64_t size;
 	uint64_t page_size;
 	uint32_t tier;
@@ -120,6 +120,9 @@ typedef struct gx_arena_hdr {
 	uint64_t slab_first; /* offset of slab 0 (global slab index base) */
 	uint64_t nslabs;     /* slabs the arena can hold */
 	_Atomic uint64_t runtime_table; /* the parallel runtime's table (par.h), 0 */
+	/* bumped after every repair; every sleeper waits on it beside its own
+	 * word, so a death wakes them all (wake.c) */
+	_Alignas(64) _Atomic uint32_t deaths;
 	gx_pool_cls cls[GX_SHM_MAX_NODES][GX_POOL_CLASSES];
 	gx_proc proc[GX_SHM_MAX_PROCS];
 	_Atomic uint32_t procs_used;
@@ -129,6 +132,33 @@ typedef struct gx_arena_hdr {
 struct gx_arena {
 	gx_arena_hdr h; /* the mapping starts here */
 };
+
+/*
+ * What this process knows of an arena it mapped: copied from the header
+ * gx_arena_create wrote (a forked child inherits the copy), never read back
+ * from shared memory. Every bound on an offset, an index, a copy or a
+ * munmap comes from here, so a peer that rewrites the header changes
+ * nothing this process relies on.
+ */
+typedef struct gx_arena_geo {
+	char *base;              /* the mapping; NULL for a free entry */
+	uint64_t size;           /* bytes mapped */
+	uint64_t page_size;
+	uint64_t slab_first;     /* offset of slab 0 */
+	uint64_t nslabs;
+	uint64_t pool_limit;     /* bytes pools may carve, 0 for no limit */
+	int64_t spin_ns;
+	uint32_t nodes;          /* parts (1..GX_SHM_MAX_NODES) */
+	uint32_t tier;
+	uint32_t numa_placed;
+	int fd;                  /* the memfd, -1 when closed */
+	gx_off part_base[GX_SHM_MAX_NODES], part_end[GX_SHM_MAX_NODES];
+	char why[200];
+} gx_arena_geo;
+
+/* The geometry of a, an arena mapped in this process; NULL when a is not
+ * one (a bad pointer from a caller: the call fails with -EINVAL). */
+const gx_arena_geo *gx_geo(const gx_arena *a);
 
 static inline gx_arena_hdr *gx_ah(const gx_arena *a)
 {
@@ -140,13 +170,19 @@ static inline char *gx_abase(const gx_arena *a)
 	return (char *)a;
 }
 
-/* Bounds-checked translation for values read from shared memory. */
+/* Bounds-checked translation for values read from shared memory, against
+ * the geometry g of the arena (this process's copy). */
+static inline void *gx_gptr(const gx_arena_geo *g, uint64_t off, uint64_t len)
+{
+	if (off < sizeof(gx_arena_hdr) || off > g->size || len > g->size - off)
+		return 0;
+	return g->base + off;
+}
+
 static inline void *gx_aptr(const gx_arena *a, uint64_t off, uint64_t len)
 {
-	uint64_t size = a->h.size;
-	if (off < sizeof(gx_arena_hdr) || off > size || len > size - off)
-		return 0;
-	return (char *)a + off;
+	const gx_arena_geo *g = gx_geo(a);
+	return g ? gx_gptr(g, off, len) : 0;
 }
 
 /* /proc/PID/NAME into buf (NUL-terminated, at most cap - 1 bytes): the
@@ -164,6 +200,35 @@ gx_arena *gx_arena_of(const void *p);
 /* Repair slot s for a process pid known to be dead (reaped already, so
  * its pid may be reused): no liveness check. 1, or 0 when s is not pid's. */
 int gx_arena_repair_slot(gx_arena *a, int s, int32_t pid, gx_repair_report *rep);
+/* Bump the arena's death count and wake every process sleeping in it
+ * (each sleeper waits on that word beside its own, wake.c): after a death,
+ * no sleeper waits on a wake-up the dead process owed. */
+void gx_arena_wake_all(gx_arena *a);
+/*
+ * Owner tags, for words that say "a process is doing X" (a pool's
+ * repairing flag): slot + 1 in the low 16 bits, the slot's generation in
+ * the high 16, so that a process that took the slot later does not pass
+ * for the old owner. 0 is no owner.
+ */
+uint32_t gx_owner_tag(gx_arena *a);
+/* Is it worth waiting for the owner named by tag? No for a garbage tag, a
+ * free or reused slot, a dead or zombie process, and a stopped or traced
+ * one (it may never go on): then the waiter takes over. Reads /proc: call
+ * it when a wait has gone on for a while (gx_spin_pause says when). */
+bool gx_owner_waitable(gx_arena *a, uint32_t tag);
+
+/* A bounded wait on a word another process writes. */
+typedef struct gx_spin {
+	uint32_t n;
+	int64_t next_look; /* CLOCK_MONOTONIC ns */
+} gx_spin;
+#define GX_SPIN_INIT {0, 0}
+/* One round: the CPU's pause for the first rounds, then a yield (of the
+ * coroutine when in one, so that the process's other coroutines run; of
+ * the thread otherwise). True about once a millisecond: time to look at
+ * the owner (gx_owner_waitable) or give up. */
+bool gx_spin_pause(gx_spin *s);
+
 /* True while slot s belongs to a running process (or this one). */
 int gx_slot_alive(gx_arena *a, int s);
 
@@ -220,12 +285,12 @@ void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *re
 /* wake.c: eventcount (gx_ec above) */
 
 /* Wake sleepers of ec, if any (cheap when none: one load). */
-void gx_ec_notify(gx_ec *ec, uint64_t *wakes);
+void gx_ec_notify(gx_ec *ec, _Atomic uint64_t *wakes);
 /*
  * Wait until ready(arg) is true or u ends: spin for spin_ns, then sleep on
  * ec (futex, io_uring FUTEX_WAIT in a coroutine, or backoff sleeps on
  * epoll). 0 when ready, -ETIMEDOUT / -ECANCELED when u ended.
  */
-int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, uint64_t *sleeps);
+int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, _Atomic uint64_t *sleeps);
 
 #endif

@@ -1,0 +1,200 @@
+/* Lost wake-ups: a process killed after it marked a wake-up as sent and before its FUTEX_WAKE (a seccomp filter kills it exactly there) leaves no sleeper asleep once repair has run, in a thread or in a coroutine. */
+#include "harness.h"
+
+#include "../common/killpoint.h"
+
+/* The state letter of pid from /proc (R, S, Z...), '?' when unreadable. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return '?';
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+/* Wait until the ring counted a sleep and pid is asleep in the kernel. */
+static void wait_asleep(gx_ring *r, pid_t pid, uint64_t sleeps_before)
+{
+	int64_t end = gx_now() + 10 * GX_SECOND;
+	for (;;) {
+		gx_ring_stats s;
+		cr_assert_eq(gx_ring_stats_get(r, &s), 0);
+		if (s.sleeps > sleeps_before && proc_state(pid) == 'S')
+			break;
+		cr_assert(gx_now() < end, "the sleeper never went to sleep");
+		nap_us(500);
+	}
+	nap_us(20000); /* and stays there: in the futex wait, not on the way */
+}
+
+/* Fork the process that will be killed at its FUTEX_WAKE: it runs fn. */
+static pid_t doomed_child(void (*fn)(gx_ring *), gx_ring *r)
+{
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		if (kp_kill_at_futex_wake() < 0)
+			_exit(77);
+		fn(r);
+		_exit(0); /* it should not get here: it dies in fn */
+	}
+	return pid;
+}
+
+static void expect_killed_at_wake(pid_t pid)
+{
+	int st = reap(pid, 10);
+	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		cr_skip_test("seccomp filters are not allowed here");
+	char b[96];
+	cr_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
+		  "the doomed process died at its FUTEX_WAKE: %s", status_str(st, b, sizeof b));
+}
+
+/* The sleeper must still be asleep: the wake-up was really lost. */
+static void expect_still_asleep(pid_t pid)
+{
+	nap_us(50000);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, WNOHANG), 0, "the sleeper woke before repair: the kill point missed");
+}
+
+static void send_one(gx_ring *r)
+{
+	uint64_t v = 42;
+	gx_ring_try_send(r, &v, 8);
+}
+
+static void recv_one(gx_ring *r)
+{
+	uint64_t v;
+	gx_ring_try_recv(r, &v, 8, NULL);
+}
+
+static void repair_dead(gx_arena *a, pid_t pid)
+{
+	gx_repair_report rep;
+	int rc = gx_arena_repair(a, pid, &rep);
+	cr_assert_eq(rc, 1, "repair of the dead process: %d", rc);
+}
+
+Test(wakeup, a_receiver_asleep_in_a_thread_wakes_after_the_sender_died_before_its_wake, .timeout = 60)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	gx_ring *r;
+	cr_assert_eq(gx_ring_create(a, &r, 8, 8, 0), 0);
+	pid_t sleeper = fork_child();
+	if (sleeper == 0) {
+		uint64_t v = 0;
+		ssize_t n = gx_ring_recv(r, &v, 8, NULL, GX_FOREVER);
+		_exit(n == 8 && v == 42 ? 0 : 3);
+	}
+	wait_asleep(r, sleeper, 0);
+	pid_t sender = doomed_child(send_one, r);
+	expect_killed_at_wake(sender);
+	expect_still_asleep(sleeper);
+	repair_dead(a, sender);
+	expect_clean_exit(sleeper, 10, "the receiver, after repair");
+	gx_arena_destroy(a);
+}
+
+Test(wakeup, a_sender_asleep_on_a_full_ring_wakes_after_the_receiver_died_before_its_wake, .timeout = 60)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	gx_ring *r;
+	cr_assert_eq(gx_ring_create(a, &r, 2, 8, 0), 0);
+	uint64_t v = 1;
+	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
+	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
+	pid_t sleeper = fork_child();
+	if (sleeper == 0) {
+		uint64_t w = 7;
+		_exit(gx_ring_send(r, &w, 8, GX_FOREVER) == 0 ? 0 : 3);
+	}
+	wait_asleep(r, sleeper, 0);
+	pid_t receiver = doomed_child(recv_one, r);
+	expect_killed_at_wake(receiver);
+	expect_still_asleep(sleeper);
+	repair_dead(a, receiver);
+	expect_clean_exit(sleeper, 10, "the sender, after repair");
+	gx_ring_stats s;
+	cr_assert_eq(gx_ring_stats_get(r, &s), 0);
+	cr_expect_eq(s.queued, 2, "one taken, one more sent");
+	gx_arena_destroy(a);
+}
+
+/* A receiver in a coroutine: the loop sleeps on the ring's word and the
+ * arena's death count at once (io_uring FUTEX_WAITV), or polls (epoll). */
+static gx_ring *co_ring;
+
+static int co_recv_main(void *arg)
+{
+	(void)arg;
+	uint64_t v = 0;
+	ssize_t n = gx_ring_recv(co_ring, &v, 8, NULL, GX_FOREVER);
+	return n == 8 && v == 42 ? 0 : 3;
+}
+
+static void coroutine_receiver(const char *backend)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	cr_assert_eq(gx_ring_create(a, &co_ring, 8, 8, 0), 0);
+	pid_t sleeper = fork_child();
+	if (sleeper == 0) {
+		setenv("GONEX_BACKEND", backend, 1);
+		gx_config c;
+		gx_config_init(&c);
+		c.workers = 0;
+		int rc = gx_run(&c, co_recv_main, NULL);
+		_exit(rc == 0 ? 0 : 4);
+	}
+	wait_asleep(co_ring, sleeper, 0);
+	pid_t sender = doomed_child(send_one, co_ring);
+	expect_killed_at_wake(sender);
+	repair_dead(a, sender);
+	expect_clean_exit(sleeper, 10, "the coroutine receiver, after repair");
+	gx_arena_destroy(a);
+}
+
+Test(wakeup, a_receiver_asleep_in_a_coroutine_on_io_uring_wakes_after_repair, .timeout = 60)
+{
+	coroutine_receiver("uring");
+}
+
+Test(wakeup, a_receiver_asleep_in_a_coroutine_on_epoll_wakes_after_repair, .timeout = 60)
+{
+	coroutine_receiver("epoll");
+}
+
+/* Repair of a process that owed nothing still wakes sleepers only to let
+ * them look again: nothing is delivered that was not sent. */
+Test(wakeup, a_repair_wakes_sleepers_who_then_go_back_to_sleep, .timeout = 60)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	gx_ring *r;
+	cr_assert_eq(gx_ring_create(a, &r, 8, 8, 0), 0);
+	pid_t sleeper = fork_child();
+	if (sleeper == 0) {
+		uint64_t v = 0;
+		ssize_t n = gx_ring_recv(r, &v, 8, NULL, GX_FOREVER);
+		_exit(n == 8 && v == 9 ? 0 : 3);
+	}
+	wait_asleep(r, sleeper, 0);
+	pid_t idle = fork_child();
+	if (idle == 0) {
+		gx_arena_attach(a);
+		_exit(0);
+	}
+	expect_clean_exit(idle, 10, "a process that held a slot");
+	repair_dead(a, idle);
+	wait_asleep(r, sleeper, 1); /* woke, found nothing, slept again */
+	uint64_t v = 9;
+	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
+	expect_clean_exit(sleeper, 10, "the receiver");
+	gx_arena_destroy(a);
+}
