@@ -57,6 +57,7 @@
 #include <gonex/chan.h>
 #include <gonex/context.h>
 #include <gonex/coro.h>
+#include <gonex/dump.h>
 #include <gonex/io.h>
 #include <gonex/runtime.h>
 #include <gonex/shm.h>

@@ -38,8 +38,8 @@
 #include "core/panic.h"
 
 #include <gonex/coro.h>
+#include <gonex/dump.h>
 #include <gonex/io.h>
-#include <gonex/stats.h>
 #include <gonex/time.h>
 
 static int gx_quit_fd = -1;
