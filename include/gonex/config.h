@@ -167,7 +167,7 @@ typedef struct gx_config {
 	 * no limit. Checked every 100 ms. Default 0. */
 	size_t worker_max_rss;
 
-	/* ---- observability (gonex/stats.h) ---- */
+	/* ---- observability (gonex/stats.h, gonex/dump.h) ---- */
 	/* GONEX_STATS: keep per-function and per-worker figures in the arena
 	 * (gx_stats_snapshot, perf/gonex-stat). Default 1. */
 	int stats;

@@ -7,6 +7,8 @@
 #include <gonex/chan.h>
 #include <gonex/config.h>
 #include <gonex/context.h>
+#include <gonex/dump.h>
+#include <gonex/fanout.h>
 #include <gonex/io.h>
 #include <gonex/parallel.h>
 #include <gonex/coro.h>

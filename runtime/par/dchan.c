@@ -35,6 +35,7 @@
 
 #include <gonex/chan.h>
 #include <gonex/coro.h>
+#include <gonex/fanout.h>
 #include <gonex/parallel.h>
 
 #if GX_HAVE_LZ4

@@ -15,8 +15,8 @@
 #include "core/sched.h"
 
 #include <gonex/context.h>
+#include <gonex/dump.h>
 #include <gonex/io.h>
-#include <gonex/stats.h>
 
 /* ---- process-local state ---- */
 

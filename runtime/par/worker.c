@@ -13,8 +13,8 @@
 
 #include "core/sched.h"
 
+#include <gonex/dump.h>
 #include <gonex/runtime.h>
-#include <gonex/stats.h>
 
 /* ---- the worker ---- */
 

@@ -14,6 +14,7 @@
 #include "arch/switch.h"
 #include "core/sched.h"
 
+#include <gonex/dump.h>
 #include <gonex/stats.h>
 
 #define GX_DUMP_FRAMES 32

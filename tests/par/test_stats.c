@@ -1,9 +1,10 @@
 /*
- * Figures and dumps (gonex/stats.h): counts match what ran (per function,
- * per section, per worker), the histogram holds what was timed, JSON, the
- * figures read from another process (gx_stats_open), stats off, idle
- * workers' heartbeats and a stopped worker reported unhealthy, and the
- * coroutine dump (API, gx_dump_all across processes, SIGQUIT).
+ * Figures and dumps (gonex/stats.h, gonex/dump.h): counts match what ran
+ * (per function, per section, per worker), the histogram holds what was
+ * timed, JSON, the figures read from another process (gx_stats_open),
+ * stats off, idle workers' heartbeats and a stopped worker reported
+ * unhealthy, and the coroutine dump (API, gx_dump_all across processes,
+ * SIGQUIT).
  */
 #include <criterion/criterion.h>
 #include <errno.h>

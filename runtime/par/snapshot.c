@@ -1,12 +1,48 @@
 /*
- * The figures (gonex/stats.h): snapshots of the shards, the workers and
- * the breakers kept in the arena, read in this process or in another
- * program's arena mapped read-only (gonex-stat); profiling sections; the
- * SIGQUIT coroutine dump.
+ * The figures (gonex/stats.h) as a snapshot: the workers, the stats shards
+ * and the breakers kept in the arena, read from this process's arena
+ * (gx_stats_snapshot) or from another program's arena mapped read-only
+ * (gx_stats_open / _read / _close, what gonex-stat does).
  *
- * A foreign arena is read as untrusted memory: every offset and count is
- * checked against the mapping before use, and strings are cut at their
- * field's end.
+ * Not trusted: anything in the arena. The same reader serves both cases,
+ * so even our own arena is read as if another program (or a bug) had
+ * written it: the arena header's magic and size must match the mapping
+ * and the table's magic this layout; every offset, with the length
+ * behind it, is checked against the mapping (gx_at) before use; every
+ * count is capped by its table's size once it is in a local (workers
+ * GX_MAX_WORKERS, shards GX_MAX_WORKERS + 1, entries GX_STAT_FNS,
+ * breakers GX_BREAKER_MAX); names are cut at their field's end
+ * (gx_name_copy reads at most cap - 1 bytes). A header or table that
+ * fails a check is -EPROTO; an offset in it that fails one reads as empty
+ * (no queue depth, no function figures). Never an access outside the
+ * mapping.
+ * Trusted: the mapping itself (its size from fstat when foreign), and
+ * /proc/PID/fd, which the kernel opens only for the same user or root.
+ *
+ * Invariants:
+ * - a snapshot only reads the arena: no store, no CAS, no futex (a foreign
+ *   arena is mapped PROT_READ);
+ * - out->nworkers <= GX_MAX_WORKERS, out->nfn <= GX_STATS_FN_MAX,
+ *   out->nbreaker <= GX_STATS_BREAKER_MAX;
+ * - an entry of a shard is merged only once its `used` flag is seen set,
+ *   so its kind, fn, nameptr and name are complete; entries with the same
+ *   (kind, fn, nameptr) from several shards are summed into one.
+ *
+ * Memory ordering (the writers are the runtime's processes, this one
+ * included; no lock):
+ * - runtime_table: loaded here; partner the store in par.c that publishes
+ *   the table after stats_on, nshards and shards are set;
+ * - gx_stat_fn.used: acquire here; partner the release store in
+ *   gx_stat_entry (stats.c) after kind, fn, nameptr and name;
+ * - gx_brk.used == 2: loaded here; partner the store in breaker.c after
+ *   the breaker's name and options are set;
+ * - counters and histograms are single values read one by one with no
+ *   order between them: a value landing mid-read may show in one figure
+ *   and not another (a count and its histogram, say); that is accepted.
+ *
+ * Rejected: asking the owning processes for their figures (DESIGN: one
+ * process, or gonex-stat, reads everyone's without asking; a stuck process
+ * would not answer).
  */
 #include "par/par.h"
 
@@ -17,16 +53,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/panic.h"
 #include "core/sched.h"
 
-#include <gonex/coro.h>
-#include <gonex/io.h>
 #include <gonex/stats.h>
 #include <gonex/time.h>
 
@@ -184,7 +216,7 @@ int gx_stats_snapshot(gx_stats *out)
 	gx_arena *a = gx_par_table() ? gx_par_arena(0) : NULL;
 	if (!a || !gx_sched_active())
 		return -EPERM;
-	return gx_stats_from((const char *)a, gx_ah(a)->size, out);
+	return gx_stats_from((const char *)a, gx_geo(a)->size, out);
 }
 
 /* ---- another program's arena ---- */
@@ -271,190 +303,4 @@ void gx_stats_close(gx_stats_src *src)
 		return;
 	munmap(src->base, src->size);
 	free(src);
-}
-
-/* ---- JSON ---- */
-
-static void gx_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-static const char *gx_brk_state_name(int st)
-{
-	return st == GX_BREAKER_OPEN ? "open" : st == GX_BREAKER_HALF_OPEN ? "half-open" : "closed";
-}
-
-static const char *gx_w_state_name(int st)
-{
-	static const char *n[] = {"off", "starting", "ready", "draining", "dead"};
-	return st >= 0 && st <= 4 ? n[st] : "?";
-}
-
-int gx_stats_json(const gx_stats *s, int fd)
-{
-	if (!s || fd < 0)
-		return -EINVAL;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f)
-		return -ENOMEM;
-	fprintf(f, "{\"now_ns\":%lld,\"main_pid\":%d,\"stats\":%s,\"degraded\":%s,\"workers\":[", (long long)s->now_ns,
-		s->main_pid, s->enabled ? "true" : "false", s->degraded ? "true" : "false");
-	for (int i = 0; i < s->nworkers && i < GX_MAX_WORKERS; i++) {
-		const gx_stats_worker *w = &s->w[i];
-		fprintf(f,
-			"%s{\"worker\":%d,\"pid\":%d,\"cpu\":%d,\"state\":\"%s\",\"healthy\":%s,\"tasks\":%llu,"
-			"\"steals\":%llu,\"restarts\":%llu,\"wakeups\":%llu,\"queued\":%llu,\"running\":%llu,"
-			"\"busy_ns\":%lld,\"idle_ns\":%lld,\"util\":%.4f,\"heartbeat_age_ns\":%lld}",
-			i ? "," : "", i, w->pid, w->cpu, gx_w_state_name(w->state), w->healthy ? "true" : "false",
-			(unsigned long long)w->tasks, (unsigned long long)w->steals, (unsigned long long)w->restarts,
-			(unsigned long long)w->wakeups, (unsigned long long)w->queued, (unsigned long long)w->running,
-			(long long)w->busy_ns, (long long)w->idle_ns, w->util, (long long)w->heartbeat_age_ns);
-	}
-	fprintf(f, "],\"functions\":[");
-	for (int i = 0; i < s->nfn && i < GX_STATS_FN_MAX; i++) {
-		const gx_stats_fn *x = &s->fn[i];
-		fprintf(f, "%s{\"name\":", i ? "," : "");
-		gx_json_str(f, x->name);
-		fprintf(f,
-			",\"kind\":\"%s\",\"count\":%llu,\"errors\":%llu,\"retries\":%llu,\"fallbacks\":%llu,"
-			"\"rejected\":%llu,\"timed\":%llu,\"mean_ns\":%lld,\"p50_ns\":%lld,\"p90_ns\":%lld,"
-			"\"p99_ns\":%lld,\"p999_ns\":%lld,\"max_ns\":%lld}",
-			x->kind == GX_STATS_SECTION ? "section" : "task", (unsigned long long)x->count,
-			(unsigned long long)x->errors, (unsigned long long)x->retries, (unsigned long long)x->fallbacks,
-			(unsigned long long)x->rejected, (unsigned long long)x->timed, (long long)x->mean_ns,
-			(long long)x->p50_ns, (long long)x->p90_ns, (long long)x->p99_ns, (long long)x->p999_ns,
-			(long long)x->max_ns);
-	}
-	fprintf(f, "],\"breakers\":[");
-	for (int i = 0; i < s->nbreaker && i < GX_STATS_BREAKER_MAX; i++) {
-		const gx_stats_breaker *b = &s->breaker[i];
-		fprintf(f, "%s{\"name\":", i ? "," : "");
-		gx_json_str(f, b->name);
-		fprintf(f,
-			",\"state\":\"%s\",\"successes\":%llu,\"failures\":%llu,\"opens\":%llu,\"rejected\":%llu,"
-			"\"fallbacks\":%llu,\"last_goods\":%llu}",
-			gx_brk_state_name(b->state), (unsigned long long)b->successes, (unsigned long long)b->failures,
-			(unsigned long long)b->opens, (unsigned long long)b->rejected, (unsigned long long)b->fallbacks,
-			(unsigned long long)b->last_goods);
-	}
-	fprintf(f, "]}\n");
-	if (fclose(f) != 0) {
-		free(buf);
-		return -ENOMEM;
-	}
-	int rc = 0;
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, buf + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = w < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)w;
-	}
-	free(buf);
-	return rc;
-}
-
-/* ---- profiling sections ---- */
-
-gx_prof gx_prof_begin(const char *name)
-{
-	gx_prof p = {name, 0};
-	if (name && gx_sched_active() && gx_par_cfg()->stats && gx_par_arena(1) && gx_par_shard())
-		p.t0 = gx_now();
-	return p;
-}
-
-void gx_prof_end_err(gx_prof *p, int err)
-{
-	if (!p || !p->t0 || !p->name)
-		return;
-	gx_stat_shard *sh = gx_par_shard();
-	if (!sh)
-		return;
-	int64_t ns = gx_now() - p->t0;
-	gx_stat_fn *f = gx_stat_entry(sh, GX_STAT_SECTION, 0, (uint64_t)(uintptr_t)p->name, p->name);
-	gx_stat_add(&f->count, 1);
-	if (err < 0)
-		gx_stat_add(&f->errors, 1);
-	gx_stat_time(f, ns);
-	p->t0 = 0;
-}
-
-void gx_prof_end(gx_prof *p)
-{
-	gx_prof_end_err(p, 0);
-}
-
-/* ---- SIGQUIT: dump (GONEX_DUMP_SIGNAL) ---- */
-
-static int gx_quit_fd = -1;
-static struct sigaction gx_quit_old;
-static int gx_quit_on;
-
-static void gx_on_quit(int sig)
-{
-	(void)sig;
-	int e = errno;
-	uint64_t one = 1;
-	if (gx_quit_fd >= 0 && write(gx_quit_fd, &one, sizeof one) < 0) {
-		/* the counter is saturated: a dump is pending anyway */
-	}
-	errno = e;
-}
-
-static void gx_quit_loop(void *arg)
-{
-	(void)arg;
-	uint64_t v;
-	while (gx_quit_fd >= 0 && gx_read(gx_quit_fd, &v, sizeof v, GX_FOREVER) == (ssize_t)sizeof v)
-		gx_dump_all();
-}
-
-void gx_obs_start(void)
-{
-	if (!gx_par_cfg()->dump_signal || gx_quit_on)
-		return;
-	gx_quit_fd = eventfd(0, EFD_CLOEXEC);
-	if (gx_quit_fd < 0) {
-		gx_log("dump: eventfd: %s; SIGQUIT keeps its default", strerror(errno));
-		return;
-	}
-	struct sigaction sa = {.sa_handler = gx_on_quit};
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	if (sigaction(SIGQUIT, &sa, &gx_quit_old) != 0) {
-		close(gx_quit_fd);
-		gx_quit_fd = -1;
-		return;
-	}
-	gx_quit_on = 1;
-	gx_go_opts o = {.stack_size = 0, .name = "gonex-sigquit"};
-	if (gx_go_with(gx_quit_loop, NULL, &o) < 0)
-		gx_obs_fini();
-}
-
-void gx_obs_fini(void)
-{
-	if (!gx_quit_on)
-		return;
-	sigaction(SIGQUIT, &gx_quit_old, NULL);
-	close(gx_quit_fd);
-	gx_quit_fd = -1;
-	gx_quit_on = 0;
 }
