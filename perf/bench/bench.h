@@ -117,31 +117,40 @@ unsigned xp_budget(double ops, double worst_ns);
  * gx_run refused: said). */
 int xp_run(const gx_config *c, gx_main_fn fn, void *arg, unsigned budget);
 
-typedef struct xp_pin {
-	cpu_set_t old;
-	int main_cpu, worker_cpu; /* -1: not pinned */
-} xp_pin;
-
-/* Inside main_fn: the main process to ring_cpu[1]; worker 0's CPU noted.
- * xp_unpin_main puts the old mask back. */
-int xp_pin_main(xp_pin *p);
-void xp_unpin_main(const xp_pin *p);
-
 /* qsort's comparison of two int64_t. */
 int cmp_i64(const void *a, const void *b);
 
 /* The median of v[0..n-1], n <= XP_SLICES. */
 double median_i64(const int64_t *v, int n);
 
-/* XP_SLICES rounds, each the machine's floor (side over c) then one run of
- * fn: their times go to t_fl[] and t[] (fn leaves its time in *ns).
- * 0, or -1 when a floor or a run failed. */
-int xp_slices(const char *fl_name, ring_side_fn side, ring_count *c, const gx_config *cfg, gx_main_fn fn,
-	      void *arg, const int64_t *ns, unsigned budget, int64_t *t_fl, int64_t *t);
+typedef struct xp_pin {
+	cpu_set_t old;
+	int main_cpu, worker_cpu; /* -1: not pinned */
+} xp_pin;
 
-/* The start of a cross-process workload: two CPUs, the configuration
- * (one worker, spin_ns when >= 0, GONEX_* applied) and the shared control
- * page. 0, or the exit status: 1 (no two CPUs, no page), 2 (bad GONEX_*). */
-int xp_begin(const char *name, gx_config *cfg, int64_t spin_ns);
+/* A cross-process workload (one worker; the main process and worker 0 on
+ * two CPUs), all but its report. */
+typedef struct xp_job {
+	const char *name;     /* the workload, for messages */
+	int64_t spin_ns;      /* the spin budget; < 0: the default */
+	int futex_floor;      /* the floor before each slice: 0 cache line, 1 futex */
+	ring_count fl;        /* its round trips */
+	gx_main_fn fn;        /* one slice, run by gx_run's main_fn */
+	void *arg;            /* for fn */
+	const int64_t *ns;    /* where fn leaves the slice's time */
+	unsigned budget;      /* the alarm of each gx_run (xp_budget) */
+	/* set by xp_measure */
+	const char *fl_name;  /* the floor's RESULT name */
+	gx_config cfg;        /* the configuration that ran */
+	xp_pin pin;           /* where the last slice's two sides ran */
+	int64_t t_fl[XP_SLICES], t[XP_SLICES]; /* the floors' and the slices' times */
+} xp_job;
+
+/* Two CPUs, the configuration (one worker, j->spin_ns when >= 0, GONEX_*
+ * applied) and the shared control page; then XP_SLICES slices, each the
+ * floor then a gx_run in which main_fn pins the main process to
+ * ring_cpu[1], runs j->fn and puts its mask back. 0, or the exit status:
+ * 1 (no two CPUs, no page, a floor or a slice failed), 2 (bad GONEX_*). */
+int xp_measure(xp_job *j);
 
 #endif

@@ -13,7 +13,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <gonex/gonex.h>
 
@@ -207,7 +206,6 @@ static int dp_task(const void *arg, size_t len, gx_task_result *res)
 typedef struct dp_state {
 	long n, warm;
 	int64_t ns; /* this slice */
-	xp_pin pin;
 } dp_state;
 
 static int dp_rounds(long count, int64_t *ns)
@@ -235,41 +233,24 @@ static int dp_rounds(long count, int64_t *ns)
 static int dp_main(void *arg)
 {
 	dp_state *s = arg;
-	if (xp_pin_main(&s->pin))
-		return 1;
-	int ret = 1;
 	int64_t warm_ns;
 	if (s->warm && dp_rounds(s->warm, &warm_ns))
-		goto out;
-	if (dp_rounds(s->n, &s->ns))
-		goto out;
-	ret = 0;
-out:
-	xp_unpin_main(&s->pin);
-	return ret;
+		return 1;
+	return dp_rounds(s->n, &s->ns);
 }
 
 int bench_dispatch(long n)
 {
-	gx_config cfg;
-	int e = xp_begin("dispatch", &cfg, -1);
+	dp_state s = {.n = n, .warm = n / 10};
+	xp_job j = {.name = "dispatch", .spin_ns = -1, .fl = ring_rounds(XP_FLOOR_ROUNDS), .fn = dp_main, .arg = &s,
+		    .ns = &s.ns, .budget = xp_budget((double)(s.n + s.warm), 1e5)};
+	int e = xp_measure(&j);
 	if (e)
 		return e;
-	int ret = 1;
-	dp_state s = {.n = n, .warm = n / 10};
-	ring_count fc = ring_rounds(XP_FLOOR_ROUNDS);
-	int64_t t_fl[XP_SLICES], t[XP_SLICES];
-	if (xp_slices("floor_cacheline_rtt", cl_side, &fc, &cfg, dp_main, &s, &s.ns,
-		      xp_budget((double)(s.n + s.warm), 1e5), t_fl, t))
-		goto out;
-	double best = ring_min(t, XP_SLICES) / (double)n, fl = ring_min(t_fl, XP_SLICES) / (double)fc.n;
+	double best = ring_min(j.t, XP_SLICES) / (double)n, fl = ring_min(j.t_fl, XP_SLICES) / (double)j.fl.n;
 	printf("RESULT parallel_roundtrip %.1f ns rounds=%ld slices=%d stat=best median=%.1f floor_cacheline_rtt=%.1f "
 	       "vs_floor=%.2f spin_ns=%lld cpus=%d,%d\n",
-	       best, n, XP_SLICES, median_i64(t, XP_SLICES) / (double)n, fl, best / fl, (long long)cfg.spin_ns,
-	       s.pin.worker_cpu, s.pin.main_cpu);
-	ret = 0;
-out:
-	munmap(rctl, sizeof *rctl);
-	rctl = NULL;
-	return ret;
+	       best, n, XP_SLICES, median_i64(j.t, XP_SLICES) / (double)n, fl, best / fl, (long long)j.cfg.spin_ns,
+	       j.pin.worker_cpu, j.pin.main_cpu);
+	return 0;
 }

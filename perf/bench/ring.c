@@ -78,6 +78,13 @@ static int ring_detach(gx_arena *a)
 	return rc < 0 ? ring_fail("gx_arena_detach", rc) : 0;
 }
 
+/* A ring of RING_CAP 8-byte values in a: 0, or 1 (said). */
+static int ring_make(gx_arena *a, gx_ring **r)
+{
+	int rc = gx_ring_create(a, r, RING_CAP, 8, 0);
+	return rc < 0 ? ring_fail("gx_ring_create", rc) : 0;
+}
+
 /* -- ring ping-pong (spinning, and sleeping on the spin_ns 0 arena) -- */
 
 typedef struct ring_pp {
@@ -267,26 +274,16 @@ int bench_ring(long n, size_t batch)
 	}
 
 	gx_ring *tp_r, *ping, *pong, *wping, *wpong;
-	if ((rc = gx_ring_create(spin_arena, &tp_r, RING_CAP, 8, 0)) < 0) {
-		ring_fail("gx_ring_create", rc);
+	if (ring_make(spin_arena, &tp_r))
 		goto err_sleep_arena;
-	}
-	if ((rc = gx_ring_create(spin_arena, &ping, RING_CAP, 8, 0)) < 0) {
-		ring_fail("gx_ring_create", rc);
+	if (ring_make(spin_arena, &ping))
 		goto err_tp_ring;
-	}
-	if ((rc = gx_ring_create(spin_arena, &pong, RING_CAP, 8, 0)) < 0) {
-		ring_fail("gx_ring_create", rc);
+	if (ring_make(spin_arena, &pong))
 		goto err_ping;
-	}
-	if ((rc = gx_ring_create(sleep_arena, &wping, RING_CAP, 8, 0)) < 0) {
-		ring_fail("gx_ring_create", rc);
+	if (ring_make(sleep_arena, &wping))
 		goto err_pong;
-	}
-	if ((rc = gx_ring_create(sleep_arena, &wpong, RING_CAP, 8, 0)) < 0) {
-		ring_fail("gx_ring_create", rc);
+	if (ring_make(sleep_arena, &wpong))
 		goto err_wping;
-	}
 
 	ring_block_chld();
 
@@ -298,34 +295,31 @@ int bench_ring(long n, size_t batch)
 	int64_t t_cl[RING_SLICES], t_pp[RING_SLICES], t_fx[RING_SLICES], t_wk[RING_SLICES], t_tp[RING_SLICES];
 	uint64_t pp_sleeps = 0, wk_sleeps = 0, tp_sleeps = 0;
 
-	for (int i = 0; i < RING_SLICES; i++) {
-		uint64_t s0;
-		if (ring_pair("floor_cacheline_rtt", cl_side, &cl))
-			goto err_unblock;
-		t_cl[i] = rctl->ns;
-
-		s0 = ring_sleeps(ping, pong);
-		if (ring_pair("ring_pingpong_rtt", pp_side, &pp))
-			goto err_unblock;
-		t_pp[i] = rctl->ns;
-		pp_sleeps += ring_sleeps(ping, pong) - s0;
-
-		if (ring_pair("floor_futex_rtt", futex_side, &fx))
-			goto err_unblock;
-		t_fx[i] = rctl->ns;
-
-		s0 = ring_sleeps(wping, wpong);
-		if (ring_pair("ring_wake_rtt", pp_side, &wk))
-			goto err_unblock;
-		t_wk[i] = rctl->ns;
-		wk_sleeps += ring_sleeps(wping, wpong) - s0;
-
-		s0 = ring_sleeps(tp_r, NULL);
-		if (ring_pair("ring_throughput", tp_side, &tp))
-			goto err_unblock;
-		t_tp[i] = rctl->ns;
-		tp_sleeps += ring_sleeps(tp_r, NULL) - s0;
-	}
+	/* The measurements in their order; a figure's futex waits are counted
+	 * on its rings (a, and b when not NULL), a floor's are not. */
+	const struct {
+		const char *name;
+		ring_side_fn side;
+		void *arg;
+		int64_t *t; /* t[i]: slice i */
+		gx_ring *a, *b;
+		uint64_t *sleeps;
+	} m[] = {
+		{"floor_cacheline_rtt", cl_side, &cl, t_cl, NULL, NULL, NULL},
+		{"ring_pingpong_rtt", pp_side, &pp, t_pp, ping, pong, &pp_sleeps},
+		{"floor_futex_rtt", futex_side, &fx, t_fx, NULL, NULL, NULL},
+		{"ring_wake_rtt", pp_side, &wk, t_wk, wping, wpong, &wk_sleeps},
+		{"ring_throughput", tp_side, &tp, t_tp, tp_r, NULL, &tp_sleeps},
+	};
+	for (int i = 0; i < RING_SLICES; i++)
+		for (size_t k = 0; k < sizeof m / sizeof m[0]; k++) {
+			uint64_t s0 = m[k].a ? ring_sleeps(m[k].a, m[k].b) : 0;
+			if (ring_pair(m[k].name, m[k].side, m[k].arg))
+				goto err_unblock;
+			m[k].t[i] = rctl->ns;
+			if (m[k].a)
+				*m[k].sleeps += ring_sleeps(m[k].a, m[k].b) - s0;
+		}
 
 	double cl_rtt = ring_min(t_cl, RING_SLICES) / (double)cl.n;
 	double fx_rtt = ring_min(t_fx, RING_SLICES) / (double)fx.n;

@@ -11,10 +11,10 @@
  *
  * CPUs: ring_cpu[0] and ring_cpu[1], the first two CPUs of the affinity
  * mask. With cpu_affinity the runtime pins worker 0 to ring_cpu[0];
- * chanxproc, xpingpong, wake and dispatch move the main process to
- * ring_cpu[1] inside main_fn (sched_setaffinity) and restore its mask
- * before main_fn returns, so the next gx_run's workers are placed from the
- * full mask again. `parallel` moves the main process to the first CPU of
+ * chanxproc, xpingpong, wake and dispatch (xp_measure) move the main
+ * process to ring_cpu[1] inside main_fn (xp_pinned, sched_setaffinity) and
+ * restore its mask before main_fn returns, so the next gx_run's workers
+ * are placed from the full mask again. `parallel` moves the main process to the first CPU of
  * the mask that no worker is pinned to, and when there is none (P workers
  * on P CPUs) leaves it where the scheduler puts it, competing with the
  * workers (main_cpu=-1). Left to the scheduler with one worker, U = 10
@@ -104,7 +104,8 @@ int xp_run(const gx_config *c, gx_main_fn fn, void *arg, unsigned budget)
 	return rc ? 1 : 0;
 }
 
-int xp_pin_main(xp_pin *p)
+/* Inside main_fn: the main process to ring_cpu[1]; worker 0's CPU noted. */
+static int xp_pin_main(xp_pin *p)
 {
 	gx_worker_stats s;
 	p->worker_cpu = gx_worker_stats_get(0, &s) == 0 ? s.cpu : -1;
@@ -124,7 +125,7 @@ int xp_pin_main(xp_pin *p)
 	return 0;
 }
 
-void xp_unpin_main(const xp_pin *p)
+static void xp_unpin_main(const xp_pin *p)
 {
 	if (p->main_cpu >= 0)
 		sched_setaffinity(0, sizeof p->old, &p->old);
@@ -153,16 +154,28 @@ static int floor_pair(const char *what, ring_side_fn fn, void *arg)
 	return rc;
 }
 
-int xp_slices(const char *fl_name, ring_side_fn side, ring_count *c, const gx_config *cfg, gx_main_fn fn, void *arg,
-	       const int64_t *ns, unsigned budget, int64_t *t_fl, int64_t *t)
+/* gx_run's main_fn for a slice: j->fn with the main process pinned. */
+static int xp_pinned(void *arg)
+{
+	xp_job *j = arg;
+	if (xp_pin_main(&j->pin))
+		return 1;
+	int ret = j->fn(j->arg);
+	xp_unpin_main(&j->pin);
+	return ret;
+}
+
+/* XP_SLICES rounds, each the machine's floor then one slice: their times
+ * go to j->t_fl[] and j->t[]. 0, or -1 when a floor or a slice failed. */
+static int xp_slices(xp_job *j)
 {
 	for (int i = 0; i < XP_SLICES; i++) {
-		if (floor_pair(fl_name, side, c))
+		if (floor_pair(j->fl_name, j->futex_floor ? futex_side : cl_side, &j->fl))
 			return -1;
-		t_fl[i] = rctl->ns;
-		if (xp_run(cfg, fn, arg, budget))
+		j->t_fl[i] = rctl->ns;
+		if (xp_run(&j->cfg, xp_pinned, j, j->budget))
 			return -1;
-		t[i] = *ns;
+		j->t[i] = *j->ns;
 	}
 	return 0;
 }
@@ -178,11 +191,17 @@ static int xp_ctl_map(void)
 	return 0;
 }
 
-int xp_begin(const char *name, gx_config *cfg, int64_t spin_ns)
+int xp_measure(xp_job *j)
 {
-	if (two_cpus(name) < 0)
+	j->fl_name = j->futex_floor ? "floor_futex_rtt" : "floor_cacheline_rtt";
+	if (two_cpus(j->name) < 0)
 		return 1;
-	if (xp_config(cfg, 1, spin_ns) < 0)
+	if (xp_config(&j->cfg, 1, j->spin_ns) < 0)
 		return 2;
-	return xp_ctl_map() < 0 ? 1 : 0;
+	if (xp_ctl_map() < 0)
+		return 1;
+	int ret = xp_slices(j) ? 1 : 0;
+	munmap(rctl, sizeof *rctl);
+	rctl = NULL;
+	return ret;
 }

@@ -24,7 +24,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -82,7 +81,6 @@ static int cx_consume(const void *arg, size_t len, gx_task_result *res)
 typedef struct cx_state {
 	long n, warm;
 	int64_t ns; /* this slice */
-	xp_pin pin;
 } cx_state;
 
 /* One slice: start the consumer, send 1..n, check what it got. *ns: from
@@ -123,15 +121,11 @@ static int cx_slice(gx_chan *ch, long n, int64_t *ns)
 static int cx_main(void *arg)
 {
 	cx_state *s = arg;
-	if (xp_pin_main(&s->pin))
-		return 1;
-	int ret = 1;
 	gx_chan *ch;
 	int rc = gx_chan_make(&ch, sizeof(uint64_t), XP_CHAN_CAP, GX_CHAN_DISTRIBUTED);
-	if (rc < 0) {
-		xp_fail("gx_chan_make", rc);
-		goto err_unpin;
-	}
+	if (rc < 0)
+		return xp_fail("gx_chan_make", rc);
+	int ret = 1;
 	int64_t warm_ns;
 	if (s->warm && cx_slice(ch, s->warm, &warm_ns))
 		goto err_free;
@@ -140,35 +134,24 @@ static int cx_main(void *arg)
 	ret = 0;
 err_free:
 	gx_chan_free(ch);
-err_unpin:
-	xp_unpin_main(&s->pin);
 	return ret;
 }
 
 int bench_chanxproc(long n)
 {
-	gx_config cfg;
-	int e = xp_begin("chanxproc", &cfg, -1);
+	cx_state s = {.n = n, .warm = n / 10};
+	xp_job j = {.name = "chanxproc", .spin_ns = -1, .fl = ring_rounds(XP_FLOOR_ROUNDS), .fn = cx_main, .arg = &s,
+		    .ns = &s.ns, .budget = xp_budget((double)(s.n + s.warm), 1000)};
+	int e = xp_measure(&j);
 	if (e)
 		return e;
-	int ret = 1;
-	cx_state s = {.n = n, .warm = n / 10};
-	ring_count fc = ring_rounds(XP_FLOOR_ROUNDS);
-	int64_t t_fl[XP_SLICES], t[XP_SLICES];
-	if (xp_slices("floor_cacheline_rtt", cl_side, &fc, &cfg, cx_main, &s, &s.ns,
-		      xp_budget((double)(s.n + s.warm), 1000), t_fl, t))
-		goto out;
-	double best = (double)n / ring_min(t, XP_SLICES) * 1e3; /* per ns * 1e9 / 1e6 */
-	double med = (double)n / median_i64(t, XP_SLICES) * 1e3;
+	double best = (double)n / ring_min(j.t, XP_SLICES) * 1e3; /* per ns * 1e9 / 1e6 */
+	double med = (double)n / median_i64(j.t, XP_SLICES) * 1e3;
 	printf("RESULT xcore_chan_throughput %.2f Mmsg/s msgs=%ld slices=%d stat=best median=%.2f capacity=%d "
 	       "floor_cacheline_rtt=%.1f spin_ns=%lld cpus=%d,%d\n",
-	       best, n, XP_SLICES, med, XP_CHAN_CAP, ring_min(t_fl, XP_SLICES) / (double)fc.n, (long long)cfg.spin_ns,
-	       s.pin.worker_cpu, s.pin.main_cpu);
-	ret = 0;
-out:
-	munmap(rctl, sizeof *rctl);
-	rctl = NULL;
-	return ret;
+	       best, n, XP_SLICES, med, XP_CHAN_CAP, ring_min(j.t_fl, XP_SLICES) / (double)j.fl.n,
+	       (long long)j.cfg.spin_ns, j.pin.worker_cpu, j.pin.main_cpu);
+	return 0;
 }
 
 /* -- xpingpong and wake: round trips between the main process and a task -- */
@@ -228,7 +211,6 @@ typedef struct xpp_state {
 	int64_t cpu[XP_SLICES];      /* both sides' CPU time over each slice's timed rounds */
 	int slice;
 	int64_t switches, rounds_all; /* all slices so far, warm-ups included */
-	xp_pin pin;
 } xpp_state;
 
 /* The main side: send 2k+1 on ping, expect 2k+2 on pong. */
@@ -255,14 +237,10 @@ static int xpp_rounds(const xpp_arg *a, uint64_t *k, long count)
 static int xpp_main(void *arg)
 {
 	xpp_state *s = arg;
-	if (xp_pin_main(&s->pin))
-		return 1;
 	int ret = 1, rc;
 	xpp_arg a = {.rounds = s->c.warm + s->c.n, .warm = s->c.warm};
-	if ((rc = gx_chan_make(&a.ping, sizeof(uint64_t), s->cap, GX_CHAN_DISTRIBUTED)) < 0) {
-		xp_fail("gx_chan_make", rc);
-		goto err_unpin;
-	}
+	if ((rc = gx_chan_make(&a.ping, sizeof(uint64_t), s->cap, GX_CHAN_DISTRIBUTED)) < 0)
+		return xp_fail("gx_chan_make", rc);
 	if ((rc = gx_chan_make(&a.pong, sizeof(uint64_t), s->cap, GX_CHAN_DISTRIBUTED)) < 0) {
 		xp_fail("gx_chan_make", rc);
 		goto err_ping;
@@ -298,27 +276,21 @@ err_pong:
 	gx_chan_free(a.pong);
 err_ping:
 	gx_chan_free(a.ping);
-err_unpin:
-	xp_unpin_main(&s->pin);
 	return ret;
 }
 
 /* n round trips per slice. */
 int bench_xpp(long n, size_t cap, int wake)
 {
-	const char *name = wake ? "wake" : "xpingpong";
-	gx_config cfg;
-	int e = xp_begin(name, &cfg, wake ? 0 : -1);
-	if (e)
-		return e;
-	int ret = 1;
 	ring_count c = ring_rounds(n);
 	xpp_state s = {.cap = cap, .c = c};
-	int64_t t_fl[XP_SLICES], t_x[XP_SLICES];
-	const char *fl_name = wake ? "floor_futex_rtt" : "floor_cacheline_rtt";
-	if (xp_slices(fl_name, wake ? futex_side : cl_side, &c, &cfg, xpp_main, &s, &s.ns,
-		      xp_budget((double)(c.n + c.warm), wake ? 1e6 : 1e5), t_fl, t_x))
-		goto out;
+	xp_job j = {.name = wake ? "wake" : "xpingpong", .spin_ns = wake ? 0 : -1, .futex_floor = wake, .fl = c,
+		    .fn = xpp_main, .arg = &s, .ns = &s.ns, .budget = xp_budget((double)(c.n + c.warm), wake ? 1e6 : 1e5)};
+	int e = xp_measure(&j);
+	if (e)
+		return e;
+	const char *fl_name = j.fl_name;
+	const int64_t *t_fl = j.t_fl, *t_x = j.t;
 	double fl = ring_min(t_fl, XP_SLICES) / (double)c.n;
 	double best = ring_min(t_x, XP_SLICES) / (double)c.n;
 	double med = median_i64(t_x, XP_SLICES) / (double)c.n;
@@ -338,14 +310,10 @@ int bench_xpp(long n, size_t cap, int wake)
 	printf("RESULT %s %.1f ns rounds=%ld slices=%d stat=best median=%.1f %s=%.1f vs_floor=%.2f "
 	       "sleeps_per_round=%.3f cpu_per_round=%.1f cores_busy=%.2f capacity=%zu spin_ns=%lld cpus=%d,%d\n",
 	       wake ? "xproc_wake_rtt" : "xcore_pingpong_rtt", best, c.n, XP_SLICES, med, fl_name, fl, best / fl, spr,
-	       cpu_round, cores, cap, (long long)cfg.spin_ns, s.pin.worker_cpu, s.pin.main_cpu);
+	       cpu_round, cores, cap, (long long)j.cfg.spin_ns, j.pin.worker_cpu, j.pin.main_cpu);
 	printf("RESULT %s %.1f ns (CPU time of both sides per round trip, median of the slices)\n",
 	       wake ? "xproc_wake_cpu" : "xcore_pingpong_cpu", cpu_round);
 	printf("RESULT %s %.2f cores (CPU time of both sides over wall time, median of the slices)\n",
 	       wake ? "xproc_wake_cores" : "xcore_pingpong_cores", cores);
-	ret = 0;
-out:
-	munmap(rctl, sizeof *rctl);
-	rctl = NULL;
-	return ret;
+	return 0;
 }
