@@ -251,12 +251,12 @@ if [[ $commit != unknown && -n $(git status --porcelain --untracked-files=no 2>/
 fi
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1 || true)
 [[ -n $cpu ]] || cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
-# the exact flags gx-bench.c was compiled with
+# the exact flags gx-bench was compiled with (those of perf/bench/main.c)
 cflags=$(python3 - "$build/compile_commands.json" <<'PY'
 import json, shlex, sys
 try:
     for e in json.load(open(sys.argv[1])):
-        if e["file"].endswith("gx-bench.c"):
+        if e["file"].endswith("perf/bench/main.c"):
             args = shlex.split(e["command"])
             print(" ".join(a for a in args[1:] if a.startswith(("-O", "-f", "-m", "-g", "-std", "-W", "-D"))
                            and not a.startswith(("-MD", "-MQ", "-MF"))))

@@ -125,14 +125,15 @@ fi
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1 || true)
 online=$(lscpu 2>/dev/null | sed -n 's/^On-line CPU(s) list:[[:space:]]*//p' || true)
 # buildtype, optimization and c_args as meson has them, and the flags that
-# compiled gx-bench.c (compile_commands.json), warnings and paths left out.
+# compiled gx-bench (perf/bench/main.c in compile_commands.json), warnings
+# and paths left out.
 flags=$(meson introspect "$build" --buildoptions 2>/dev/null | python3 -c '
 import json, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
 print("buildtype=%s optimization=%s c_args=%s" % (o.get("buildtype"), o.get("optimization"), o.get("c_args")))' || echo unknown)
 cflags=$(python3 - "$build/compile_commands.json" <<'EOF' || echo unknown
 import json, shlex, sys
-cmd = next(c["command"] for c in json.load(open(sys.argv[1])) if c["file"].endswith("gx-bench.c"))
+cmd = next(c["command"] for c in json.load(open(sys.argv[1])) if c["file"].endswith("perf/bench/main.c"))
 print(" ".join(w for w in shlex.split(cmd)[1:] if w[:2] in ("-O", "-f", "-D", "-m", "-g", "-s") and not w.startswith("-fdiag")))
 EOF
 )
@@ -145,7 +146,7 @@ meta "CPUs online" "$(getconf _NPROCESSORS_ONLN) (${online:-?})"
 meta liburing-dev "$(dpkg-query -W -f='${Version}' "liburing-dev:$native" 2>/dev/null || echo unknown)"
 meta gcc "$(gcc -dumpfullversion 2>/dev/null || echo unknown)"
 meta build "$build: $flags"
-meta "C flags (gx-bench.c)" "$cflags"
+meta "C flags (perf/bench/main.c)" "$cflags"
 meta hyperfine "$(hyperfine --version | sed 's/^hyperfine //')"
 meta "GONEX_* in the environment" "${gonex_env:-none}"
 meta "command line" "$0$(shq "${args[@]}")"
