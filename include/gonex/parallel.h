@@ -125,18 +125,8 @@ GX_API int gx_worker_id(void);
 /* Number of workers running now (autoscaling changes it). */
 GX_API int gx_workers(void);
 
-typedef struct gx_worker_stats {
-	int pid;
-	int cpu;          /* pinned CPU, -1 when not pinned */
-	int active;       /* taking tasks */
-	uint64_t tasks;   /* tasks run */
-	uint64_t steals;  /* tasks taken from other inboxes */
-	uint64_t queued;  /* in its inbox now */
-	uint64_t running; /* running now */
-	uint64_t restarts; /* times this slot's worker died and was replaced */
-} gx_worker_stats;
-
-GX_API int gx_worker_stats_get(int worker, gx_worker_stats *out);
+/* Per-worker figures (pid, CPU, state, tasks, steals, restarts, queue):
+ * gonex/stats.h, gx_stats_snapshot. */
 
 #ifdef __cplusplus
 }

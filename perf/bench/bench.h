@@ -153,4 +153,8 @@ typedef struct xp_job {
  * 1 (no two CPUs, no page, a floor or a slice failed), 2 (bad GONEX_*). */
 int xp_measure(xp_job *j);
 
+/* Worker i as the figures show it (gx_stats_snapshot): 0, or -errno (then
+ * *out is zeroed). */
+int xp_worker(int i, gx_stats_worker *out);
+
 #endif

@@ -95,8 +95,8 @@ static void par_pin_main(par_state *p, cpu_set_t *old)
 		return;
 	cpu_set_t free_cpus = *old;
 	for (int i = 0; i < GX_MAX_WORKERS; i++) {
-		gx_worker_stats st;
-		if (gx_worker_stats_get(i, &st) == 0 && st.cpu >= 0 && st.cpu < CPU_SETSIZE)
+		gx_stats_worker st;
+		if (xp_worker(i, &st) == 0 && st.cpu >= 0 && st.cpu < CPU_SETSIZE)
 			CPU_CLR(st.cpu, &free_cpus);
 	}
 	for (int c = 0; c < CPU_SETSIZE; c++) {

@@ -9,6 +9,7 @@
  *            worker, against the contract's idle row (0 %, no wake-ups
  *            beyond due timers)
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +41,13 @@ static int rs_main(void *arg)
 {
 	rs_state *s = arg;
 	for (long k = 0; k < s->n; k++) {
-		gx_worker_stats st;
+		gx_stats_worker st;
 		/* let the previous replacement settle, then kill it */
-		for (int t = 0; t < 1000 && (gx_worker_stats_get(0, &st) != 0 || !st.active); t++)
+		for (int t = 0; t < 1000 && (xp_worker(0, &st) != 0 || st.state != 2 || st.pid <= 0); t++)
 			gx_sleep(GX_MILLISECOND);
 		gx_sleep(5 * GX_MILLISECOND);
-		gx_worker_stats_get(0, &st);
+		if (xp_worker(0, &st) != 0 || st.pid <= 0) /* never kill(0) or kill(-1) */
+			return xp_fail("finding worker 0", -ESRCH);
 		int64_t t0 = gx_now();
 		kill(st.pid, SIGKILL);
 		gx_par_opts o = GX_PAR_OPTS_INIT;
@@ -131,8 +133,8 @@ static int qt_main(void *arg)
 	int n = 0;
 	pids[n++] = getpid();
 	for (int i = 0; i < gx_workers() && n <= GX_MAX_WORKERS; i++) {
-		gx_worker_stats ws;
-		if (gx_worker_stats_get(i, &ws) == 0 && ws.pid > 0)
+		gx_stats_worker ws;
+		if (xp_worker(i, &ws) == 0 && ws.pid > 0)
 			pids[n++] = ws.pid;
 	}
 	long w0[GX_MAX_WORKERS + 1];

@@ -105,10 +105,25 @@ int xp_run(const gx_config *c, gx_main_fn fn, void *arg, unsigned budget)
 }
 
 /* Inside main_fn: the main process to ring_cpu[1]; worker 0's CPU noted. */
+int xp_worker(int i, gx_stats_worker *out)
+{
+	static gx_stats *snap;
+	memset(out, 0, sizeof *out);
+	if (!snap && !(snap = calloc(1, sizeof *snap)))
+		return -ENOMEM;
+	int rc = gx_stats_snapshot(snap);
+	if (rc < 0)
+		return rc;
+	if (i < 0 || i >= snap->nworkers)
+		return -EINVAL;
+	*out = snap->w[i];
+	return 0;
+}
+
 static int xp_pin_main(xp_pin *p)
 {
-	gx_worker_stats s;
-	p->worker_cpu = gx_worker_stats_get(0, &s) == 0 ? s.cpu : -1;
+	gx_stats_worker s;
+	p->worker_cpu = xp_worker(0, &s) == 0 ? s.cpu : -1;
 	p->main_cpu = -1;
 	if (sched_getaffinity(0, sizeof p->old, &p->old) != 0) {
 		fprintf(stderr, "gx-bench: sched_getaffinity: %s\n", strerror(errno));

@@ -19,7 +19,7 @@ void gx_autoscale(void *arg)
 		int active = 0;
 		int64_t wait = 0;
 		uint64_t depth = 0, tasks = 0;
-		for (int i = 0; i < (int)gx_pl.p->nslots; i++) {
+		for (int i = 0; i < gx_pl.nslots; i++) {
 			if (!gx_active(i))
 				continue;
 			active++;
@@ -33,7 +33,7 @@ void gx_autoscale(void *arg)
 		cold = (depth == 0 && tasks == last_tasks) ? cold + 1 : 0;
 		last_tasks = tasks;
 		if (hot >= 3 && active < gx_pl.wmax) {
-			for (int i = 0; i < (int)gx_pl.p->nslots; i++) {
+			for (int i = 0; i < gx_pl.nslots; i++) {
 				uint32_t st = atomic_load(&gx_pl.p->w[i].state);
 				if (st == GX_W_OFF) { /* DEAD ones are the supervisor's */
 					atomic_store(&gx_pl.p->w[i].wait_ewma_ns, 0);
@@ -43,7 +43,7 @@ void gx_autoscale(void *arg)
 			}
 			hot = 0;
 		} else if (cold >= 50 && active > gx_pl.wmin) {
-			for (int i = (int)gx_pl.p->nslots - 1; i >= 0; i--)
+			for (int i = gx_pl.nslots - 1; i >= 0; i--)
 				if (gx_active(i)) {
 					atomic_store(&gx_pl.p->w[i].retired, 1);
 					atomic_store(&gx_pl.p->w[i].state, GX_W_DRAIN);
@@ -52,7 +52,7 @@ void gx_autoscale(void *arg)
 				}
 			cold = 0;
 		}
-		for (int i = 0; i < (int)gx_pl.p->nslots; i++)
+		for (int i = 0; i < gx_pl.nslots; i++)
 			if (gx_active(i))
 				atomic_store(&gx_pl.p->w[i].wait_ewma_ns, atomic_load(&gx_pl.p->w[i].wait_ewma_ns) / 2);
 	}

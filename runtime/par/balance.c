@@ -16,7 +16,7 @@ int gx_active(int i)
 
 int gx_par_pick(int64_t cost)
 {
-	int n = (int)gx_pl.p->nslots, best = -1;
+	int n = gx_pl.nslots, best = -1;
 	switch (gx_pl.cfg.balance) {
 	case GX_BALANCE_ROUND_ROBIN:
 		for (int k = 0; k < n; k++) {
@@ -32,7 +32,7 @@ int gx_par_pick(int64_t cost)
 		for (int i = 0; i < n; i++) {
 			if (!gx_active(i))
 				continue;
-			int64_t wt = gx_pl.p->w[i].weight > 0 ? gx_pl.p->w[i].weight : 1;
+			int64_t wt = gx_pl.weight[i] > 0 ? gx_pl.weight[i] : 1;
 			gx_pl.swrr[i] += wt;
 			total += wt;
 			if (best < 0 || gx_pl.swrr[i] > gx_pl.swrr[best])
@@ -87,7 +87,7 @@ void gx_nudge_idle(int busy)
 	gx_ring *in = gx_inbox(busy);
 	if (!in || gx_ring_depth(in) < 2)
 		return;
-	for (int i = 0; i < (int)gx_pl.p->nslots; i++)
+	for (int i = 0; i < gx_pl.nslots; i++)
 		if (i != busy && atomic_load(&gx_pl.p->w[i].idle)) {
 			gx_ring *o = gx_inbox(i);
 			if (o)

@@ -513,11 +513,9 @@ static gx_dch *gx_dch_check(gx_chan *c, gx_arena **ap)
 static int gx_dch_active(const gx_dch *d, int *act)
 {
 	int na = 0;
-	for (uint32_t i = 0; i < d->nw && i < GX_MAX_WORKERS; i++) {
-		gx_worker_stats s;
-		if (gx_worker_stats_get((int)i, &s) == 0 && s.active)
+	for (uint32_t i = 0; i < d->nw && i < GX_MAX_WORKERS && (int)i < gx_pl.nslots; i++)
+		if (gx_active((int)i))
 			act[na++] = (int)i;
-	}
 	return na;
 }
 
@@ -547,9 +545,8 @@ int gx_chan_broadcast(gx_chan *c, const void *v, gx_until u)
 	if (!gx_co_current())
 		return -EPERM;
 	int n = 0;
-	for (uint32_t i = 0; i < d->nw; i++) {
-		gx_worker_stats s;
-		if (gx_worker_stats_get((int)i, &s) < 0 || !s.active)
+	for (uint32_t i = 0; i < d->nw && (int)i < gx_pl.nslots; i++) {
+		if (!gx_active((int)i))
 			continue;
 		int rc = gx_dch_put_worker(a, d, i, v, u);
 		if (rc < 0)

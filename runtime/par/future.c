@@ -1,67 +1,120 @@
 /*
  * Futures: the table of result slots in the arena, and gx_future_*.
  *
- * A slot's state word moves FREE -> PENDING (gx_go_parallel) -> COMPLETING
- * (one completer, by CAS) -> DONE, or to ABANDONED when the caller frees it
- * first; the word doubles as what waiters sleep on (its eventcount). Free
- * slots form a tagged Treiber stack of indexes in the arena; a handle
- * carries the slot's generation, bumped on every release, so a stale handle
- * is refused.
+ * States, each move a CAS on one 64-bit word that carries the slot's
+ * generation beside the state, with one owner per move:
+ *
+ *   FREE --alloc (submitter)--> PENDING --completer--> COMPLETING|w --> DONE
+ *   PENDING --gx_future_free--> ABANDONED --completer--> FREEING --> FREE
+ *   DONE --gx_future_free--> FREEING --the freer--> FREE (generation + 1)
+ *   COMPLETING|w --supervisor, worker w died--> PENDING
+ *
+ * Invariants: a slot is on the free list iff it is FREE, and at most once
+ * (only the owner of FREEING pushes it); a completion, a free or a wait
+ * for an older generation of the slot changes nothing (the generation is
+ * in every CAS); the result bytes are written only under COMPLETING and
+ * read only in DONE (release/acquire on the word). Waiters sleep on the
+ * slot's eventcount. Free slots form a tagged Treiber stack of indexes in
+ * the arena; a handle carries the generation, so a stale one is refused.
+ *
+ * Rejected: the generation in a word of its own (a completion could pass
+ * its check, lose the slot to a free and a new submission, and then
+ * complete the new task's future); a free of a DONE future marking it
+ * ABANDONED (a late completer read that as "mine to release": the index
+ * went on the free list twice).
  */
 #include "par/par.h"
 
 #include <string.h>
 
 #include "core/sched.h"
+#include "core/testpoint.h"
 
-/* ---- futures ---- */
+/* ---- the state word: generation << 32 | state ---- */
 
-/* gx_fut_release bumps the generation; it skips 0 when it wraps */
-static inline void gx_fut_bump(gx_fut *x)
+static inline uint64_t gx_sw(uint32_t gen, uint32_t st)
 {
-	if (atomic_fetch_add(&x->gen, 1) == UINT32_MAX)
-		atomic_fetch_add(&x->gen, 1);
+	return (uint64_t)gen << 32 | st;
 }
 
+static inline uint32_t gx_sw_gen(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+
+static inline uint32_t gx_sw_st(uint64_t w)
+{
+	return (uint32_t)w;
+}
+
+/* The slot a handle names (whatever its state), NULL when the index is out
+ * of the table. */
+static gx_fut *gx_fut_slot(uint64_t fh)
+{
+	uint32_t idx = (uint32_t)fh;
+	return gx_pl.p && idx < gx_pl.nfut ? &gx_pl.futs[idx] : NULL;
+}
+
+/* The slot of a live handle: right generation, not free, not abandoned. */
 static gx_fut *gx_fut_of(gx_future f)
 {
-	if (!gx_pl.p)
+	gx_fut *x = gx_fut_slot(f.h);
+	uint32_t gen = (uint32_t)(f.h >> 32);
+	if (!x || gen == 0)
 		return NULL;
-	uint32_t idx = (uint32_t)f.h, gen = (uint32_t)(f.h >> 32);
-	if (idx >= gx_pl.nfut || gen == 0)
-		return NULL;
-	gx_fut *x = &gx_pl.futs[idx];
-	if (atomic_load(&x->gen) != gen || atomic_load(&x->state) == GX_FUT_FREE)
+	uint64_t w = atomic_load_explicit(&x->sw, memory_order_acquire);
+	uint32_t st = gx_sw_st(w);
+	if (gx_sw_gen(w) != gen || st == GX_FUT_FREE || st == GX_FUT_ABANDONED || st == GX_FUT_FREEING)
 		return NULL;
 	return x;
 }
 
-int gx_fut_alloc(uint32_t *idx)
+/* Pop a slot off the free list and make it PENDING: 0 with its index and
+ * handle, -EAGAIN when the table is full (or its list corrupt). */
+int gx_fut_alloc(uint32_t *idx, uint64_t *fh)
 {
 	_Atomic uint64_t *head = &gx_pl.p->fut_head;
-	uint64_t h = atomic_load(head);
+	uint64_t h = atomic_load_explicit(head, memory_order_acquire);
 	for (;;) {
 		uint32_t i = GX_TAG_IDX(h);
 		if (!i || i > gx_pl.nfut)
 			return -EAGAIN; /* empty (or a corrupt head: refuse) */
-		uint32_t next = atomic_load(&gx_pl.fut_next[i - 1]);
-		if (atomic_compare_exchange_weak(head, &h, GX_TAG_MAKE(next, GX_TAG_CNT(h) + 1))) {
-			*idx = i - 1;
-			return 0;
+		uint32_t next = atomic_load_explicit(&gx_pl.fut_next[i - 1], memory_order_relaxed);
+		/* acq_rel: pairs with gx_fut_release's push */
+		if (!atomic_compare_exchange_weak_explicit(head, &h, GX_TAG_MAKE(next, GX_TAG_CNT(h) + 1),
+							   memory_order_acq_rel, memory_order_acquire))
+			continue;
+		gx_fut *x = &gx_pl.futs[i - 1];
+		uint64_t w = atomic_load_explicit(&x->sw, memory_order_acquire);
+		if (gx_sw_st(w) != GX_FUT_FREE ||
+		    !atomic_compare_exchange_strong(&x->sw, &w, gx_sw(gx_sw_gen(w), GX_FUT_PENDING))) {
+			h = atomic_load_explicit(head, memory_order_acquire);
+			continue; /* listed but in use: a corrupt list; that slot stays its user's */
 		}
+		x->err = 0;
+		x->len = 0;
+		x->chunk = 0;
+		*idx = i - 1;
+		*fh = gx_fh(i - 1, gx_sw_gen(w));
+		return 0;
 	}
 }
 
+/* Back on the free list, with the next generation (0 is skipped: handle 0
+ * names nothing). Only the owner of the release calls it: the one that
+ * moved the slot to FREEING (or a submission that never handed it out). */
 void gx_fut_release(uint32_t idx)
 {
 	gx_fut *x = &gx_pl.futs[idx];
-	gx_fut_bump(x);
-	atomic_store(&x->state, GX_FUT_FREE);
+	uint32_t gen = gx_sw_gen(atomic_load_explicit(&x->sw, memory_order_relaxed)) + 1;
+	atomic_store_explicit(&x->sw, gx_sw(gen ? gen : 1, GX_FUT_FREE), memory_order_release);
 	_Atomic uint64_t *head = &gx_pl.p->fut_head;
-	uint64_t h = atomic_load(head);
+	uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
 	for (;;) {
-		atomic_store(&gx_pl.fut_next[idx], GX_TAG_IDX(h));
-		if (atomic_compare_exchange_weak(head, &h, GX_TAG_MAKE(idx + 1, GX_TAG_CNT(h) + 1)))
+		atomic_store_explicit(&gx_pl.fut_next[idx], GX_TAG_IDX(h), memory_order_relaxed);
+		/* release: the link and the FREE state before the slot is seen */
+		if (atomic_compare_exchange_weak_explicit(head, &h, GX_TAG_MAKE(idx + 1, GX_TAG_CNT(h) + 1),
+							  memory_order_acq_rel, memory_order_relaxed))
 			return;
 	}
 }
@@ -83,46 +136,59 @@ static void gx_fut_drop_result(gx_fut *x)
 	}
 }
 
-/* Complete a future with rc and the result bytes res/len. Exactly one
- * completion wins (a task re-run after its worker died may complete
- * twice): it moves PENDING -> COMPLETING, writes the result, then DONE. */
-void gx_fut_complete_o(uint64_t fh, int rc, const void *res, size_t len, uint32_t origin)
+/* Write the result (we hold COMPLETING). */
+static void gx_fut_write(gx_fut *x, int rc, const void *res, size_t len, uint32_t origin)
 {
-	uint32_t idx = (uint32_t)fh;
-	gx_fut *x = idx < gx_pl.nfut ? &gx_pl.futs[idx] : NULL;
-	if (!x || atomic_load(&x->gen) != (uint32_t)(fh >> 32))
-		return;
-	uint32_t st = GX_FUT_PENDING;
-	uint32_t completing = GX_FUT_COMPLETING | (uint32_t)(gx_pl.me + 1) << 8;
-	if (!atomic_compare_exchange_strong(&x->state, &st, completing)) {
-		if (st == GX_FUT_ABANDONED) {
-			/* abandoned by gx_future_free: the slot is ours to release */
-			gx_fut_drop_result(x);
-			gx_fut_release(idx);
-		}
-		return; /* DONE or COMPLETING: a second completion; the first stands */
-	}
 	x->err = rc;
 	x->len = 0;
 	x->chunk = 0;
 	x->origin = origin;
-	if (res && len) {
-		if (len <= GX_TASK_INLINE) {
-			memcpy(x->data, res, len);
-			x->len = (uint32_t)len;
-		} else {
-			int64_t c = gx_pool_alloc(gx_pl.a, len, -1);
-			if (c < 0) {
-				x->err = (int)c;
-			} else {
-				memcpy(gx_arena_ptr(gx_pl.a, (gx_off)c, len), res, len);
-				gx_pool_give(gx_pl.a, (gx_off)c, 1, (uint32_t)len);
-				x->chunk = (gx_off)c;
-				x->len = (uint32_t)len;
-			}
-		}
+	if (!res || !len)
+		return;
+	if (len <= GX_TASK_INLINE) {
+		memcpy(x->data, res, len);
+		x->len = (uint32_t)len;
+		return;
 	}
-	atomic_store_explicit(&x->state, GX_FUT_DONE, memory_order_release);
+	int64_t c = gx_pool_alloc(gx_pl.a, len, -1);
+	if (c < 0) {
+		x->err = (int)c;
+		return;
+	}
+	memcpy(gx_arena_ptr(gx_pl.a, (gx_off)c, len), res, len);
+	gx_pool_give(gx_pl.a, (gx_off)c, 1, (uint32_t)len);
+	x->chunk = (gx_off)c;
+	x->len = (uint32_t)len;
+}
+
+/*
+ * Complete a future with rc and the result bytes res/len. Exactly one
+ * completion wins (a task re-run after its worker died, or answered by
+ * the watchdog, may complete twice): it moves PENDING -> COMPLETING, writes
+ * the result, then DONE, each by CAS on the word that carries the
+ * generation, so a completion for an older use of the slot changes
+ * nothing. One that finds the future ABANDONED (freed while pending) takes
+ * the release: ABANDONED -> FREEING by CAS, so of two late completers one
+ * releases.
+ */
+void gx_fut_complete_o(uint64_t fh, int rc, const void *res, size_t len, uint32_t origin)
+{
+	gx_fut *x = gx_fut_slot(fh);
+	uint32_t gen = (uint32_t)(fh >> 32);
+	if (!x)
+		return;
+	GX_TEST_POINT("fut.complete", &fh);
+	uint64_t w = gx_sw(gen, GX_FUT_PENDING);
+	uint64_t completing = gx_sw(gen, GX_FUT_COMPLETING | (uint32_t)(gx_pl.me + 1) << 8);
+	if (!atomic_compare_exchange_strong(&x->sw, &w, completing)) {
+		uint64_t ab = gx_sw(gen, GX_FUT_ABANDONED);
+		if (w == ab && atomic_compare_exchange_strong(&x->sw, &ab, gx_sw(gen, GX_FUT_FREEING)))
+			gx_fut_release((uint32_t)fh); /* abandoned by gx_future_free: ours to release */
+		return; /* DONE, COMPLETING, FREEING or another generation: the first stands */
+	}
+	gx_fut_write(x, rc, res, len, origin);
+	/* release: the result before DONE (pairs with gx_fut_ready's acquire) */
+	atomic_store_explicit(&x->sw, gx_sw(gen, GX_FUT_DONE), memory_order_release);
 	gx_ec_notify(&x->ec, NULL);
 }
 
@@ -134,29 +200,51 @@ void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len)
 /* Still waiting for its answer (a fallback for a finished one is moot). */
 int gx_fut_pending(uint64_t fh)
 {
-	uint32_t idx = (uint32_t)fh;
-	gx_fut *x = idx < gx_pl.nfut ? &gx_pl.futs[idx] : NULL;
-	if (!x || atomic_load(&x->gen) != (uint32_t)(fh >> 32))
+	gx_fut *x = gx_fut_slot(fh);
+	if (!x)
 		return 0;
-	uint32_t st = atomic_load(&x->state);
-	return st == GX_FUT_PENDING || st == GX_FUT_ABANDONED;
+	uint64_t w = atomic_load_explicit(&x->sw, memory_order_acquire);
+	uint32_t st = gx_sw_st(w);
+	return gx_sw_gen(w) == (uint32_t)(fh >> 32) && (st == GX_FUT_PENDING || st == GX_FUT_ABANDONED);
 }
 
+/* The completer that holds worker i's COMPLETING died: back to PENDING
+ * (its task runs again). Main's supervisor only. */
+void gx_fut_undo_completing(int i)
+{
+	uint32_t mine = GX_FUT_COMPLETING | (uint32_t)(i + 1) << 8;
+	for (uint32_t k = 0; k < gx_pl.nfut; k++) {
+		uint64_t w = atomic_load_explicit(&gx_pl.futs[k].sw, memory_order_relaxed);
+		if (gx_sw_st(w) == mine)
+			atomic_compare_exchange_strong(&gx_pl.futs[k].sw, &w, gx_sw(gx_sw_gen(w), GX_FUT_PENDING));
+	}
+}
+
+typedef struct {
+	gx_fut *x;
+	uint32_t gen;
+} gx_fut_want;
+
+/* Done, or no longer the future we wait for (freed, reused). */
 static bool gx_fut_ready(void *arg)
 {
-	gx_fut *x = arg;
-	uint32_t st = atomic_load_explicit(&x->state, memory_order_acquire);
-	return st != GX_FUT_PENDING && GX_FUT_KIND(st) != GX_FUT_COMPLETING;
+	gx_fut_want *f = arg;
+	/* acquire: pairs with the completer's release of DONE */
+	uint64_t w = atomic_load_explicit(&f->x->sw, memory_order_acquire);
+	uint32_t st = gx_sw_st(w);
+	return gx_sw_gen(w) != f->gen || (st != GX_FUT_PENDING && GX_FUT_KIND(st) != GX_FUT_COMPLETING);
 }
 
 static int gx_fut_read(gx_fut *x, void *buf, size_t cap, size_t *len)
 {
+	uint32_t l = x->len;
+	if (l > GX_TASK_MAX)
+		return -EBADMSG;
 	if (len)
-		*len = x->len;
-	if (buf && cap && x->len) {
-		size_t n = x->len < cap ? x->len : cap;
-		const void *src = x->len <= GX_TASK_INLINE ? (const void *)x->data
-							   : gx_arena_ptr(gx_pl.a, x->chunk, x->len);
+		*len = l;
+	if (buf && cap && l) {
+		size_t n = l < cap ? l : cap;
+		const void *src = l <= GX_TASK_INLINE ? (const void *)x->data : gx_arena_ptr(gx_pl.a, x->chunk, l);
 		if (!src)
 			return -EBADMSG;
 		memcpy(buf, src, n);
@@ -164,31 +252,41 @@ static int gx_fut_read(gx_fut *x, void *buf, size_t cap, size_t *len)
 	return x->err;
 }
 
+/* After a wait: the future is still ours and DONE. */
+static bool gx_fut_done(gx_fut *x, uint32_t gen)
+{
+	return atomic_load_explicit(&x->sw, memory_order_acquire) == gx_sw(gen, GX_FUT_DONE);
+}
+
 int gx_future_try(gx_future f, void *buf, size_t cap, size_t *len)
 {
 	gx_fut *x = gx_fut_of(f);
-	if (!x || atomic_load(&x->state) == GX_FUT_ABANDONED)
+	if (!x)
 		return -EINVAL;
-	if (!gx_fut_ready(x))
+	gx_fut_want fw = {x, (uint32_t)(f.h >> 32)};
+	if (!gx_fut_ready(&fw))
 		return -EAGAIN;
+	if (!gx_fut_done(x, fw.gen))
+		return -EINVAL;
 	return gx_fut_read(x, buf, cap, len);
 }
 
 int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 {
 	gx_fut *x = gx_fut_of(f);
-	if (!x || atomic_load(&x->state) == GX_FUT_ABANDONED)
+	if (!x)
 		return -EINVAL;
-	if (!gx_fut_ready(x)) {
+	gx_fut_want fw = {x, (uint32_t)(f.h >> 32)};
+	if (!gx_fut_ready(&fw)) {
 		/* a tenth of the spin budget: a quick task (a dispatch round
 		 * trip is ~250 ns) still completes within it, while a waiter
 		 * that shares its CPU with a worker does not steal 20 us of
 		 * that worker's time for every long task */
-		int rc = gx_ec_wait(&x->ec, gx_fut_ready, x, gx_pl.a ? gx_ah(gx_pl.a)->spin_ns / 10 : 0, u, NULL);
+		int rc = gx_ec_wait(&x->ec, gx_fut_ready, &fw, gx_geo(gx_pl.a)->spin_ns / 10, u, NULL);
 		if (rc < 0)
 			return rc;
 	}
-	if (atomic_load(&x->gen) != (uint32_t)(f.h >> 32) || atomic_load(&x->state) != GX_FUT_DONE)
+	if (!gx_fut_done(x, fw.gen))
 		return -EINVAL; /* freed while we waited */
 	return gx_fut_read(x, buf, cap, len);
 }
@@ -196,32 +294,39 @@ int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 int gx_future_origin(gx_future f)
 {
 	gx_fut *x = gx_fut_of(f);
-	if (!x || atomic_load(&x->state) == GX_FUT_ABANDONED)
+	if (!x)
 		return -EINVAL;
-	if (!gx_fut_ready(x))
+	gx_fut_want fw = {x, (uint32_t)(f.h >> 32)};
+	if (!gx_fut_ready(&fw))
 		return -EAGAIN;
-	return (int)x->origin;
+	return gx_fut_done(x, fw.gen) ? (int)x->origin : -EINVAL;
 }
 
+/*
+ * Free a future. PENDING -> ABANDONED: the completer will release it.
+ * DONE -> FREEING: we release it. Each by CAS on the generation's word, so
+ * of a free and a completion, or of two frees, exactly one releases.
+ */
 int gx_future_free(gx_future f)
 {
 	gx_fut *x = gx_fut_of(f);
 	if (!x)
 		return -EINVAL;
-	uint32_t st = GX_FUT_PENDING;
-	if (atomic_compare_exchange_strong(&x->state, &st, GX_FUT_ABANDONED))
-		return 0; /* handles now fail (ABANDONED); the completer releases it */
-	while (GX_FUT_KIND(st) == GX_FUT_COMPLETING) {
+	uint32_t gen = (uint32_t)(f.h >> 32);
+	uint64_t w = gx_sw(gen, GX_FUT_PENDING);
+	if (atomic_compare_exchange_strong(&x->sw, &w, gx_sw(gen, GX_FUT_ABANDONED)))
+		return 0; /* handles now fail; the completer releases it */
+	while (gx_sw_gen(w) == gen && GX_FUT_KIND(gx_sw_st(w)) == GX_FUT_COMPLETING) {
 		/* a completion is writing the result: a few stores away (or
 		 * its worker died and the supervisor sets it back) */
 		gx_sleep(10 * GX_MICROSECOND);
-		st = atomic_load_explicit(&x->state, memory_order_acquire);
-		if (st == GX_FUT_PENDING && atomic_compare_exchange_strong(&x->state, &st, GX_FUT_ABANDONED))
+		w = gx_sw(gen, GX_FUT_PENDING);
+		if (atomic_compare_exchange_strong(&x->sw, &w, gx_sw(gen, GX_FUT_ABANDONED)))
 			return 0;
 	}
-	/* DONE -> ABANDONED by CAS: of two concurrent frees one wins */
-	if (st != GX_FUT_DONE || !atomic_compare_exchange_strong(&x->state, &st, GX_FUT_ABANDONED))
-		return -EINVAL;
+	if (w != gx_sw(gen, GX_FUT_DONE) || !atomic_compare_exchange_strong(&x->sw, &w, gx_sw(gen, GX_FUT_FREEING)))
+		return -EINVAL; /* freed already (by another free) */
+	GX_TEST_POINT("fut.free.claimed", &f);
 	gx_fut_drop_result(x);
 	gx_fut_release((uint32_t)f.h);
 	return 0;

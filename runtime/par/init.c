@@ -62,9 +62,9 @@ int gx_dump_all(void)
 	if (!gx_sched_active())
 		return -EPERM;
 	int n = 1;
-	if (gx_pl.p && gx_pl.me < 0 && gx_pl.p->nslots) {
+	if (gx_pl.p && gx_pl.me < 0 && gx_pl.nslots) {
 		atomic_fetch_add(&gx_pl.p->dump_seq, 1);
-		for (int i = 0; i < (int)gx_pl.p->nslots; i++) {
+		for (int i = 0; i < gx_pl.nslots; i++) {
 			uint32_t st = atomic_load(&gx_pl.p->w[i].state);
 			if (st != GX_W_READY && st != GX_W_DRAIN)
 				continue;
@@ -152,6 +152,7 @@ int gx_par_tables(gx_arena *a, int nslots)
 	gx_par *p = gx_arena_ptr(a, (gx_off)off, sizeof *p);
 	memset(p, 0, sizeof *p);
 	p->nslots = (uint32_t)nslots;
+	gx_pl.nslots = nslots;
 	p->main_pid = (int32_t)getpid();
 	p->futs = (gx_off)foff;
 	p->fut_next = (gx_off)foff + (gx_off)gx_pl.nfut * sizeof(gx_fut);
@@ -161,7 +162,7 @@ int gx_par_tables(gx_arena *a, int nslots)
 		atomic_store_explicit(&gx_pl.fut_next[i], i + 1 < gx_pl.nfut ? i + 2 : 0, memory_order_relaxed);
 		/* generations start at 1: handle 0 (what a refused call
 		 * leaves in *out) never names a future */
-		atomic_store_explicit(&gx_pl.futs[i].gen, 1, memory_order_relaxed);
+		atomic_store_explicit(&gx_pl.futs[i].sw, (uint64_t)1 << 32, memory_order_relaxed); /* FREE */
 	}
 	atomic_store(&p->fut_head, GX_TAG_MAKE(1, 0));
 	if (gx_pl.cfg.stats) {
@@ -245,8 +246,9 @@ int gx_par_init(const gx_config *cfg)
 			goto fail;
 		gx_wk *w = &gx_pl.p->w[i];
 		w->inbox = gx_ring_off(r);
-		w->cpu = cfg->cpu_affinity ? gx_nth_cpu(i % gx_ncpus()) : -1;
-		w->weight = gx_config_weight(cfg, i);
+		w->cpu = gx_pl.cpu[i] = cfg->cpu_affinity ? gx_nth_cpu(i % gx_ncpus()) : -1;
+		w->weight = gx_pl.weight[i] = gx_config_weight(cfg, i);
+		gx_pl.pidfd[i] = -1;
 		atomic_store(&w->arena_slot, -1);
 	}
 	int pfd[2];
@@ -267,10 +269,10 @@ int gx_par_init(const gx_config *cfg)
 	}
 	if (s == 0) {
 		close(pfd[1]);
-		gx_pl.p->spawner_pid = getpid();
+		gx_pl.spawner_pid = gx_pl.p->spawner_pid = getpid();
 		gx_spawner(pfd[0], parent);
 	}
-	gx_pl.p->spawner_pid = s;
+	gx_pl.spawner_pid = gx_pl.p->spawner_pid = s;
 	close(pfd[0]);
 	gx_pl.pipe_w = pfd[1];
 	gx_pl.enabled = 1;
@@ -308,7 +310,7 @@ static bool gx_boot_done(void *arg)
 static bool gx_all_dead(void *arg)
 {
 	(void)arg;
-	for (int i = 0; i < (int)gx_pl.p->nslots; i++) {
+	for (int i = 0; i < gx_pl.nslots; i++) {
 		uint32_t st = atomic_load(&gx_pl.p->w[i].state);
 		if (st != GX_W_OFF && st != GX_W_DEAD)
 			return false;
@@ -321,27 +323,9 @@ int gx_workers(void)
 	if (!gx_pl.p)
 		return 0;
 	int n = 0;
-	for (int i = 0; i < (int)gx_pl.p->nslots; i++)
+	for (int i = 0; i < gx_pl.nslots; i++)
 		n += gx_active(i);
 	return n;
-}
-
-int gx_worker_stats_get(int worker, gx_worker_stats *out)
-{
-	if (!out || !gx_pl.p || worker < 0 || worker >= (int)gx_pl.p->nslots)
-		return -EINVAL;
-	gx_wk *w = &gx_pl.p->w[worker];
-	memset(out, 0, sizeof *out);
-	out->pid = atomic_load(&w->pid);
-	out->cpu = w->cpu;
-	out->active = gx_active(worker);
-	out->tasks = atomic_load(&w->tasks);
-	out->steals = atomic_load(&w->steals);
-	out->running = atomic_load(&w->running);
-	out->restarts = atomic_load(&w->restarts);
-	gx_ring *in = gx_inbox(worker);
-	out->queued = in ? gx_ring_depth(in) : 0;
-	return 0;
 }
 
 /* ---- gx_run's first coroutine ---- */
@@ -350,19 +334,21 @@ static void gx_par_stop(void)
 {
 	gx_pl.stopping = 1;
 	atomic_store(&gx_pl.p->stop, 1);
-	if (gx_pl.stop_ctx) {
-		gx_ctx_release(gx_pl.stop_ctx); /* cancels: the watchers leave */
-		gx_pl.stop_ctx = NULL;
-	}
-	for (int i = 0; i < (int)gx_pl.p->nslots; i++) {
+	gx_ec_notify(&gx_pl.p->events, NULL); /* watchers of idle slots look again */
+	for (int i = 0; i < gx_pl.nslots; i++) {
 		gx_ring *in = gx_inbox(i);
 		if (in)
 			gx_ring_close(in);
 	}
-	/* workers drain (or cancel), then exit; the spawner reaps them */
+	/* workers drain (or cancel), then exit; the spawner reaps them, the
+	 * watchers see them go (one that died just before included) */
 	int rc = gx_ec_wait(&gx_pl.p->events, gx_all_dead, NULL, 0, gx_timeout(30 * GX_SECOND), NULL);
 	if (rc < 0)
 		gx_log("parallel: workers did not stop within 30 s; killing them");
+	if (gx_pl.stop_ctx) {
+		gx_ctx_release(gx_pl.stop_ctx); /* cancels: the watchers leave */
+		gx_pl.stop_ctx = NULL;
+	}
 	uint8_t q = 0xff;
 	if (send(gx_pl.pipe_w, &q, 1, MSG_NOSIGNAL) != 1)
 		gx_log("parallel: spawner pipe: %s", strerror(errno));
@@ -390,7 +376,7 @@ int gx_par_main(int (*main_fn)(void *), void *arg)
 		gx_go(gx_autoscale, NULL);
 	gx_go(gx_supervise, NULL);
 	if (atomic_load(&gx_pl.p->pidfd_watch) && gx_ctx_with_cancel(gx_ctx_background(), &gx_pl.stop_ctx) == 0)
-		for (int i = 0; i < (int)gx_pl.p->nslots; i++)
+		for (int i = 0; i < gx_pl.nslots; i++)
 			gx_go(gx_watch, (void *)(intptr_t)i);
 	else
 		atomic_store(&gx_pl.p->pidfd_watch, 0); /* the spawner reports every death */
@@ -408,7 +394,7 @@ void gx_par_fini(void)
 		if (gx_pl.pipe_w >= 0)
 			close(gx_pl.pipe_w); /* the spawner sees EOF if the quit byte was lost */
 		int st;
-		while (waitpid(gx_pl.p->spawner_pid, &st, 0) < 0 && errno == EINTR)
+		while (waitpid(gx_pl.spawner_pid, &st, 0) < 0 && errno == EINTR)
 			;
 		gx_pl.pipe_w = -1;
 		gx_pl.enabled = 0;

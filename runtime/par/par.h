@@ -20,7 +20,14 @@
 #define GX_PAR_MAGIC 0x70617231u
 #define GX_FUT_N 65536u
 
-enum { GX_FUT_FREE = 0, GX_FUT_PENDING = 1, GX_FUT_DONE = 2, GX_FUT_ABANDONED = 3, GX_FUT_COMPLETING = 4 };
+enum {
+	GX_FUT_FREE = 0,
+	GX_FUT_PENDING = 1,
+	GX_FUT_DONE = 2,
+	GX_FUT_ABANDONED = 3, /* freed while pending: the completer releases it */
+	GX_FUT_COMPLETING = 4,
+	GX_FUT_FREEING = 5,   /* its one releaser is putting it back */
+};
 /* COMPLETING carries the completing worker + 1 in bits 8..15 (0: the main
  * process), so a supervisor can undo it when that worker died mid-way */
 #define GX_FUT_KIND(st) ((st)&0xffu)
@@ -28,8 +35,7 @@ enum { GX_W_OFF = 0, GX_W_SPAWN = 1, GX_W_READY = 2, GX_W_DRAIN = 3, GX_W_DEAD =
 
 /* A future's slot: the state word is what waiters sleep on (ec). */
 typedef struct gx_fut {
-	_Alignas(128) _Atomic uint32_t state;
-	_Atomic uint32_t gen;
+	_Alignas(128) _Atomic uint64_t sw; /* generation << 32 | state (future.c) */
 	int32_t err;
 	uint32_t len;
 	uint32_t origin; /* gx_origin */
@@ -53,13 +59,29 @@ typedef struct gx_task_rec {
 
 _Static_assert(sizeof(gx_task_rec) <= GX_RING_INLINE_MAX, "task record too big for a ring slot");
 
-/* What a worker runs (or has taken), so that a supervisor can run it again
- * after the worker died: a bit per entry, set after the record is in. */
+/*
+ * What a worker has taken and what it runs, so that a supervisor can run
+ * it again after the worker died and the watchdog can time it out. Each
+ * entry's tag is generation << 2 | state:
+ *
+ *   FREE --worker takes a task--> TAKEN --it starts running--> RUNNING
+ *   RUNNING --watchdog, past the timeout (CAS)--> TIMEDOUT
+ *   any --worker, task done--> FREE with generation + 1
+ *
+ * The worker writes rec and start only while the entry is FREE and before
+ * its release store of TAKEN; a reader that copies rec and then wins a CAS
+ * on the tag it read knows the copy is of that generation's task. A task
+ * that never started (TAKEN) runs again without using up an attempt.
+ */
 #define GX_RUN_MAX 128
+enum { GX_RT_FREE = 0, GX_RT_TAKEN = 1, GX_RT_RUNNING = 2, GX_RT_TIMEDOUT = 3 };
+#define GX_RT_TAG(gen, st) ((uint64_t)(gen) << 2 | (uint64_t)(st))
+#define GX_RT_ST(tag) ((uint32_t)((tag)&3u))
+#define GX_RT_GEN(tag) ((tag) >> 2)
 typedef struct gx_runtab {
-	_Atomic uint64_t used[GX_RUN_MAX / 64];
+	_Atomic uint64_t tag[GX_RUN_MAX];
+	_Atomic int64_t start[GX_RUN_MAX]; /* gx_now() when it began running (with a task timeout) */
 	gx_task_rec rec[GX_RUN_MAX];
-	_Atomic int64_t start[GX_RUN_MAX]; /* gx_now() at start, with a task timeout */
 } gx_runtab;
 
 /* gx_task_rec.flags */
@@ -230,6 +252,12 @@ typedef struct gx_par_local {
 	uint32_t nfut;   /* future slots (an eighth of the arena) */
 	_Atomic uint32_t *fut_next;
 	gx_config cfg;
+	int nslots;      /* worker slots (workers_max), this process's copy */
+	int32_t spawner_pid; /* this process's copy */
+	int cpu[GX_MAX_WORKERS];    /* slot i's CPU, -1: not pinned (copies) */
+	int weight[GX_MAX_WORKERS]; /* slot i's weight (copies) */
+	int pidfd[GX_MAX_WORKERS];  /* main: slot i's running worker, -1 */
+	int32_t wpid[GX_MAX_WORKERS]; /* main: its pid, checked as the spawner's child */
 	int me;          /* worker index, -1 in the main process */
 	int nworkers;    /* started at boot (autoscaling moves it) */
 	int wmin, wmax;
@@ -285,11 +313,12 @@ int gx_par_tables(gx_arena *a, int nslots);
 int gx_request(int i);
 
 /* future.c */
-int gx_fut_alloc(uint32_t *idx);
+int gx_fut_alloc(uint32_t *idx, uint64_t *fh);
 void gx_fut_release(uint32_t idx);
 void gx_fut_complete_o(uint64_t fh, int rc, const void *res, size_t len, uint32_t origin);
 void gx_fut_complete(uint64_t fh, int rc, const void *res, size_t len);
 int gx_fut_pending(uint64_t fh);
+void gx_fut_undo_completing(int i);
 /* Free a chunk that was handed over (an argument or a result): take it
  * from its RING state, then free it. Nothing when it is not one. */
 void gx_chunk_drop(gx_off off);

@@ -44,9 +44,94 @@ static void gx_spawner_reaped(int i, pid_t pid, int st)
 		atomic_compare_exchange_strong(&w->state, &cur, GX_W_DEAD);
 }
 
+/* The spawner's own state (its process only). forked[i] is slot i's
+ * latest child until it is reaped: a child's pid cannot be reused before
+ * its parent reaps it, so these are safe to signal. */
+static struct {
+	pid_t forked[GX_MAX_WORKERS];
+	sigset_t mask;
+	int rfd, sfd;
+	int quit; /* 1: orderly (main asked), 2: a signal or main's death */
+} SP;
+
+static void gx_spawner_reap_all(void)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (int i = 0; i < gx_pl.nslots; i++)
+			if (SP.forked[i] == pid) {
+				SP.forked[i] = 0;
+				gx_spawner_reaped(i, pid, st);
+			}
+		gx_ec_notify(&gx_pl.p->events, NULL);
+	}
+}
+
+/* Quitting: main saw every worker exit already (orderly), or on a signal
+ * or main's death: kill what is left, reap everything, leave. */
+static _Noreturn void gx_spawner_quit(void)
+{
+	for (int i = 0; i < gx_pl.nslots; i++)
+		if (SP.forked[i] > 0)
+			kill(SP.forked[i], SIGKILL);
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, 0)) > 0 || errno == EINTR)
+		for (int i = 0; pid > 0 && i < gx_pl.nslots; i++)
+			if (SP.forked[i] == pid) {
+				SP.forked[i] = 0;
+				atomic_store(&gx_pl.p->w[i].exit_status, st);
+				atomic_store(&gx_pl.p->w[i].state, GX_W_DEAD);
+			}
+	gx_ec_notify(&gx_pl.p->events, NULL);
+	_exit(0);
+}
+
+/* Fork slot i's worker. */
+static void gx_spawner_fork(int i)
+{
+	pid_t c = fork();
+	if (c == 0) {
+		/* our own pid first: READY can come before the spawner's
+		 * store after fork returns */
+		atomic_store(&gx_pl.p->w[i].pid, getpid());
+		close(SP.rfd);
+		close(SP.sfd);
+		sigprocmask(SIG_UNBLOCK, &SP.mask, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != gx_pl.spawner_pid)
+			_exit(1);
+		gx_worker_main(i);
+	}
+	if (c > 0) {
+		SP.forked[i] = c;
+		atomic_store(&gx_pl.p->w[i].pid, c);
+	} else {
+		atomic_store(&gx_pl.p->w[i].state, GX_W_DEAD);
+		gx_ec_notify(&gx_pl.p->events, NULL);
+	}
+}
+
+/* Main's requests: a slot to fork, 0xff to quit; EOF: main is gone. */
+static void gx_spawner_requests(void)
+{
+	uint8_t req[64];
+	ssize_t n = read(SP.rfd, req, sizeof req);
+	if (n <= 0) {
+		SP.quit = SP.quit ? SP.quit : 2;
+		return;
+	}
+	for (ssize_t k = 0; k < n; k++) {
+		if (req[k] == 0xff)
+			SP.quit = SP.quit ? SP.quit : 1;
+		else if (req[k] < gx_pl.nslots && !SP.quit)
+			gx_spawner_fork(req[k]);
+	}
+}
+
 _Noreturn void gx_spawner(int rfd, int parent)
 {
-	pid_t forked[GX_MAX_WORKERS] = {0};
 	prctl(PR_SET_NAME, "gonex-spawner");
 	if (gx_pl.cfg.dump_signal)
 		signal(SIGQUIT, SIG_IGN); /* Ctrl-\ reaches the whole group: the
@@ -54,87 +139,28 @@ _Noreturn void gx_spawner(int rfd, int parent)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(0);
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	int quit = 0;
+	sigemptyset(&SP.mask);
+	sigaddset(&SP.mask, SIGCHLD);
+	sigaddset(&SP.mask, SIGTERM);
+	sigaddset(&SP.mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &SP.mask, NULL);
+	SP.rfd = rfd;
+	SP.sfd = signalfd(-1, &SP.mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	for (;;) {
-		/* reap */
-		int st;
-		pid_t pid;
-		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-			for (int i = 0; i < (int)gx_pl.p->nslots; i++)
-				if (forked[i] == pid)
-					gx_spawner_reaped(i, pid, st);
-			gx_ec_notify(&gx_pl.p->events, NULL);
-		}
-		if (quit) {
-			/* orderly: main saw every worker exit already; on a
-			 * signal or main's death: kill what is left */
-			for (int i = 0; i < (int)gx_pl.p->nslots; i++) {
-				int32_t p = atomic_load(&gx_pl.p->w[i].pid);
-				if (p > 0 && atomic_load(&gx_pl.p->w[i].state) != GX_W_DEAD)
-					kill(p, SIGKILL);
-			}
-			while ((pid = waitpid(-1, &st, 0)) > 0 || errno == EINTR)
-				for (int i = 0; pid > 0 && i < (int)gx_pl.p->nslots; i++)
-					if (atomic_load(&gx_pl.p->w[i].pid) == pid) {
-						atomic_store(&gx_pl.p->w[i].exit_status, st);
-						atomic_store(&gx_pl.p->w[i].state, GX_W_DEAD);
-					}
-			gx_ec_notify(&gx_pl.p->events, NULL);
-			_exit(0);
-		}
-		struct pollfd pf[2] = {{.fd = rfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		gx_spawner_reap_all();
+		if (SP.quit)
+			gx_spawner_quit();
+		struct pollfd pf[2] = {{.fd = SP.rfd, .events = POLLIN}, {.fd = SP.sfd, .events = POLLIN}};
 		if (poll(pf, 2, -1) < 0 && errno != EINTR)
 			_exit(1);
 		if (pf[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof si) == sizeof si)
+			while (read(SP.sfd, &si, sizeof si) == sizeof si)
 				if (si.ssi_signo != SIGCHLD)
-					quit = 2;
+					SP.quit = 2;
 		}
-		if (pf[0].revents & (POLLIN | POLLHUP)) {
-			uint8_t req[64];
-			ssize_t n = read(rfd, req, sizeof req);
-			if (n <= 0) {
-				quit = quit ? quit : 2; /* main is gone */
-				continue;
-			}
-			for (ssize_t k = 0; k < n; k++) {
-				if (req[k] == 0xff) {
-					quit = quit ? quit : 1;
-					continue;
-				}
-				int i = req[k];
-				if (i >= (int)gx_pl.p->nslots || quit)
-					continue;
-				pid_t c = fork();
-				if (c == 0) {
-					/* our own pid first: READY can come before
-					 * the spawner's store after fork returns */
-					atomic_store(&gx_pl.p->w[i].pid, getpid());
-					close(rfd);
-					close(sfd);
-					sigprocmask(SIG_UNBLOCK, &mask, NULL);
-					prctl(PR_SET_PDEATHSIG, SIGKILL);
-					if (getppid() != gx_pl.p->spawner_pid)
-						_exit(1);
-					gx_worker_main(i);
-				}
-				if (c > 0) {
-					forked[i] = c;
-					atomic_store(&gx_pl.p->w[i].pid, c);
-				} else {
-					atomic_store(&gx_pl.p->w[i].state, GX_W_DEAD);
-					gx_ec_notify(&gx_pl.p->events, NULL);
-				}
-			}
-		}
+		if (pf[0].revents & (POLLIN | POLLHUP))
+			gx_spawner_requests();
 	}
 }
 
@@ -144,7 +170,7 @@ static void gx_par_on_signal(int sig)
 {
 	/* async-signal-safe only: stop the spawner (it kills and reaps the
 	 * workers), reap it, leave */
-	pid_t s = gx_pl.p && gx_pl.p->main_pid == getpid() ? gx_pl.p->spawner_pid : 0;
+	pid_t s = gx_pl.p && gx_pl.me < 0 && gx_pl.enabled && getpid() != gx_pl.spawner_pid ? gx_pl.spawner_pid : 0;
 	if (s > 0) {
 		kill(s, SIGTERM);
 		while (waitpid(s, NULL, 0) < 0 && errno == EINTR)

@@ -37,7 +37,7 @@ gx_arena *gx_par_arena(int create)
 
 int gx_par_slots(void)
 {
-	return gx_pl.p ? (int)gx_pl.p->nslots : 0;
+	return gx_pl.p ? gx_pl.nslots : 0;
 }
 
 int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts)
@@ -56,21 +56,16 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 	if (gx_pl.stopping || atomic_load(&gx_pl.p->stop))
 		return -ESHUTDOWN;
 	int target = opts ? opts->worker : -1;
-	if (target >= (int)gx_pl.p->nslots || target < -1 || (target >= 0 && gx_pl.p->nslots == 0))
+	if (target >= gx_pl.nslots || target < -1 || (target >= 0 && gx_pl.nslots == 0))
 		return -EINVAL;
 	uint32_t idx;
-	int rc = gx_fut_alloc(&idx);
+	uint64_t fh;
+	int rc = gx_fut_alloc(&idx, &fh);
 	if (rc < 0)
 		return rc;
-	gx_fut *x = &gx_pl.futs[idx];
-	uint32_t gen = atomic_load(&x->gen);
-	x->err = 0;
-	x->len = 0;
-	x->chunk = 0;
-	atomic_store(&x->state, GX_FUT_PENDING);
 	gx_task_rec r;
 	r.fn = (uint64_t)(uintptr_t)fn;
-	r.fut = gx_fh(idx, gen);
+	r.fut = fh;
 	r.len = (uint32_t)len;
 	r.flags = 0;
 	r.chunk = 0;
@@ -112,7 +107,7 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 		}
 		r.flags |= gx_brk_index(b) << GX_TASK_BRK_SHIFT | (adm == GX_BRK_TRIAL ? GX_TASK_PROBE : 0);
 	}
-	if (gx_pl.p->nslots == 0 || gx_pl.degraded) {
+	if (gx_pl.nslots == 0 || gx_pl.degraded) {
 		gx_task_start(&r, 0, 0);
 		return 0;
 	}
@@ -124,7 +119,7 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 	}
 	for (;;) {
 		int w = target >= 0 ? target : gx_par_pick(r.cost);
-		for (int i = 0; w < 0 && i < (int)gx_pl.p->nslots; i++)
+		for (int i = 0; w < 0 && i < gx_pl.nslots; i++)
 			if (atomic_load(&gx_pl.p->w[i].state) == GX_W_SPAWN)
 				w = i; /* being (re)started: its inbox waits for it */
 		if (w < 0) {

@@ -86,7 +86,7 @@ static void gx_requeue(gx_task_rec *r, int ran)
 static int gx_requeue_target(void)
 {
 	int w = gx_par_pick(0);
-	for (int i = 0; w < 0 && i < (int)gx_pl.p->nslots; i++)
+	for (int i = 0; w < 0 && i < gx_pl.nslots; i++)
 		if (atomic_load(&gx_pl.p->w[i].state) == GX_W_SPAWN)
 			w = i;
 	return w;
@@ -137,25 +137,15 @@ static void gx_salvage_cb(const void *msg, size_t len, void *arg)
 		gx_requeue(&r, 0); /* never ran */
 }
 
-void gx_handle_death(int i)
+/* The batch worker i (dead, arena slot as) was taking: from the ring if
+ * the copies out may be partial, else from its staging area, minus what
+ * reached its running table (that runs again from there). */
+static void gx_death_salvage(int i, int32_t pid, int32_t as)
 {
 	gx_wk *w = &gx_pl.p->w[i];
-	int32_t pid = atomic_load(&w->pid);
-	/* the spawner may reap this pid later: the slot no longer names it */
-	atomic_store(&w->pid, 0);
-	if (atomic_exchange(&w->retired, 0)) {
-		atomic_store(&w->state, GX_W_OFF); /* autoscaling retired it */
-		return;
-	}
-	int replacing = atomic_exchange(&w->replace, 0);
-	int32_t as = atomic_load(&w->arena_slot);
-	/* a worker replaced for its memory does not count against the limit */
-	int restarting = !gx_pl.stopping && (replacing || (gx_pl.cfg.auto_restart && gx_restart_allowed()));
-	/* a batch it was taking: from the ring if the copies out may be
-	 * partial, else from its staging area (minus what reached its table) */
 	int from_ring = 0;
-	if (pid > 0 && as >= 0 && atomic_load(&gx_pl.a->h.proc[as].pid) == pid)
-		for (int k = 0; k < (int)gx_pl.p->nslots; k++) {
+	if (pid > 0 && as >= 0 && as < GX_SHM_MAX_PROCS && atomic_load(&gx_ah(gx_pl.a)->proc[as].pid) == pid)
+		for (int k = 0; k < gx_pl.nslots; k++) {
 			gx_ring *in = gx_inbox(k);
 			int rel = 0;
 			if (in && gx_ring_salvage(gx_pl.a, in, as, gx_salvage_cb, NULL, &rel) >= 0) {
@@ -164,56 +154,46 @@ void gx_handle_death(int i)
 			}
 		}
 	uint32_t sk = atomic_load(&w->staging_k);
-	if (!from_ring && sk) {
-		gx_runtab *rt0 = gx_runtab_of(i);
-		for (uint32_t k = 0; k < sk && k < 16; k++) {
-			gx_task_rec r = w->staging[k];
-			if (!r.fut || !gx_par_is_code((const void *)(uintptr_t)r.fn))
-				continue;
-			int dup = 0;
-			for (int e = 0; rt0 && e < GX_RUN_MAX && !dup; e++)
-				dup = (atomic_load(&rt0->used[e / 64]) >> (e % 64) & 1) && rt0->rec[e].fut == r.fut;
-			if (!dup)
-				gx_requeue(&r, 0);
+	gx_runtab *rt = gx_runtab_of(i);
+	for (uint32_t k = 0; !from_ring && k < sk && k < 16; k++) {
+		gx_task_rec r = w->staging[k];
+		if (!r.fut || !gx_par_is_code((const void *)(uintptr_t)r.fn))
+			continue;
+		int dup = 0;
+		for (int e = 0; rt && e < GX_RUN_MAX && !dup; e++) {
+			uint32_t st = GX_RT_ST(atomic_load(&rt->tag[e]));
+			dup = st != GX_RT_FREE && rt->rec[e].fut == r.fut;
 		}
+		if (!dup)
+			gx_requeue(&r, 0);
 	}
 	atomic_store(&w->staging_k, 0);
-	if (pid > 0 && as >= 0) {
-		gx_repair_report rep;
-		gx_arena_repair_slot(gx_pl.a, as, pid, &rep); /* its other ring and pool claims */
-	}
-	atomic_store(&w->arena_slot, -1);
-	/* a result it was writing when it died: back to pending (its task
-	 * is in the table below and runs again) */
-	uint32_t mine = GX_FUT_COMPLETING | (uint32_t)(i + 1) << 8;
-	for (uint32_t k = 0; k < gx_pl.nfut; k++) {
-		uint32_t st = mine;
-		if (atomic_load_explicit(&gx_pl.futs[k].state, memory_order_relaxed) == mine)
-			atomic_compare_exchange_strong(&gx_pl.futs[k].state, &st, GX_FUT_PENDING);
-	}
-	atomic_store(&w->running, 0);
-	atomic_store(&w->backlog_ns, 0);
-	atomic_store(&w->heartbeat, 0); /* the replacement stamps its own */
-	/* what it was running (or had taken): again, elsewhere, before a
-	 * replacement starts filling the same table */
+}
+
+/* What dead worker i had taken or was running: again, elsewhere, before a
+ * replacement starts filling the same table. A task that had started uses
+ * up an attempt; one that never started does not; one the watchdog
+ * answered (TIMEDOUT) is done with. */
+static void gx_death_rerun(int i)
+{
 	gx_runtab *rt = gx_runtab_of(i);
 	for (int e = 0; rt && e < GX_RUN_MAX; e++) {
-		if (!(atomic_load(&rt->used[e / 64]) >> (e % 64) & 1))
-			continue;
+		uint64_t tag = atomic_load_explicit(&rt->tag[e], memory_order_acquire);
+		uint32_t st = GX_RT_ST(tag);
 		gx_task_rec r = rt->rec[e];
-		atomic_fetch_and(&rt->used[e / 64], ~(1ull << (e % 64)));
-		if (gx_par_is_code((const void *)(uintptr_t)r.fn))
-			gx_requeue(&r, 1);
+		atomic_store(&rt->tag[e], GX_RT_TAG(GX_RT_GEN(tag) + 1, GX_RT_FREE));
+		if ((st == GX_RT_TAKEN || st == GX_RT_RUNNING) && gx_par_is_code((const void *)(uintptr_t)r.fn))
+			gx_requeue(&r, st == GX_RT_RUNNING);
 	}
-	if (restarting) {
-		atomic_fetch_add(&w->restarts, 1);
-		gx_request(i); /* state SPAWN: the spawner forks a new one */
-		return;         /* it takes over the inbox */
-	}
-	atomic_store(&w->state, GX_W_OFF);
+}
+
+/* Worker i will not come back: its inbox goes to the others (or here,
+ * degraded); those tasks never ran. */
+static void gx_death_final(int i, int32_t pid)
+{
+	atomic_store(&gx_pl.p->w[i].state, GX_W_OFF);
 	if (!gx_pl.stopping)
 		gx_log("parallel: worker %d (pid %d) died; restart limit reached, not restarting", i, (int)pid);
-	/* its inbox: to the others (or here, degraded); those never ran */
 	gx_ring *in = gx_inbox(i);
 	gx_task_rec recs[16];
 	int n;
@@ -228,14 +208,50 @@ void gx_handle_death(int i)
 	}
 }
 
-/* Resident bytes of pid, or 0 when it cannot be read. */
+void gx_handle_death(int i)
+{
+	gx_wk *w = &gx_pl.p->w[i];
+	int32_t pid = atomic_load(&w->pid);
+	/* the spawner may reap this pid later: the slot no longer names it */
+	atomic_store(&w->pid, 0);
+	if (atomic_exchange(&w->retired, 0)) {
+		atomic_store(&w->state, GX_W_OFF); /* autoscaling retired it */
+		gx_arena_wake_all(gx_pl.a);
+		return;
+	}
+	int replacing = atomic_exchange(&w->replace, 0);
+	int32_t as = atomic_load(&w->arena_slot);
+	/* a worker replaced for its memory does not count against the limit */
+	int restarting = !gx_pl.stopping && (replacing || (gx_pl.cfg.auto_restart && gx_restart_allowed()));
+	gx_death_salvage(i, pid, as);
+	if (pid > 0 && as >= 0) {
+		gx_repair_report rep;
+		gx_arena_repair_slot(gx_pl.a, as, pid, &rep); /* its other ring and pool claims */
+	}
+	atomic_store(&w->arena_slot, -1);
+	/* a result it was writing when it died: back to pending (its task
+	 * is in the table below and runs again) */
+	gx_fut_undo_completing(i);
+	atomic_store(&w->running, 0);
+	atomic_store(&w->backlog_ns, 0);
+	atomic_store(&w->heartbeat, 0); /* the replacement stamps its own */
+	gx_death_rerun(i);
+	/* whatever wake-up it owed, even without an arena slot to repair */
+	gx_arena_wake_all(gx_pl.a);
+	if (restarting) {
+		atomic_fetch_add(&w->restarts, 1);
+		gx_request(i); /* state SPAWN: the spawner forks a new one */
+		return;         /* it takes over the inbox */
+	}
+	gx_death_final(i, pid);
+}
 
 static bool gx_sup_ready(void *arg)
 {
 	(void)arg;
 	if (gx_pl.stopping)
 		return true;
-	for (int i = 0; i < (int)gx_pl.p->nslots; i++)
+	for (int i = 0; i < gx_pl.nslots; i++)
 		if (atomic_load(&gx_pl.p->w[i].state) == GX_W_DEAD)
 			return true;
 	return false;
@@ -250,7 +266,7 @@ void gx_supervise(void *arg)
 		gx_ec_wait(&gx_pl.p->events, gx_sup_ready, NULL, 0, GX_FOREVER, NULL);
 		if (gx_pl.stopping)
 			break;
-		for (int i = 0; i < (int)gx_pl.p->nslots; i++)
+		for (int i = 0; i < gx_pl.nslots; i++)
 			if (atomic_load(&gx_pl.p->w[i].state) == GX_W_DEAD)
 				gx_handle_death(i);
 	}

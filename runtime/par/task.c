@@ -20,23 +20,40 @@ gx_runtab *gx_runtab_of(int i)
 	return gx_arena_ptr(gx_pl.a, gx_pl.p->w[i].runtab, sizeof(gx_runtab));
 }
 
-/* Worker: record r in the running table; the entry, or -1 when full. */
+/* Worker: record r in the running table (TAKEN); the entry, or -1 when
+ * full. */
 static int gx_rt_put(const gx_task_rec *r)
 {
 	if (!gx_pl.rt || !gx_pl.rt_nfree)
 		return -1;
 	int e = gx_pl.rt_free[--gx_pl.rt_nfree];
+	uint64_t gen = GX_RT_GEN(atomic_load_explicit(&gx_pl.rt->tag[e], memory_order_relaxed));
 	gx_pl.rt->rec[e] = *r;
-	atomic_store_explicit(&gx_pl.rt->start[e], gx_pl.cfg.worker_timeout_ms ? gx_now() : 0, memory_order_relaxed);
-	atomic_fetch_or(&gx_pl.rt->used[e / 64], 1ull << (e % 64));
+	atomic_store_explicit(&gx_pl.rt->start[e], 0, memory_order_relaxed);
+	/* release: the record before TAKEN (pairs with the readers' acquire) */
+	atomic_store_explicit(&gx_pl.rt->tag[e], GX_RT_TAG(gen, GX_RT_TAKEN), memory_order_release);
 	return e;
 }
 
+/* Worker: the task of entry e begins to run (RUNNING, with its start time
+ * when tasks have a timeout). */
+static void gx_rt_running(int e)
+{
+	if (e < 0 || !gx_pl.rt)
+		return;
+	uint64_t gen = GX_RT_GEN(atomic_load_explicit(&gx_pl.rt->tag[e], memory_order_relaxed));
+	atomic_store_explicit(&gx_pl.rt->start[e], gx_pl.cfg.worker_timeout_ms ? gx_now() : 0, memory_order_relaxed);
+	atomic_store_explicit(&gx_pl.rt->tag[e], GX_RT_TAG(gen, GX_RT_RUNNING), memory_order_release);
+}
+
+/* Worker: entry e's task is done: FREE, next generation (whatever the
+ * watchdog made of it meanwhile). */
 static void gx_rt_clear(int e)
 {
 	if (e < 0 || !gx_pl.rt)
 		return;
-	atomic_fetch_and(&gx_pl.rt->used[e / 64], ~(1ull << (e % 64)));
+	uint64_t gen = GX_RT_GEN(atomic_load_explicit(&gx_pl.rt->tag[e], memory_order_relaxed));
+	atomic_exchange_explicit(&gx_pl.rt->tag[e], GX_RT_TAG(gen + 1, GX_RT_FREE), memory_order_acq_rel);
 	gx_pl.rt_free[gx_pl.rt_nfree++] = (uint8_t)e;
 }
 
@@ -191,79 +208,121 @@ static int64_t gx_backoff(const gx_brk *b, uint32_t k)
 	return d;
 }
 
-static void gx_task_run(void *arg)
+/* The function a task record names, checked: code of the image (a peer
+ * may have written anything into the record or the breaker). NULL when
+ * it is not. One entry of cache: a run of the same function costs one
+ * compare. */
+static gx_task_fn gx_task_code(uint64_t fn)
 {
-	gx_task *t = arg;
-	gx_task_rec *r = &t->rec;
-	gx_wk *w = gx_pl.me >= 0 ? &gx_pl.p->w[gx_pl.me] : NULL;
-	gx_brk *b = GX_TASK_BRK(r->flags) ? gx_brk_at(GX_TASK_BRK(r->flags)) : NULL;
-	int fallback = (r->flags & GX_TASK_FALLBACK) != 0 && b && b->fallback;
-	gx_stat_fn *sf = gx_task_stat(r->fn, r->name);
-	/* clocks cost ~20 ns each here: read them only for what needs them
-	 * (autoscaling's wait average, predictive's run times, a sample
-	 * for the figures) */
-	int timed = r->t_submit != 0;
-	int sample = sf && gx_stat_sample(gx_pl.shard, sf);
-	int64_t t0 = timed || sample ? gx_now() : 0;
-	if (w && timed) {
-		int64_t waited = t0 - r->t_submit;
-		int64_t old = atomic_load_explicit(&w->wait_ewma_ns, memory_order_relaxed);
-		atomic_store_explicit(&w->wait_ewma_ns, old + (waited - old) / 8, memory_order_relaxed);
+	static uint64_t ok;
+	if (fn != ok) {
+		if (!gx_par_is_code((const void *)(uintptr_t)fn))
+			return NULL;
+		ok = fn;
 	}
-	const void *argp = r->arg;
-	if (r->len > GX_TASK_INLINE)
-		argp = gx_arena_ptr(gx_pl.a, r->chunk, r->len);
-	gx_task_result res = {0};
-	gx_task_fn fn = (gx_task_fn)(uintptr_t)(fallback ? b->fallback : r->fn);
-	int rc;
-	uint32_t retries = 0;
+	return (gx_task_fn)(uintptr_t)fn;
+}
+
+/* What a run needs beside the record. */
+typedef struct {
+	gx_wk *w;
+	gx_brk *b;
+	gx_stat_fn *sf;
+	int fallback;
+	int timed, sample;
+	int64_t t0, ns;
+	uint32_t retries;
+	const void *argp;
+	gx_task_result res;
+} gx_run_ctx;
+
+/* Call the function, with the breaker's retries. Returns its code. */
+static int gx_task_call(const gx_task_rec *r, gx_run_ctx *c)
+{
+	gx_task_fn fn = gx_task_code(c->fallback ? c->b->fallback : r->fn);
+	if (!fn)
+		return -EINVAL;
 	for (;;) {
-		rc = argp ? fn(argp, r->len, &res) : -EBADMSG;
-		if (!b || fallback || !gx_fut_pending(r->fut))
-			break; /* no breaker, or answered already (timed out) */
+		int rc = c->argp ? fn(c->argp, r->len, &c->res) : -EBADMSG;
+		gx_brk *b = c->b;
+		if (!b || c->fallback || !gx_fut_pending(r->fut))
+			return rc; /* no breaker, or answered already (timed out) */
 		gx_brk_report(b, (r->flags & GX_TASK_PROBE) != 0, rc, gx_now());
-		if (!gx_brk_failed(rc) || retries >= b->retries || !gx_brk_closed(b) || gx_pl.stopping ||
+		if (!gx_brk_failed(rc) || c->retries >= b->retries || !gx_brk_closed(b) || gx_pl.stopping ||
 		    atomic_load(&gx_pl.p->stop))
-			break;
-		retries++;
-		gx_sleep(gx_backoff(b, retries));
-		res.len = 0;
+			return rc;
+		c->retries++;
+		gx_sleep(gx_backoff(b, c->retries));
+		c->res.len = 0;
 	}
-	int64_t ns = timed || sample ? gx_now() - t0 : 0;
-	/* the figures before the future: whoever saw it done sees them */
-	if (sf && fallback) {
+}
+
+/* The figures of a run that ended with rc, before the future: whoever saw
+ * it done sees them. */
+static void gx_task_figures(const gx_task_rec *r, gx_run_ctx *c, int rc)
+{
+	gx_stat_fn *sf = c->sf;
+	if (sf && c->fallback) {
 		gx_stat_add(&sf->fallbacks, 1); /* the function itself did not run */
 	} else if (sf) {
-		gx_stat_add(&sf->count, 1 + retries);
+		gx_stat_add(&sf->count, 1 + c->retries);
 		if (rc < 0)
 			gx_stat_add(&sf->errors, 1);
-		retries += (r->flags >> GX_TASK_ATTEMPT_SHIFT) & 0xffu;
+		uint32_t retries = c->retries + ((r->flags >> GX_TASK_ATTEMPT_SHIFT) & 0xffu);
 		if (retries)
 			gx_stat_add(&sf->retries, retries);
-		if (sample)
-			gx_stat_time(sf, ns);
+		if (c->sample)
+			gx_stat_time(sf, c->ns);
 	}
-	if (timed && gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED) && !fallback)
-		gx_cost_learn(r->fn, ns);
+	if (c->timed && gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED) && !c->fallback)
+		gx_cost_learn(r->fn, c->ns);
+	gx_wk *w = c->w;
 	if (w) {
 		atomic_fetch_sub_explicit(&w->running, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->tasks, 1, memory_order_relaxed);
 		if (r->cost)
 			atomic_fetch_sub_explicit(&w->backlog_ns, r->cost, memory_order_relaxed);
 	}
-	if (b && !fallback && gx_brk_failed(rc) && (b->fallback || b->last_good)) {
-		gx_task_answer(r, b, rc, 0, argp != NULL); /* failed for good */
+}
+
+static void gx_task_run(void *arg)
+{
+	gx_task *t = arg;
+	gx_task_rec *r = &t->rec;
+	gx_rt_running(t->slot);
+	gx_run_ctx c = {.w = gx_pl.me >= 0 ? &gx_pl.p->w[gx_pl.me] : NULL};
+	c.b = GX_TASK_BRK(r->flags) ? gx_brk_at(GX_TASK_BRK(r->flags)) : NULL;
+	c.fallback = (r->flags & GX_TASK_FALLBACK) != 0 && c.b && c.b->fallback;
+	c.sf = gx_task_stat(r->fn, r->name);
+	/* clocks cost ~20 ns each here: read them only for what needs them
+	 * (autoscaling's wait average, predictive's run times, a sample
+	 * for the figures) */
+	c.timed = r->t_submit != 0;
+	c.sample = c.sf && gx_stat_sample(gx_pl.shard, c.sf);
+	c.t0 = c.timed || c.sample ? gx_now() : 0;
+	if (c.w && c.timed) {
+		int64_t waited = c.t0 - r->t_submit;
+		int64_t old = atomic_load_explicit(&c.w->wait_ewma_ns, memory_order_relaxed);
+		atomic_store_explicit(&c.w->wait_ewma_ns, old + (waited - old) / 8, memory_order_relaxed);
+	}
+	c.argp = r->len > GX_TASK_INLINE ? gx_arena_ptr(gx_pl.a, r->chunk, r->len) : r->arg;
+	int rc = gx_task_call(r, &c);
+	c.ns = c.timed || c.sample ? gx_now() - c.t0 : 0;
+	gx_task_figures(r, &c, rc);
+	gx_brk *b = c.b;
+	if (b && !c.fallback && gx_brk_failed(rc) && (b->fallback || b->last_good)) {
+		gx_task_answer(r, b, rc, 0, c.argp != NULL); /* failed for good */
 	} else {
-		if (b && !fallback && rc >= 0)
-			gx_brk_keep(b, rc, res.data, res.len);
-		gx_fut_complete_o(r->fut, rc, res.data, res.len, fallback ? GX_ORIGIN_FALLBACK : GX_ORIGIN_TASK);
+		if (b && !c.fallback && rc >= 0)
+			gx_brk_keep(b, rc, c.res.data, c.res.len);
+		gx_fut_complete_o(r->fut, rc, c.res.data, c.res.len, c.fallback ? GX_ORIGIN_FALLBACK : GX_ORIGIN_TASK);
 	}
 	gx_rt_clear(t->slot); /* done: nothing to run again */
 	/* the argument chunk only now: a re-run after a death in between
 	 * must not find it freed (and maybe reused) */
-	if (r->len > GX_TASK_INLINE && argp)
+	if (r->len > GX_TASK_INLINE && c.argp)
 		gx_chunk_drop(r->chunk);
-	free(res.own);
+	free(c.res.own);
 	free(t);
 	gx_wg_done(&gx_pl.tasks_wg);
 }

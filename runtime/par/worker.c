@@ -9,6 +9,7 @@
 
 #include <sched.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "core/sched.h"
@@ -30,7 +31,7 @@ static bool gx_worker_ready(void *arg)
 	if (atomic_load_explicit(&gx_pl.p->dump_seq, memory_order_relaxed) != atomic_load(&w->dump_seen))
 		return true;
 	if (gx_pl.cfg.work_stealing)
-		for (int i = 0; i < (int)gx_pl.p->nslots; i++)
+		for (int i = 0; i < gx_pl.nslots; i++)
 			if (i != gx_pl.me) {
 				gx_ring *o = gx_inbox(i);
 				if (o && gx_ring_depth(o) >= 2)
@@ -64,7 +65,7 @@ static int gx_steal(int cancel)
 {
 	int victim = -1;
 	uint64_t most = 1;
-	for (int i = 0; i < (int)gx_pl.p->nslots; i++) {
+	for (int i = 0; i < gx_pl.nslots; i++) {
 		if (i == gx_pl.me)
 			continue;
 		gx_ring *o = gx_inbox(i);
@@ -217,11 +218,15 @@ static int gx_worker_loop(void *arg)
 _Noreturn void gx_worker_main(int i)
 {
 	gx_pl.me = i;
-	gx_wk *w = &gx_pl.p->w[i];
-	if (gx_pl.cfg.cpu_affinity && w->cpu >= 0) {
+	/* "gonex-worker N" in ps, top and ss (15 bytes at most) */
+	char name[16];
+	snprintf(name, sizeof name, "gonex-worker %d", i);
+	prctl(PR_SET_NAME, name);
+	int cpu = gx_pl.cpu[i]; /* this process's copy, not the slot's */
+	if (gx_pl.cfg.cpu_affinity && cpu >= 0 && cpu < CPU_SETSIZE) {
 		cpu_set_t set;
 		CPU_ZERO(&set);
-		CPU_SET(w->cpu, &set);
+		CPU_SET(cpu, &set);
 		sched_setaffinity(0, sizeof set, &set);
 	}
 	gx_config c = gx_pl.cfg;

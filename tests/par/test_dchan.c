@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
+
 #include "testing.h" /* gx_par_arena: to read the pools' in_use counters */
 
 #define T_LONG (30 * GX_SECOND)       /* a wait only a lost wake-up outlasts */
@@ -1857,8 +1859,7 @@ static int free_busy_main(void *arg)
 	gx_future f = spawn(t_block_recv, &a, 0);
 	cr_assert(wait_flag(&S->started, 1));
 	gx_sleep(T_NAP);
-	gx_worker_stats ws0;
-	gx_worker_stats_get(0, &ws0);
+	gx_stats_worker ws0 = worker_info(0);
 	int rc = gx_chan_free(c);
 	cr_expect_eq(rc, -EBUSY, "gx_chan_free while a worker's receive waits on it: %d, want -EBUSY", rc);
 	recv_out o = {-5, -5, -5, -5};
@@ -1871,8 +1872,7 @@ static int free_busy_main(void *arg)
 	} else {
 		/* freed under the waiter: see what it made of it */
 		int code = gx_future_get(f, &o, sizeof o, NULL, gx_timeout(2 * GX_SECOND));
-		gx_worker_stats ws1;
-		gx_worker_stats_get(0, &ws1);
+		gx_stats_worker ws1 = worker_info(0);
 		cr_log_warn("after the free, the waiting worker's task gave code %d, recv %d; worker 0 pid %d -> %d, "
 			    "tasks %llu -> %llu, running %llu",
 			    code, o.rc, ws0.pid, ws1.pid, (unsigned long long)ws0.tasks, (unsigned long long)ws1.tasks,

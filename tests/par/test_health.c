@@ -13,6 +13,8 @@
 
 #include <gonex/gonex.h>
 
+#include "harness.h"
+
 static int slow_triple(const void *arg, size_t len, gx_task_result *res)
 {
 	uint64_t i;
@@ -39,10 +41,12 @@ static int kill_main(void *arg)
 	for (int k = 0; k < kills; k++) {
 		gx_sleep(20 * GX_MILLISECOND);
 		/* a running worker: one being replaced has no pid yet */
-		gx_worker_stats s;
-		for (int t = 0; t < 200 && (gx_worker_stats_get(k % 2, &s) != 0 || !s.active || s.pid <= 0); t++)
+		gx_stats_worker s = worker_info(k % 2);
+		for (int t = 0; t < 200 && (!worker_active(&s) || s.pid <= 0); t++) {
 			gx_sleep(GX_MILLISECOND);
-		if (s.active && s.pid > 0 && kill(s.pid, SIGKILL) == 0)
+			s = worker_info(k % 2);
+		}
+		if (worker_active(&s) && kill_pid(s.pid, SIGKILL) == 0)
 			k_killed++;
 	}
 	for (uint64_t i = 0; i < KN; i++) {
@@ -59,9 +63,7 @@ static int kill_main(void *arg)
 	k_workers = gx_workers();
 	k_restarts = 0;
 	for (int w = 0; w < 2; w++) {
-		gx_worker_stats s;
-		gx_worker_stats_get(w, &s);
-		k_restarts += s.restarts;
+		k_restarts += worker_info(w).restarts;
 	}
 	return 0;
 }
@@ -98,14 +100,13 @@ static int limit_main(void *arg)
 {
 	(void)arg;
 	for (int k = 0; k < 2; k++) {
-		gx_worker_stats s;
-		gx_worker_stats_get(0, &s);
-		kill(s.pid, SIGKILL);
+		gx_stats_worker s = worker_info(0);
+		kill_pid(s.pid, SIGKILL);
 		/* wait for the supervisor to act on it */
 		for (int t = 0; t < 500; t++) {
-			gx_worker_stats s2;
-			gx_worker_stats_get(0, &s2);
-			if ((k == 0 && s2.active && s2.pid != s.pid) || (k == 1 && !s2.active && gx_workers() == 0))
+			gx_stats_worker s2 = worker_info(0);
+			if ((k == 0 && worker_active(&s2) && s2.pid != s.pid) ||
+			    (k == 1 && !worker_active(&s2) && gx_workers() == 0))
 				break;
 			gx_sleep(10 * GX_MILLISECOND);
 		}
@@ -174,9 +175,8 @@ static void chaos_killer(void *arg)
 		seed ^= seed << 13;
 		seed ^= seed >> 7;
 		seed ^= seed << 17;
-		gx_worker_stats s;
-		if (gx_worker_stats_get((int)(seed % 2), &s) == 0 && s.pid > 0 && s.active) {
-			kill(s.pid, SIGKILL);
+		gx_stats_worker s = worker_info((int)(seed % 2));
+		if (worker_active(&s) && kill_pid(s.pid, SIGKILL) == 0) {
 			c_kills++;
 		}
 	}
@@ -252,16 +252,15 @@ static int timeout_main(void *arg)
 	o.worker = 1;
 	gx_go_parallel(&f, napper, NULL, 0, &o);
 	to_nap = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
-	gx_worker_stats s;
-	gx_worker_stats_get(1, &s);
+	gx_stats_worker s = worker_info(1);
 	to_restarts_nap = (int)s.restarts;
 	o.worker = 0;
 	gx_go_parallel(&f, hog, NULL, 0, &o);
 	to_hog = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
 	/* the replacement of worker 0 runs tasks */
 	for (int t = 0; t < 500; t++) {
-		gx_worker_stats_get(0, &s);
-		if (s.restarts >= 1 && s.active)
+		s = worker_info(0);
+		if (s.restarts >= 1 && worker_active(&s))
 			break;
 		gx_sleep(10 * GX_MILLISECOND);
 	}
@@ -314,10 +313,10 @@ static int rss_main(void *arg)
 	gx_future f;
 	gx_go_parallel(&f, bloat, NULL, 0, &o);
 	rss_bloat = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
-	gx_worker_stats s = {0};
+	gx_stats_worker s = {0};
 	for (int t = 0; t < 1000; t++) {
-		gx_worker_stats_get(0, &s);
-		if (s.restarts >= 1 && s.active)
+		s = worker_info(0);
+		if (s.restarts >= 1 && worker_active(&s))
 			break;
 		gx_sleep(10 * GX_MILLISECOND);
 	}

@@ -4,7 +4,7 @@
  * so they never call Criterion: they report through their return code,
  * their result bytes, and the page S (MAP_SHARED, made before gx_run, so
  * the spawner and every worker see it at the same address). The main
- * process reads gx_worker_stats_get. A worker bumps its `tasks` counter a
+ * process reads the figures (gx_stats_snapshot). A worker bumps its `tasks` counter a
  * few instructions after it completes the future, so counts are polled
  * until they add up rather than read once.
  *
@@ -46,6 +46,8 @@
 #include <unistd.h>
 
 #include <gonex/gonex.h>
+
+#include "harness.h"
 
 #define T_LONG (30 * GX_SECOND) /* a wait only a lost wake-up outlasts */
 #define HOLD_N 20               /* shutdown: tasks the holder task queues */
@@ -517,13 +519,16 @@ static bool wait_flag(_Atomic int *v, int want)
 	return true;
 }
 
-static gx_worker_stats stats(int w)
+static gx_stats_worker stats(int w)
 {
-	gx_worker_stats s;
-	memset(&s, 0, sizeof s);
-	int rc = gx_worker_stats_get(w, &s);
-	cr_assert_eq(rc, 0, "gx_worker_stats_get(%d): %d", w, rc);
-	return s;
+	static gx_stats *snap;
+	if (!snap)
+		snap = calloc(1, sizeof *snap);
+	cr_assert_not_null(snap);
+	int rc = gx_stats_snapshot(snap);
+	cr_assert_eq(rc, 0, "gx_stats_snapshot: %d", rc);
+	cr_assert(w >= 0 && w < snap->nworkers, "worker %d of %d", w, snap->nworkers);
+	return snap->w[w];
 }
 
 /* Nap until workers 0..n-1 ran `want` tasks in all; false after 10 s. */
@@ -547,7 +552,7 @@ static bool wait_worker_idle(int w)
 {
 	int64_t end = gx_time_after(10 * GX_SECOND);
 	for (;;) {
-		gx_worker_stats s = stats(w);
+		gx_stats_worker s = stats(w);
 		if (!s.queued && !s.running)
 			return true;
 		if (gx_now() > end)
@@ -647,7 +652,7 @@ static void see(int pid)
 static void see_workers(int n)
 {
 	for (int i = 0; i < n; i++) {
-		gx_worker_stats s = stats(i);
+		gx_stats_worker s = stats(i);
 		/* the pid may be published late (see worker_pid_is_known_once_ready) */
 		for (int64_t end = gx_time_after(10 * GX_SECOND); s.pid <= 0 && gx_now() < end; s = stats(i))
 			gx_sleep(GX_MILLISECOND);
@@ -939,7 +944,7 @@ static int spread_main(void *arg)
 		per[ids[i]]++;
 	}
 	cr_assert(wait_tasks_total(2, 100), "the workers' counters reach 100");
-	gx_worker_stats s0 = stats(0), s1 = stats(1);
+	gx_stats_worker s0 = stats(0), s1 = stats(1);
 	if (want == PAT_ALTERNATE) {
 		cr_expect_eq(per[0], 50);
 		cr_expect_eq(per[1], 50);
@@ -1001,7 +1006,7 @@ static int least_busy_main(void *arg)
 		cr_expect_eq(w, 1, "task %d went to worker %d, which is busy with the long task", i, w);
 		cr_assert(wait_worker_idle(1));
 	}
-	gx_worker_stats s0 = stats(0);
+	gx_stats_worker s0 = stats(0);
 	cr_expect_eq(s0.tasks, 0, "worker 0 finished nothing: it is still busy");
 	cr_expect_eq(s0.running, 1);
 	atomic_store(&S->gate, 1);
@@ -1095,7 +1100,7 @@ static int predictive_even_main(void *arg)
 	for (int i = 0; i < 10; i++)
 		cr_assert_eq(gx_go_parallel(&g[i], t_gated, NULL, 0, &o), 0);
 	cr_assert(wait_flag(&S->started, 10));
-	gx_worker_stats s0 = stats(0), s1 = stats(1);
+	gx_stats_worker s0 = stats(0), s1 = stats(1);
 	cr_expect_eq(s0.running, 5, "worker 0 runs %llu of the 10", (unsigned long long)s0.running);
 	cr_expect_eq(s1.running, 5, "worker 1 runs %llu of the 10", (unsigned long long)s1.running);
 	atomic_store(&S->gate, 1);
@@ -1209,7 +1214,7 @@ static int steal_main(void *arg)
 	r->elapsed = gx_now() - t0;
 	cr_assert(wait_tasks_total(2, STEAL_N));
 	for (int w = 0; w < 2; w++) {
-		gx_worker_stats s = stats(w);
+		gx_stats_worker s = stats(w);
 		r->tasks[w] = s.tasks;
 		r->steals[w] = s.steals;
 	}
@@ -1334,7 +1339,7 @@ static int autoscale_main(void *arg)
 	}
 	cr_expect(shrank, "idle for 10 s and still %d workers", gx_workers());
 	if (shrank) {
-		cr_expect_eq(stats(1).active, 0, "the last worker is the one retired");
+		cr_expect_eq((stats(1).state == 2), 0, "the last worker is the one retired");
 		end = gx_time_after(5 * GX_SECOND);
 		while (!pid_gone(pid1) && gx_now() < end)
 			gx_sleep(10 * GX_MILLISECOND);
@@ -1344,7 +1349,7 @@ static int autoscale_main(void *arg)
 		cr_assert_eq(gx_go_parallel(&f, t_id, NULL, 0, NULL), 0);
 		int w = get_int(f);
 		cr_expect_eq(w, 0, "the task ran on worker 0, not %d (slot 1: pid %d, was %d, active %d, workers %d)", w,
-			     stats(1).pid, pid1, stats(1).active, gx_workers());
+			     stats(1).pid, pid1, (stats(1).state == 2), gx_workers());
 	}
 	return 0;
 }
@@ -1502,10 +1507,7 @@ static int bad_main(void *arg)
 		cr_expect_eq(gx_future_free(bogus[k]), -EINVAL);
 	}
 
-	gx_worker_stats s;
-	cr_expect_eq(gx_worker_stats_get(-1, &s), -EINVAL);
-	cr_expect_eq(gx_worker_stats_get(2, &s), -EINVAL);
-	cr_expect_eq(gx_worker_stats_get(0, NULL), -EINVAL);
+	cr_expect_eq(gx_stats_snapshot(NULL), -EINVAL);
 	return 0;
 }
 
@@ -1522,8 +1524,9 @@ Test(bad_input, outside_gx_run)
 	cr_expect_eq(gx_go_parallel(&f, t_noop, NULL, 0, NULL), -EPERM);
 	cr_expect_eq(gx_worker_id(), -1);
 	cr_expect_eq(gx_workers(), 0);
-	gx_worker_stats s;
-	cr_expect_eq(gx_worker_stats_get(0, &s), -EINVAL);
+	gx_stats *s = calloc(1, sizeof *s);
+	cr_assert_not_null(s);
+	cr_expect_eq(gx_stats_snapshot(s), -EPERM);
 	gx_future b = {12345};
 	cr_expect_eq(gx_future_try(b, NULL, 0, NULL), -EINVAL);
 	cr_expect_eq(gx_future_free(b), -EINVAL);
@@ -1534,7 +1537,8 @@ Test(bad_input, outside_gx_run)
 	run(&c, try_main, NULL);
 	cr_expect_eq(gx_go_parallel(&f, t_noop, NULL, 0, NULL), -EPERM);
 	cr_expect_eq(gx_workers(), 0);
-	cr_expect_eq(gx_worker_stats_get(0, &s), -EINVAL);
+	cr_expect_eq(gx_stats_snapshot(s), -EPERM);
+	free(s);
 }
 
 /* The handle a refused submission leaves behind names no future, even
@@ -1571,8 +1575,6 @@ static int local_mode_main(void *arg)
 {
 	(void)arg;
 	cr_expect_eq(gx_workers(), 0);
-	gx_worker_stats s;
-	cr_expect_eq(gx_worker_stats_get(0, &s), -EINVAL);
 	gx_future f;
 	cr_assert_eq(gx_go_parallel(&f, t_id, NULL, 0, NULL), 0);
 	cr_expect_eq(get_int(f), -1, "gx_worker_id() in a local task");
@@ -1645,8 +1647,8 @@ static int topology_main(void *arg)
 	see_workers(2);
 	cr_expect_eq(nseen, 3, "two workers and the spawner: %d pids (%d %d %d)", nseen, seen[0], seen[1], seen[2]);
 	for (int w = 0; w < 2; w++) {
-		gx_worker_stats s = stats(w);
-		cr_expect_eq(s.active, 1);
+		gx_stats_worker s = stats(w);
+		cr_expect_eq(worker_active(&s), 1);
 		cpu_set_t set;
 		CPU_ZERO(&set);
 		cr_assert_eq(sched_getaffinity(s.pid, sizeof set, &set), 0);
@@ -1688,7 +1690,7 @@ static int pid_check_main(void *arg)
 {
 	int *bad = arg;
 	for (int w = 0; w < 2; w++)
-		if (stats(w).active && stats(w).pid <= 0)
+		if ((stats(w).state == 2) && stats(w).pid <= 0)
 			(*bad)++;
 	return 0;
 }
@@ -1725,7 +1727,7 @@ static int shutdown_main(void *arg)
 	cr_assert(wait_flag(&S->holder_ready, 1), "the holder never queued its tasks");
 	for (int i = 0; i < MAIN_N; i++)
 		cr_assert_eq(gx_go_parallel(&f, t_count, NULL, 0, &on1), 0);
-	gx_worker_stats s1 = stats(1);
+	gx_stats_worker s1 = stats(1);
 	cr_expect_eq(s1.queued, HOLD_N + MAIN_N, "queued on the blocked worker: %llu", (unsigned long long)s1.queued);
 	cr_expect_eq(atomic_load(&S->ran), 0);
 	atomic_store(&S->main_done, 1);
@@ -1779,9 +1781,11 @@ static int sleepy_main(void *arg)
 	pid_report r;
 	memset(&r, 0, sizeof r);
 	for (int w = 0; w < gx_workers() && r.n < GX_MAX_WORKERS; w++) {
-		gx_worker_stats s = {0};
-		for (int k = 0; k < 10000 && gx_worker_stats_get(w, &s) == 0 && s.pid <= 0; k++)
+		gx_stats_worker s = worker_info(w);
+		for (int k = 0; k < 10000 && s.pid <= 0; k++) {
 			gx_sleep(GX_MILLISECOND); /* published late: see worker_pid_is_known_once_ready */
+			s = worker_info(w);
+		}
 		if (s.pid > 0)
 			r.pids[r.n++] = s.pid;
 	}

@@ -20,6 +20,8 @@
 
 #include <gonex/gonex.h>
 
+#include "harness.h"
+
 static int alpha(const void *arg, size_t len, gx_task_result *res)
 {
 	(void)res;
@@ -266,7 +268,8 @@ static int health_main(void *arg)
 	gx_sleep(50 * GX_MILLISECOND);
 	/* stopped with nothing to do: nothing is late */
 	int pid = snap->w[0].pid;
-	kill(pid, SIGSTOP);
+	cr_assert_gt(pid, 0, "worker 0's pid in the figures");
+	kill_pid(pid, SIGSTOP);
 	gx_sleep(1500 * GX_MILLISECOND);
 	gx_stats_snapshot(snap);
 	h_stopped_idle_ok = snap->w[0].healthy;
@@ -278,7 +281,7 @@ static int health_main(void *arg)
 		gx_stats_snapshot(snap);
 		h_stopped_unhealthy = !snap->w[0].healthy;
 	}
-	kill(pid, SIGCONT);
+	kill_pid(pid, SIGCONT);
 	h_ran = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND)) == 0;
 	for (int t = 0; t < 40 && !h_back; t++) {
 		gx_sleep(100 * GX_MILLISECOND);
@@ -475,14 +478,10 @@ static int ppid_of(int pid)
 static int quit_group_main(void *arg)
 {
 	(void)arg;
-	gx_worker_stats ws;
-	gx_worker_stats_get(0, &ws);
-	int spawner = ppid_of(ws.pid);
-	kill(spawner, SIGQUIT);
-	for (int i = 0; i < 2; i++) {
-		gx_worker_stats_get(i, &ws);
-		kill(ws.pid, SIGQUIT);
-	}
+	int spawner = ppid_of(worker_info(0).pid);
+	kill_pid(spawner, SIGQUIT);
+	for (int i = 0; i < 2; i++)
+		kill_pid(worker_info(i).pid, SIGQUIT);
 	gx_sleep(200 * GX_MILLISECOND);
 	gx_future f;
 	uint32_t v = 1;
