@@ -185,6 +185,7 @@ typedef struct gx_par {
 	_Atomic uint32_t dump_seq; /* gx_dump_all requests */
 	_Atomic uint32_t nbrk;     /* breakers made (indexes below it) */
 	gx_brk brk[GX_BREAKER_MAX];
+	_Atomic uint64_t dchans[1024]; /* distributed channels' offsets (dchan.c), 0 */
 } gx_par;
 
 /* gx_run, before anything else starts: set up the arena, the tables and
@@ -350,6 +351,8 @@ void gx_par_signals_reset(void);
 /* autoscale.c, supervise.c, watch.c, watchdog.c: main's coroutines */
 void gx_autoscale(void *arg);
 void gx_supervise(void *arg);
+/* dchan.c: worker i died: its receivers blocked on any channel are gone. */
+void gx_dch_forget_worker(int i);
 /* Act on worker i found dead (its slot is DEAD): re-runs, repair, restart. Never parks. */
 void gx_handle_death(int i);
 void gx_watch(void *arg);

@@ -236,6 +236,7 @@ void gx_handle_death(int i)
 	atomic_store(&w->backlog_ns, 0);
 	atomic_store(&w->heartbeat, 0); /* the replacement stamps its own */
 	gx_death_rerun(i);
+	gx_dch_forget_worker(i);
 	/* whatever wake-up it owed, even without an arena slot to repair */
 	gx_arena_wake_all(gx_pl.a);
 	if (restarting) {

@@ -76,7 +76,7 @@ struct gx_ring {
 	uint32_t msg_size;
 	uint32_t stride;
 	uint32_t flags;
-	uint32_t pad0;
+	uint32_t lcap; /* messages it may hold (<= cap; a channel's exact capacity) */
 	int64_t spin_ns;
 	gx_off self;
 	_Atomic uint64_t nonce; /* this ring's identity (gx_rgeo) */
@@ -105,6 +105,7 @@ typedef struct gx_rgeo {
 	gx_arena *a;
 	char *slots;
 	uint64_t cap;     /* slots (a power of two) */
+	uint64_t lcap;    /* messages it may hold at once (<= cap) */
 	uint32_t stride;
 	uint32_t msg_size;
 	uint32_t flags;
@@ -180,9 +181,12 @@ static const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r)
 	e.msg_size = *(volatile uint32_t *)&r->msg_size;
 	e.flags = *(volatile uint32_t *)&r->flags & GX_RING_NOWAKE;
 	e.spin_ns = *(volatile int64_t *)&r->spin_ns;
+	e.lcap = *(volatile uint32_t *)&r->lcap;
 	if (e.cap < 2 || e.cap > (1u << 24) || (e.cap & (e.cap - 1)) || e.stride < 16 || e.stride > 128 ||
 	    (e.stride & (e.stride - 1)) || e.msg_size < 1 || e.msg_size > e.stride - 8 ||
 	    !gx_gptr(g, off, GX_RING_HDR + e.cap * e.stride) || *(volatile gx_off *)&r->self != off)
+		return NULL;
+	if (e.lcap == 0 || e.lcap > e.cap)
 		return NULL;
 	if (e.spin_ns < 0 || e.spin_ns > GX_SECOND)
 		e.spin_ns = g->spin_ns; /* garbage: the arena's budget */
@@ -267,12 +271,18 @@ static int gx_ring_register(gx_arena *a, uint64_t off)
 
 int gx_ring_create(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t msg_size, unsigned flags)
 {
+	return gx_ring_create_lcap(a, out, capacity, msg_size, flags, capacity);
+}
+
+int gx_ring_create_lcap(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t msg_size, unsigned flags,
+			uint32_t lcap)
+{
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
 	const gx_arena_geo *g = gx_geo(a);
 	if (!g || capacity < 2 || capacity > (1u << 24) || (capacity & (capacity - 1)) || msg_size < 1 ||
-	    msg_size > GX_RING_INLINE_MAX || (flags & ~GX_RING_NOWAKE))
+	    msg_size > GX_RING_INLINE_MAX || (flags & ~GX_RING_NOWAKE) || lcap < 1 || lcap > capacity)
 		return -EINVAL;
 	uint32_t stride = gx_ring_stride(msg_size);
 	uint64_t bytes = GX_RING_HDR + (uint64_t)capacity * stride;
@@ -287,6 +297,7 @@ int gx_ring_create(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t msg_s
 	r->msg_size = msg_size;
 	r->stride = stride;
 	r->flags = flags;
+	r->lcap = lcap;
 	r->spin_ns = g->spin_ns;
 	r->self = (gx_off)off;
 	uint64_t nonce = gx_rand64() | 1;
@@ -377,6 +388,20 @@ static inline bool gx_ring_wakes(const gx_rgeo *v)
 
 /* ---- send ---- */
 
+/* Position pos was published, taken and released by its consumer (its
+ * slot moved on to pos + cap). Acquire: pairs with the release store. */
+static inline bool gx_released(const gx_rgeo *v, uint64_t pos)
+{
+	return gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + v->cap) >= 0;
+}
+
+/* Within the logical capacity: the message lcap places before pos is
+ * gone. Once true it stays true until head passes pos. */
+static inline bool gx_within_lcap(const gx_rgeo *v, uint64_t pos)
+{
+	return v->lcap == v->cap || pos < v->lcap || gx_released(v, pos - v->lcap);
+}
+
 /* Claim up to n consecutive free slots from head. Returns the count and the
  * first position, 0 when full, -EBADMSG for a garbage slot ahead of head. */
 static int gx_claim_send(gx_ring *r, const gx_rgeo *v, gx_proc *p, uint32_t n, uint64_t *first)
@@ -388,6 +413,8 @@ static int gx_claim_send(gx_ring *r, const gx_rgeo *v, gx_proc *p, uint32_t n, u
 		while (k < n) {
 			/* acquire: pairs with the consumer's release of the slot */
 			d = gx_pdiff(atomic_load_explicit(gx_seq(v, pos + k), memory_order_acquire), pos + k);
+			if (d == 0 && !gx_within_lcap(v, pos + k))
+				d = -1; /* full at the logical capacity */
 			if (d != 0)
 				break;
 			k++;
@@ -443,7 +470,7 @@ static void gx_publish(const gx_rgeo *v, uint64_t pos, int k, const void *msgs, 
 }
 
 static int gx_send_some(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t len, uint32_t n, gx_off chunk,
-			size_t chunk_len)
+			size_t chunk_len, uint64_t *at)
 {
 	if (len > v->msg_size)
 		return -EMSGSIZE;
@@ -468,6 +495,8 @@ static int gx_send_some(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t l
 	}
 	gx_publish(v, pos, k, msgs, len, chunk);
 	gx_journal_done(p);
+	if (at)
+		*at = pos;
 	if (gx_ring_wakes(v)) /* nobody sleeps on a NOWAKE ring: no fence */
 		gx_ec_notify(&r->not_empty, &r->wakes);
 	return k;
@@ -481,7 +510,8 @@ static bool gx_ready_send(void *arg)
 		return true; /* the call reports it */
 	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
-	       gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos) >= 0;
+	       (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos) >= 0 &&
+		gx_within_lcap(v, pos));
 }
 
 static bool gx_ready_recv(void *arg)
@@ -504,7 +534,7 @@ static int gx_send_wait(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t l
 			size_t chunk_len, gx_until u)
 {
 	for (;;) {
-		int rc = gx_send_some(r, v, msgs, len, n, chunk, chunk_len);
+		int rc = gx_send_some(r, v, msgs, len, n, chunk, chunk_len, NULL);
 		if (rc != -EAGAIN)
 			return rc;
 		rc = gx_ec_wait(&r->not_full, gx_ready_send, r, gx_ring_spin(v), u, &r->sleeps);
@@ -518,7 +548,7 @@ int gx_ring_try_send(gx_ring *r, const void *msg, size_t len)
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || !msg || len == 0)
 		return -EINVAL;
-	int rc = gx_send_some(r, v, msg, len, 1, 0, 0);
+	int rc = gx_send_some(r, v, msg, len, 1, 0, 0, NULL);
 	return rc < 0 ? rc : 0;
 }
 
@@ -536,7 +566,7 @@ int gx_ring_try_send_chunk(gx_ring *r, gx_off chunk, size_t len)
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || !chunk || len > GX_POOL_MAX_CHUNK || v->msg_size < 8)
 		return -EINVAL;
-	int rc = gx_send_some(r, v, NULL, 8, 1, chunk, len);
+	int rc = gx_send_some(r, v, NULL, 8, 1, chunk, len, NULL);
 	return rc < 0 ? rc : 0;
 }
 
@@ -554,7 +584,7 @@ int gx_ring_try_send_batch(gx_ring *r, const void *msgs, size_t n)
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || !msgs || n == 0)
 		return -EINVAL;
-	return gx_send_some(r, v, msgs, v->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0);
+	return gx_send_some(r, v, msgs, v->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0, NULL);
 }
 
 int gx_ring_send_batch(gx_ring *r, const void *msgs, size_t n, gx_until u)
@@ -563,6 +593,21 @@ int gx_ring_send_batch(gx_ring *r, const void *msgs, size_t n, gx_until u)
 	if (!v || !msgs || n == 0)
 		return -EINVAL;
 	return gx_send_wait(r, v, msgs, v->msg_size, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0, u);
+}
+
+int gx_ring_try_send_at(gx_ring *r, const void *msg, size_t len, gx_off chunk, uint64_t *pos)
+{
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !pos || (chunk ? v->msg_size < 8 || len > GX_POOL_MAX_CHUNK : !msg || len == 0))
+		return -EINVAL;
+	int rc = chunk ? gx_send_some(r, v, NULL, 8, 1, chunk, len, pos) : gx_send_some(r, v, msg, len, 1, 0, 0, pos);
+	return rc < 0 ? rc : 0;
+}
+
+bool gx_ring_taken(gx_ring *r, uint64_t pos)
+{
+	const gx_rgeo *v = gx_ring_v(r);
+	return !v || gx_released(v, pos);
 }
 
 /* ---- receive ---- */

@@ -256,6 +256,18 @@ int64_t gx_arena_carve(gx_arena *a, size_t bytes);
  * foreign arena checks that much before gx_ring_depth) */
 #define GX_RING_HDR 768u
 
+/* ring.c: a ring that holds at most lcap messages at once (1..capacity),
+ * whatever its power-of-two size: a channel's exact capacity, with no
+ * counter beside the ring to repair after a death. */
+int gx_ring_create_lcap(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t msg_size, unsigned flags,
+			uint32_t lcap);
+/* ring.c: send one message (inline msg/len, or the pool chunk `chunk` of
+ * len bytes when chunk != 0) without waiting, and say at which position:
+ * 0 with *pos, or gx_ring_try_send's errors. */
+int gx_ring_try_send_at(gx_ring *r, const void *msg, size_t len, gx_off chunk, uint64_t *pos);
+/* ring.c: the message sent at pos was taken and released by a consumer
+ * (or its claim was repaired after the consumer died). */
+bool gx_ring_taken(gx_ring *r, uint64_t pos);
 /* ring.c: wake the ring's sleeping consumers (a stealer's nudge) */
 void gx_ring_kick(gx_ring *r);
 /* ring.c: the eventcount its consumers sleep on */

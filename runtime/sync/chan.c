@@ -46,7 +46,7 @@ static int gx_chan_setup(gx_chan_impl *c, size_t elem_size, size_t cap, void *bu
 	if (flags & (GX_CHAN_DISTRIBUTED | GX_CHAN_COMPRESS))
 		return -ENOTSUP;
 	memset(c, 0, sizeof *c);
-	c->magic = GX_CHAN_MAGIC;
+	atomic_store_explicit(&c->magic, GX_CHAN_MAGIC, memory_order_relaxed);
 	c->elem_size = (uint32_t)elem_size;
 	c->cap = (uint32_t)cap;
 	c->buf = buf;
@@ -96,7 +96,7 @@ int gx_chan_free(gx_chan *ch)
 		return -EINVAL;
 	if (!gx_waitq_empty(&c->sendq) || !gx_waitq_empty(&c->recvq))
 		return -EBUSY;
-	c->magic = 0;
+	atomic_store_explicit(&c->magic, 0, memory_order_relaxed);
 	free(ch);
 	return 0;
 }

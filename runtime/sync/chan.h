@@ -5,6 +5,7 @@
 #define GX_SYNC_CHAN_H
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,13 +38,17 @@ typedef struct gx_dchan_hooks {
 extern const gx_dchan_hooks *gx_dchan;
 void gx_chan_set_dchan_hooks(const gx_dchan_hooks *h);
 
+/* Both kinds open with an _Atomic uint32_t magic word, so the first word
+ * of any channel is read as one. Acquire: pairs with the release store of
+ * a distributed channel's magic (its header before it). */
 static inline bool gx_chan_is_d(const gx_chan *c)
 {
-	return gx_dchan && *(const volatile uint32_t *)c == GX_DCHAN_MAGIC;
+	return gx_dchan &&
+	       atomic_load_explicit((const _Atomic uint32_t *)(const void *)c, memory_order_acquire) == GX_DCHAN_MAGIC;
 }
 
 typedef struct gx_chan_impl {
-	uint32_t magic;
+	_Atomic uint32_t magic; /* first: gx_chan_is_d reads it */
 	uint32_t flags;
 	uint32_t elem_size;
 	uint32_t cap;
@@ -65,7 +70,7 @@ static inline gx_chan_impl *gx_chan_impl_of(const gx_chan *c)
 
 static inline bool gx_chan_valid(const gx_chan_impl *c)
 {
-	return c->magic == GX_CHAN_MAGIC;
+	return atomic_load_explicit(&c->magic, memory_order_relaxed) == GX_CHAN_MAGIC;
 }
 
 /* A send's value pointer may be NULL only for a zero-size element. */

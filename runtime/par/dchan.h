@@ -1,0 +1,116 @@
+/*
+ * Distributed channels, inside the parallel layer: the channel header in
+ * the arena and what its files (dchan.c make/close, dmsg.c messages and
+ * compression, dchan_io.c send/receive, fanout.c broadcast and friends)
+ * share.
+ */
+#ifndef GX_PAR_DCHAN_H
+#define GX_PAR_DCHAN_H
+
+#include "par/par.h"
+
+#include "sync/chan.h"
+
+#define GX_DCH_HDR 8u
+#define GX_DCH_INLINE (GX_RING_INLINE_MAX - GX_DCH_HDR) /* 112 */
+#define GX_DCH_WRING 64u
+#define GX_DCH_MAX 1024u /* distributed channels at once (gx_par.dchans) */
+
+/*
+ * The channel header, in a pool chunk of the arena. Each counter another
+ * process writes is on a line of its own.
+ *
+ * rwait[0] counts the main process's receivers blocked on the channel,
+ * rwait[1 + i] worker i's: each is written by its own process only, so
+ * that the supervisor can zero a dead worker's count (a sum over one
+ * shared word could not be repaired).
+ */
+typedef struct gx_dch {
+	_Atomic uint32_t magic; /* GX_DCHAN_MAGIC: first, as gx_chan_is_d reads it */
+	uint32_t elem_size;
+	uint32_t cap;
+	uint32_t nw;
+	uint32_t flags; /* GX_CHAN_COMPRESS */
+	uint32_t reg;   /* its index in the registry */
+	gx_off self;
+	_Atomic uint64_t nonce; /* this channel's identity (gx_dview) */
+	gx_off main;    /* the shared queue: a ring holding at most max(cap, 1) */
+	_Atomic uint32_t closed;
+	_Atomic int32_t route;
+	gx_off w[GX_MAX_WORKERS]; /* each worker's own ring (broadcast, scatter, balance) */
+	_Alignas(64) _Atomic uint32_t rwait[GX_MAX_WORKERS + 1];
+	_Alignas(64) gx_ec data;  /* receivers sleep here */
+	_Alignas(64) gx_ec space; /* senders sleep here */
+} gx_dch;
+
+/*
+ * This process's view of a channel: its geometry (element size, capacity,
+ * flags, worker rings) as first seen here, when it was made or first used
+ * (a pointer that came in a task's argument), checked against the arena
+ * and kept in a process-local table keyed by address and nonce. A peer
+ * that rewrites the header afterwards changes no length this process
+ * copies into a caller's buffer.
+ */
+typedef struct gx_dview {
+	gx_dch *d; /* key; NULL free */
+	uint64_t nonce;
+	gx_arena *a;
+	uint32_t elem_size, cap, flags, nw;
+} gx_dview;
+
+/* The view of c, NULL when c is not a live distributed channel of the
+ * runtime's arena. */
+const gx_dview *gx_dch_view(const gx_chan *c);
+
+static inline int64_t gx_dspin(gx_arena *a)
+{
+	return gx_geo(a)->spin_ns;
+}
+
+/* The shared queue (NULL when its offset was scribbled over). */
+static inline gx_ring *gx_dch_main(const gx_dview *v)
+{
+	return gx_ring_at(v->a, v->d->main);
+}
+
+/* Worker i's own ring of the channel, NULL for none. */
+static inline gx_ring *gx_dch_wring(const gx_dview *v, uint32_t i)
+{
+	return i < v->nw ? gx_ring_at(v->a, v->d->w[i]) : NULL;
+}
+
+/* This process's ring of the channel (a worker's own), NULL in main. */
+static inline gx_ring *gx_dch_mine(const gx_dview *v)
+{
+	int me = gx_worker_id();
+	return me >= 0 ? gx_dch_wring(v, (uint32_t)me) : NULL;
+}
+
+/* The shared queue may be taken from here (not routed elsewhere). */
+static inline bool gx_dch_main_mine(const gx_dview *v)
+{
+	int32_t rt = atomic_load_explicit(&v->d->route, memory_order_relaxed);
+	return rt < 0 || rt == gx_worker_id();
+}
+
+/* A receiver took a value from the shared queue: the ring's release gave
+ * its place back; wake a sender waiting for it. */
+static inline void gx_dch_took(const gx_dview *v)
+{
+	gx_ec_notify(&v->d->space, NULL);
+}
+
+/* dmsg.c: put val into ring r (no wait): 0 with *pos (may be NULL), or
+ * -EAGAIN (full), -ENOMEM, -EPIPE. Take one message from r into val (may
+ * be NULL), *from its sender (may be NULL): 0, -EAGAIN, -EPIPE, -EBADMSG. */
+int gx_dch_put(const gx_dview *v, gx_ring *r, const void *val, uint64_t *pos);
+int gx_dch_take(const gx_dview *v, gx_ring *r, void *val, int32_t *from);
+
+/* dchan_io.c */
+int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only);
+int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only);
+/* Something for this process to receive (or closed, or gone): the
+ * receivers' eventcount predicate; arg is the gx_dview. */
+bool gx_dch_ready(void *arg);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * Distributed channels: send and receive (dchan.c has the design).
+ *
+ * A send puts its message into the shared ring, which holds at most the
+ * channel's capacity (one for a rendezvous), or waits on `space` until it
+ * can. A rendezvous send then waits until the ring position it sent at has
+ * been released by a receiver: that receiver took this value, no other.
+ * A receive takes from its own worker ring first (broadcast, scatter,
+ * balance), then from the shared queue unless the channel is routed to
+ * another worker; with nothing there it counts itself in its process's
+ * rwait word and sleeps on `data`.
+ *
+ * A try send on a rendezvous channel succeeds only when a receiver waits
+ * (the sum of the processes' rwait words) that no value is already on its
+ * way to (the values in the ring), as Go's select-with-default sends only
+ * to a waiting receiver.
+ *
+ * Deaths: a receiver killed while blocked leaves its count in its own
+ * process's word, which the supervisor zeroes; a receiver killed holding a
+ * value it took had released the ring slot already (or repair releases
+ * its claim): no place is lost.
+ */
+#include "par/dchan.h"
+
+#include <string.h>
+
+#include "core/testpoint.h"
+
+#include <gonex/chan.h>
+#include <gonex/coro.h>
+
+/* This process's rwait word. */
+static inline _Atomic uint32_t *gx_dch_rwait_mine(gx_dch *d)
+{
+	int me = gx_worker_id();
+	return &d->rwait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0];
+}
+
+/* Receivers blocked on d, in every process. */
+static uint64_t gx_dch_rwaiting(gx_dch *d)
+{
+	uint64_t n = 0;
+	for (int i = 0; i <= GX_MAX_WORKERS; i++)
+		n += atomic_load_explicit(&d->rwait[i], memory_order_relaxed);
+	return n;
+}
+
+/* ---- send ---- */
+
+static bool gx_dch_room(void *arg)
+{
+	const gx_dview *v = arg;
+	gx_ring *r = gx_dch_main(v);
+	/* the slot at head, not head - tail: the consumers' tail line is
+	 * theirs, and reading it while they CAS it slowed them down */
+	return atomic_load_explicit(&v->d->closed, memory_order_relaxed) || !r || gx_ring_has_room(r);
+}
+
+typedef struct {
+	const gx_dview *v;
+	gx_ring *r;
+	uint64_t pos;
+} gx_dch_rv;
+
+static bool gx_dch_taken(void *arg)
+{
+	gx_dch_rv *t = arg;
+	return atomic_load_explicit(&t->v->d->closed, memory_order_relaxed) || gx_ring_taken(t->r, t->pos);
+}
+
+/* A rendezvous: wait until the value sent at pos was taken. */
+static int gx_dch_rendezvous(const gx_dview *v, gx_ring *r, uint64_t pos, gx_until u)
+{
+	gx_dch_rv t = {v, r, pos};
+	int rc = gx_ec_wait(&v->d->space, gx_dch_taken, &t, gx_dspin(v->a), u, NULL);
+	if (rc < 0)
+		return rc;
+	return gx_ring_taken(r, pos) ? 0 : -EPIPE;
+}
+
+/* A try send on a rendezvous: only to a receiver that waits and that no
+ * value is on its way to already. */
+static bool gx_dch_receiver_free(const gx_dview *v, gx_ring *r)
+{
+	return gx_dch_rwaiting(v->d) > gx_ring_depth(r);
+}
+
+int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
+{
+	const gx_dview *v = gx_dch_view(c);
+	if (!v || (!val && v->elem_size))
+		return -EINVAL;
+	if (!try_only && !gx_co_current())
+		return -EPERM;
+	gx_dch *d = v->d;
+	gx_ring *r = gx_dch_main(v);
+	if (!r)
+		return -EBADMSG;
+	for (;;) {
+		if (atomic_load_explicit(&d->closed, memory_order_relaxed))
+			return -EPIPE;
+		if (v->cap == 0 && try_only && !gx_dch_receiver_free(v, r))
+			return -EAGAIN;
+		uint64_t pos;
+		int rc = gx_dch_put(v, r, val, &pos);
+		if (rc == 0) {
+			gx_ec_notify(&d->data, NULL);
+			if (v->cap || try_only)
+				return 0; /* try: a waiting receiver takes it */
+			return gx_dch_rendezvous(v, r, pos, u);
+		}
+		if (rc != -EAGAIN || try_only)
+			return rc;
+		rc = gx_ec_wait(&d->space, gx_dch_room, (void *)v, gx_dspin(v->a), u, NULL);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* ---- receive ---- */
+
+bool gx_dch_ready(void *arg)
+{
+	const gx_dview *v = arg;
+	gx_dch *d = v->d;
+	if (atomic_load_explicit(&d->closed, memory_order_relaxed))
+		return true;
+	if (atomic_load_explicit(&d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC)
+		return true; /* freed under us: the call reports it */
+	gx_ring *m = gx_dch_mine(v);
+	if (m && gx_ring_depth(m))
+		return true;
+	gx_ring *r = gx_dch_main(v);
+	return !r || (gx_dch_main_mine(v) && gx_ring_depth(r));
+}
+
+/* One value for this process, if there is one: 0, or -EAGAIN, -EBADMSG. */
+static int gx_dch_take_one(const gx_dview *v, void *val)
+{
+	gx_ring *m = gx_dch_mine(v);
+	if (m && gx_dch_take(v, m, val, NULL) == 0)
+		return 0;
+	if (!gx_dch_main_mine(v))
+		return -EAGAIN;
+	int rc = gx_dch_take(v, gx_dch_main(v), val, NULL);
+	if (rc == 0 || rc == -EBADMSG) {
+		GX_TEST_POINT("dchan.recv.took", (void *)v->d);
+		gx_dch_took(v);
+		return rc;
+	}
+	return -EAGAIN;
+}
+
+/* Closed: a value published just before the close comes first, if it is
+ * one this process may take. 1 when there is one. */
+static int gx_dch_closing_left(const gx_dview *v)
+{
+	gx_ring *m = gx_dch_mine(v), *mr = gx_dch_main(v);
+	return (m && gx_ring_depth(m)) || (mr && gx_dch_main_mine(v) && gx_ring_depth(mr));
+}
+
+int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
+{
+	const gx_dview *v = gx_dch_view(c);
+	if (!v)
+		return -EINVAL;
+	if (!try_only && !gx_co_current())
+		return -EPERM;
+	gx_dch *d = v->d;
+	for (;;) {
+		int rc = gx_dch_take_one(v, val);
+		if (rc != -EAGAIN) {
+			if (rc == 0 && ok)
+				*ok = true;
+			return rc;
+		}
+		if (atomic_load_explicit(&d->closed, memory_order_acquire)) {
+			if (gx_dch_closing_left(v))
+				continue;
+			if (val && v->elem_size)
+				memset(val, 0, v->elem_size);
+			if (ok)
+				*ok = false;
+			return 0;
+		}
+		if (try_only)
+			return -EAGAIN;
+		_Atomic uint32_t *mine = gx_dch_rwait_mine(d);
+		atomic_fetch_add(mine, 1);
+		GX_TEST_POINT("dchan.recv.wait", (void *)d);
+		rc = gx_ec_wait(&d->data, gx_dch_ready, (void *)v, gx_dspin(v->a), u, NULL);
+		atomic_fetch_sub(mine, 1);
+		if (rc < 0)
+			return rc;
+		if (atomic_load_explicit(&d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC)
+			return -EINVAL;
+	}
+}

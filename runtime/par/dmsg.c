@@ -1,0 +1,119 @@
+/*
+ * Distributed channels: the messages. A message is an 8-byte header (the
+ * sender's worker id, and whether the value is compressed) and the value:
+ * inline in the ring slot when it fits (elem_size <= 112), else in a pool
+ * chunk handed over through the ring (zero copy), LZ4-compressed when the
+ * channel asks for it and it pays.
+ *
+ * Untrusted input: a message comes from another process. Its length must
+ * be exactly what the channel's element size says (or a compressed
+ * length that decompresses to exactly that), its chunk must be one the
+ * pool knows as handed to a ring, its header flag 0 or 1; anything else
+ * is consumed and reported as -EBADMSG, never copied past the caller's
+ * element.
+ */
+#include "par/dchan.h"
+
+#include "gx_build_config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <gonex/chan.h>
+
+#if GX_HAVE_LZ4
+#include <lz4.h>
+#endif
+
+int gx_dch_put(const gx_dview *vw, gx_ring *r, const void *v, uint64_t *pos)
+{
+	gx_arena *a = vw->a;
+	if (!r)
+		return -EBADMSG;
+	int32_t hdr[2] = {gx_worker_id(), 0};
+	if (vw->elem_size <= GX_DCH_INLINE) {
+		char m[GX_RING_INLINE_MAX];
+		memcpy(m, hdr, GX_DCH_HDR);
+		if (vw->elem_size)
+			memcpy(m + GX_DCH_HDR, v, vw->elem_size);
+		uint64_t at;
+		return gx_ring_try_send_at(r, m, GX_DCH_HDR + vw->elem_size, 0, pos ? pos : &at);
+	}
+	size_t room = vw->elem_size;
+#if GX_HAVE_LZ4
+	if (vw->flags & GX_CHAN_COMPRESS)
+		room = (size_t)LZ4_compressBound((int)vw->elem_size);
+#endif
+	if (GX_DCH_HDR + room > GX_POOL_MAX_CHUNK)
+		room = vw->elem_size; /* no room to try: send it as it is */
+	int64_t ck = gx_pool_alloc(a, GX_DCH_HDR + room, -1);
+	if (ck < 0)
+		return (int)ck;
+	char *p = gx_arena_ptr(a, (gx_off)ck, GX_DCH_HDR + room);
+	size_t len = vw->elem_size;
+#if GX_HAVE_LZ4
+	if (room > vw->elem_size) {
+		int n = LZ4_compress_default(v, p + GX_DCH_HDR, (int)vw->elem_size, (int)room);
+		if (n > 0 && (size_t)n < vw->elem_size) {
+			hdr[1] = 1; /* compressed: len is the compressed size */
+			len = (size_t)n;
+		}
+	}
+#endif
+	memcpy(p, hdr, GX_DCH_HDR);
+	if (!hdr[1])
+		memcpy(p + GX_DCH_HDR, v, vw->elem_size);
+	uint64_t at;
+	int rc = gx_ring_try_send_at(r, NULL, GX_DCH_HDR + len, (gx_off)ck, pos ? pos : &at);
+	if (rc < 0)
+		gx_pool_free(a, (gx_off)ck);
+	return rc;
+}
+
+int gx_dch_take(const gx_dview *vw, gx_ring *r, void *v, int32_t *from)
+{
+	gx_arena *a = vw->a;
+	if (!r)
+		return -EBADMSG;
+	char m[GX_RING_INLINE_MAX];
+	gx_off ck = 0;
+	ssize_t n = gx_ring_try_recv(r, m, sizeof m, &ck);
+	if (n < 0)
+		return (int)n;
+	const char *p = m;
+	int32_t hdr[2] = {0, 0};
+	if (ck) {
+		p = (size_t)n >= GX_DCH_HDR ? gx_arena_ptr(a, ck, (size_t)n) : NULL;
+		if (p)
+			memcpy(hdr, p, GX_DCH_HDR);
+		if (!p || (hdr[1] == 0 && (size_t)n != GX_DCH_HDR + vw->elem_size) || (uint32_t)hdr[1] > 1) {
+			gx_pool_free(a, ck);
+			return -EBADMSG;
+		}
+	} else if ((size_t)n != GX_DCH_HDR + vw->elem_size) {
+		return -EBADMSG;
+	}
+	if (from)
+		memcpy(from, p, 4);
+	if (hdr[1] == 1) {
+#if GX_HAVE_LZ4
+		char *tmp = v ? NULL : malloc(vw->elem_size);
+		int got = v || tmp ? LZ4_decompress_safe(p + GX_DCH_HDR, v ? v : tmp, (int)((size_t)n - GX_DCH_HDR),
+							 (int)vw->elem_size)
+				   : -1;
+		free(tmp);
+		if (got != (int)vw->elem_size) {
+			gx_pool_free(a, ck);
+			return -EBADMSG;
+		}
+#else
+		gx_pool_free(a, ck);
+		return -EBADMSG;
+#endif
+	} else if (v && vw->elem_size) {
+		memcpy(v, p + GX_DCH_HDR, vw->elem_size);
+	}
+	if (ck)
+		gx_pool_free(a, ck);
+	return 0;
+}
