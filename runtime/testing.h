@@ -9,6 +9,7 @@
 #include "core/rand.h"
 #include "core/sched.h"
 #include "core/stack.h"
+#include "core/testpoint.h"
 #include "core/timer.h"
 #include "io/loop.h"
 #include "io/op.h"

@@ -152,14 +152,14 @@ suites_for() { # suites_for BUILD LABEL
 
 # ---- 1. test build ----
 log "build: test (warnings are errors)"
-setup build-test --werror -Dfp_env=true -Dsanitize_hooks=true -Dperf=true
+setup build-test --werror -Dfp_env=true -Dsanitize_hooks=true -Dtest_points=true -Dperf=true
 suites_for build-test test
 shm_suites_hugepages build-test test
 suite "test: gdb backtrace through a coroutine" tests/arch/gdb_bt.sh build-test/tests/bt-demo
 
 # ---- 2. sanitizers ----
 log "build: asan+ubsan"
-setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false -Dsanitize_hooks=true -Dperf=false
+setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false -Dsanitize_hooks=true -Dtest_points=true -Dperf=false
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0

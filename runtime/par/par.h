@@ -357,6 +357,9 @@ void gx_dch_forget_worker(int i);
 void gx_handle_death(int i);
 void gx_watch(void *arg);
 void gx_watchdog(void *arg);
+/* watchdog.c: one look at worker i's running table for tasks past limit
+ * (their futures fail with -ETIMEDOUT, once); how many are past it. */
+int gx_check_timeouts(int i, int64_t now, int64_t limit);
 int gx_pidfd_open(int32_t pid);
 void gx_requeue_fini(void);
 

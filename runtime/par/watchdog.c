@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/sched.h"
+#include "core/testpoint.h"
 
 static uint64_t gx_rss(int32_t pid)
 {
@@ -81,7 +82,7 @@ static int gx_check_health(int i, int64_t now)
  * limit with -ETIMEDOUT, each once (RUNNING -> TIMEDOUT by CAS on the
  * entry's tag, so a copy of an entry the worker reused meanwhile is never
  * acted on). Returns how many of its tasks are past the limit. */
-static int gx_check_timeouts(int i, int64_t now, int64_t limit)
+int gx_check_timeouts(int i, int64_t now, int64_t limit)
 {
 	gx_runtab *rt = gx_runtab_of(i);
 	int over = 0;
@@ -96,6 +97,7 @@ static int gx_check_timeouts(int i, int64_t now, int64_t limit)
 		if (GX_RT_ST(tag) != GX_RT_RUNNING || !st || now - st <= limit)
 			continue;
 		gx_task_rec rec = rt->rec[e];
+		GX_TEST_POINT("watchdog.copied", &e);
 		/* acq_rel: the copy above is of this tag's task if the CAS wins */
 		if (!atomic_compare_exchange_strong(&rt->tag[e], &tag, GX_RT_TAG(GX_RT_GEN(tag), GX_RT_TIMEDOUT)))
 			continue;

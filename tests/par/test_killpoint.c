@@ -1,0 +1,502 @@
+/* Kill points and races in the parallel runtime, each made to happen at one chosen place every time (a seccomp filter at a FUTEX_WAKE, a test point, a worker stopped in a task): every future resolves, no wait outlasts what it waited for, no place of a channel is lost. */
+/*
+ * How: tasks run in worker processes and report through their codes and
+ * the page S (MAP_SHARED, made before gx_run). A kill point is armed in S
+ * and fires once (atomic exchange), so the replacement worker, forked from
+ * the same image, does not die again. Tests that need test points
+ * (-Dtest_points=true, tests/run.sh's builds) skip without them.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testing.h"
+
+#include "../common/killpoint.h"
+#include "harness.h"
+
+typedef struct {
+	_Atomic int armed;       /* a kill point fires once */
+	_Atomic int seccomp_bad; /* the filter could not be installed */
+	_Atomic int ran[16];     /* batch-mates that ran */
+	_Atomic int started;
+	char point[64];          /* the test point that kills a worker */
+} shared;
+
+static shared *S;
+
+static void shared_init(void)
+{
+	void *p = mmap(NULL, sizeof *S, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(p, MAP_FAILED);
+	S = p;
+	memset(S, 0, sizeof *S);
+}
+
+static gx_config config(int workers)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = workers;
+	return c;
+}
+
+static void run(const gx_config *c, gx_main_fn fn, void *arg)
+{
+	int rc = gx_run(c, fn, arg);
+	cr_assert_eq(rc, 0, "gx_run returned %d (%s)", rc, strerror(-rc));
+}
+
+/* Arm the seccomp kill at this worker's next shared FUTEX_WAKE, once. */
+static void die_at_next_wake(void)
+{
+	if (atomic_exchange(&S->armed, 0) && kp_kill_at_futex_wake() < 0)
+		atomic_store(&S->seccomp_bad, 1);
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+/* ---- lost wake-ups in the parallel layer ---- */
+
+static int t_late_answer(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	gx_sleep(100 * GX_MILLISECOND); /* the main process is asleep by now */
+	die_at_next_wake();             /* ... at the wake of its future */
+	return 7;
+}
+
+static int fw_rc;
+
+static int future_wake_main(void *arg)
+{
+	(void)arg;
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_late_answer, NULL, 0, NULL), 0);
+	fw_rc = gx_future_get(f, NULL, 0, NULL, GX_FOREVER);
+	return 0;
+}
+
+Test(killpoint, a_future_waited_forever_is_answered_though_its_worker_died_before_the_wake, .timeout = 60)
+{
+	shared_init();
+	atomic_store(&S->armed, 1);
+	gx_config c = config(1);
+	run(&c, future_wake_main, NULL);
+	if (atomic_load(&S->seccomp_bad))
+		cr_skip_test("seccomp filters are not allowed here");
+	cr_expect_eq(atomic_load(&S->armed), 0, "the kill point was reached");
+	cr_expect_eq(fw_rc, 7, "the future's answer, written before the worker died: %d", fw_rc);
+}
+
+static int t_take_one(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)len;
+	(void)res;
+	gx_chan *ch;
+	memcpy(&ch, arg, sizeof ch);
+	gx_sleep(100 * GX_MILLISECOND); /* the sender is asleep on the full channel */
+	die_at_next_wake();             /* ... at the wake of the sender */
+	int v;
+	return gx_chan_recv(ch, &v, NULL, gx_timeout(10 * GX_SECOND));
+}
+
+static int cw_rc = 1;
+
+static int chan_wake_main(void *arg)
+{
+	(void)arg;
+	gx_chan *ch;
+	cr_assert_eq(gx_chan_make(&ch, sizeof(int), 2, GX_CHAN_DISTRIBUTED), 0);
+	int v = 1;
+	cr_assert_eq(gx_chan_send(ch, &v, GX_FOREVER), 0);
+	cr_assert_eq(gx_chan_send(ch, &v, GX_FOREVER), 0);
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_take_one, &ch, sizeof ch, NULL), 0);
+	v = 3;
+	cw_rc = gx_chan_send(ch, &v, GX_FOREVER); /* full: sleeps until the taker's wake */
+	gx_future_free(f);
+	return 0;
+}
+
+Test(killpoint, a_channel_send_waited_forever_goes_through_though_the_receiver_died_before_the_wake, .timeout = 60)
+{
+	shared_init();
+	atomic_store(&S->armed, 1);
+	gx_config c = config(1);
+	run(&c, chan_wake_main, NULL);
+	if (atomic_load(&S->seccomp_bad))
+		cr_skip_test("seccomp filters are not allowed here");
+	cr_expect_eq(atomic_load(&S->armed), 0, "the kill point was reached");
+	cr_expect_eq(cw_rc, 0, "the send, once the dead receiver was repaired: %d", cw_rc);
+}
+
+/* ---- shutdown ---- */
+
+static int sd_main(void *arg)
+{
+	(void)arg;
+	gx_stats_worker w = worker_info(0);
+	cr_assert_gt(w.pid, 0);
+	cr_assert_eq(kill_pid(w.pid, SIGKILL), 0);
+	/* wait for the spawner to reap it without letting any coroutine of
+	 * ours run (nanosleep blocks the whole process): main_fn returns
+	 * before the runtime has looked at the death */
+	for (int i = 0; i < 5000 && kill(w.pid, 0) == 0; i++)
+		nap_ms(1);
+	cr_assert_neq(kill(w.pid, 0), 0, "the killed worker was reaped");
+	return 0;
+}
+
+Test(killpoint, gx_run_returns_at_once_when_a_worker_died_just_before_main_returned, .timeout = 25)
+{
+	shared_init();
+	gx_config c = config(2);
+	int64_t t0 = gx_now();
+	run(&c, sd_main, NULL);
+	int64_t took = gx_now() - t0;
+	/* a hang bound, not a timing: the stop's own limit is 30 s */
+	cr_expect_lt(took, 15 * GX_SECOND, "gx_run took %lld ms to stop", (long long)(took / GX_MILLISECOND));
+}
+
+/* ---- a hung task's batch-mates ---- */
+
+static int t_block(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	atomic_store(&S->started, 1);
+	nap_ms(300); /* the whole worker: what main queues meanwhile is taken in one batch */
+	return 0;
+}
+
+static int t_hang(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	for (;;)
+		nap_ms(1000); /* hangs its worker for good (no yield) */
+	return 0;
+}
+
+static int t_mate(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)len;
+	(void)res;
+	int k;
+	memcpy(&k, arg, sizeof k);
+	atomic_fetch_add(&S->ran[k], 1);
+	return 100 + k;
+}
+
+#define MATES 8
+static int mate_rc[MATES], hang_rc;
+
+static int mates_main(void *arg)
+{
+	(void)arg;
+	gx_par_opts o = GX_PAR_OPTS_INIT;
+	o.worker = 0;
+	gx_future b, h, m[MATES];
+	cr_assert_eq(gx_go_parallel(&b, t_block, NULL, 0, &o), 0);
+	while (!atomic_load(&S->started))
+		gx_sleep(GX_MILLISECOND);
+	cr_assert_eq(gx_go_parallel(&h, t_hang, NULL, 0, &o), 0);
+	for (int k = 0; k < MATES; k++)
+		cr_assert_eq(gx_go_parallel(&m[k], t_mate, &k, sizeof k, &o), 0);
+	cr_expect_eq(gx_future_get(b, NULL, 0, NULL, gx_timeout(20 * GX_SECOND)), 0);
+	hang_rc = gx_future_get(h, NULL, 0, NULL, gx_timeout(20 * GX_SECOND));
+	for (int k = 0; k < MATES; k++)
+		mate_rc[k] = gx_future_get(m[k], NULL, 0, NULL, gx_timeout(20 * GX_SECOND));
+	return 0;
+}
+
+Test(killpoint, the_tasks_taken_with_a_task_that_hangs_run_again, .timeout = 90)
+{
+	shared_init();
+	gx_config c = config(1);
+	c.worker_timeout_ms = 500;
+	c.work_stealing = 0;
+	run(&c, mates_main, NULL);
+	cr_expect_eq(hang_rc, -ETIMEDOUT, "the hung task: %d", hang_rc);
+	for (int k = 0; k < MATES; k++) {
+		cr_expect_eq(mate_rc[k], 100 + k, "batch-mate %d: %d (ran %d times)", k, mate_rc[k],
+			     atomic_load(&S->ran[k]));
+		cr_expect_eq(atomic_load(&S->ran[k]), 1, "batch-mate %d ran once", k);
+	}
+}
+
+/* ---- races in the future table (test points) ---- */
+
+#if GX_TEST_POINTS
+static gx_future race_f;
+
+/* The late completer arrives right after the free claimed a DONE future. */
+static void late_completer(const char *name, void *arg)
+{
+	(void)arg;
+	if (strcmp(name, "fut.free.claimed") == 0 && race_f.h) {
+		uint64_t fh = race_f.h;
+		race_f.h = 0;
+		gx_fut_complete(fh, -ETIMEDOUT, NULL, 0);
+	}
+}
+#endif
+
+static int t_quick(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	return 5;
+}
+
+static int free_race_main(void *arg)
+{
+	(void)arg;
+#if GX_TEST_POINTS
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_quick, NULL, 0, NULL), 0);
+	cr_assert_eq(gx_future_wait(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND)), 5);
+	race_f = f;
+	gx_test_point_fn = late_completer;
+	cr_expect_eq(gx_future_free(f), 0);
+	gx_test_point_fn = NULL;
+	cr_expect_eq(race_f.h, 0, "the late completion ran inside the free");
+	/* the slot went back once: two new futures get two slots */
+	gx_future a, b;
+	cr_assert_eq(gx_go_parallel(&a, t_quick, NULL, 0, NULL), 0);
+	cr_assert_eq(gx_go_parallel(&b, t_quick, NULL, 0, NULL), 0);
+	cr_expect_neq((uint32_t)a.h, (uint32_t)b.h, "two live futures share slot %u", (uint32_t)a.h);
+	cr_expect_eq(gx_future_get(a, NULL, 0, NULL, gx_timeout(10 * GX_SECOND)), 5);
+	cr_expect_eq(gx_future_get(b, NULL, 0, NULL, gx_timeout(10 * GX_SECOND)), 5);
+#endif
+	return 0;
+}
+
+Test(killpoint, a_late_completion_of_a_freed_done_future_releases_nothing, .timeout = 30)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#endif
+	gx_config c = config(0);
+	run(&c, free_race_main, NULL);
+}
+
+/* ---- the watchdog and a reused entry of the running table ---- */
+
+#if GX_TEST_POINTS
+static gx_future entry_f2;
+
+/* Between the watchdog's copy of an entry and its claim, the worker
+ * finishes that task and starts another in the same entry. */
+static void reuse_entry(const char *name, void *arg)
+{
+	if (strcmp(name, "watchdog.copied") != 0 || !entry_f2.h)
+		return;
+	int e = *(int *)arg;
+	gx_runtab *rt = gx_runtab_of(0);
+	uint64_t gen = GX_RT_GEN(atomic_load(&rt->tag[e])) + 1;
+	rt->rec[e].fut = entry_f2.h;
+	atomic_store(&rt->tag[e], GX_RT_TAG(gen, GX_RT_RUNNING));
+	entry_f2.h = 0;
+}
+#endif
+
+static int entry_main(void *arg)
+{
+	(void)arg;
+#if GX_TEST_POINTS
+	/* two futures of tasks that will never run (queued nowhere): the
+	 * old one, whose entry looks past its time, and the new one */
+	uint32_t i1, i2;
+	uint64_t f1, f2;
+	cr_assert_eq(gx_fut_alloc(&i1, &f1), 0);
+	cr_assert_eq(gx_fut_alloc(&i2, &f2), 0);
+	gx_runtab *rt = gx_runtab_of(0);
+	int e = GX_RUN_MAX - 1; /* an entry the idle worker 0 does not use */
+	memset(&rt->rec[e], 0, sizeof rt->rec[e]);
+	rt->rec[e].fut = f1;
+	atomic_store(&rt->start[e], gx_now() - 10 * GX_SECOND);
+	atomic_store(&rt->tag[e], GX_RT_TAG(7, GX_RT_RUNNING));
+	entry_f2 = (gx_future){f2};
+	gx_test_point_fn = reuse_entry;
+	gx_check_timeouts(0, gx_now(), GX_SECOND);
+	gx_test_point_fn = NULL;
+	cr_expect_eq(entry_f2.h, 0, "the worker reused the entry in between");
+	cr_expect(gx_fut_pending(f2), "the new task's future is not failed for the old one");
+	cr_expect(gx_fut_pending(f1), "nor is the old one: its entry changed under the copy");
+	/* the next look sees the new task for what it is (still past the
+	 * limit here: its start was not reset), and answers it */
+	gx_check_timeouts(0, gx_now(), GX_SECOND);
+	cr_expect(!gx_fut_pending(f2), "the new task, past the limit, is timed out on the next look");
+	atomic_store(&rt->tag[e], GX_RT_TAG(9, GX_RT_FREE));
+	gx_future_free((gx_future){f1});
+	gx_future_free((gx_future){f2});
+#endif
+	return 0;
+}
+
+Test(killpoint, the_watchdog_never_times_out_a_task_for_the_one_before_it_in_the_entry, .timeout = 30)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#endif
+	gx_config c = config(1);
+	run(&c, entry_main, NULL);
+}
+
+/* ---- distributed channels: receivers killed at chosen points ---- */
+
+#if GX_TEST_POINTS
+/* In a worker, at the armed point: die there. */
+static void kill_here(const char *name, void *arg)
+{
+	(void)arg;
+	if (gx_worker_id() >= 0 && strcmp(name, S->point) == 0 && atomic_exchange(&S->armed, 0))
+		raise(SIGKILL);
+}
+#endif
+
+static int t_recv_forever(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)len;
+	(void)res;
+	gx_chan *ch;
+	memcpy(&ch, arg, sizeof ch);
+	int v = 0;
+	int rc = gx_chan_recv(ch, &v, NULL, gx_timeout(20 * GX_SECOND));
+	return rc < 0 ? rc : v;
+}
+
+/* Wait until worker 0 died once and its replacement takes tasks. */
+static void wait_replaced(void)
+{
+	for (int t = 0; t < 2000; t++) {
+		gx_stats_worker w = worker_info(0);
+		if (w.restarts >= 1 && worker_active(&w))
+			return;
+		gx_sleep(5 * GX_MILLISECOND);
+	}
+	cr_assert_fail("worker 0 was not replaced");
+}
+
+static int phantom_rc, phantom_later;
+
+static int phantom_main(void *arg)
+{
+	(void)arg;
+	gx_chan *ch;
+	cr_assert_eq(gx_chan_make(&ch, sizeof(int), 0, GX_CHAN_DISTRIBUTED), 0);
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_recv_forever, &ch, sizeof ch, NULL), 0);
+	wait_replaced(); /* killed while blocked in gx_chan_recv */
+	gx_sleep(50 * GX_MILLISECOND);
+	int v = 9;
+	/* nobody waits now: a try send on a rendezvous must not succeed */
+	phantom_rc = gx_chan_try_send(ch, &v);
+	/* and the channel still works: a new receiver gets a value */
+	gx_future g;
+	cr_assert_eq(gx_go_parallel(&g, t_recv_forever, &ch, sizeof ch, NULL), 0);
+	v = 11;
+	cr_expect_eq(gx_chan_send(ch, &v, gx_timeout(10 * GX_SECOND)), 0);
+	phantom_later = gx_future_get(g, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	gx_future_free(f);
+	gx_chan_close(ch);
+	return 0;
+}
+
+Test(killpoint, a_receiver_killed_while_blocked_leaves_no_phantom_receiver, .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	shared_init();
+	snprintf(S->point, sizeof S->point, "dchan.recv.wait");
+	atomic_store(&S->armed, 1);
+	gx_test_point_fn = kill_here;
+	gx_config c = config(1);
+	c.retry_attempts = 0; /* the killed receiver's task is not run again */
+	run(&c, phantom_main, NULL);
+	gx_test_point_fn = NULL;
+	cr_expect_eq(atomic_load(&S->armed), 0, "the receiver was killed in its wait");
+	cr_expect_eq(phantom_rc, -EAGAIN, "a try send with no receiver: %d", phantom_rc);
+	cr_expect_eq(phantom_later, 11, "a new receiver got the next value: %d", phantom_later);
+#endif
+}
+
+static size_t place_cap;
+static int place_sent, place_rc;
+
+static int place_main(void *arg)
+{
+	(void)arg;
+	gx_chan *ch;
+	cr_assert_eq(gx_chan_make(&ch, sizeof(int), place_cap, GX_CHAN_DISTRIBUTED), 0);
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_recv_forever, &ch, sizeof ch, NULL), 0);
+	int v = 5;
+	/* the receiver takes it and dies holding it (before it returns) */
+	place_rc = gx_chan_send(ch, &v, gx_timeout(20 * GX_SECOND));
+	wait_replaced();
+	gx_future_free(f);
+	/* every place is there: cap values go in without a receiver */
+	place_sent = 0;
+	while (gx_chan_try_send(ch, &v) == 0 && place_sent <= (int)place_cap + 1)
+		place_sent++;
+	gx_chan_close(ch);
+	return 0;
+}
+
+static void place_case(size_t cap)
+{
+#if !GX_TEST_POINTS
+	(void)cap;
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	shared_init();
+	snprintf(S->point, sizeof S->point, "dchan.recv.took");
+	atomic_store(&S->armed, 1);
+	gx_test_point_fn = kill_here;
+	place_cap = cap;
+	gx_config c = config(1);
+	c.retry_attempts = 0; /* the killed receiver's task is not run again */
+	run(&c, place_main, NULL);
+	gx_test_point_fn = NULL;
+	cr_expect_eq(atomic_load(&S->armed), 0, "the receiver was killed holding the value");
+	cr_expect_eq(place_rc, 0, "the send whose value was taken: %d", place_rc);
+	cr_expect_eq(place_sent, (int)cap, "try sends that went in after repair: %d of capacity %zu", place_sent, cap);
+#endif
+}
+
+Test(killpoint, a_receiver_killed_holding_a_value_gives_its_place_back_cap_100, .timeout = 60)
+{
+	place_case(100);
+}
+
+Test(killpoint, a_receiver_killed_holding_a_value_gives_its_place_back_cap_1, .timeout = 60)
+{
+	place_case(1);
+}
+
+Test(killpoint, a_rendezvous_whose_receiver_died_holding_the_value_is_not_stuck, .timeout = 60)
+{
+	place_case(0);
+}
