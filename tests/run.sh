@@ -29,7 +29,7 @@ done
 log() { printf '\n=== %s\n' "$*"; }
 
 # ---- packages ----
-native_pkgs=(gcc meson ninja-build pkg-config liburing-dev libnuma-dev liblz4-dev libcriterion-dev valgrind gdb)
+native_pkgs=(gcc g++ meson ninja-build pkg-config liburing-dev libnuma-dev liblz4-dev libcriterion-dev valgrind gdb)
 cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static liburing-dev:arm64 libnuma-dev:arm64 pkgconf:arm64)
 
 missing() {
@@ -156,6 +156,7 @@ setup build-test --werror -Dfp_env=true -Dsanitize_hooks=true -Dtest_points=true
 suites_for build-test test
 shm_suites_hugepages build-test test
 suite "test: gdb backtrace through a coroutine" tests/arch/gdb_bt.sh build-test/tests/bt-demo
+suite "test: the public headers from C++ (c++11, -Wpedantic)" build-test/tests/test-cxx-headers
 
 # ---- 2. sanitizers ----
 log "build: asan+ubsan"

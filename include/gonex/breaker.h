@@ -71,9 +71,14 @@ typedef struct gx_breaker_opts {
 	int last_good;        /* answer with the last good result */
 } gx_breaker_opts;
 
+#ifdef __cplusplus
+/* in field order: designated initializers need C++20 */
+#define GX_BREAKER_OPTS_INIT {0, 5, 1, 1000000000, 0, 1000000, 100000000, 0, 0}
+#else
 #define GX_BREAKER_OPTS_INIT                                                                            \
 	{.fn = 0, .failures = 5, .probes = 1, .cooldown = 1000000000, .retries = 0, .backoff = 1000000,      \
 	 .backoff_max = 100000000, .fallback = 0, .last_good = 0}
+#endif
 
 typedef struct gx_breaker gx_breaker;
 

@@ -74,7 +74,11 @@ typedef struct gx_par_opts {
 				     * own breaker, if it has one */
 } gx_par_opts;
 
+#ifdef __cplusplus
+#define GX_PAR_OPTS_INIT {-1, 0, 0, 0} /* designated initializers need C++20 */
+#else
 #define GX_PAR_OPTS_INIT {.worker = -1, .weight = 0, .name = 0, .breaker = 0}
+#endif
 
 /*
  * Run fn(arg, len) on a worker. Returns 0 and sets *out, or: -EINVAL (fn

@@ -42,7 +42,11 @@ typedef struct gx_until {
 	struct gx_ctx *ctx; /* NULL for none */
 } gx_until;
 
+#ifdef __cplusplus
+#define GX_FOREVER (gx_until{-1, 0}) /* C++ has no compound literals */
+#else
 #define GX_FOREVER ((gx_until){.deadline = -1, .ctx = 0})
+#endif
 
 /* Now on CLOCK_MONOTONIC, in nanoseconds. Valid anywhere. */
 GX_API int64_t gx_now(void);

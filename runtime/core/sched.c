@@ -106,7 +106,8 @@ bool gx_sched_active(void)
 
 /* ---- spawning ---- */
 
-gx_co *gx_co_spawn(gx_fn fn, void *arg, size_t stack_size, const char *name, int *err)
+/* A new coroutine, PARKED: the caller makes it runnable. */
+static gx_co *gx_co_new(gx_fn fn, void *arg, size_t stack_size, const char *name, int *err)
 {
 	gx_co *co = gx_stack_get(stack_size, err);
 	if (!co)
@@ -130,8 +131,32 @@ gx_co *gx_co_spawn(gx_fn fn, void *arg, size_t stack_size, const char *name, int
 	co->sp = gx_arch_stack_init(co, gx_co_entry, co);
 	S.alive++;
 	co->state = GX_CO_PARKED;
-	gx_ready(co);
 	return co;
+}
+
+gx_co *gx_co_spawn(gx_fn fn, void *arg, size_t stack_size, const char *name, int *err)
+{
+	gx_co *co = gx_co_new(fn, arg, stack_size, name, err);
+	if (co)
+		gx_ready(co);
+	return co;
+}
+
+int64_t gx_go_fifo(gx_fn fn, void *arg)
+{
+	if (!S.active)
+		return -EPERM;
+	if (!fn)
+		return -EINVAL;
+	int err = 0;
+	gx_co *co = gx_co_new(fn, arg, S.default_stack, NULL, &err);
+	if (!co)
+		return err;
+	/* the tail of the queue, behind every coroutine made runnable before
+	 * it, never the run-next slot */
+	co->state = GX_CO_RUNNABLE;
+	gx_runq_push(co);
+	return (int64_t)co->id;
 }
 
 int64_t gx_go_with(gx_fn fn, void *arg, const gx_go_opts *opts)

@@ -149,6 +149,10 @@ static inline gx_co *gx_co_current(void)
 
 /* Spawn: returns the new coroutine (already runnable) or NULL with *err. */
 gx_co *gx_co_spawn(gx_fn fn, void *arg, size_t stack_size, const char *name, int *err);
+/* gx_go, but the new coroutine runs after every coroutine already
+ * runnable (the queue's tail, not the run-next slot): coroutines spawned
+ * one after another this way start in the order they were spawned. */
+int64_t gx_go_fifo(gx_fn fn, void *arg);
 
 /* Park the running coroutine until gx_ready(co). reason must outlive the
  * park (a string literal). Must be called from a coroutine. */

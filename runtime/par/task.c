@@ -357,7 +357,8 @@ void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
 			atomic_fetch_add_explicit(&w->steals, 1, memory_order_relaxed);
 	}
 	gx_wg_add(&gx_pl.tasks_wg, 1);
-	if (gx_go(gx_task_run, t) < 0) {
+	/* FIFO: tasks taken together start in the order they were sent */
+	if (gx_go_fifo(gx_task_run, t) < 0) {
 		gx_wg_done(&gx_pl.tasks_wg);
 		gx_rt_clear(t->slot);
 		if (w)
