@@ -150,6 +150,10 @@ suites_for() { # suites_for BUILD LABEL
   suite "$l: arch runner" "$b/tests/test-arch"
 }
 
+# ---- 0. what a reading of the code can check ----
+suite "lint: atomics (no _Atomic cast to a plain pointer, atomic magic words, ordered atomics name their partner)" \
+  python3 tests/lint/atomics.py runtime
+
 # ---- 1. test build ----
 log "build: test (warnings are errors)"
 setup build-test --werror -Dfp_env=true -Dsanitize_hooks=true -Dtest_points=true -Dperf=true

@@ -28,6 +28,7 @@ gx_brk *gx_brk_at(uint32_t idx1)
 	if (!p || idx1 == 0 || idx1 > GX_BREAKER_MAX)
 		return NULL;
 	gx_brk *b = &p->brk[idx1 - 1];
+	/* acquire: pairs with gx_brk_new's store of used = 2 (the fields first) */
 	return atomic_load_explicit(&b->used, memory_order_acquire) == 2 ? b : NULL;
 }
 
@@ -46,6 +47,7 @@ static gx_brk *gx_brk_check(const gx_breaker *h)
 	if (x < lo || x >= lo + sizeof p->brk || (x - lo) % sizeof(gx_brk))
 		return NULL;
 	gx_brk *b = (gx_brk *)h;
+	/* acquire: pairs with gx_brk_new's store of used = 2 */
 	return atomic_load_explicit(&b->used, memory_order_acquire) == 2 ? b : NULL;
 }
 
@@ -71,6 +73,7 @@ static gx_brk *gx_brk_lookup(gx_par *p, const char *name, uint64_t fn)
 	uint32_t n = atomic_load_explicit(&p->nbrk, memory_order_acquire);
 	for (uint32_t i = 0; i < n && i < GX_BREAKER_MAX; i++) {
 		gx_brk *b = &p->brk[i];
+		/* acquire: pairs with gx_brk_new's store of used = 2 */
 		if (atomic_load_explicit(&b->used, memory_order_acquire) != 2)
 			continue;
 		if ((name && strcmp(b->name, name) == 0) || (fn && b->fn == fn))
@@ -296,18 +299,25 @@ void gx_brk_keep(gx_brk *b, int rc, const void *res, size_t len)
 	if (!b->last_good || len > GX_BREAKER_LAST_MAX)
 		return;
 	/* one writer at a time: take the lock by making seq odd */
-	uint32_t s = atomic_load(&b->lg_seq);
+	uint32_t s = atomic_load_explicit(&b->lg_seq, memory_order_relaxed);
 	for (;;) {
 		if (s & 1)
 			return; /* someone is storing a result as good as ours */
-		if (atomic_compare_exchange_weak(&b->lg_seq, &s, s + 1))
+		if (atomic_compare_exchange_weak_explicit(&b->lg_seq, &s, s + 1, memory_order_relaxed,
+							  memory_order_relaxed))
 			break;
 	}
+	/* release fence: the odd sequence is visible before any byte of the
+	 * result changes; pairs with the reader's acquire fence between its
+	 * copy and its second load of the sequence (gx_brk_last) */
+	atomic_thread_fence(memory_order_release);
 	b->lg_rc = rc;
 	b->lg_len = (uint32_t)len;
 	if (len)
 		memcpy(b->lg, res, len);
 	b->lg_have = 1;
+	/* release: the result before the even sequence (pairs with the
+	 * reader's first, acquire, load) */
 	atomic_store_explicit(&b->lg_seq, s + 2, memory_order_release);
 }
 
@@ -329,6 +339,8 @@ int gx_brk_last(gx_brk *b, int *rc, void *buf, size_t *len)
 			return 0;
 		*rc = b->lg_rc;
 		memcpy(buf, b->lg, l);
+		/* acquire fence: the copy above before the second load of the
+		 * sequence; pairs with the writer's release fence (gx_brk_keep) */
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&b->lg_seq, memory_order_relaxed) == s) {
 			*len = l;

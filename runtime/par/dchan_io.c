@@ -174,6 +174,7 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 				*ok = true;
 			return rc;
 		}
+		/* acquire: pairs with the close's CAS; the values published before it are seen below */
 		if (atomic_load_explicit(&d->closed, memory_order_acquire)) {
 			if (gx_dch_closing_left(v))
 				continue;

@@ -62,6 +62,7 @@ static gx_fut *gx_fut_of(gx_future f)
 	uint32_t gen = (uint32_t)(f.h >> 32);
 	if (!x || gen == 0)
 		return NULL;
+	/* acquire: pairs with the completer's release of DONE */
 	uint64_t w = atomic_load_explicit(&x->sw, memory_order_acquire);
 	uint32_t st = gx_sw_st(w);
 	if (gx_sw_gen(w) != gen || st == GX_FUT_FREE || st == GX_FUT_ABANDONED || st == GX_FUT_FREEING)
@@ -74,6 +75,7 @@ static gx_fut *gx_fut_of(gx_future f)
 int gx_fut_alloc(uint32_t *idx, uint64_t *fh)
 {
 	_Atomic uint64_t *head = &gx_pl.p->fut_head;
+	/* acquire: pairs with gx_fut_release's push (its link first) */
 	uint64_t h = atomic_load_explicit(head, memory_order_acquire);
 	for (;;) {
 		uint32_t i = GX_TAG_IDX(h);
@@ -85,9 +87,11 @@ int gx_fut_alloc(uint32_t *idx, uint64_t *fh)
 							   memory_order_acq_rel, memory_order_acquire))
 			continue;
 		gx_fut *x = &gx_pl.futs[i - 1];
+		/* acquire: pairs with gx_fut_release's release of FREE */
 		uint64_t w = atomic_load_explicit(&x->sw, memory_order_acquire);
 		if (gx_sw_st(w) != GX_FUT_FREE ||
 		    !atomic_compare_exchange_strong(&x->sw, &w, gx_sw(gx_sw_gen(w), GX_FUT_PENDING))) {
+			/* acquire: as the first load of head */
 			h = atomic_load_explicit(head, memory_order_acquire);
 			continue; /* listed but in use: a corrupt list; that slot stays its user's */
 		}
@@ -107,6 +111,7 @@ void gx_fut_release(uint32_t idx)
 {
 	gx_fut *x = &gx_pl.futs[idx];
 	uint32_t gen = gx_sw_gen(atomic_load_explicit(&x->sw, memory_order_relaxed)) + 1;
+	/* release: the slot's last use before FREE (pairs with gx_fut_alloc) */
 	atomic_store_explicit(&x->sw, gx_sw(gen ? gen : 1, GX_FUT_FREE), memory_order_release);
 	_Atomic uint64_t *head = &gx_pl.p->fut_head;
 	uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
@@ -203,6 +208,7 @@ int gx_fut_pending(uint64_t fh)
 	gx_fut *x = gx_fut_slot(fh);
 	if (!x)
 		return 0;
+	/* acquire: pairs with the completer's release of DONE (the result) */
 	uint64_t w = atomic_load_explicit(&x->sw, memory_order_acquire);
 	uint32_t st = gx_sw_st(w);
 	return gx_sw_gen(w) == (uint32_t)(fh >> 32) && (st == GX_FUT_PENDING || st == GX_FUT_ABANDONED);

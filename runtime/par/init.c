@@ -177,7 +177,8 @@ int gx_par_tables(gx_arena *a, int nslots)
 			gx_log("stats: no room in the arena for the figures; GONEX_STATS is off");
 		}
 	}
-	p->magic = GX_PAR_MAGIC;
+	/* release: the tables before the magic (pairs with snapshot.c acquire) */
+	atomic_store_explicit(&p->magic, GX_PAR_MAGIC, memory_order_release);
 	gx_pl.p = p;
 	atomic_store(&gx_ah(a)->runtime_table, (uint64_t)off);
 	return 0;

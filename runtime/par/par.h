@@ -1,6 +1,46 @@
 /*
- * The parallel runtime's shared state (in the arena) and its entry points
- * for gx_run.
+ * The parallel runtime: its shared state (in the arena), its process-local
+ * state, and the calls its files make of each other. One file a concept:
+ * init (set-up, boot, stop), spawner (the process that forks workers),
+ * worker (the worker loop, heartbeat), submit (gx_go_parallel), balance
+ * (choosing a worker), task (running one), future (result slots),
+ * supervise (deaths, re-runs, restarts), watch (pidfds), watchdog (memory,
+ * timeouts, health), autoscale, breaker, the distributed channels (dchan,
+ * dmsg, dchan_io, fanout) and the figures (snapshot, json, prof, quit).
+ *
+ * Processes: main (the caller of gx_run, its supervisor coroutines), the
+ * spawner (no runtime, forks and reaps), workers (a loop each). Every
+ * process trusts its own memory only: what it reads of the arena another
+ * process writes is bounded by its own copies (the slot count, the
+ * geometry of rings and channels, the spawner's pid, the CPUs) and checked
+ * (a task's function must be code; an offset must name an object).
+ *
+ * Who writes which shared word:
+ *  - gx_wk.state: main (SPAWN, OFF, DRAIN, DEAD on a pidfd's word), the
+ *    worker (READY), the spawner (DEAD for a death before ready, or any at
+ *    stop); each move is a CAS or a store by the one side the state gives
+ *    it to (see spawner.c and watch.c);
+ *  - gx_wk.pid: the forked worker itself and the spawner (the same value),
+ *    main clears it when it handles the death;
+ *  - a worker's running table and staging area: that worker; main reads
+ *    them (the tag protocol below) and, once the worker is dead, resets;
+ *  - future slots: see future.c (one owner per move, CAS on the word that
+ *    carries the generation);
+ *  - the counters (tasks, running, backlog, heartbeat): their worker,
+ *    relaxed: figures and hints, never a decision that needs exactness.
+ *
+ * Ordering pairs (each named again at both ends in the code):
+ *  - running table: the worker stores rec (and start) then the tag with
+ *    release; main loads the tag with acquire, copies, and acts only if a
+ *    CAS from the same tag wins (task.c, watchdog.c, supervise.c);
+ *  - futures: result then DONE (release), waiter's acquire (future.c);
+ *  - staging: the count with release after clearing, the supervisor reads
+ *    it after the worker died (worker.c, supervise.c);
+ *  - magic words: stored last with release, read with acquire.
+ *
+ * Rejected: one file for all of it (par.c, 2,189 lines, split for issue
+ * 14); signalling workers by the pids in their slots (a peer can write any
+ * pid there, kill(-1) included).
  */
 #ifndef GX_PAR_PAR_H
 #define GX_PAR_PAR_H
@@ -164,7 +204,7 @@ typedef struct gx_cost {
 #define GX_COSTS 256
 
 typedef struct gx_par {
-	uint32_t magic;
+	_Atomic uint32_t magic;    /* stored last (release) by gx_par_tables */
 	uint32_t nslots;           /* workers_max */
 	int32_t main_pid;
 	int32_t spawner_pid;

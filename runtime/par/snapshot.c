@@ -89,11 +89,13 @@ static void gx_name_copy(char *dst, const char *src, size_t cap)
 static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
 {
 	const gx_arena_hdr *h = (const gx_arena_hdr *)base;
-	if (size < sizeof *h || h->magic != GX_ARENA_MAGIC || h->size != size)
+	/* acquire: pairs with gx_arena_create's release of the magic */
+	if (size < sizeof *h || atomic_load_explicit(&h->magic, memory_order_acquire) != GX_ARENA_MAGIC || h->size != size)
 		return -EPROTO;
 	uint64_t poff = atomic_load((_Atomic uint64_t *)&h->runtime_table);
 	const gx_par *p = gx_at(base, size, poff, sizeof(gx_par));
-	if (!p || p->magic != GX_PAR_MAGIC || p->nslots > GX_MAX_WORKERS)
+	/* acquire: pairs with gx_par_tables' release of the magic */
+	if (!p || atomic_load_explicit(&p->magic, memory_order_acquire) != GX_PAR_MAGIC || p->nslots > GX_MAX_WORKERS)
 		return -EPROTO;
 	memset(out, 0, sizeof *out);
 	int64_t now = gx_now();
@@ -146,6 +148,7 @@ static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
 			uint32_t n = atomic_load((_Atomic uint32_t *)&sh[k].n);
 			for (uint32_t j = 0; j < n && j < GX_STAT_FNS; j++) {
 				gx_stat_fn *f = (gx_stat_fn *)&sh[k].fn[j];
+				/* acquire: pairs with gx_stat_entry's release of used (its names first) */
 				if (!atomic_load_explicit(&f->used, memory_order_acquire))
 					continue;
 				int e = 0;
@@ -265,7 +268,8 @@ int gx_stats_open(int pid, gx_stats_src **out)
 			continue;
 		}
 		const gx_arena_hdr *h = (const gx_arena_hdr *)base;
-		if (h->magic != GX_ARENA_MAGIC || h->size != (uint64_t)st.st_size ||
+		/* acquire: pairs with gx_arena_create's release of the magic */
+		if (atomic_load_explicit(&h->magic, memory_order_acquire) != GX_ARENA_MAGIC || h->size != (uint64_t)st.st_size ||
 		    !atomic_load((_Atomic uint64_t *)&h->runtime_table)) {
 			munmap(base, (size_t)st.st_size);
 			rc = -EPROTO;

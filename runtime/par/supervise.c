@@ -178,6 +178,7 @@ static void gx_death_rerun(int i)
 {
 	gx_runtab *rt = gx_runtab_of(i);
 	for (int e = 0; rt && e < GX_RUN_MAX; e++) {
+		/* acquire: pairs with the worker's release of TAKEN/RUNNING (its record first) */
 		uint64_t tag = atomic_load_explicit(&rt->tag[e], memory_order_acquire);
 		uint32_t st = GX_RT_ST(tag);
 		gx_task_rec r = rt->rec[e];

@@ -43,6 +43,7 @@ static void gx_rt_running(int e)
 		return;
 	uint64_t gen = GX_RT_GEN(atomic_load_explicit(&gx_pl.rt->tag[e], memory_order_relaxed));
 	atomic_store_explicit(&gx_pl.rt->start[e], gx_pl.cfg.worker_timeout_ms ? gx_now() : 0, memory_order_relaxed);
+	/* release: the start time before RUNNING (pairs with the watchdog's acquire) */
 	atomic_store_explicit(&gx_pl.rt->tag[e], GX_RT_TAG(gen, GX_RT_RUNNING), memory_order_release);
 }
 
@@ -53,6 +54,7 @@ static void gx_rt_clear(int e)
 	if (e < 0 || !gx_pl.rt)
 		return;
 	uint64_t gen = GX_RT_GEN(atomic_load_explicit(&gx_pl.rt->tag[e], memory_order_relaxed));
+	/* acq_rel: ends the entry's generation; the watchdog's CAS from the old tag fails after it */
 	atomic_exchange_explicit(&gx_pl.rt->tag[e], GX_RT_TAG(gen + 1, GX_RT_FREE), memory_order_acq_rel);
 	gx_pl.rt_free[gx_pl.rt_nfree++] = (uint8_t)e;
 }

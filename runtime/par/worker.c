@@ -47,6 +47,7 @@ static int gx_take(gx_ring *from, size_t k, int stolen, int cancel)
 	gx_wk *w = &gx_pl.p->w[gx_pl.me];
 	for (size_t i = 0; i < k; i++)
 		w->staging[i].fut = 0;
+	/* release: the cleared staging futures before the count (pairs with the supervisor's read) */
 	atomic_store_explicit(&w->staging_k, (uint32_t)k, memory_order_release);
 	int n = gx_ring_try_recv_batch(from, w->staging, k);
 	if (n > 0 && gx_pl.hb_resting) {
@@ -56,6 +57,7 @@ static int gx_take(gx_ring *from, size_t k, int stolen, int cancel)
 	}
 	for (int i = 0; i < n; i++)
 		gx_task_start(&w->staging[i], stolen, cancel);
+	/* release: the batch is in the running table before the staging area is let go */
 	atomic_store_explicit(&w->staging_k, 0, memory_order_release);
 	return n;
 }

@@ -177,6 +177,7 @@ static void gx_repair_wait(gx_arena *a, gx_pool_cls *pc)
 {
 	gx_spin sp = GX_SPIN_INIT;
 	uint32_t tag;
+	/* acquire: pairs with the repairer's release of repairing = 0 */
 	while ((tag = atomic_load_explicit(&pc->repairing, memory_order_acquire)) != 0) {
 		if (gx_spin_pause(&sp) && !gx_owner_waitable(a, tag))
 			atomic_compare_exchange_strong(&pc->repairing, &tag, 0);
@@ -308,6 +309,7 @@ static int gx_pop(gx_arena *a, const gx_arena_geo *g, int slot, int node, int c,
 	gx_pool_cls *pc = gx_pcls(a, node, c);
 	gx_proc *p = &gx_ah(a)->proc[slot];
 	gx_journal_open(a, slot, node, c, GX_J_POP);
+	/* acquire: pairs with gx_list_push's release CAS (the chunk's next link) */
 	uint64_t h = atomic_load_explicit(&pc->head, memory_order_acquire);
 	for (;;) {
 		uint32_t id = GX_TAG_IDX(h);
@@ -323,6 +325,7 @@ static int gx_pop(gx_arena *a, const gx_arena_geo *g, int slot, int node, int c,
 		}
 		atomic_store(&p->pj_chunk, id);
 		uint32_t next = atomic_load_explicit(&r.hdr->next, memory_order_relaxed);
+		/* acq_rel: pairs with the pushers' CAS; on failure acquire the new head */
 		if (!atomic_compare_exchange_weak_explicit(&pc->head, &h, GX_TAG_MAKE(next, GX_TAG_CNT(h) + 1),
 							   memory_order_acq_rel, memory_order_acquire))
 			continue;

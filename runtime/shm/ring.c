@@ -429,6 +429,7 @@ static int gx_claim_send(gx_ring *r, const gx_rgeo *v, gx_proc *p, uint32_t n, u
 			continue;
 		}
 		gx_journal_claim(p, pos, k);
+		/* acq_rel: the journal claim before it; pairs with a repairer reading head */
 		if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + k, memory_order_acq_rel,
 							  memory_order_relaxed)) {
 			*first = pos;
@@ -521,6 +522,7 @@ static bool gx_ready_recv(void *arg)
 	if (!v)
 		return true;
 	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	/* acquire: pairs with the producer's release of the slot's seq */
 	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
 	       gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0;
 }
@@ -640,6 +642,7 @@ static int gx_rx_count(const gx_rgeo *v, const gx_rx *x, uint64_t pos, uint32_t 
 			return -EMSGSIZE;
 		uint32_t k = 1;
 		if (t == v->msg_size)
+			/* acquire: pairs with the producers' release of each seq */
 			while (k < x->n && atomic_load_explicit(gx_seq(v, pos + k), memory_order_acquire) ==
 						   gx_pub(pos + k, v->msg_size))
 				k++;
@@ -661,6 +664,7 @@ static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, const gx_rx *
 		uint64_t seq = atomic_load_explicit(gx_seq(v, pos), memory_order_acquire);
 		int64_t d = gx_pdiff(seq, pos + 1);
 		if (d < 0) {
+			/* acquire: pairs with the close's CAS; a publish before it is seen next */
 			if (!atomic_load_explicit(&r->closed, memory_order_acquire))
 				return -EAGAIN;
 			/* closed: anything published before the close comes first */
@@ -684,6 +688,7 @@ static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, const gx_rx *
 		if (k < 0)
 			return k;
 		gx_journal_claim(p, pos, (uint32_t)k);
+		/* acq_rel: the journal claim before it; pairs with a repairer reading tail */
 		if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + (uint64_t)k, memory_order_acq_rel,
 							  memory_order_relaxed)) {
 			*first = pos;

@@ -54,6 +54,7 @@ gx_stat_fn *gx_stat_entry(gx_stat_shard *s, uint32_t kind, uint64_t fn, uint64_t
 	}
 	gx_stat_fn *f = &s->fn[n < GX_STAT_FNS - 1 ? n : GX_STAT_FNS - 1];
 	if (n >= GX_STAT_FNS - 1) {
+		/* acquire: pairs with the release of used below */
 		if (atomic_load_explicit(&f->used, memory_order_acquire))
 			return f;
 		fn = nameptr = 0;
@@ -67,8 +68,10 @@ gx_stat_fn *gx_stat_entry(gx_stat_shard *s, uint32_t kind, uint64_t fn, uint64_t
 		l = GX_STAT_NAME - 1;
 	memcpy(f->name, name ? name : "", l);
 	f->name[l] = 0;
+	/* release: the entry's fields before used (pairs with readers' acquire) */
 	atomic_store_explicit(&f->used, 1, memory_order_release);
 	if (n < GX_STAT_FNS)
+		/* release: the entry before the count (pairs with snapshot's load of n) */
 		atomic_store_explicit(&s->n, n + 1, memory_order_release);
 	return f;
 }

@@ -44,6 +44,7 @@ void gx_chan_set_dchan_hooks(const gx_dchan_hooks *h);
 static inline bool gx_chan_is_d(const gx_chan *c)
 {
 	return gx_dchan &&
+	       /* acquire: pairs with gx_dch_make's release of the magic */
 	       atomic_load_explicit((const _Atomic uint32_t *)(const void *)c, memory_order_acquire) == GX_DCHAN_MAGIC;
 }
 
