@@ -30,9 +30,38 @@
  * with a reason in gx_arena_info.why (and a log line with GONEX_LOG=1),
  * never a crash.
  *
+ * Threat model. The arena is a memfd: any process of the same user (or
+ * root) can map it read-write through /proc/PID/fd, and every process of
+ * the runtime writes into it. What we guard against is the arena's
+ * contents: bytes written there by a process that is buggy, killed in the
+ * middle of a write, or hostile but holding nothing more than the
+ * mapping. Against that we promise:
+ *   - no crash in the runtime, and no read or write outside the arena,
+ *     whatever bytes are there: every bound (the arena's size and layout, a ring's or a
+ *     channel's geometry, the number of workers, a pid to signal) comes
+ *     from this process's own copy, taken when the object was made or
+ *     first seen here, and every offset, index and length read from the
+ *     arena is checked against it; the arena is mapped with inaccessible
+ *     guard pages on both sides;
+ *   - no hang: every wait on a word another process writes ends, at its
+ *     deadline, or when the owner it waits for is found dead, stopped or
+ *     replaced (then the waiter takes over);
+ *   - every call ends with success or an error (-EBADMSG, -EINVAL,
+ *     -EAGAIN, -ENOMEM...); what was scribbled over may be lost or come
+ *     out as garbage bytes of the right length;
+ *   - after the scribbling stops, gx_arena_repair gives back what dead
+ *     processes held, and gx_arena_reset starts the arena over.
+ * What we cannot promise: a peer that writes a valid-looking message
+ * delivers it (a task record naming a function of the program runs that
+ * function, with the peer's argument bytes); a peer that can ptrace us or
+ * write /proc/PID/mem can do anything at all. Processes that do not trust
+ * each other must not share an arena.
+ *
  * Wake-ups. A blocking ring call spins for the spin budget (GONEX_SPIN_NS),
  * then sleeps on a shared futex word (an eventcount: a publish makes a
- * syscall only when someone sleeps). Inside a coroutine on io_uring the
+ * syscall only when someone sleeps), and on the arena's death count beside
+ * it: repair of a dead process wakes every sleeper, so a wake-up the dead
+ * one owed is never lost. Inside a coroutine on io_uring the
  * sleep is an IORING_OP_FUTEX_WAIT, so the process goes on running its other
  * coroutines; on the epoll backend (no futex in epoll) the coroutine
  * re-checks with timed sleeps backing off from 20 us to 1 ms, so a wake-up
@@ -134,6 +163,17 @@ typedef struct gx_repair_report {
  * -ESRCH when pid holds no slot, -EBUSY when pid is still running.
  */
 GX_API int gx_arena_repair(gx_arena *a, pid_t pid, gx_repair_report *rep);
+
+/*
+ * Start the arena over, as gx_arena_create left it: every pool chunk, ring
+ * and process slot in it is forgotten (pointers to them stop working:
+ * calls on them fail with -EINVAL), sleepers in it wake. For an arena
+ * whose contents another process scribbled over (see "Threat model"
+ * above), or between tests. No other process may be using it meanwhile;
+ * not for the arena of a running gx_run (start gx_run again instead).
+ * Returns 0, or -EINVAL for an arena not mapped here.
+ */
+GX_API int gx_arena_reset(gx_arena *a);
 
 /* Translate an offset to a pointer, checking that [off, off+len) lies in
  * the arena's data; NULL when it does not. */

@@ -54,6 +54,7 @@
 #define GX_HUGE ((size_t)2 << 20)
 #define GX_ARENA_MIN ((size_t)4 << 20)
 #define GX_ARENA_MAX ((size_t)1 << 40)
+#define GX_ARENA_GUARD ((size_t)64 << 10)
 
 static int gx_arena_register(const gx_arena_hdr *h, int fd);
 
@@ -85,24 +86,33 @@ static void gx_why(char *why, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Map fd (size bytes) at a 2 MiB-aligned address. */
+/* Map fd (size bytes) at a 2 MiB-aligned address, with GX_ARENA_GUARD
+ * bytes of PROT_NONE on both sides: an access just past either end faults
+ * at once instead of landing in whatever mapping is next. */
 static void *gx_map_aligned(int fd, size_t size)
 {
-	size_t span = size + GX_HUGE;
+	size_t span = size + GX_HUGE + 2 * GX_ARENA_GUARD;
 	char *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r == MAP_FAILED)
 		return NULL;
-	char *p = (char *)(((uintptr_t)r + GX_HUGE - 1) & ~(uintptr_t)(GX_HUGE - 1));
+	char *p = (char *)(((uintptr_t)r + GX_ARENA_GUARD + GX_HUGE - 1) & ~(uintptr_t)(GX_HUGE - 1));
 	void *m = mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
 	if (m == MAP_FAILED) {
 		munmap(r, span);
 		return NULL;
 	}
-	if (p > r)
-		munmap(r, (size_t)(p - r));
-	if (p + size < r + span)
-		munmap(p + size, (size_t)(r + span - (p + size)));
+	char *lo = p - GX_ARENA_GUARD, *hi = p + size + GX_ARENA_GUARD;
+	if (lo > r)
+		munmap(r, (size_t)(lo - r));
+	if (hi < r + span)
+		munmap(hi, (size_t)(r + span - hi));
 	return p;
+}
+
+/* Unmap an arena of size bytes and its guards. */
+static int gx_unmap_guarded(char *base, size_t size)
+{
+	return munmap(base - GX_ARENA_GUARD, size + 2 * GX_ARENA_GUARD) == 0 ? 0 : -errno;
 }
 
 /* Sum of the "ShmemPmdMapped:"/"FilePmdMapped:" kB of the mapping at p. */
@@ -162,173 +172,230 @@ static int gx_arena_env(gx_arena_opts *o, int *log)
 	return 0;
 }
 
+/* What gx_arena_create works out on its way. */
+typedef struct {
+	gx_arena_opts o;
+	size_t size;
+	char *base;
+	int fd;
+	gx_mem_tier tier;
+	int nodes, placed;
+	uint64_t hdr, nslabs, per;
+	char why[200];
+	int log, asked;
+} gx_mk;
+
+/* The options, with the environment and the defaults applied. */
+static int gx_mk_opts(gx_mk *m, const gx_arena_opts *opts)
+{
+	if (opts)
+		m->o = *opts;
+	else
+		gx_arena_opts_init(&m->o);
+	gx_arena_opts *o = &m->o;
+	if (o->tier < GX_MEM_AUTO || o->tier > GX_MEM_4K || o->spin_ns > 1000000000)
+		return -EINVAL;
+	if (o->size && (o->size < GX_ARENA_MIN || o->size > GX_ARENA_MAX))
+		return -EINVAL;
+	/* a fallback is logged when a tier was asked for, or with GONEX_LOG;
+	 * otherwise it is only in gx_arena_info_get's why */
+	m->asked = o->tier != GX_MEM_AUTO || getenv("GONEX_HUGEPAGES") != NULL;
+	int rc = gx_arena_env(o, &m->log);
+	if (rc < 0)
+		return rc;
+	if (o->size < GX_ARENA_MIN || o->size > GX_ARENA_MAX)
+		return -EINVAL;
+	if (o->spin_ns < 0)
+		o->spin_ns = 0;
+	m->size = (o->size + GX_HUGE - 1) & ~(GX_HUGE - 1);
+	return 0;
+}
+
+/* The best tier that maps: hugetlb memfd, else a plain memfd (THP or 4K
+ * is decided after placement). 0 with base and fd, or -errno. */
+static int gx_mk_map(gx_mk *m)
+{
+	m->fd = -1;
+	m->tier = m->o.tier == GX_MEM_AUTO ? GX_MEM_HUGETLB : m->o.tier;
+	if (m->tier == GX_MEM_HUGETLB) {
+#if GX_HUGEPAGES
+		m->fd = memfd_create("gonex-arena", MFD_CLOEXEC | MFD_HUGETLB);
+		if (m->fd < 0) {
+			gx_why(m->why, sizeof m->why, "hugetlb memfd: %s", strerror(errno));
+		} else if (ftruncate(m->fd, (off_t)m->size) != 0) {
+			gx_why(m->why, sizeof m->why, "hugetlb ftruncate: %s", strerror(errno));
+		} else if (!(m->base = gx_map_aligned(m->fd, m->size))) {
+			/* a shared hugetlb mapping reserves its pages here: too
+			 * few reserved huge pages fail now, not with SIGBUS later */
+			gx_why(m->why, sizeof m->why, "hugetlb: %zu MiB not available (vm.nr_hugepages): %s",
+			       m->size >> 20, strerror(errno));
+		}
+#else
+		gx_why(m->why, sizeof m->why, "hugetlb: built with -Dhugepages=false");
+#endif
+		if (m->base)
+			return 0;
+		if (m->fd >= 0)
+			close(m->fd);
+		m->fd = -1;
+		m->tier = GX_MEM_THP;
+	}
+	m->fd = memfd_create("gonex-arena", MFD_CLOEXEC);
+	if (m->fd < 0)
+		return -errno;
+	if (ftruncate(m->fd, (off_t)m->size) != 0 || !(m->base = gx_map_aligned(m->fd, m->size))) {
+		int e = errno ? errno : ENOMEM;
+		close(m->fd);
+		return -e;
+	}
+	/* the fd stays open while the arena is mapped (closed by destroy):
+	 * tools of the same user find the arena through /proc/PID/fd
+	 * (gx_stats_open) */
+	return 0;
+}
+
+/* How many NUMA parts, and the slab layout. -EINVAL when too small. */
+static int gx_mk_layout(gx_mk *m)
+{
+	m->nodes = 1;
+#if GX_HAVE_NUMA
+	if (m->o.numa && numa_available() >= 0) {
+		m->nodes = numa_max_node() + 1;
+		if (m->nodes > GX_SHM_MAX_NODES) {
+			gx_why(m->why, sizeof m->why, "numa: %d nodes, using %d", m->nodes, GX_SHM_MAX_NODES);
+			m->nodes = GX_SHM_MAX_NODES;
+		}
+		if (m->nodes < 1)
+			m->nodes = 1;
+	} else if (m->o.numa) {
+		gx_why(m->why, sizeof m->why, "numa: not available, nothing placed");
+	}
+#else
+	if (m->o.numa)
+		gx_why(m->why, sizeof m->why, "numa: built without libnuma, nothing placed");
+#endif
+	m->hdr = (sizeof(gx_arena_hdr) + GX_SLAB - 1) & ~(size_t)(GX_SLAB - 1);
+	if (m->hdr + GX_SLAB > m->size)
+		return -EINVAL;
+	m->nslabs = (m->size - m->hdr) / GX_SLAB;
+	if ((uint64_t)m->nodes > m->nslabs)
+		m->nodes = (int)m->nslabs;
+	m->per = m->nslabs / (uint64_t)m->nodes;
+	return 0;
+}
+
+/* NUMA placement before first touch: the header part with node 0. */
+static void gx_mk_place(gx_mk *m)
+{
+	m->placed = 0;
+#if GX_HAVE_NUMA
+	if (!m->o.numa || numa_available() < 0)
+		return;
+	m->placed = m->nodes;
+	for (int n = 0; n < m->nodes; n++) {
+		size_t from = n == 0 ? 0 : m->hdr + (size_t)(m->per * (uint64_t)n) * GX_SLAB;
+		size_t to = n == m->nodes - 1 ? m->size : m->hdr + (size_t)(m->per * (uint64_t)(n + 1)) * GX_SLAB;
+		int e = gx_place(m->base + from, to - from, n);
+		if (e < 0) {
+			gx_why(m->why, sizeof m->why, "numa: mbind node %d: %s", n, strerror(-e));
+			m->placed = 0;
+			return;
+		}
+	}
+#endif
+}
+
+/* THP: keep the tier only when a huge page really backs the mapping. */
+static void gx_mk_thp(gx_mk *m)
+{
+	if (m->tier != GX_MEM_THP)
+		return;
+	if (madvise(m->base, m->size, MADV_HUGEPAGE) != 0) {
+		gx_why(m->why, sizeof m->why, "thp: madvise: %s", strerror(errno));
+		m->tier = GX_MEM_4K;
+		return;
+	}
+	/* first touch of the header's first huge page decides */
+	memset(m->base, 0, GX_HUGE);
+	if (gx_smaps_pmd_kb(m->base) > 0)
+		return;
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+	char mode[128] = "?";
+	if (f) {
+		if (!fgets(mode, sizeof mode, f))
+			strcpy(mode, "?");
+		fclose(f);
+		mode[strcspn(mode, "\n")] = 0;
+	}
+	gx_why(m->why, sizeof m->why, "thp: no huge page took (shmem_enabled: %s)", mode);
+	m->tier = GX_MEM_4K;
+}
+
+/* Write the header: the geometry (copied into this process's table right
+ * after), then the magic with release. */
+static void gx_hdr_write(gx_arena_hdr *h, const gx_arena_geo *g, int64_t spin_ns, const char *why)
+{
+	memset(h, 0, sizeof *h);
+	h->size = g->size;
+	h->page_size = g->page_size;
+	h->tier = g->tier;
+	h->nodes = g->nodes;
+	h->numa_placed = g->numa_placed;
+	h->spin_ns = spin_ns;
+	snprintf(h->why, sizeof h->why, "%.*s", (int)sizeof h->why - 1, why);
+	h->slab_first = g->slab_first;
+	h->nslabs = g->nslabs;
+	h->pool_limit = g->pool_limit;
+	for (uint32_t n = 0; n < g->nodes; n++) {
+		h->part[n].base = g->part_base[n];
+		h->part[n].end = g->part_end[n];
+		atomic_store(&h->part[n].next_slab, g->part_base[n]);
+	}
+	/* release: a reader that sees the magic (acquire) sees the header */
+	atomic_store_explicit(&h->magic, GX_ARENA_MAGIC, memory_order_release);
+}
+
 int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 {
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	gx_arena_opts o;
-	if (opts)
-		o = *opts;
-	else
-		gx_arena_opts_init(&o);
-	if (o.tier < GX_MEM_AUTO || o.tier > GX_MEM_4K || o.spin_ns > 1000000000)
-		return -EINVAL;
-	if (o.size && (o.size < GX_ARENA_MIN || o.size > GX_ARENA_MAX))
-		return -EINVAL;
-	int log = 0;
-	/* a fallback is logged when a tier was asked for, or with GONEX_LOG;
-	 * otherwise it is only in gx_arena_info_get's why */
-	int asked = o.tier != GX_MEM_AUTO || getenv("GONEX_HUGEPAGES") != NULL;
-	int rc = gx_arena_env(&o, &log);
-	if (rc < 0)
+	gx_mk m;
+	memset(&m, 0, sizeof m);
+	int rc = gx_mk_opts(&m, opts);
+	if (rc < 0 || (rc = gx_mk_map(&m)) < 0)
 		return rc;
-	if (o.size < GX_ARENA_MIN || o.size > GX_ARENA_MAX)
-		return -EINVAL;
-	if (o.spin_ns < 0)
-		o.spin_ns = 0;
-	size_t size = (o.size + GX_HUGE - 1) & ~(GX_HUGE - 1);
-	char why[200] = "";
-
-	int fd = -1;
-	char *base = NULL;
-	gx_mem_tier tier = o.tier == GX_MEM_AUTO ? GX_MEM_HUGETLB : o.tier;
-	if (tier == GX_MEM_HUGETLB) {
-#if GX_HUGEPAGES
-		fd = memfd_create("gonex-arena", MFD_CLOEXEC | MFD_HUGETLB);
-		if (fd < 0) {
-			gx_why(why, sizeof why, "hugetlb memfd: %s", strerror(errno));
-		} else if (ftruncate(fd, (off_t)size) != 0) {
-			gx_why(why, sizeof why, "hugetlb ftruncate: %s", strerror(errno));
-		} else if (!(base = gx_map_aligned(fd, size))) {
-			/* a shared hugetlb mapping reserves its pages here: too
-			 * few reserved huge pages fail now, not with SIGBUS later */
-			gx_why(why, sizeof why, "hugetlb: %zu MiB not available (vm.nr_hugepages): %s", size >> 20,
-			       strerror(errno));
-		}
-#else
-		gx_why(why, sizeof why, "hugetlb: built with -Dhugepages=false");
-#endif
-		if (!base) {
-			if (fd >= 0)
-				close(fd);
-			fd = -1;
-			tier = GX_MEM_THP;
-		}
+	if ((rc = gx_mk_layout(&m)) < 0) {
+		gx_unmap_guarded(m.base, m.size);
+		close(m.fd);
+		return rc;
 	}
-	if (!base) {
-		fd = memfd_create("gonex-arena", MFD_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		if (ftruncate(fd, (off_t)size) != 0 || !(base = gx_map_aligned(fd, size))) {
-			int e = errno ? errno : ENOMEM;
-			close(fd);
-			return -e;
-		}
+	gx_mk_place(&m);
+	gx_mk_thp(&m);
+	gx_arena_geo g = {.base = m.base, .size = m.size, .slab_first = m.hdr, .nslabs = m.nslabs};
+	g.page_size = m.tier == GX_MEM_4K ? 4096 : GX_HUGE;
+	g.tier = m.tier;
+	g.nodes = (uint32_t)m.nodes;
+	g.numa_placed = (uint32_t)m.placed;
+	g.pool_limit = m.o.pool_size;
+	g.spin_ns = m.o.spin_ns;
+	for (int n = 0; n < m.nodes; n++) {
+		g.part_base[n] = m.hdr + m.per * (uint64_t)n * GX_SLAB;
+		g.part_end[n] = n == m.nodes - 1 ? m.hdr + m.nslabs * GX_SLAB : m.hdr + m.per * (uint64_t)(n + 1) * GX_SLAB;
 	}
-	/* the fd stays open while the arena is mapped (closed by destroy):
-	 * tools of the same user find the arena through /proc/PID/fd
-	 * (gx_stats_open) */
-
-	/* NUMA placement before first touch: header part with node 0 */
-	int nodes = 1, placed = 0;
-#if GX_HAVE_NUMA
-	if (o.numa && numa_available() >= 0) {
-		nodes = numa_max_node() + 1;
-		if (nodes > GX_SHM_MAX_NODES) {
-			gx_why(why, sizeof why, "numa: %d nodes, using %d", nodes, GX_SHM_MAX_NODES);
-			nodes = GX_SHM_MAX_NODES;
-		}
-		if (nodes < 1)
-			nodes = 1;
-	} else if (o.numa) {
-		gx_why(why, sizeof why, "numa: not available, nothing placed");
-	}
-#else
-	if (o.numa)
-		gx_why(why, sizeof why, "numa: built without libnuma, nothing placed");
-#endif
-	size_t hdr = (sizeof(gx_arena_hdr) + GX_SLAB - 1) & ~(size_t)(GX_SLAB - 1);
-	if (hdr + GX_SLAB > size) {
-		munmap(base, size);
-		close(fd);
-		return -EINVAL;
-	}
-	uint64_t nslabs = (size - hdr) / GX_SLAB;
-	if ((uint64_t)nodes > nslabs)
-		nodes = (int)nslabs;
-	uint64_t per = nslabs / (uint64_t)nodes;
-#if GX_HAVE_NUMA
-	if (o.numa && numa_available() >= 0) {
-		placed = nodes;
-		for (int n = 0; n < nodes; n++) {
-			size_t from = n == 0 ? 0 : hdr + (size_t)(per * (uint64_t)n) * GX_SLAB;
-			size_t to = n == nodes - 1 ? size : hdr + (size_t)(per * (uint64_t)(n + 1)) * GX_SLAB;
-			int e = gx_place(base + from, to - from, n);
-			if (e < 0) {
-				gx_why(why, sizeof why, "numa: mbind node %d: %s", n, strerror(-e));
-				placed = 0;
-				break;
-			}
-		}
-	}
-#endif
-
-	if (tier == GX_MEM_THP) {
-		if (madvise(base, size, MADV_HUGEPAGE) != 0) {
-			gx_why(why, sizeof why, "thp: madvise: %s", strerror(errno));
-			tier = GX_MEM_4K;
-		} else {
-			/* first touch of the header's first huge page decides */
-			memset(base, 0, GX_HUGE);
-			long kb = gx_smaps_pmd_kb(base);
-			if (kb <= 0) {
-				FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
-				char mode[128] = "?";
-				if (f) {
-					if (!fgets(mode, sizeof mode, f))
-						strcpy(mode, "?");
-					fclose(f);
-					mode[strcspn(mode, "\n")] = 0;
-				}
-				gx_why(why, sizeof why, "thp: no huge page took (shmem_enabled: %s)", mode);
-				tier = GX_MEM_4K;
-			}
-		}
-	}
-
-	gx_arena_hdr *h = (gx_arena_hdr *)base;
-	memset(h, 0, sizeof *h);
-	h->size = size;
-	h->page_size = tier == GX_MEM_4K ? 4096 : GX_HUGE;
-	h->tier = tier;
-	h->nodes = (uint32_t)nodes;
-	h->numa_placed = (uint32_t)placed;
-	h->spin_ns = o.spin_ns;
-	snprintf(h->why, sizeof h->why, "%s", why);
-	h->slab_first = hdr;
-	h->nslabs = nslabs;
-	h->pool_limit = o.pool_size;
-	for (int n = 0; n < nodes; n++) {
-		gx_node_part *p = &h->part[n];
-		p->base = hdr + per * (uint64_t)n * GX_SLAB;
-		p->end = n == nodes - 1 ? hdr + nslabs * GX_SLAB : hdr + per * (uint64_t)(n + 1) * GX_SLAB;
-		atomic_store(&p->next_slab, p->base);
-	}
-	/* release: a reader that sees the magic (acquire) sees the header */
-	atomic_store_explicit(&h->magic, GX_ARENA_MAGIC, memory_order_release);
-	gx_arena *a = (gx_arena *)base;
-	if (gx_arena_register(h, fd) < 0) {
-		munmap(base, size);
-		close(fd);
+	gx_hdr_write((gx_arena_hdr *)m.base, &g, m.o.spin_ns, m.why);
+	if (gx_arena_register((gx_arena_hdr *)m.base, m.fd) < 0) {
+		gx_unmap_guarded(m.base, m.size);
+		close(m.fd);
 		return -EMFILE; /* 16 arenas mapped here already */
 	}
-	if (log || (why[0] && asked))
-		gx_log("arena: %zu MiB, tier %s, %d node(s) placed%s%s", size >> 20, gx_tier_names[tier], placed,
-		       why[0] ? "; " : "", why);
-	*out = a;
+	if (m.log || (m.why[0] && m.asked))
+		gx_log("arena: %zu MiB, tier %s, %d node(s) placed%s%s", m.size >> 20, gx_tier_names[m.tier], m.placed,
+		       m.why[0] ? "; " : "", m.why);
+	*out = (gx_arena *)m.base;
 	return 0;
 }
+
 
 #define GX_SLOT_CACHE 8
 static struct {
@@ -404,7 +471,7 @@ int gx_arena_destroy(gx_arena *a)
 		close(g->fd);
 	size_t size = g->size;
 	memset(g, 0, sizeof *g);
-	return munmap(a, size) == 0 ? 0 : -errno;
+	return gx_unmap_guarded((char *)a, size);
 }
 
 int gx_arena_info_get(const gx_arena *a, gx_arena_info *out)
@@ -530,6 +597,31 @@ int gx_arena_detach(gx_arena *a)
 		return 0;
 	}
 	return -ESRCH;
+}
+
+int gx_arena_reset(gx_arena *a)
+{
+	gx_arena_geo *g = (gx_arena_geo *)gx_geo(a);
+	if (!g)
+		return -EINVAL;
+	gx_arena_hdr *h = gx_ah(a);
+	gx_ring_forget_all(a); /* before the registry goes */
+	/* forget every slab carved so far (their magic, read with acquire,
+	 * is what makes a chunk or a ring findable) */
+	for (uint32_t n = 0; n < g->nodes; n++) {
+		uint64_t end = atomic_load(&h->part[n].next_slab);
+		end = end < g->part_base[n] ? g->part_base[n] : end > g->part_end[n] ? g->part_end[n] : end;
+		for (uint64_t off = g->part_base[n]; off < end; off += GX_SLAB)
+			atomic_store_explicit(&((gx_slab_hdr *)(g->base + off))->magic, 0, memory_order_relaxed);
+	}
+	uint32_t deaths = atomic_load(&h->deaths);
+	gx_hdr_write(h, g, g->spin_ns, g->why);
+	for (int i = 0; i < GX_SLOT_CACHE; i++)
+		if (gx_slots[i].a == a)
+			gx_slots[i].a = NULL;
+	atomic_store(&h->deaths, deaths);
+	gx_arena_wake_all(a); /* anyone asleep in it looks again (and finds nothing) */
+	return 0;
 }
 
 ssize_t gx_proc_read(int32_t pid, const char *name, char *buf, size_t cap)

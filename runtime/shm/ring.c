@@ -352,6 +352,20 @@ int gx_ring_destroy(gx_arena *a, gx_ring *r)
 	return gx_pool_free_shared(a, self);
 }
 
+void gx_ring_forget_all(gx_arena *a)
+{
+	gx_arena_hdr *h = gx_ah(a);
+	for (int i = 0; i < GX_MAX_RINGS; i++) {
+		uint64_t off = atomic_load(&h->rings[i]);
+		gx_ring *r = off % 128 ? NULL : gx_aptr(a, off, GX_RING_HDR);
+		if (!r)
+			continue;
+		atomic_store_explicit(&r->magic, 0, memory_order_relaxed);
+		atomic_store_explicit(&r->nonce, 0, memory_order_relaxed);
+		gx_rg_forget(r);
+	}
+}
+
 /* ---- journal ---- */
 
 static inline gx_proc *gx_ring_journal(const gx_rgeo *v, uint32_t kind)

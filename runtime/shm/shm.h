@@ -268,6 +268,8 @@ int gx_ring_try_send_at(gx_ring *r, const void *msg, size_t len, gx_off chunk, u
 /* ring.c: the message sent at pos was taken and released by a consumer
  * (or its claim was repaired after the consumer died). */
 bool gx_ring_taken(gx_ring *r, uint64_t pos);
+/* ring.c: every ring of the registry stops being one (gx_arena_reset). */
+void gx_ring_forget_all(gx_arena *a);
 /* ring.c: wake the ring's sleeping consumers (a stealer's nudge) */
 void gx_ring_kick(gx_ring *r);
 /* ring.c: the eventcount its consumers sleep on */
