@@ -105,10 +105,9 @@ static int gx_select_pick(gx_case *cases, size_t n, int *chosen)
 		gx_chan_impl *c = gx_chan_impl_of(k->chan);
 		if (!gx_chan_valid(c))
 			return -EINVAL;
-		if (k->op == GX_SEND && !gx_chan_send_arg_ok(c, k->elem))
-			return -EINVAL;
-		if (k->op == GX_SEND && (c->flags & GX_CHAN_F_DONE))
-			return -EPERM;
+		int rc = k->op == GX_SEND ? gx_chan_send_check(c, k->elem) : 0;
+		if (rc < 0)
+			return rc;
 		bool ready = k->op == GX_SEND ? gx_chan_send_ready(c) : gx_chan_recv_ready(c);
 		if (ready && gx_rand_below(++nready) == 0)
 			*chosen = (int)i;
