@@ -264,7 +264,9 @@ static bool gx_fut_done(gx_fut *x, uint32_t gen)
 	return atomic_load_explicit(&x->sw, memory_order_acquire) == gx_sw(gen, GX_FUT_DONE);
 }
 
-int gx_future_try(gx_future f, void *buf, size_t cap, size_t *len)
+/* Without waiting: the slot of f once DONE (*xp), 0; -EAGAIN while it is
+ * not ready; -EINVAL for a stale handle or a future freed meanwhile. */
+static int gx_fut_done_now(gx_future f, gx_fut **xp)
 {
 	gx_fut *x = gx_fut_of(f);
 	if (!x)
@@ -274,7 +276,15 @@ int gx_future_try(gx_future f, void *buf, size_t cap, size_t *len)
 		return -EAGAIN;
 	if (!gx_fut_done(x, fw.gen))
 		return -EINVAL;
-	return gx_fut_read(x, buf, cap, len);
+	*xp = x;
+	return 0;
+}
+
+int gx_future_try(gx_future f, void *buf, size_t cap, size_t *len)
+{
+	gx_fut *x;
+	int rc = gx_fut_done_now(f, &x);
+	return rc < 0 ? rc : gx_fut_read(x, buf, cap, len);
 }
 
 int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
@@ -299,13 +309,9 @@ int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 
 int gx_future_origin(gx_future f)
 {
-	gx_fut *x = gx_fut_of(f);
-	if (!x)
-		return -EINVAL;
-	gx_fut_want fw = {x, (uint32_t)(f.h >> 32)};
-	if (!gx_fut_ready(&fw))
-		return -EAGAIN;
-	return gx_fut_done(x, fw.gen) ? (int)x->origin : -EINVAL;
+	gx_fut *x;
+	int rc = gx_fut_done_now(f, &x);
+	return rc < 0 ? rc : (int)x->origin;
 }
 
 /*

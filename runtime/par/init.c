@@ -204,10 +204,10 @@ static int gx_ncpus(void)
 	return CPU_COUNT(&set);
 }
 
-int gx_par_init(const gx_config *cfg)
+/* How many workers to boot (0: none, the runtime stays in this process);
+ * sets gx_pl.wmin and gx_pl.wmax, the autoscaler's bounds, around it. */
+static int gx_par_count(const gx_config *cfg)
 {
-	gx_pl.cfg = *cfg;
-	gx_image_ranges(); /* what the workers will have mapped */
 	int n = cfg->workers < 0 ? gx_ncpus() : cfg->workers;
 	if (n > GX_MAX_WORKERS)
 		n = GX_MAX_WORKERS;
@@ -217,6 +217,68 @@ int gx_par_init(const gx_config *cfg)
 		n = gx_pl.wmin;
 	if (gx_pl.wmax < n)
 		gx_pl.wmax = n;
+	return n;
+}
+
+/* Every worker slot up to wmax: its run table, its inbox, its CPU and
+ * weight. 0 or -errno (the caller then destroys the arena, and all of
+ * this with it). */
+static int gx_par_slots_setup(const gx_config *cfg)
+{
+	int64_t rto = gx_arena_carve(gx_pl.a, (size_t)gx_pl.wmax * sizeof(gx_runtab));
+	if (rto < 0)
+		return (int)rto;
+	for (int i = 0; i < gx_pl.wmax; i++) {
+		gx_pl.p->w[i].runtab = (gx_off)rto + (gx_off)i * sizeof(gx_runtab);
+		memset(gx_runtab_of(i), 0, sizeof(gx_runtab));
+		gx_ring *r;
+		int rc = gx_ring_create(gx_pl.a, &r, 1024, sizeof(gx_task_rec), 0);
+		if (rc < 0)
+			return rc;
+		gx_wk *w = &gx_pl.p->w[i];
+		w->inbox = gx_ring_off(r);
+		w->cpu = gx_pl.cpu[i] = cfg->cpu_affinity ? gx_nth_cpu(i % gx_ncpus()) : -1;
+		w->weight = gx_pl.weight[i] = gx_config_weight(cfg, i);
+		gx_pl.pidfd[i] = -1;
+		atomic_store(&w->arena_slot, -1);
+	}
+	return 0;
+}
+
+/* Fork the spawner, with a socket from main to it. 0, or -errno with no
+ * process and no descriptor left. */
+static int gx_spawner_start(void)
+{
+	int pfd[2];
+	/* a socket, not a pipe: main writes with MSG_NOSIGNAL, so a spawner
+	 * that died gives -EPIPE rather than SIGPIPE */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pfd) != 0)
+		return -errno;
+	int parent = getpid();
+	fflush(NULL);
+	pid_t s = fork();
+	if (s < 0) {
+		int rc = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return rc;
+	}
+	if (s == 0) {
+		close(pfd[1]);
+		gx_pl.spawner_pid = gx_pl.p->spawner_pid = getpid();
+		gx_spawner(pfd[0], parent);
+	}
+	gx_pl.spawner_pid = gx_pl.p->spawner_pid = s;
+	close(pfd[0]);
+	gx_pl.pipe_w = pfd[1];
+	return 0;
+}
+
+int gx_par_init(const gx_config *cfg)
+{
+	gx_pl.cfg = *cfg;
+	gx_image_ranges(); /* what the workers will have mapped */
+	int n = gx_par_count(cfg);
 	if (n == 0)
 		return 0;
 	gx_pl.nworkers = n;
@@ -232,54 +294,17 @@ int gx_par_init(const gx_config *cfg)
 		return rc;
 	rc = gx_par_tables(gx_pl.a, gx_pl.wmax);
 	if (rc < 0)
-		goto fail;
-	int64_t rto = gx_arena_carve(gx_pl.a, (size_t)gx_pl.wmax * sizeof(gx_runtab));
-	if (rto < 0) {
-		rc = (int)rto;
-		goto fail;
-	}
-	for (int i = 0; i < gx_pl.wmax; i++) {
-		gx_pl.p->w[i].runtab = (gx_off)rto + (gx_off)i * sizeof(gx_runtab);
-		memset(gx_runtab_of(i), 0, sizeof(gx_runtab));
-		gx_ring *r;
-		rc = gx_ring_create(gx_pl.a, &r, 1024, sizeof(gx_task_rec), 0);
-		if (rc < 0)
-			goto fail;
-		gx_wk *w = &gx_pl.p->w[i];
-		w->inbox = gx_ring_off(r);
-		w->cpu = gx_pl.cpu[i] = cfg->cpu_affinity ? gx_nth_cpu(i % gx_ncpus()) : -1;
-		w->weight = gx_pl.weight[i] = gx_config_weight(cfg, i);
-		gx_pl.pidfd[i] = -1;
-		atomic_store(&w->arena_slot, -1);
-	}
-	int pfd[2];
-	/* a socket, not a pipe: main writes with MSG_NOSIGNAL, so a spawner
-	 * that died gives -EPIPE rather than SIGPIPE */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pfd) != 0) {
-		rc = -errno;
-		goto fail;
-	}
-	int parent = getpid();
-	fflush(NULL);
-	pid_t s = fork();
-	if (s < 0) {
-		rc = -errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		goto fail;
-	}
-	if (s == 0) {
-		close(pfd[1]);
-		gx_pl.spawner_pid = gx_pl.p->spawner_pid = getpid();
-		gx_spawner(pfd[0], parent);
-	}
-	gx_pl.spawner_pid = gx_pl.p->spawner_pid = s;
-	close(pfd[0]);
-	gx_pl.pipe_w = pfd[1];
+		goto err_destroy_arena;
+	rc = gx_par_slots_setup(cfg);
+	if (rc < 0)
+		goto err_destroy_arena;
+	rc = gx_spawner_start();
+	if (rc < 0)
+		goto err_destroy_arena;
 	gx_pl.enabled = 1;
 	gx_par_signals();
 	return 0;
-fail:
+err_destroy_arena:
 	gx_arena_destroy(gx_pl.a);
 	gx_pl.a = NULL;
 	gx_pl.p = NULL;

@@ -85,115 +85,140 @@ static void gx_name_copy(char *dst, const char *src, size_t cap)
 	dst[l] = 0;
 }
 
-/* Fill out from the arena mapped at base (size bytes). 0 or -EPROTO. */
-static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
+/* The arena header at base and the runtime table it names, both checked
+ * against the mapping; NULL when either fails a check. */
+static const gx_par *gx_stats_table(const char *base, uint64_t size)
 {
 	const gx_arena_hdr *h = (const gx_arena_hdr *)base;
 	/* acquire: pairs with gx_arena_create's release of the magic */
 	if (size < sizeof *h || atomic_load_explicit(&h->magic, memory_order_acquire) != GX_ARENA_MAGIC || h->size != size)
-		return -EPROTO;
+		return NULL;
 	uint64_t poff = atomic_load((_Atomic uint64_t *)&h->runtime_table);
 	const gx_par *p = gx_at(base, size, poff, sizeof(gx_par));
 	/* acquire: pairs with gx_par_tables' release of the magic */
 	if (!p || atomic_load_explicit(&p->magic, memory_order_acquire) != GX_PAR_MAGIC || p->nslots > GX_MAX_WORKERS)
-		return -EPROTO;
-	memset(out, 0, sizeof *out);
-	int64_t now = gx_now();
-	out->now_ns = now;
-	out->main_pid = p->main_pid;
-	out->enabled = p->stats_on != 0;
-	out->degraded = atomic_load((_Atomic uint32_t *)&p->degraded) != 0;
-	/* counts are read once: the memory may change under us */
-	int nslots = (int)p->nslots;
-	if (nslots < 0 || nslots > GX_MAX_WORKERS)
-		return -EPROTO;
-	out->nworkers = nslots;
-	for (int i = 0; i < nslots; i++) {
-		gx_wk *w = (gx_wk *)&p->w[i];
-		gx_stats_worker *o = &out->w[i];
-		o->pid = atomic_load(&w->pid);
-		o->cpu = w->cpu;
-		o->state = (int)atomic_load(&w->state);
-		o->tasks = atomic_load(&w->tasks);
-		o->steals = atomic_load(&w->steals);
-		o->restarts = atomic_load(&w->restarts);
-		o->wakeups = atomic_load(&w->wakeups);
-		o->running = atomic_load(&w->running);
-		const gx_ring *in = gx_at(base, size, w->inbox, GX_RING_HDR);
-		o->queued = in ? gx_ring_depth(in) : 0;
-		int64_t started = atomic_load(&w->started);
-		if (o->state == GX_W_READY || o->state == GX_W_DRAIN) {
-			int64_t since = atomic_load(&w->idle_since);
-			int64_t idle = atomic_load(&w->idle_ns) + (since && since < now ? now - since : 0);
-			int64_t wall = started && started < now ? now - started : 0;
-			if (idle > wall)
-				idle = wall;
-			o->idle_ns = idle;
-			o->busy_ns = wall - idle;
-			o->util = wall ? (double)o->busy_ns / (double)wall : 0;
-		}
-		int64_t hb = atomic_load(&w->heartbeat);
-		o->heartbeat_age_ns = hb && o->state == GX_W_READY && !atomic_load(&w->hb_rest) ? (now > hb ? now - hb : 0)
-											     : -1;
-		o->healthy = o->state == GX_W_READY && !atomic_load(&w->unhealthy);
+		return NULL;
+	return p;
+}
+
+/* One worker slot's figures as of now (the snapshot's one clock reading). */
+static void gx_stats_worker_from(const char *base, uint64_t size, gx_wk *w, int64_t now, gx_stats_worker *o)
+{
+	o->pid = atomic_load(&w->pid);
+	o->cpu = w->cpu;
+	o->state = (int)atomic_load(&w->state);
+	o->tasks = atomic_load(&w->tasks);
+	o->steals = atomic_load(&w->steals);
+	o->restarts = atomic_load(&w->restarts);
+	o->wakeups = atomic_load(&w->wakeups);
+	o->running = atomic_load(&w->running);
+	const gx_ring *in = gx_at(base, size, w->inbox, GX_RING_HDR);
+	o->queued = in ? gx_ring_depth(in) : 0;
+	int64_t started = atomic_load(&w->started);
+	if (o->state == GX_W_READY || o->state == GX_W_DRAIN) {
+		int64_t since = atomic_load(&w->idle_since);
+		int64_t idle = atomic_load(&w->idle_ns) + (since && since < now ? now - since : 0);
+		int64_t wall = started && started < now ? now - started : 0;
+		if (idle > wall)
+			idle = wall;
+		o->idle_ns = idle;
+		o->busy_ns = wall - idle;
+		o->util = wall ? (double)o->busy_ns / (double)wall : 0;
 	}
-	/* figures: merge every shard's entries by (kind, fn, name) */
+	int64_t hb = atomic_load(&w->heartbeat);
+	o->heartbeat_age_ns =
+		hb && o->state == GX_W_READY && !atomic_load(&w->hb_rest) ? (now > hb ? now - hb : 0) : -1;
+	o->healthy = o->state == GX_W_READY && !atomic_load(&w->unhealthy);
+}
+
+/* The index in out->fn (and m) of f's (kind, fn, name), made on first
+ * sight; -1 when out->fn is full and f's is not in it. */
+static int gx_stats_entry(const gx_stat_fn *f, gx_merge *m, gx_stats *out)
+{
+	int e = 0;
+	while (e < out->nfn && !(m[e].kind == f->kind && m[e].fn == f->fn && m[e].nameptr == f->nameptr))
+		e++;
+	if (e < out->nfn)
+		return e;
+	if (out->nfn == GX_STATS_FN_MAX)
+		return -1;
+	out->nfn++;
+	m[e].kind = f->kind;
+	m[e].fn = f->fn;
+	m[e].nameptr = f->nameptr;
+	gx_name_copy(out->fn[e].name, f->name, sizeof out->fn[e].name);
+	out->fn[e].kind = f->kind == GX_STAT_SECTION ? GX_STATS_SECTION : GX_STATS_TASK;
+	return e;
+}
+
+/* Add one shard entry's counters to its merged figures o and sums me. */
+static void gx_stats_add(gx_stat_fn *f, gx_merge *me, gx_stats_fn *o)
+{
+	o->count += atomic_load(&f->count);
+	o->errors += atomic_load(&f->errors);
+	o->retries += atomic_load(&f->retries);
+	o->fallbacks += atomic_load(&f->fallbacks);
+	o->rejected += atomic_load(&f->rejected);
+	o->timed += atomic_load(&f->timed);
+	me->sum += atomic_load(&f->sum_ns);
+	uint64_t mx = atomic_load(&f->max_ns);
+	if ((int64_t)mx > o->max_ns)
+		o->max_ns = (int64_t)mx;
+	for (int b = 0; b < GX_HIST_N; b++)
+		me->hist[b] += atomic_load_explicit(&f->hist[b], memory_order_relaxed);
+}
+
+/* The mean and quantiles of every merged entry, from the summed histograms. */
+static void gx_stats_quantiles(const gx_merge *m, gx_stats *out)
+{
+	for (int e = 0; e < out->nfn; e++) {
+		gx_stats_fn *o = &out->fn[e];
+		/* the histogram is read after the count: a value landing
+		 * in between shows in one and not the other */
+		uint64_t total = 0;
+		for (int b = 0; b < GX_HIST_N; b++)
+			total += m[e].hist[b];
+		o->mean_ns = total ? (int64_t)(m[e].sum / total) : 0;
+		o->p50_ns = (int64_t)gx_hist_quantile(m[e].hist, total, 0.50);
+		o->p90_ns = (int64_t)gx_hist_quantile(m[e].hist, total, 0.90);
+		o->p99_ns = (int64_t)gx_hist_quantile(m[e].hist, total, 0.99);
+		o->p999_ns = (int64_t)gx_hist_quantile(m[e].hist, total, 0.999);
+	}
+}
+
+/* Every shard's used entries merged into out->fn by (kind, fn, name).
+ * 0, or -ENOMEM for the merge's scratch table. */
+static int gx_stats_merge(const char *base, uint64_t size, const gx_par *p, gx_stats *out)
+{
 	uint32_t nshards = p->nshards;
-	if (p->stats_on && nshards && nshards <= GX_MAX_WORKERS + 1) {
-		const gx_stat_shard *sh = gx_at(base, size, p->shards, (uint64_t)nshards * sizeof(gx_stat_shard));
-		gx_merge *m = sh ? calloc(GX_STATS_FN_MAX, sizeof *m) : NULL;
-		if (sh && !m)
-			return -ENOMEM;
-		for (uint32_t k = 0; sh && k < nshards; k++) {
-			uint32_t n = atomic_load((_Atomic uint32_t *)&sh[k].n);
-			for (uint32_t j = 0; j < n && j < GX_STAT_FNS; j++) {
-				gx_stat_fn *f = (gx_stat_fn *)&sh[k].fn[j];
-				/* acquire: pairs with gx_stat_entry's release of used (its names first) */
-				if (!atomic_load_explicit(&f->used, memory_order_acquire))
-					continue;
-				int e = 0;
-				while (e < out->nfn && !(m[e].kind == f->kind && m[e].fn == f->fn && m[e].nameptr == f->nameptr))
-					e++;
-				if (e == out->nfn) {
-					if (out->nfn == GX_STATS_FN_MAX)
-						continue;
-					out->nfn++;
-					m[e].kind = f->kind;
-					m[e].fn = f->fn;
-					m[e].nameptr = f->nameptr;
-					gx_name_copy(out->fn[e].name, f->name, sizeof out->fn[e].name);
-					out->fn[e].kind = f->kind == GX_STAT_SECTION ? GX_STATS_SECTION : GX_STATS_TASK;
-				}
-				gx_stats_fn *o = &out->fn[e];
-				o->count += atomic_load(&f->count);
-				o->errors += atomic_load(&f->errors);
-				o->retries += atomic_load(&f->retries);
-				o->fallbacks += atomic_load(&f->fallbacks);
-				o->rejected += atomic_load(&f->rejected);
-				o->timed += atomic_load(&f->timed);
-				m[e].sum += atomic_load(&f->sum_ns);
-				uint64_t mx = atomic_load(&f->max_ns);
-				if ((int64_t)mx > o->max_ns)
-					o->max_ns = (int64_t)mx;
-				for (int b = 0; b < GX_HIST_N; b++)
-					m[e].hist[b] += atomic_load_explicit(&f->hist[b], memory_order_relaxed);
-			}
+	if (!p->stats_on || !nshards || nshards > GX_MAX_WORKERS + 1)
+		return 0;
+	const gx_stat_shard *sh = gx_at(base, size, p->shards, (uint64_t)nshards * sizeof(gx_stat_shard));
+	if (!sh)
+		return 0;
+	gx_merge *m = calloc(GX_STATS_FN_MAX, sizeof *m);
+	if (!m)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < nshards; k++) {
+		uint32_t n = atomic_load((_Atomic uint32_t *)&sh[k].n);
+		for (uint32_t j = 0; j < n && j < GX_STAT_FNS; j++) {
+			gx_stat_fn *f = (gx_stat_fn *)&sh[k].fn[j];
+			/* acquire: pairs with gx_stat_entry's release of used (its names first) */
+			if (!atomic_load_explicit(&f->used, memory_order_acquire))
+				continue;
+			int e = gx_stats_entry(f, m, out);
+			if (e >= 0)
+				gx_stats_add(f, &m[e], &out->fn[e]);
 		}
-		for (int e = 0; e < out->nfn; e++) {
-			gx_stats_fn *o = &out->fn[e];
-			/* the histogram is read after the count: a value landing
-			 * in between shows in one and not the other */
-			uint64_t total = 0;
-			for (int b = 0; b < GX_HIST_N; b++)
-				total += m[e].hist[b];
-			o->mean_ns = total ? (int64_t)(m[e].sum / total) : 0;
-			o->p50_ns = (int64_t)gx_hist_quantile(m[e].hist, total, 0.50);
-			o->p90_ns = (int64_t)gx_hist_quantile(m[e].hist, total, 0.90);
-			o->p99_ns = (int64_t)gx_hist_quantile(m[e].hist, total, 0.99);
-			o->p999_ns = (int64_t)gx_hist_quantile(m[e].hist, total, 0.999);
-		}
-		free(m);
 	}
+	gx_stats_quantiles(m, out);
+	free(m);
+	return 0;
+}
+
+/* The breakers that are set up (used == 2), up to what out holds. */
+static void gx_stats_breakers(const gx_par *p, gx_stats *out)
+{
 	uint32_t nb = atomic_load((_Atomic uint32_t *)&p->nbrk);
 	for (uint32_t i = 0; i < nb && i < GX_BREAKER_MAX && out->nbreaker < GX_STATS_BREAKER_MAX; i++) {
 		gx_brk *b = (gx_brk *)&p->brk[i];
@@ -209,6 +234,32 @@ static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
 		o->fallbacks = atomic_load(&b->fallbacks);
 		o->last_goods = atomic_load(&b->last_goods);
 	}
+}
+
+/* Fill out from the arena mapped at base (size bytes). 0, -EPROTO for an
+ * arena that fails a check, or -ENOMEM. */
+static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
+{
+	const gx_par *p = gx_stats_table(base, size);
+	if (!p)
+		return -EPROTO;
+	memset(out, 0, sizeof *out);
+	int64_t now = gx_now();
+	out->now_ns = now;
+	out->main_pid = p->main_pid;
+	out->enabled = p->stats_on != 0;
+	out->degraded = atomic_load((_Atomic uint32_t *)&p->degraded) != 0;
+	/* counts are read once: the memory may change under us */
+	int nslots = (int)p->nslots;
+	if (nslots < 0 || nslots > GX_MAX_WORKERS)
+		return -EPROTO;
+	out->nworkers = nslots;
+	for (int i = 0; i < nslots; i++)
+		gx_stats_worker_from(base, size, (gx_wk *)&p->w[i], now, &out->w[i]);
+	int rc = gx_stats_merge(base, size, p, out);
+	if (rc < 0)
+		return rc;
+	gx_stats_breakers(p, out);
 	return 0;
 }
 

@@ -40,11 +40,11 @@ int gx_par_slots(void)
 	return gx_pl.p ? gx_pl.nslots : 0;
 }
 
-int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts)
+/* The checks after the argument's own, in the order callers see them; the
+ * local table is made here when missing. *target: the worker asked for, -1
+ * for any. 0 or -errno. */
+static int gx_go_admissible(gx_task_fn fn, size_t len, const gx_par_opts *opts, int *target)
 {
-	if (!out || !fn || (len && !arg))
-		return -EINVAL;
-	out->h = 0;
 	if (len > GX_TASK_MAX)
 		return -EMSGSIZE;
 	if (!gx_sched_active())
@@ -55,100 +55,145 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 		return -ENOMEM;
 	if (gx_pl.stopping || atomic_load(&gx_pl.p->stop))
 		return -ESHUTDOWN;
-	int target = opts ? opts->worker : -1;
-	if (target >= gx_pl.nslots || target < -1 || (target >= 0 && gx_pl.nslots == 0))
+	*target = opts ? opts->worker : -1;
+	if (*target >= gx_pl.nslots || *target < -1 || (*target >= 0 && gx_pl.nslots == 0))
 		return -EINVAL;
-	uint32_t idx;
-	uint64_t fh;
-	int rc = gx_fut_alloc(&idx, &fh);
-	if (rc < 0)
-		return rc;
-	gx_task_rec r;
-	r.fn = (uint64_t)(uintptr_t)fn;
-	r.fut = fh;
-	r.len = (uint32_t)len;
-	r.flags = 0;
-	r.chunk = 0;
+	return 0;
+}
+
+/* r as the record of fn(arg) answering future fh, the argument inline or
+ * in a pool chunk. 0, or -errno with no chunk taken. */
+static int gx_task_pack(gx_task_rec *r, uint64_t fh, gx_task_fn fn, const void *arg, size_t len,
+			const gx_par_opts *opts)
+{
+	r->fn = (uint64_t)(uintptr_t)fn;
+	r->fut = fh;
+	r->len = (uint32_t)len;
+	r->flags = 0;
+	r->chunk = 0;
 	/* 0: nobody needs the times (see gx_task_run) */
-	r.t_submit = gx_pl.cfg.autoscaling || gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE ? gx_now() : 0;
-	r.cost = 0;
-	r.name = opts && opts->name && gx_in_image(opts->name) ? (uint64_t)(uintptr_t)opts->name : 0;
+	r->t_submit = gx_pl.cfg.autoscaling || gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE ? gx_now() : 0;
+	r->cost = 0;
+	r->name = opts && opts->name && gx_in_image(opts->name) ? (uint64_t)(uintptr_t)opts->name : 0;
 	if (len <= GX_TASK_INLINE) {
 		if (len)
-			memcpy(r.arg, arg, len);
-	} else {
-		int64_t c = gx_pool_alloc(gx_pl.a, len, -1);
-		if (c < 0) {
-			gx_fut_release(idx);
-			return (int)c;
-		}
-		memcpy(gx_arena_ptr(gx_pl.a, (gx_off)c, len), arg, len);
-		gx_pool_give(gx_pl.a, (gx_off)c, 1, (uint32_t)len);
-		r.chunk = (gx_off)c;
+			memcpy(r->arg, arg, len);
+		return 0;
 	}
-	out->h = r.fut;
+	int64_t c = gx_pool_alloc(gx_pl.a, len, -1);
+	if (c < 0)
+		return (int)c;
+	memcpy(gx_arena_ptr(gx_pl.a, (gx_off)c, len), arg, len);
+	gx_pool_give(gx_pl.a, (gx_off)c, 1, (uint32_t)len);
+	r->chunk = (gx_off)c;
+	return 0;
+}
+
+/* Ask r's breaker, if any (*bp), to admit it; r then carries the breaker's
+ * index and GX_TASK_PROBE for a trial. 1 when the breaker is open and r
+ * was answered here as refused (gx_task_answer), its chunk dropped; 0 to
+ * dispatch r. */
+static int gx_task_admit(gx_task_rec *r, const gx_par_opts *opts, gx_brk **bp)
+{
 	/* no breaker named, none made, none by default: no call at all */
 	gx_brk *b = (opts && opts->breaker) || atomic_load_explicit(&gx_pl.p->nbrk, memory_order_relaxed) ||
 			    gx_pl.cfg.circuit_breaker
-		? gx_brk_pick(r.fn, opts)
+		? gx_brk_pick(r->fn, opts)
 		: NULL;
-	if (b) {
-		int adm = gx_brk_admit(b, gx_now());
-		if (adm == GX_BRK_REJECT) {
-			/* open: answer at once, without dispatching */
-			atomic_fetch_add_explicit(&b->rejected, 1, memory_order_relaxed);
-			gx_stat_fn *sf = gx_task_stat(r.fn, r.name);
-			if (sf)
-				gx_stat_add(&sf->rejected, 1);
-			r.flags |= gx_brk_index(b) << GX_TASK_BRK_SHIFT;
-			gx_task_answer(&r, b, -EBUSY, 1, 1);
-			gx_chunk_drop(r.chunk);
-			return 0;
-		}
-		r.flags |= gx_brk_index(b) << GX_TASK_BRK_SHIFT | (adm == GX_BRK_TRIAL ? GX_TASK_PROBE : 0);
-	}
-	if (gx_pl.nslots == 0 || gx_pl.degraded) {
-		gx_task_start(&r, 0, 0);
+	*bp = b;
+	if (!b)
 		return 0;
+	int adm = gx_brk_admit(b, gx_now());
+	if (adm == GX_BRK_REJECT) {
+		/* open: answer at once, without dispatching */
+		atomic_fetch_add_explicit(&b->rejected, 1, memory_order_relaxed);
+		gx_stat_fn *sf = gx_task_stat(r->fn, r->name);
+		if (sf)
+			gx_stat_add(&sf->rejected, 1);
+		r->flags |= gx_brk_index(b) << GX_TASK_BRK_SHIFT;
+		gx_task_answer(r, b, -EBUSY, 1, 1);
+		gx_chunk_drop(r->chunk);
+		return 1;
 	}
-	if (gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE) {
-		int64_t c = opts && opts->weight > 0 ? opts->weight : gx_cost_of(r.fn);
-		if (opts && opts->weight > 0)
-			r.flags |= GX_TASK_HINTED; /* a given cost: nothing to learn */
-		r.cost = c > 0 ? c : 10000;
-	}
+	r->flags |= gx_brk_index(b) << GX_TASK_BRK_SHIFT | (adm == GX_BRK_TRIAL ? GX_TASK_PROBE : 0);
+	return 0;
+}
+
+/* Predictive balance: r's expected cost, the caller's weight or what
+ * fn's past runs cost. */
+static void gx_task_cost(gx_task_rec *r, const gx_par_opts *opts)
+{
+	int64_t c = opts && opts->weight > 0 ? opts->weight : gx_cost_of(r->fn);
+	if (opts && opts->weight > 0)
+		r->flags |= GX_TASK_HINTED; /* a given cost: nothing to learn */
+	r->cost = c > 0 ? c : 10000;
+}
+
+/* Send r to worker target, or (target -1) to the one the balancer picks,
+ * picking again while the picked inbox turns out closed. 0, or -errno
+ * with r sent nowhere. */
+static int gx_task_send(gx_task_rec *r, int target)
+{
 	for (;;) {
-		int w = target >= 0 ? target : gx_par_pick(r.cost);
+		int w = target >= 0 ? target : gx_par_pick(r->cost);
 		for (int i = 0; w < 0 && i < gx_pl.nslots; i++)
 			if (atomic_load(&gx_pl.p->w[i].state) == GX_W_SPAWN)
 				w = i; /* being (re)started: its inbox waits for it */
-		if (w < 0) {
-			/* no worker takes tasks (all dead or draining) */
-			if (b && (r.flags & GX_TASK_PROBE))
-				gx_brk_report(b, 1, -ECANCELED, 0); /* not a verdict */
-			gx_chunk_drop(r.chunk);
-			gx_fut_release(idx);
-			out->h = 0;
-			return -ESHUTDOWN;
-		}
+		if (w < 0)
+			return -ESHUTDOWN; /* no worker takes tasks (all dead or draining) */
 		gx_ring *in = gx_inbox(w);
-		if (r.cost)
-			atomic_fetch_add_explicit(&gx_pl.p->w[w].backlog_ns, r.cost, memory_order_relaxed);
-		rc = in ? gx_ring_send(in, &r, sizeof r, GX_FOREVER) : -EINVAL;
+		if (r->cost)
+			atomic_fetch_add_explicit(&gx_pl.p->w[w].backlog_ns, r->cost, memory_order_relaxed);
+		int rc = in ? gx_ring_send(in, r, sizeof *r, GX_FOREVER) : -EINVAL;
 		if (rc == 0) {
 			gx_nudge_idle(w);
 			return 0;
 		}
-		if (r.cost)
-			atomic_fetch_sub_explicit(&gx_pl.p->w[w].backlog_ns, r.cost, memory_order_relaxed);
-		if (target >= 0 || rc != -EPIPE) {
-			if (b && (r.flags & GX_TASK_PROBE))
-				gx_brk_report(b, 1, -ECANCELED, 0);
-			gx_chunk_drop(r.chunk);
-			gx_fut_release(idx);
-			out->h = 0;
+		if (r->cost)
+			atomic_fetch_sub_explicit(&gx_pl.p->w[w].backlog_ns, r->cost, memory_order_relaxed);
+		if (target >= 0 || rc != -EPIPE)
 			return rc == -EPIPE ? -ESHUTDOWN : rc;
-		}
 	}
+}
+
+int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts)
+{
+	if (!out || !fn || (len && !arg))
+		return -EINVAL;
+	out->h = 0;
+	int target;
+	int rc = gx_go_admissible(fn, len, opts, &target);
+	if (rc < 0)
+		return rc;
+	uint32_t idx;
+	uint64_t fh;
+	rc = gx_fut_alloc(&idx, &fh);
+	if (rc < 0)
+		return rc;
+	gx_task_rec r;
+	rc = gx_task_pack(&r, fh, fn, arg, len, opts);
+	if (rc < 0) {
+		gx_fut_release(idx);
+		return rc;
+	}
+	out->h = r.fut;
+	gx_brk *b;
+	if (gx_task_admit(&r, opts, &b))
+		return 0; /* refused by an open breaker, and answered */
+	if (gx_pl.nslots == 0 || gx_pl.degraded) {
+		gx_task_start(&r, 0, 0);
+		return 0;
+	}
+	if (gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE)
+		gx_task_cost(&r, opts);
+	rc = gx_task_send(&r, target);
+	if (rc < 0) {
+		if (b && (r.flags & GX_TASK_PROBE))
+			gx_brk_report(b, 1, -ECANCELED, 0); /* not a verdict */
+		gx_chunk_drop(r.chunk);
+		gx_fut_release(idx);
+		out->h = 0;
+	}
+	return rc;
 }
 

@@ -108,11 +108,8 @@ int gx_chan_try_send(gx_chan *ch, const void *v)
 	gx_chan_impl *c = gx_chan_impl_of(ch);
 	if (!gx_chan_valid(c))
 		return gx_chan_is_d(ch) ? gx_dchan->send(ch, v, GX_FOREVER, true) : -EINVAL;
-	if (!gx_chan_send_arg_ok(c, v))
-		return -EINVAL;
-	if (c->flags & GX_CHAN_F_DONE)
-		return -EPERM;
-	return gx_chan_send_now(c, v);
+	int rc = gx_chan_send_check(c, v);
+	return rc < 0 ? rc : gx_chan_send_now(c, v);
 }
 
 int gx_chan_try_recv(gx_chan *ch, void *v, bool *ok)
@@ -133,11 +130,9 @@ int gx_chan_send(gx_chan *ch, const void *v, gx_until u)
 	gx_chan_impl *c = gx_chan_impl_of(ch);
 	if (!gx_chan_valid(c))
 		return gx_chan_is_d(ch) ? gx_dchan->send(ch, v, u, false) : -EINVAL;
-	if (!gx_chan_send_arg_ok(c, v))
-		return -EINVAL;
-	if (c->flags & GX_CHAN_F_DONE)
-		return -EPERM;
-	int rc = gx_chan_send_now(c, v);
+	int rc = gx_chan_send_check(c, v);
+	if (rc == 0)
+		rc = gx_chan_send_now(c, v);
 	if (rc != -EAGAIN)
 		return rc;
 	gx_wq_node n; /* only what the queue and a waker read is set */

@@ -74,10 +74,16 @@ static inline bool gx_chan_valid(const gx_chan_impl *c)
 	return atomic_load_explicit(&c->magic, memory_order_relaxed) == GX_CHAN_MAGIC;
 }
 
-/* A send's value pointer may be NULL only for a zero-size element. */
-static inline bool gx_chan_send_arg_ok(const gx_chan_impl *c, const void *v)
+/* A send's own checks on a local channel, shared by send, try-send and
+ * select: -EINVAL for a NULL value of a non-zero-size element, -EPERM on
+ * a context's done channel (only the context closes it); else 0. */
+static inline int gx_chan_send_check(const gx_chan_impl *c, const void *v)
 {
-	return v || c->elem_size == 0;
+	if (!v && c->elem_size != 0)
+		return -EINVAL;
+	if (c->flags & GX_CHAN_F_DONE)
+		return -EPERM;
+	return 0;
 }
 
 /* Close without the caller checks (a context closes its done channel). */

@@ -70,23 +70,32 @@ static int gx_select_poll(gx_case *cases, size_t n, bool block, gx_until u)
 	}
 }
 
-static int gx_select_impl(gx_case *cases, size_t n, bool block, gx_until u)
+/* Whether a case names a distributed channel: then the whole select polls. */
+static bool gx_select_has_d(const gx_case *cases, size_t n)
 {
-	if (n > 0 && !cases)
-		return -EINVAL;
-	if (n > INT32_MAX)
-		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if (cases[i].chan && gx_chan_is_d(cases[i].chan)) {
-			for (size_t j = 0; j < n; j++)
-				if (cases[j].op != GX_RECV && cases[j].op != GX_SEND)
-					return -EINVAL;
-			if (block && !gx_co_current())
-				return -EPERM;
-			return gx_select_poll(cases, n, block, u);
-		}
-	int chosen = -1;
+		if (cases[i].chan && gx_chan_is_d(cases[i].chan))
+			return true;
+	return false;
+}
+
+/* A select with a distributed channel: the cases' ops checked, then polled. */
+static int gx_select_d(gx_case *cases, size_t n, bool block, gx_until u)
+{
+	for (size_t j = 0; j < n; j++)
+		if (cases[j].op != GX_RECV && cases[j].op != GX_SEND)
+			return -EINVAL;
+	if (block && !gx_co_current())
+		return -EPERM;
+	return gx_select_poll(cases, n, block, u);
+}
+
+/* Pass 1: every case checked, one ready case chosen uniformly (*chosen,
+ * -1 when none is ready). 0, or -errno for a bad case. */
+static int gx_select_pick(gx_case *cases, size_t n, int *chosen)
+{
 	uint32_t nready = 0;
+	*chosen = -1;
 	for (size_t i = 0; i < n; i++) {
 		gx_case *k = &cases[i];
 		if (k->op != GX_RECV && k->op != GX_SEND)
@@ -96,26 +105,27 @@ static int gx_select_impl(gx_case *cases, size_t n, bool block, gx_until u)
 		gx_chan_impl *c = gx_chan_impl_of(k->chan);
 		if (!gx_chan_valid(c))
 			return -EINVAL;
-		if (k->op == GX_SEND && !gx_chan_send_arg_ok(c, k->elem))
-			return -EINVAL;
-		if (k->op == GX_SEND && (c->flags & GX_CHAN_F_DONE))
-			return -EPERM;
+		int rc = k->op == GX_SEND ? gx_chan_send_check(c, k->elem) : 0;
+		if (rc < 0)
+			return rc;
 		bool ready = k->op == GX_SEND ? gx_chan_send_ready(c) : gx_chan_recv_ready(c);
 		if (ready && gx_rand_below(++nready) == 0)
-			chosen = (int)i;
+			*chosen = (int)i;
 	}
-	if (chosen >= 0) {
-		gx_case *k = &cases[chosen];
-		gx_chan_impl *c = gx_chan_impl_of(k->chan);
-		int rc = k->op == GX_SEND ? gx_chan_send_now(c, k->elem) : gx_chan_recv_now(c, k->elem, &k->ok);
-		return rc < 0 ? rc : chosen;
-	}
-	if (!block)
-		return -EAGAIN;
-	gx_co *self = gx_co_current();
-	if (!self)
-		return -EPERM;
+	return 0;
+}
 
+/* The queue a case's node waits on: its channel's senders or receivers. */
+static gx_waitq *gx_case_queue(const gx_case *k)
+{
+	gx_chan_impl *c = gx_chan_impl_of(k->chan);
+	return k->op == GX_SEND ? &c->sendq : &c->recvq;
+}
+
+/* Pass 2: a node per non-nil case on its channel's queue, one park, every
+ * node unlinked after. The index of the case that fired, or -errno. */
+static int gx_select_park(gx_case *cases, size_t n, gx_co *self, gx_until u)
+{
 	gx_wq_node stack_nodes[GX_SELECT_STACK_CASES];
 	gx_wq_node *nodes = stack_nodes;
 	if (n > GX_SELECT_STACK_CASES) {
@@ -128,19 +138,13 @@ static int gx_select_impl(gx_case *cases, size_t n, bool block, gx_until u)
 	for (size_t i = 0; i < n; i++) {
 		gx_case *k = &cases[i];
 		nodes[i] = (gx_wq_node){.w = &w, .elem = k->elem, .idx = (int32_t)i};
-		if (!k->chan)
-			continue;
-		gx_chan_impl *c = gx_chan_impl_of(k->chan);
-		gx_waitq_push(k->op == GX_SEND ? &c->sendq : &c->recvq, &nodes[i]);
+		if (k->chan)
+			gx_waitq_push(gx_case_queue(k), &nodes[i]);
 	}
 	int rc = gx_wait(&w, u, "select");
-	for (size_t i = 0; i < n; i++) {
-		gx_case *k = &cases[i];
-		if (!k->chan)
-			continue;
-		gx_chan_impl *c = gx_chan_impl_of(k->chan);
-		gx_waitq_unlink(k->op == GX_SEND ? &c->sendq : &c->recvq, &nodes[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (cases[i].chan)
+			gx_waitq_unlink(gx_case_queue(&cases[i]), &nodes[i]);
 	if (rc >= 0) {
 		gx_case *k = &cases[rc];
 		if (k->op == GX_SEND && !nodes[rc].ok)
@@ -151,6 +155,32 @@ static int gx_select_impl(gx_case *cases, size_t n, bool block, gx_until u)
 	if (nodes != stack_nodes)
 		free(nodes);
 	return rc;
+}
+
+static int gx_select_impl(gx_case *cases, size_t n, bool block, gx_until u)
+{
+	if (n > 0 && !cases)
+		return -EINVAL;
+	if (n > INT32_MAX)
+		return -EINVAL;
+	if (gx_select_has_d(cases, n))
+		return gx_select_d(cases, n, block, u);
+	int chosen;
+	int rc = gx_select_pick(cases, n, &chosen);
+	if (rc < 0)
+		return rc;
+	if (chosen >= 0) {
+		gx_case *k = &cases[chosen];
+		gx_chan_impl *c = gx_chan_impl_of(k->chan);
+		rc = k->op == GX_SEND ? gx_chan_send_now(c, k->elem) : gx_chan_recv_now(c, k->elem, &k->ok);
+		return rc < 0 ? rc : chosen;
+	}
+	if (!block)
+		return -EAGAIN;
+	gx_co *self = gx_co_current();
+	if (!self)
+		return -EPERM;
+	return gx_select_park(cases, n, self, u);
 }
 
 int gx_select(gx_case *cases, size_t n, gx_until u)

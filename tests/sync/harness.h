@@ -4,7 +4,8 @@
  * bumps `arrived` just before a blocking call has parked in it by the time
  * anyone else sees the bump. Who got what, and when, is recorded in
  * `trace`. No test passes or fails on timing, except that a short deadline
- * must end in -ETIMEDOUT.
+ * must end in -ETIMEDOUT; a check that a waiter with a deadline is still
+ * waiting is made only while before(its deadline).
  */
 #ifndef GX_TEST_SYNC_HARNESS_H
 #define GX_TEST_SYNC_HARNESS_H
@@ -60,6 +61,19 @@ static inline bool wait_for(const int *v, int n)
 			gx_sleep(100 * GX_MICROSECOND);
 	}
 	return true;
+}
+
+/* The deadline of a waiter that a test checks on while it waits: far
+ * enough ahead that the set-up (coroutines arriving, a few yields) ends
+ * before it even under valgrind on a loaded machine, where 5 ms did not. */
+#define WAIT_MARGIN (200 * GX_MILLISECOND)
+
+/* Whether t is still ahead: a timer for t cannot have fired yet (timers
+ * fire only once gx_now() >= t), so a waiter whose deadline is t is still
+ * waiting unless something else woke it. */
+static inline bool before(int64_t t)
+{
+	return gx_now() < t;
 }
 
 /* Spawn fn(arg) and return once it has reached its blocking call. */
