@@ -72,12 +72,17 @@ typedef struct gx_par_opts {
 			   * literal); any other is ignored */
 	struct gx_breaker *breaker; /* gonex/breaker.h; NULL: the function's
 				     * own breaker, if it has one */
+	gx_until until;   /* how long the call may wait for room in a full
+			   * inbox (-ETIMEDOUT / the context's error after);
+			   * GX_FOREVER, and an all-zero one, wait as long as
+			   * it takes */
 } gx_par_opts;
 
 #ifdef __cplusplus
-#define GX_PAR_OPTS_INIT {-1, 0, 0, 0} /* designated initializers need C++20 */
+/* designated initializers need C++20 */
+#define GX_PAR_OPTS_INIT {-1, 0, 0, 0, {-1, 0}}
 #else
-#define GX_PAR_OPTS_INIT {.worker = -1, .weight = 0, .name = 0, .breaker = 0}
+#define GX_PAR_OPTS_INIT {.worker = -1, .weight = 0, .name = 0, .breaker = 0, .until = {.deadline = -1, .ctx = 0}}
 #endif
 
 /*
@@ -86,7 +91,8 @@ typedef struct gx_par_opts {
  * GX_TASK_MAX), -EPERM (outside gx_run), -EAGAIN (the future table is
  * full: free some; it has an eighth of the arena, 1024 to 65536 slots),
  * -ENOMEM (no chunk for a large argument), -ESHUTDOWN
- * (the runtime is stopping).
+ * (the runtime is stopping), -ETIMEDOUT or the context's error (opts.until
+ * ended while every inbox it tried was full).
  */
 GX_API int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts);
 

@@ -96,7 +96,7 @@ int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 	gx_ring *r = gx_dch_main(v);
 	if (!r)
 		return -EBADMSG;
-	for (;;) {
+	for (unsigned misses = 0;;) {
 		if (atomic_load_explicit(&d->closed, memory_order_relaxed))
 			return -EPIPE;
 		if (v->cap == 0 && try_only && !gx_dch_receiver_free(v, r))
@@ -112,7 +112,7 @@ int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 		if (rc != -EAGAIN || try_only)
 			return rc;
 		rc = gx_ec_wait(&d->space, gx_dch_room, (void *)v, gx_dspin(v->a), u, NULL);
-		if (rc < 0)
+		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
 	}
 }
@@ -167,7 +167,7 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 	if (!try_only && !gx_co_current())
 		return -EPERM;
 	gx_dch *d = v->d;
-	for (;;) {
+	for (unsigned misses = 0;;) {
 		int rc = gx_dch_take_one(v, val);
 		if (rc != -EAGAIN) {
 			if (rc == 0 && ok)
@@ -191,7 +191,7 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 		GX_TEST_POINT("dchan.recv.wait", (void *)d);
 		rc = gx_ec_wait(&d->data, gx_dch_ready, (void *)v, gx_dspin(v->a), u, NULL);
 		atomic_fetch_sub(mine, 1);
-		if (rc < 0)
+		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
 		if (atomic_load_explicit(&d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC)
 			return -EINVAL;

@@ -169,7 +169,7 @@ int gx_par_tables(gx_arena *a, int nslots)
 		/* fresh arena memory reads as zeros: nothing to clear */
 		int64_t so = gx_arena_carve(a, (size_t)(nslots + 1) * sizeof(gx_stat_shard));
 		if (so >= 0) {
-			p->shards = (gx_off)so;
+			p->shards = gx_pl.shards = (gx_off)so;
 			p->nshards = (uint32_t)nslots + 1;
 			p->stats_on = 1;
 			gx_pl.shard = gx_arena_ptr(a, p->shards, sizeof(gx_stat_shard));
@@ -230,13 +230,15 @@ static int gx_par_slots_setup(const gx_config *cfg)
 		return (int)rto;
 	for (int i = 0; i < gx_pl.wmax; i++) {
 		gx_pl.p->w[i].runtab = (gx_off)rto + (gx_off)i * sizeof(gx_runtab);
-		memset(gx_runtab_of(i), 0, sizeof(gx_runtab));
+		gx_pl.runtab[i] = gx_arena_ptr(gx_pl.a, gx_pl.p->w[i].runtab, sizeof(gx_runtab));
+		memset(gx_pl.runtab[i], 0, sizeof(gx_runtab));
 		gx_ring *r;
 		int rc = gx_ring_create(gx_pl.a, &r, 1024, sizeof(gx_task_rec), 0);
 		if (rc < 0)
 			return rc;
 		gx_wk *w = &gx_pl.p->w[i];
 		w->inbox = gx_ring_off(r);
+		gx_pl.inbox[i] = r;
 		w->cpu = gx_pl.cpu[i] = cfg->cpu_affinity ? gx_nth_cpu(i % gx_ncpus()) : -1;
 		w->weight = gx_pl.weight[i] = gx_config_weight(cfg, i);
 		gx_pl.pidfd[i] = -1;
@@ -366,6 +368,9 @@ static void gx_par_stop(void)
 		if (in)
 			gx_ring_close(in);
 	}
+	/* and every sleeper of the arena looks again, whatever the closes
+	 * above could tell (a closed word a peer had set already wakes no one) */
+	gx_arena_wake_all(gx_pl.a);
 	/* workers drain (or cancel), then exit; the spawner reaps them, the
 	 * watchers see them go (one that died just before included) */
 	int rc = gx_ec_wait(&gx_pl.p->events, gx_all_dead, NULL, 0, gx_timeout(30 * GX_SECOND), NULL);
@@ -432,6 +437,7 @@ void gx_par_fini(void)
 		gx_pl.futs = NULL;
 	}
 	gx_pl.shard = NULL;
+	gx_pl.shards = 0;
 	gx_pl.stopping = 0;
 	gx_pl.nworkers = 0;
 	gx_pl.degraded = 0;

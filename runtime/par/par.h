@@ -297,6 +297,9 @@ typedef struct gx_par_local {
 	int32_t spawner_pid; /* this process's copy */
 	int cpu[GX_MAX_WORKERS];    /* slot i's CPU, -1: not pinned (copies) */
 	int weight[GX_MAX_WORKERS]; /* slot i's weight (copies) */
+	gx_ring *inbox[GX_MAX_WORKERS];   /* slot i's inbox (copies, set before any fork) */
+	gx_runtab *runtab[GX_MAX_WORKERS]; /* slot i's running table (copies) */
+	gx_off shards;    /* the figures' shards (copy), 0 with stats off */
 	int pidfd[GX_MAX_WORKERS];  /* main: slot i's running worker, -1 */
 	int32_t wpid[GX_MAX_WORKERS]; /* main: its pid, checked as the spawner's child */
 	int me;          /* worker index, -1 in the main process */
@@ -328,10 +331,11 @@ typedef struct gx_par_local {
 
 extern gx_par_local gx_pl;
 
-/* Worker i's inbox ring, NULL when its offset does not name one. */
+/* Worker i's inbox ring: this process's copy, never the slot's offset
+ * (NULL for an index out of range). */
 static inline gx_ring *gx_inbox(int i)
 {
-	return gx_ring_at(gx_pl.a, gx_pl.p->w[i].inbox);
+	return i >= 0 && i < gx_pl.nslots ? gx_pl.inbox[i] : NULL;
 }
 
 /* A future handle: generation in the high half, index in the low. */

@@ -14,6 +14,8 @@
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
+#include "core/testpoint.h"
+
 /* ---- the spawner ---- */
 
 /*
@@ -59,6 +61,7 @@ static void gx_spawner_reap_all(void)
 	int st;
 	pid_t pid;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		GX_TEST_POINT("spawner.reaped", &st);
 		for (int i = 0; i < gx_pl.nslots; i++)
 			if (SP.forked[i] == pid) {
 				SP.forked[i] = 0;

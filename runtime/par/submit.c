@@ -132,9 +132,20 @@ static void gx_task_cost(gx_task_rec *r, const gx_par_opts *opts)
 /* Send r to worker target, or (target -1) to the one the balancer picks,
  * picking again while the picked inbox turns out closed. 0, or -errno
  * with r sent nowhere. */
-static int gx_task_send(gx_task_rec *r, int target)
+/* How long a submission may wait for room: opts.until, where an all-zero
+ * one (options zeroed by hand) is forever. */
+static gx_until gx_send_until(const gx_par_opts *opts)
 {
-	for (;;) {
+	if (!opts || (opts->until.deadline == 0 && !opts->until.ctx))
+		return GX_FOREVER;
+	return opts->until;
+}
+
+static int gx_task_send(gx_task_rec *r, int target, gx_until u)
+{
+	/* a closed inbox (the runtime stopping, or a close a peer scribbled
+	 * in) sends the task to another worker: each gets one try */
+	for (int tries = 0; tries <= gx_pl.nslots; tries++) {
 		int w = target >= 0 ? target : gx_par_pick(r->cost);
 		for (int i = 0; w < 0 && i < gx_pl.nslots; i++)
 			if (atomic_load(&gx_pl.p->w[i].state) == GX_W_SPAWN)
@@ -144,7 +155,7 @@ static int gx_task_send(gx_task_rec *r, int target)
 		gx_ring *in = gx_inbox(w);
 		if (r->cost)
 			atomic_fetch_add_explicit(&gx_pl.p->w[w].backlog_ns, r->cost, memory_order_relaxed);
-		int rc = in ? gx_ring_send(in, r, sizeof *r, GX_FOREVER) : -EINVAL;
+		int rc = in ? gx_ring_send(in, r, sizeof *r, u) : -EINVAL;
 		if (rc == 0) {
 			gx_nudge_idle(w);
 			return 0;
@@ -154,6 +165,7 @@ static int gx_task_send(gx_task_rec *r, int target)
 		if (target >= 0 || rc != -EPIPE)
 			return rc == -EPIPE ? -ESHUTDOWN : rc;
 	}
+	return -ESHUTDOWN;
 }
 
 int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts)
@@ -186,7 +198,7 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 	}
 	if (gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE)
 		gx_task_cost(&r, opts);
-	rc = gx_task_send(&r, target);
+	rc = gx_task_send(&r, target, gx_send_until(opts));
 	if (rc < 0) {
 		if (b && (r.flags & GX_TASK_PROBE))
 			gx_brk_report(b, 1, -ECANCELED, 0); /* not a verdict */

@@ -17,7 +17,7 @@
 
 gx_runtab *gx_runtab_of(int i)
 {
-	return gx_arena_ptr(gx_pl.a, gx_pl.p->w[i].runtab, sizeof(gx_runtab));
+	return i >= 0 && i < gx_pl.nslots ? gx_pl.runtab[i] : NULL; /* this process's copy */
 }
 
 /* Worker: record r in the running table (TAKEN); the entry, or -1 when
@@ -200,11 +200,13 @@ void gx_task_fail(const gx_task_rec *r, int rc, int may_run)
  * backoff_max, +-25% jitter. */
 static int64_t gx_backoff(const gx_brk *b, uint32_t k)
 {
-	int64_t d = b->backoff;
-	for (uint32_t i = 1; i < k && d < b->backoff_max; i++)
+	/* the breaker is in the arena: bounded as gx_breaker_make bounds it */
+	int64_t most = b->backoff_max > 0 && b->backoff_max <= 60 * GX_SECOND ? b->backoff_max : 60 * GX_SECOND;
+	int64_t d = b->backoff > 0 && b->backoff <= most ? b->backoff : 0;
+	for (uint32_t i = 1; i < k && d < most; i++)
 		d *= 2;
-	if (d > b->backoff_max)
-		d = b->backoff_max;
+	if (d > most)
+		d = most;
 	if (d >= 4)
 		d += (int64_t)(gx_rand64() % (uint64_t)(d / 2)) - d / 4;
 	return d;
@@ -250,7 +252,8 @@ static int gx_task_call(const gx_task_rec *r, gx_run_ctx *c)
 		if (!b || c->fallback || !gx_fut_pending(r->fut))
 			return rc; /* no breaker, or answered already (timed out) */
 		gx_brk_report(b, (r->flags & GX_TASK_PROBE) != 0, rc, gx_now());
-		if (!gx_brk_failed(rc) || c->retries >= b->retries || !gx_brk_closed(b) || gx_pl.stopping ||
+		uint32_t most = b->retries <= 100 ? b->retries : 100; /* as gx_breaker_make allows */
+		if (!gx_brk_failed(rc) || c->retries >= most || !gx_brk_closed(b) || gx_pl.stopping ||
 		    atomic_load(&gx_pl.p->stop))
 			return rc;
 		c->retries++;

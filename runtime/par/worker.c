@@ -156,7 +156,7 @@ static int gx_worker_loop(void *arg)
 	atomic_store(&w->unhealthy, 0);
 	atomic_store(&w->dump_seen, atomic_load(&gx_pl.p->dump_seq));
 	atomic_store(&w->started, gx_now());
-	gx_pl.shard = gx_pl.p->stats_on ? gx_arena_ptr(gx_pl.a, gx_pl.p->shards + (gx_off)(gx_pl.me + 1) * sizeof(gx_stat_shard),
+	gx_pl.shard = gx_pl.shards ? gx_arena_ptr(gx_pl.a, gx_pl.shards + (gx_off)(gx_pl.me + 1) * sizeof(gx_stat_shard),
 					      sizeof(gx_stat_shard))
 				: NULL;
 	if (gx_pl.cfg.worker_timeout_ms || gx_pl.cfg.health_monitoring) {
@@ -178,7 +178,7 @@ static int gx_worker_loop(void *arg)
 	atomic_store(&w->ready_pid, (int32_t)getpid());
 	atomic_store(&w->state, GX_W_READY);
 	gx_ec_notify(&gx_pl.p->events, NULL);
-	for (;;) {
+	for (unsigned misses = 0;;) {
 		gx_worker_dump_check(w);
 		int cancel = atomic_load(&gx_pl.p->stop) && gx_pl.cfg.shutdown == GX_SHUTDOWN_CANCEL;
 		if (gx_pl.rt_nfree == 0) {
@@ -188,11 +188,15 @@ static int gx_worker_loop(void *arg)
 		}
 		int n = gx_take(in, gx_pl.rt_nfree < 16 ? (size_t)gx_pl.rt_nfree : 16, 0, cancel);
 		if (n > 0) {
+			misses = 0;
 			gx_yield();
 			continue;
 		}
 		if (n == -EPIPE)
 			break; /* closed and drained: shutting down */
+		if (n <= 0 && atomic_load(&gx_pl.p->stop))
+			break; /* stopping and nothing left to take (or an inbox
+				* whose close was scribbled away) */
 		if (n == -EMSGSIZE || n == -EBADMSG) {
 			/* not a task record: drop it rather than spin on it */
 			char junk[GX_RING_INLINE_MAX];
@@ -209,9 +213,12 @@ static int gx_worker_loop(void *arg)
 		}
 		atomic_store(&w->idle, 1);
 		atomic_fetch_add(&gx_pl.p->idle_workers, 1);
-		gx_ec_wait(gx_ring_consumer_ec(in), gx_worker_ready, NULL, gx_ah(gx_pl.a)->spin_ns, GX_FOREVER, NULL);
+		gx_ec_wait(gx_ring_consumer_ec(in), gx_worker_ready, NULL, gx_geo(gx_pl.a)->spin_ns, GX_FOREVER, NULL);
 		atomic_fetch_sub(&gx_pl.p->idle_workers, 1);
 		atomic_store(&w->idle, 0);
+		/* woken, yet the take finds nothing, a thousand times in a row:
+		 * garbage that looks like work; do not spin a core on it */
+		gx_ec_pause(&misses, GX_FOREVER);
 	}
 	gx_wg_wait(&gx_pl.tasks_wg, GX_FOREVER);
 	return 0;

@@ -549,12 +549,12 @@ static inline int64_t gx_ring_spin(const gx_rgeo *v)
 static int gx_send_wait(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t len, uint32_t n, gx_off chunk,
 			size_t chunk_len, gx_until u)
 {
-	for (;;) {
+	for (unsigned misses = 0;;) {
 		int rc = gx_send_some(r, v, msgs, len, n, chunk, chunk_len, NULL);
 		if (rc != -EAGAIN)
 			return rc;
 		rc = gx_ec_wait(&r->not_full, gx_ready_send, r, gx_ring_spin(v), u, &r->sleeps);
-		if (rc < 0)
+		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
 	}
 }
@@ -775,12 +775,12 @@ static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, const gx_rx *x)
 
 static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, const gx_rx *x, gx_until u)
 {
-	for (;;) {
+	for (unsigned misses = 0;;) {
 		ssize_t rc = gx_recv_some(r, v, x);
 		if (rc != -EAGAIN)
 			return rc;
 		int w = gx_ec_wait(&r->not_empty, gx_ready_recv, r, gx_ring_spin(v), u, &r->sleeps);
-		if (w < 0)
+		if (w < 0 || (w = gx_ec_pause(&misses, u)) < 0)
 			return w;
 	}
 }
@@ -870,11 +870,13 @@ bool gx_ring_has_room(gx_ring *r)
 
 gx_ec *gx_ring_consumer_ec(gx_ring *r)
 {
-	return &r->not_empty;
+	return r ? &r->not_empty : NULL;
 }
 
 uint64_t gx_ring_depth(const gx_ring *r)
 {
+	if (!r)
+		return 0;
 	uint64_t h = atomic_load_explicit(&((gx_ring *)r)->head, memory_order_relaxed);
 	uint64_t t = atomic_load_explicit(&((gx_ring *)r)->tail, memory_order_relaxed);
 	return h > t ? h - t : 0;

@@ -306,5 +306,14 @@ void gx_ec_notify(gx_ec *ec, _Atomic uint64_t *wakes);
  * epoll). 0 when ready, -ETIMEDOUT / -ECANCELED when u ended.
  */
 int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, _Atomic uint64_t *sleeps);
+/*
+ * For a loop that waits with gx_ec_wait and then retries an operation:
+ * call it when the retry failed again. After 1000 misses in a row (the
+ * condition says ready but the operation keeps failing: contention gone
+ * wild, or garbage a peer wrote that looks ready), it sleeps a millisecond
+ * so that the loop cannot spin a core until its deadline. 0, or u's error
+ * once u has ended.
+ */
+int gx_ec_pause(unsigned *misses, gx_until u);
 
 #endif

@@ -236,3 +236,17 @@ int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_
 			return e;
 	}
 }
+
+int gx_ec_pause(unsigned *misses, gx_until u)
+{
+	if (++*misses < 1000)
+		return 0;
+	*misses = 0;
+	if (gx_co_current()) {
+		int rc = gx_sleep_for(GX_MILLISECOND, u);
+		return rc < 0 ? rc : 0;
+	}
+	struct timespec ts = {0, 1000000};
+	nanosleep(&ts, NULL);
+	return gx_until_err(u, gx_mono());
+}

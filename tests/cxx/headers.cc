@@ -17,7 +17,7 @@ int main()
 	if (u.deadline != -1 || u.ctx != 0)
 		return fail("GX_FOREVER");
 	gx_par_opts o = GX_PAR_OPTS_INIT;
-	if (o.worker != -1 || o.weight != 0 || o.name != 0 || o.breaker != 0)
+	if (o.worker != -1 || o.weight != 0 || o.name != 0 || o.breaker != 0 || o.until.deadline != -1 || o.until.ctx)
 		return fail("GX_PAR_OPTS_INIT");
 	gx_breaker_opts b = GX_BREAKER_OPTS_INIT;
 	if (b.fn != 0 || b.failures != 5 || b.probes != 1 || b.cooldown != 1000000000 || b.retries != 0 ||
