@@ -12,17 +12,21 @@
 #      of build 1 (errors fail the suite: see vg_clean); not the shm suite;
 #   4. aarch64: cross-compiled, the plain runner under qemu-aarch64-static.
 # Ends with "suites: N passed, N failed"; exits non-zero if any failed.
-# Options: --no-install (never call apt-get), --skip-aarch64, --skip-valgrind.
+# Options: --long (the chaos test for 60 s, the fuzz test for 200,000
+# rounds), --no-install (never call apt-get), --skip-aarch64, --skip-valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 install=1 aarch64=1 valgrind=1
 for a in "$@"; do
   case "$a" in
+    --long)
+      # the long runs of the chaos and fuzz tests (minutes, not seconds)
+      export GX_TEST_CHAOS_SECONDS=60 GX_TEST_FUZZ_ROUNDS=200000 ;;
     --no-install) install=0 ;;
     --skip-aarch64) aarch64=0 ;;
     --skip-valgrind) valgrind=0 ;;
-    *) echo "usage: tests/run.sh [--no-install] [--skip-aarch64] [--skip-valgrind]" >&2; exit 2 ;;
+    *) echo "usage: tests/run.sh [--long] [--no-install] [--skip-aarch64] [--skip-valgrind]" >&2; exit 2 ;;
   esac
 done
 

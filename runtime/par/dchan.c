@@ -82,7 +82,7 @@ static void gx_dch_unregister(gx_dch *d)
 /* The channel at registry offset off, NULL when it is not one. */
 static gx_dch *gx_dch_at(gx_arena *a, uint64_t off)
 {
-	gx_dch *d = off ? gx_arena_ptr(a, off, sizeof(gx_dch)) : NULL;
+	gx_dch *d = off && off % _Alignof(gx_dch) == 0 ? gx_arena_ptr(a, off, sizeof(gx_dch)) : NULL;
 	/* acquire: pairs with gx_dch_make's release of the magic */
 	if (!d || atomic_load_explicit(&d->magic, memory_order_acquire) != GX_DCHAN_MAGIC || d->self != off)
 		return NULL;
@@ -148,7 +148,8 @@ const gx_dview *gx_dch_view(const gx_chan *c)
 {
 	gx_dch *d = (gx_dch *)c;
 	gx_arena *a = gx_par_arena(0);
-	if (!a || !d || !gx_arena_off(a, d) || !gx_aptr(a, gx_arena_off(a, d), sizeof *d))
+	if (!a || !d || (uintptr_t)d % _Alignof(gx_dch) || !gx_arena_off(a, d) ||
+	    !gx_aptr(a, gx_arena_off(a, d), sizeof *d))
 		return NULL;
 	size_t i = gx_dview_hash(d);
 	for (size_t k = 0; k < 16; k++, i = (i + 1) & (GX_DVIEWS - 1)) {

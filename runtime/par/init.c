@@ -335,13 +335,23 @@ static bool gx_boot_done(void *arg)
 	return true;
 }
 
+/* The spawner has no child left: the kernel's word, whatever the slots
+ * say (a peer may have scribbled over their states). */
+static bool gx_spawner_childless(void)
+{
+	char path[96], buf[64];
+	snprintf(path, sizeof path, "task/%d/children", (int)gx_pl.spawner_pid);
+	ssize_t n = gx_proc_read(gx_pl.spawner_pid, path, buf, sizeof buf);
+	return n == -ESRCH || (n >= 0 && strspn(buf, " \n") == (size_t)n);
+}
+
 static bool gx_all_dead(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < gx_pl.nslots; i++) {
 		uint32_t st = atomic_load(&gx_pl.p->w[i].state);
 		if (st != GX_W_OFF && st != GX_W_DEAD)
-			return false;
+			return gx_spawner_childless();
 	}
 	return true;
 }
@@ -379,6 +389,10 @@ static void gx_par_stop(void)
 	if (gx_pl.stop_ctx) {
 		gx_ctx_release(gx_pl.stop_ctx); /* cancels: the watchers leave */
 		gx_pl.stop_ctx = NULL;
+		/* and they have left (each drops its reference to the context)
+		 * before main_fn returns and the scheduler abandons what is left */
+		for (int k = 0; k < 10000 && gx_pl.watching > 0; k++)
+			gx_yield();
 	}
 	uint8_t q = 0xff;
 	if (send(gx_pl.pipe_w, &q, 1, MSG_NOSIGNAL) != 1)

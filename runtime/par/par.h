@@ -324,6 +324,7 @@ typedef struct gx_par_local {
 	int nimg;
 	gx_stat_shard *shard; /* this process's figures, NULL with stats off */
 	struct gx_ctx *stop_ctx; /* main: cancelled when the runtime stops */
+	int watching;         /* main: gx_watch coroutines not yet returned */
 	gx_chan *hb_bell;     /* worker: wakes a resting heartbeat */
 	int hb_resting;
 	uint8_t stale_looks[GX_MAX_WORKERS]; /* main: watchdog looks in a row */

@@ -64,9 +64,11 @@
 
 /* ---- reading an arena's figures ---- */
 
-static const void *gx_at(const char *base, uint64_t size, uint64_t off, uint64_t len)
+/* [off, off + len) of the mapping at base, aligned for what it holds
+ * (align, a power of two); NULL when not. */
+static const void *gx_at(const char *base, uint64_t size, uint64_t off, uint64_t len, uint64_t align)
 {
-	if (off < sizeof(gx_arena_hdr) || off > size || len > size - off)
+	if (off < sizeof(gx_arena_hdr) || off > size || len > size - off || off % align)
 		return NULL;
 	return base + off;
 }
@@ -94,7 +96,7 @@ static const gx_par *gx_stats_table(const char *base, uint64_t size)
 	if (size < sizeof *h || atomic_load_explicit(&h->magic, memory_order_acquire) != GX_ARENA_MAGIC || h->size != size)
 		return NULL;
 	uint64_t poff = atomic_load((_Atomic uint64_t *)&h->runtime_table);
-	const gx_par *p = gx_at(base, size, poff, sizeof(gx_par));
+	const gx_par *p = gx_at(base, size, poff, sizeof(gx_par), _Alignof(gx_par));
 	/* acquire: pairs with gx_par_tables' release of the magic */
 	if (!p || atomic_load_explicit(&p->magic, memory_order_acquire) != GX_PAR_MAGIC || p->nslots > GX_MAX_WORKERS)
 		return NULL;
@@ -112,7 +114,7 @@ static void gx_stats_worker_from(const char *base, uint64_t size, gx_wk *w, int6
 	o->restarts = atomic_load(&w->restarts);
 	o->wakeups = atomic_load(&w->wakeups);
 	o->running = atomic_load(&w->running);
-	const gx_ring *in = gx_at(base, size, w->inbox, GX_RING_HDR);
+	const gx_ring *in = gx_at(base, size, w->inbox, GX_RING_HDR, 128);
 	o->queued = in ? gx_ring_depth(in) : 0;
 	int64_t started = atomic_load(&w->started);
 	if (o->state == GX_W_READY || o->state == GX_W_DRAIN) {
@@ -193,7 +195,7 @@ static int gx_stats_merge(const char *base, uint64_t size, const gx_par *p, gx_s
 	uint32_t nshards = p->nshards;
 	if (!p->stats_on || !nshards || nshards > GX_MAX_WORKERS + 1)
 		return 0;
-	const gx_stat_shard *sh = gx_at(base, size, p->shards, (uint64_t)nshards * sizeof(gx_stat_shard));
+	const gx_stat_shard *sh = gx_at(base, size, p->shards, (uint64_t)nshards * sizeof(gx_stat_shard), _Alignof(gx_stat_shard));
 	if (!sh)
 		return 0;
 	gx_merge *m = calloc(GX_STATS_FN_MAX, sizeof *m);

@@ -103,6 +103,7 @@ void gx_watch(void *arg)
 	 * context ends the waits */
 	gx_ctx *ctx = gx_pl.stop_ctx;
 	gx_ctx_retain(ctx);
+	gx_pl.watching++;
 	gx_until u = gx_ctx_until(ctx);
 	for (;;) {
 		uint32_t st = atomic_load(&w->state);
@@ -133,4 +134,5 @@ void gx_watch(void *arg)
 			gx_handle_death(i); /* clears the slot's pid: the next one is new */
 	}
 	gx_ctx_put(ctx);
+	gx_pl.watching--;
 }
