@@ -228,3 +228,75 @@ Test(hostile, a_peer_scribbling_over_the_header_through_proc_pid_fd_never_crashe
 			  (unsigned long long)run, status_str(st, b, sizeof b));
 	}
 }
+
+Test(hostile, a_batch_receive_never_writes_past_the_callers_buffer_whatever_the_header_says, .timeout = 60)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	gx_ring *r;
+	cr_assert_eq(gx_ring_create(a, &r, 64, 8, 0), 0);
+	uint64_t v[4] = {1, 2, 3, 4};
+	cr_assert_eq(gx_ring_try_send_batch(r, v, 4), 4);
+	/* the header now claims 120-byte messages (its third word) in
+	 * 128-byte slots (its fourth), and the slots' tags say 120 too, as a
+	 * peer would write them */
+	uint32_t *hdr = (uint32_t *)r;
+	hdr[2] = 120;
+	hdr[3] = 128; /* and 128-byte slots, so that 120 fits one */
+	/* slot 0: its sequence word (position 1, tag 8) then the value 1;
+	 * slots are 16 bytes apart */
+	uint64_t *w = (uint64_t *)r, *slot0 = NULL;
+	for (size_t i = 0; i + 1 < 1024 / 8 && !slot0; i++)
+		if (w[i] == (1 | (uint64_t)8 << 56) && w[i + 1] == 1)
+			slot0 = &w[i];
+	cr_assert_not_null(slot0, "slot 0 of the ring");
+	for (uint64_t pos = 0; pos < 4; pos++)
+		atomic_store((_Atomic uint64_t *)(slot0 + pos * 2), (pos + 1) | (uint64_t)120 << 56);
+	/* the caller's buffer: 4 messages of the 8 bytes it asked the ring
+	 * for, then a fence of canaries */
+	struct {
+		uint64_t got[4];
+		uint64_t canary[64];
+	} b;
+	memset(b.canary, 0xa5, sizeof b.canary);
+	int n = gx_ring_try_recv_batch(r, b.got, 4);
+	for (size_t i = 0; i < 64; i++)
+		cr_assert_eq(b.canary[i], 0xa5a5a5a5a5a5a5a5ull, "byte %zu past the buffer was written (n %d)", i * 8, n);
+	cr_expect_lt(n, 0, "120-byte messages on a ring of 8-byte ones are garbage to this process: %d", n);
+	gx_arena_destroy(a);
+}
+
+Test(hostile, a_repairer_that_is_stopped_does_not_hang_allocations, .timeout = 60)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	_Atomic int *ready = shared_map(4096);
+	pid_t owner = fork_child();
+	if (owner == 0) {
+		/* takes pool (node 0, class 1)'s repairing word as a repairer
+		 * would, then stops before letting go */
+		int s = gx_arena_attach(a);
+		gx_arena_hdr *h = gx_ah(a);
+		uint32_t gen = atomic_load(&h->proc[s].gen);
+		atomic_store(&h->cls[0][1].repairing, (gen & 0xffffu) << 16 | (uint32_t)(s + 1));
+		*ready = 1;
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	int64_t end = gx_now() + 10 * GX_SECOND;
+	while (!*ready && gx_now() < end)
+		nap_us(100);
+	cr_assert_eq(*ready, 1);
+	int st;
+	cr_assert_eq(waitpid(owner, &st, WUNTRACED), owner);
+	cr_assert(WIFSTOPPED(st), "the repairer stopped");
+	/* a free that goes to the list opens a journal on that pool, which
+	 * waits for the repairer: it must take over from a stopped one */
+	int64_t c[32];
+	for (int i = 0; i < 32; i++)
+		c[i] = gx_pool_alloc(a, 100, -1);
+	for (int i = 0; i < 32; i++)
+		if (c[i] > 0)
+			cr_expect_eq(gx_pool_free(a, (gx_off)c[i]), 0);
+	kill(owner, SIGKILL);
+	waitpid(owner, &st, 0);
+	gx_arena_destroy(a);
+}
