@@ -6,6 +6,18 @@
  * chain: a worker dies with the spawner, the spawner with the main process
  * (PR_SET_PDEATHSIG, checked against a parent that died before the prctl).
  * Also here: SIGINT/SIGTERM in the main process.
+ *
+ * Invariants: the spawner signals only its own children that it has not
+ * reaped yet (a child's pid cannot be reused before its parent reaps it);
+ * main's signal handler signals only the spawner pid it keeps itself; a
+ * request byte names a slot below this process's copy of the slot count.
+ *
+ * Who writes what: the spawner writes a slot's exit status and, for a
+ * death before ready or any death while stopping, its state DEAD; the
+ * child writes its own pid before anything else.
+ *
+ * Rejected: signalling the pids kept in the slots (a peer can write any
+ * pid there, and kill(-1) reaches every process of the user).
  */
 #include "par/par.h"
 

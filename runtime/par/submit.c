@@ -2,6 +2,16 @@
  * gx_go_parallel: a task record (function, future, argument bytes inline
  * or a pool chunk) into the chosen worker's inbox, an MPMC ring; with no
  * workers (or none left, degraded) the task runs in a local coroutine.
+ *
+ * Invariants: a submission either hands its record to one inbox, with its
+ * future PENDING and its argument chunk in RING state, or returns an
+ * error with the future released and the chunk freed; it waits for room
+ * in a full inbox at most as long as opts.until allows, and tries each
+ * worker at most once when inboxes turn out closed.
+ *
+ * Rejected: a submission that waits for ever on a full inbox (an inbox a
+ * peer made look full held the caller for good); retrying closed inboxes
+ * without end.
  */
 #include "par/par.h"
 

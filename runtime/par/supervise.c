@@ -5,6 +5,20 @@
  * repairs the worker's claims in the arena, and restarts it within the
  * restart intensity limit; with no worker left it degrades to running
  * tasks locally when allowed.
+ *
+ * Invariants, once gx_handle_death(i) returned (it never parks):
+ *  - every task worker i had taken and not finished is queued again
+ *    exactly once: from the ring (a batch half copied out), its staging
+ *    area, or its running table (TAKEN: no attempt used; RUNNING: one);
+ *  - its arena slot is repaired (ring claims, pool chunks), its
+ *    half-written future answers are PENDING again, its blocked channel
+ *    receivers are no longer counted, and every sleeper of the arena was
+ *    woken (gx_arena_wake_all: a wake-up it owed is not lost);
+ *  - its slot is SPAWN (a replacement is asked for) or OFF.
+ *
+ * Rejected: re-running what the watchdog already answered (TIMEDOUT);
+ * requeuing from the supervisor itself (a full inbox would block it while
+ * other deaths wait).
  */
 #include "par/par.h"
 

@@ -2,6 +2,29 @@
  * Running a task: the coroutine that calls the function, the running table
  * a supervisor re-runs from after a death, the figures, and the breaker's
  * answer (fallback, last good result, error) for a task that failed.
+ *
+ * Invariants:
+ *  - a task taken by a worker is in its running table from the moment it
+ *    is taken (TAKEN) until its future was completed (then FREE with the
+ *    next generation): a death at any point in between leaves it there
+ *    for the supervisor to run again;
+ *  - the argument chunk is freed only after the future is complete and
+ *    the entry FREE: a re-run never finds it freed;
+ *  - the function called is code of the image (checked, with a one-entry
+ *    cache), never a word of the arena taken on trust.
+ *
+ * Who writes what: the worker writes its running table (rec, start, tag);
+ * main's watchdog moves RUNNING to TIMEDOUT by CAS; main's supervisor
+ * resets a dead worker's table. Ordering: rec and start before the tag
+ * (release), read by main under acquire (par.h names the pairs).
+ *
+ * Tasks start in the order they were taken (gx_go_fifo), each in its own
+ * coroutine.
+ *
+ * Rejected: a used-bit per entry with the start time as its claim (the
+ * watchdog's CAS on a start time could fail the next task of the entry);
+ * starting the clock when a task is taken (its batch-mates timed out
+ * behind one that hung, without ever running).
  */
 #include "par/par.h"
 

@@ -1,6 +1,20 @@
 /*
  * Death detection (main process): a coroutine per worker slot waits on the
  * running worker's pidfd and acts on its exit at once.
+ *
+ * Invariants: a pidfd is opened only for a pid whose parent is the spawner
+ * (this process's copy of its pid), so a pid a peer wrote into the slot, or
+ * one the kernel reused, is never watched or signalled; the watcher marks
+ * a slot DEAD only from the state and pid it saw, by CAS; it goes on while
+ * the runtime stops (a worker that died just before the stop is seen) and
+ * leaves when its slot is done or the stop context ends, dropping its
+ * reference to that context before main_fn returns.
+ *
+ * While it waits, its pidfd and the checked pid are what the watchdog uses
+ * to kill or to read /proc.
+ *
+ * Rejected: polling with kill(pid, 0) (a reused pid passes); the spawner
+ * reporting every death (two sides reporting one death raced).
  */
 #include "par/par.h"
 

@@ -4,6 +4,23 @@
  * task in a coroutine of its own, steals half of the fullest other inbox
  * when its own is empty, and sleeps on its inbox's eventcount otherwise.
  * A heartbeat coroutine stamps the slot while there is work.
+ *
+ * Invariants:
+ *  - a record is in the staging area (count published with release) from
+ *    before the ring releases its slot until it is in the running table:
+ *    a death in between leaves it where the supervisor looks;
+ *  - the loop ends when its inbox is closed and drained, when the runtime
+ *    stops and a take finds nothing, or when it was retired; then it waits
+ *    for its running tasks;
+ *  - it never spins on what only looks like work: a thousand empty takes
+ *    after as many wake-ups cost a millisecond's sleep (gx_ec_pause).
+ *
+ * Who writes what: this worker writes its slot's counters, heartbeat,
+ * staging area and state READY; main writes its state otherwise. Its
+ * inbox, CPU and shard are this process's copies, set before any fork.
+ *
+ * Rejected: taking one task at a time (a ring round trip per task);
+ * a heartbeat on a timer when idle (an idle runtime would wake for it).
  */
 #include "par/par.h"
 
