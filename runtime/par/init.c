@@ -345,14 +345,15 @@ static bool gx_spawner_childless(void)
 	return n == -ESRCH || (n >= 0 && strspn(buf, " \n") == (size_t)n);
 }
 
+/* Every worker process is gone, by main's own account (the spawner's
+ * reports and the pidfds), or by the kernel's (the spawner has no child
+ * left). The slots' states are not asked: a peer may have written them. */
 static bool gx_all_dead(void *arg)
 {
 	(void)arg;
-	for (int i = 0; i < gx_pl.nslots; i++) {
-		uint32_t st = atomic_load(&gx_pl.p->w[i].state);
-		if (st != GX_W_OFF && st != GX_W_DEAD)
+	for (int i = 0; i < gx_pl.nslots; i++)
+		if (gx_pl.spid[i] > 0 && gx_pl.handled[i] != gx_pl.spid[i])
 			return gx_spawner_childless();
-	}
 	return true;
 }
 
@@ -383,7 +384,7 @@ static void gx_par_stop(void)
 	gx_arena_wake_all(gx_pl.a);
 	/* workers drain (or cancel), then exit; the spawner reaps them, the
 	 * watchers see them go (one that died just before included) */
-	int rc = gx_ec_wait(&gx_pl.p->events, gx_all_dead, NULL, 0, gx_timeout(30 * GX_SECOND), NULL);
+	int rc = gx_ec_wait(&gx_pl.local_ev, gx_all_dead, NULL, 0, gx_timeout(30 * GX_SECOND), NULL);
 	if (rc < 0)
 		gx_log("parallel: workers did not stop within 30 s; killing them");
 	if (gx_pl.stop_ctx) {
@@ -399,17 +400,34 @@ static void gx_par_stop(void)
 		gx_log("parallel: spawner pipe: %s", strerror(errno));
 }
 
+/* Main's own view of the workers, before any is asked for: the reader of
+ * the spawner's reports and a watcher per slot. -errno when the stop
+ * context cannot be made. */
+static int gx_watchers_start(void)
+{
+	int self = gx_pidfd_open(getpid());
+	if (self >= 0)
+		close(self);
+	/* without pidfds the spawner's reports alone tell of deaths */
+	atomic_store(&gx_pl.p->pidfd_watch, self >= 0);
+	int rc = gx_ctx_with_cancel(gx_ctx_background(), &gx_pl.stop_ctx);
+	if (rc < 0)
+		return rc;
+	gx_go(gx_reports, NULL);
+	for (int i = 0; self >= 0 && i < gx_pl.nslots; i++)
+		gx_go(gx_watch, (void *)(intptr_t)i);
+	return 0;
+}
+
 int gx_par_main(int (*main_fn)(void *), void *arg)
 {
 	gx_boot_arg b = {.want = gx_pl.nworkers};
-	int self = gx_pidfd_open(getpid());
-	if (self >= 0) {
-		close(self);
-		atomic_store(&gx_pl.p->pidfd_watch, 1); /* else the spawner reports every death */
-	}
+	int rc = gx_watchers_start();
+	if (rc < 0)
+		return rc;
 	for (int i = 0; i < gx_pl.nworkers; i++)
 		gx_request(i);
-	int rc = gx_ec_wait(&gx_pl.p->events, gx_boot_done, &b, 0, gx_timeout(30 * GX_SECOND), NULL);
+	rc = gx_ec_wait(&gx_pl.p->events, gx_boot_done, &b, 0, gx_timeout(30 * GX_SECOND), NULL);
 	if (rc < 0 || gx_workers() < gx_pl.nworkers) {
 		gx_log("parallel: %d of %d workers started", gx_workers(), gx_pl.nworkers);
 		if (!gx_workers()) {
@@ -419,12 +437,6 @@ int gx_par_main(int (*main_fn)(void *), void *arg)
 	}
 	if (gx_pl.cfg.autoscaling && gx_pl.wmax > gx_pl.wmin)
 		gx_go(gx_autoscale, NULL);
-	gx_go(gx_supervise, NULL);
-	if (atomic_load(&gx_pl.p->pidfd_watch) && gx_ctx_with_cancel(gx_ctx_background(), &gx_pl.stop_ctx) == 0)
-		for (int i = 0; i < gx_pl.nslots; i++)
-			gx_go(gx_watch, (void *)(intptr_t)i);
-	else
-		atomic_store(&gx_pl.p->pidfd_watch, 0); /* the spawner reports every death */
 	if (gx_pl.cfg.worker_timeout_ms || gx_pl.cfg.worker_max_rss || gx_pl.cfg.health_monitoring)
 		gx_go(gx_watchdog, NULL);
 	rc = main_fn(arg);
@@ -452,6 +464,8 @@ void gx_par_fini(void)
 	}
 	gx_pl.shard = NULL;
 	gx_pl.shards = 0;
+	memset(gx_pl.spid, 0, sizeof gx_pl.spid);
+	memset(gx_pl.handled, 0, sizeof gx_pl.handled);
 	gx_pl.stopping = 0;
 	gx_pl.nworkers = 0;
 	gx_pl.degraded = 0;

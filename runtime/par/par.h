@@ -301,7 +301,10 @@ typedef struct gx_par_local {
 	gx_runtab *runtab[GX_MAX_WORKERS]; /* slot i's running table (copies) */
 	gx_off shards;    /* the figures' shards (copy), 0 with stats off */
 	int pidfd[GX_MAX_WORKERS];  /* main: slot i's running worker, -1 */
-	int32_t wpid[GX_MAX_WORKERS]; /* main: its pid, checked as the spawner's child */
+	int32_t spid[GX_MAX_WORKERS];    /* main: slot i's process as the spawner reported
+					  * it over main's own socket (0: none) */
+	int32_t handled[GX_MAX_WORKERS]; /* main: the pid whose death was handled last */
+	gx_ec local_ev;                  /* main: spid[] changed (process-local) */
 	int me;          /* worker index, -1 in the main process */
 	int nworkers;    /* started at boot (autoscaling moves it) */
 	int wmin, wmax;
@@ -393,13 +396,23 @@ _Noreturn void gx_spawner(int rfd, int parent);
 void gx_par_signals(void);
 void gx_par_signals_reset(void);
 
-/* autoscale.c, supervise.c, watch.c, watchdog.c: main's coroutines */
+/* autoscale.c, watch.c, watchdog.c: main's coroutines */
 void gx_autoscale(void *arg);
-void gx_supervise(void *arg);
 /* dchan.c: worker i died: its receivers blocked on any channel are gone. */
 void gx_dch_forget_worker(int i);
 /* Act on worker i found dead (its slot is DEAD): re-runs, repair, restart. Never parks. */
-void gx_handle_death(int i);
+void gx_handle_death(int i, int32_t pid);
+/* spawner.c: what the spawner tells main over their socket (the one
+ * channel between them that no other process can write). */
+typedef struct gx_spawn_report {
+	int32_t kind; /* GX_REP_FORKED or GX_REP_REAPED */
+	int32_t slot;
+	int32_t pid;
+	int32_t status; /* REAPED: the wait status */
+} gx_spawn_report;
+enum { GX_REP_FORKED = 1, GX_REP_REAPED = 2 };
+/* watch.c: main's reader of those reports (a coroutine). */
+void gx_reports(void *arg);
 void gx_watch(void *arg);
 void gx_watchdog(void *arg);
 /* watchdog.c: one look at worker i's running table for tasks past limit

@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "core/testpoint.h"
@@ -31,30 +32,17 @@
 /* ---- the spawner ---- */
 
 /*
- * The spawner reaped pid, its latest child for slot i. A worker that
- * became ready is main's to see dying (its pidfd, gx_watch), so that only
- * one side reports each death; the spawner reports one that died starting
- * up (it never became ready: SPAWN -> DEAD), every death when main has no
- * pidfds, and any while stopping. Only states that still belong to pid
- * move: main may have handled it and asked for a replacement already.
+ * The spawner reaped pid, its latest child for slot i: the exit status in
+ * the slot, for the figures. Main learns of the death from the report on
+ * their socket (gx_spawner_report) and from its pidfd, never from here.
  */
 static void gx_spawner_reaped(int i, pid_t pid, int st)
 {
 	gx_wk *w = &gx_pl.p->w[i];
 	atomic_store(&w->exit_status, st);
-	if (atomic_load(&gx_pl.p->stop)) {
-		atomic_store(&w->state, GX_W_DEAD);
-		return;
-	}
-	int was_ready = atomic_load(&w->ready_pid) == pid;
+	/* the slot's state, for the figures: main acts on the report below */
 	uint32_t cur = atomic_load(&w->state);
-	if (atomic_load(&gx_pl.p->pidfd_watch)) {
-		if (!was_ready && cur == GX_W_SPAWN)
-			atomic_compare_exchange_strong(&w->state, &cur, GX_W_DEAD);
-		return;
-	}
-	if ((cur == GX_W_SPAWN && !was_ready) ||
-	    ((cur == GX_W_READY || cur == GX_W_DRAIN) && atomic_load(&w->pid) == pid))
+	if (atomic_load(&gx_pl.p->stop) || atomic_load(&w->ready_pid) != pid)
 		atomic_compare_exchange_strong(&w->state, &cur, GX_W_DEAD);
 }
 
@@ -68,6 +56,19 @@ static struct {
 	int quit; /* 1: orderly (main asked), 2: a signal or main's death */
 } SP;
 
+/* Tell main (a record on their socket; blocking: main reads them all). */
+static void gx_spawner_report(int kind, int i, pid_t pid, int st)
+{
+	gx_spawn_report r = {kind, i, (int32_t)pid, st};
+	const char *b = (const char *)&r;
+	for (size_t done = 0; done < sizeof r;) {
+		ssize_t n = send(SP.rfd, b + done, sizeof r - done, MSG_NOSIGNAL);
+		if (n <= 0 && errno != EINTR)
+			return; /* main is gone: the spawner quits on EOF */
+		done += n > 0 ? (size_t)n : 0;
+	}
+}
+
 static void gx_spawner_reap_all(void)
 {
 	int st;
@@ -78,6 +79,7 @@ static void gx_spawner_reap_all(void)
 			if (SP.forked[i] == pid) {
 				SP.forked[i] = 0;
 				gx_spawner_reaped(i, pid, st);
+				gx_spawner_report(GX_REP_REAPED, i, pid, st);
 			}
 		gx_ec_notify(&gx_pl.p->events, NULL);
 	}
@@ -122,9 +124,11 @@ static void gx_spawner_fork(int i)
 	if (c > 0) {
 		SP.forked[i] = c;
 		atomic_store(&gx_pl.p->w[i].pid, c);
+		gx_spawner_report(GX_REP_FORKED, i, c, 0);
 	} else {
 		atomic_store(&gx_pl.p->w[i].state, GX_W_DEAD);
 		gx_ec_notify(&gx_pl.p->events, NULL);
+		gx_spawner_report(GX_REP_REAPED, i, 0, 0); /* no process: the fork failed */
 	}
 }
 

@@ -6,7 +6,11 @@
  * restart intensity limit; with no worker left it degrades to running
  * tasks locally when allowed.
  *
- * Invariants, once gx_handle_death(i) returned (it never parks):
+ * gx_handle_death(i, pid) runs once per dead process (the watchers and the
+ * spawner's reports see to that, watch.c); it may park (a pool repair
+ * waits for live journals), and nothing else acts on slot i meanwhile.
+ *
+ * Invariants, once gx_handle_death(i, pid) returned:
  *  - every task worker i had taken and not finished is queued again
  *    exactly once: from the ring (a batch half copied out), its staging
  *    area, or its running table (TAKEN: no attempt used; RUNNING: one);
@@ -223,21 +227,19 @@ static void gx_death_final(int i, int32_t pid)
 	}
 }
 
-void gx_handle_death(int i)
+void gx_handle_death(int i, int32_t pid)
 {
 	gx_wk *w = &gx_pl.p->w[i];
-	int32_t pid = atomic_load(&w->pid);
-	/* the spawner may reap this pid later: the slot no longer names it */
+	/* the slot's pid, for the figures: the process named pid is gone */
 	atomic_store(&w->pid, 0);
-	if (atomic_exchange(&w->retired, 0)) {
-		atomic_store(&w->state, GX_W_OFF); /* autoscaling retired it */
-		gx_arena_wake_all(gx_pl.a);
-		return;
-	}
-	int replacing = atomic_exchange(&w->replace, 0);
+	/* autoscaling retired it, or it was over the memory limit: handled as
+	 * any death (it may have died with work), restarted only when asked */
+	int retired = atomic_exchange(&w->retired, 0) != 0;
+	int replacing = atomic_exchange(&w->replace, 0) != 0;
 	int32_t as = atomic_load(&w->arena_slot);
 	/* a worker replaced for its memory does not count against the limit */
-	int restarting = !gx_pl.stopping && (replacing || (gx_pl.cfg.auto_restart && gx_restart_allowed()));
+	int restarting = !gx_pl.stopping && !retired &&
+			 (replacing || (gx_pl.cfg.auto_restart && gx_restart_allowed()));
 	gx_death_salvage(i, pid, as);
 	if (pid > 0 && as >= 0) {
 		gx_repair_report rep;
@@ -259,33 +261,11 @@ void gx_handle_death(int i)
 		gx_request(i); /* state SPAWN: the spawner forks a new one */
 		return;         /* it takes over the inbox */
 	}
-	gx_death_final(i, pid);
-}
-
-static bool gx_sup_ready(void *arg)
-{
-	(void)arg;
-	if (gx_pl.stopping)
-		return true;
-	for (int i = 0; i < gx_pl.nslots; i++)
-		if (atomic_load(&gx_pl.p->w[i].state) == GX_W_DEAD)
-			return true;
-	return false;
-}
-
-/* The supervisor acts on DEAD slots and leaves each SPAWN (restarting) or
- * OFF; only it moves a slot out of DEAD while the runtime runs. */
-void gx_supervise(void *arg)
-{
-	(void)arg;
-	while (!gx_pl.stopping) {
-		gx_ec_wait(&gx_pl.p->events, gx_sup_ready, NULL, 0, GX_FOREVER, NULL);
-		if (gx_pl.stopping)
-			break;
-		for (int i = 0; i < gx_pl.nslots; i++)
-			if (atomic_load(&gx_pl.p->w[i].state) == GX_W_DEAD)
-				gx_handle_death(i);
+	if (retired) {
+		atomic_store(&w->state, GX_W_OFF);
+		return; /* what it had is queued again above */
 	}
+	gx_death_final(i, pid);
 }
 
 /* gx_par_fini: forget the requeue list (the runtime is down). */

@@ -1,20 +1,24 @@
 /*
- * Death detection (main process): a coroutine per worker slot waits on the
- * running worker's pidfd and acts on its exit at once.
+ * Death detection (main process): which process is which worker comes from
+ * the spawner's reports on main's own socket (gx_reports); a coroutine per
+ * worker slot waits on that process's pidfd and acts on its exit at once.
  *
- * Invariants: a pidfd is opened only for a pid whose parent is the spawner
- * (this process's copy of its pid), so a pid a peer wrote into the slot, or
- * one the kernel reused, is never watched or signalled; the watcher marks
- * a slot DEAD only from the state and pid it saw, by CAS; it goes on while
- * the runtime stops (a worker that died just before the stop is seen) and
- * leaves when its slot is done or the stop context ends, dropping its
+ * Invariants: the pids main watches, signals and repairs after come from
+ * the spawner's reports, never from the arena, so a pid or a state a peer
+ * wrote into a slot is never watched, signalled or taken for a death; a
+ * pidfd is opened only for a pid whose parent is the spawner (a reused pid
+ * is not); each process's death is handled once (handled[i]), by its
+ * watcher or, for one no pidfd saw, by the report of its reaping; the
+ * watchers and the reader go on while the runtime stops and leave when
+ * their slot has no process left or the stop context ends, dropping their
  * reference to that context before main_fn returns.
  *
  * While it waits, its pidfd and the checked pid are what the watchdog uses
  * to kill or to read /proc.
  *
- * Rejected: polling with kill(pid, 0) (a reused pid passes); the spawner
- * reporting every death (two sides reporting one death raced).
+ * Rejected: polling with kill(pid, 0) (a reused pid passes); acting on a
+ * slot's DEAD state (a peer can write it: the supervisor repaired a live
+ * worker and started a second one in its slot); pids read from the slots.
  */
 #include "par/par.h"
 
@@ -59,31 +63,73 @@ static int gx_worker_gone(int32_t pid, int *fd)
 	return 0;
 }
 
-/* Something to watch in slot i: a running worker, or (stopping) nothing
- * more to come. */
+/* ---- the spawner's reports (main's own word on which process is which) ---- */
+
+/* One report from the spawner: the slot's process, or its end. */
+static void gx_report(const gx_spawn_report *r)
+{
+	if (r->slot < 0 || r->slot >= gx_pl.nslots)
+		return;
+	int i = r->slot;
+	if (r->kind == GX_REP_FORKED && r->pid > 0) {
+		gx_pl.spid[i] = r->pid;
+	} else if (r->kind == GX_REP_REAPED && (r->pid == gx_pl.spid[i] || r->pid == 0)) {
+		int32_t pid = gx_pl.spid[i];
+		gx_pl.spid[i] = 0;
+		/* a death no pidfd saw (it never became a watched process, the
+		 * fork failed, or there are no pidfds): handled here */
+		if (!gx_pl.stopping && (pid <= 0 || gx_pl.handled[i] != pid)) {
+			gx_pl.handled[i] = pid;
+			atomic_store(&gx_pl.p->w[i].state, GX_W_DEAD);
+			gx_handle_death(i, pid);
+		}
+	}
+	gx_ec_notify(&gx_pl.local_ev, NULL);
+}
+
+/* Main's reader of the spawner's reports, until the stop context ends. */
+void gx_reports(void *arg)
+{
+	(void)arg;
+	gx_ctx *ctx = gx_pl.stop_ctx;
+	gx_ctx_retain(ctx);
+	gx_pl.watching++;
+	gx_spawn_report r;
+	size_t have = 0;
+	for (;;) {
+		ssize_t n = gx_read(gx_pl.pipe_w, (char *)&r + have, sizeof r - have, gx_ctx_until(ctx));
+		if (n <= 0)
+			break; /* cancelled (the stop), or the spawner is gone */
+		have += (size_t)n;
+		if (have < sizeof r)
+			continue;
+		have = 0;
+		gx_report(&r);
+	}
+	gx_ctx_put(ctx);
+	gx_pl.watching--;
+}
+
+/* ---- death detection: a pidfd per worker process ---- */
+
+/* Slot i has a process to watch (or the stop needs nothing more of it). */
 static bool gx_watch_ready(void *arg)
 {
 	int i = (int)(intptr_t)arg;
-	uint32_t st = atomic_load(&gx_pl.p->w[i].state);
-	return st == GX_W_READY || st == GX_W_DRAIN || (gx_pl.stopping && (st == GX_W_OFF || st == GX_W_DEAD));
+	int32_t pid = gx_pl.spid[i];
+	return (pid > 0 && pid != gx_pl.handled[i]) || (gx_pl.stopping && pid <= 0);
 }
 
 /* Wait on worker pid's pidfd until it exits (1), the slot names another
- * pid (0), or u ends (-ECANCELED); -1: nothing could be told (no fd left).
- * While it waits, the pidfd and the checked pid are the watchdog's too. */
+ * process (0), or u ends (-ECANCELED); -1: nothing could be told (no fd
+ * left). While it waits, the pidfd is what the watchdog signals. */
 static int gx_watch_pid(int i, int32_t pid, gx_until u)
 {
-	gx_wk *w = &gx_pl.p->w[i];
 	int fd = -1;
 	int gone = gx_worker_gone(pid, &fd);
-	if (!gone) {
+	if (!gone)
 		gx_pl.pidfd[i] = fd;
-		gx_pl.wpid[i] = pid;
-	}
-	/* the slot's pid changes only through gx_handle_death, which this
-	 * watcher or the supervisor (a death before ready) runs: then the
-	 * pidfd is readable anyway */
-	while (!gone && atomic_load(&w->pid) == pid) {
+	while (!gone && gx_pl.spid[i] == pid) {
 		int rc = gx_poll(fd, POLLIN, u);
 		if (rc == -ECANCELED) {
 			gone = -ECANCELED;
@@ -101,31 +147,26 @@ static int gx_watch_pid(int i, int32_t pid, gx_until u)
 }
 
 /*
- * One per worker slot: wait on the running worker's pidfd and, when it
- * exits, mark the slot dead and act on it at once (gx_handle_death never
- * parks, so no other coroutine sees the slot half-handled). A pid that
- * is gone before its pidfd is open (reaped, perhaps reused: its parent is
- * no longer the spawner) is as dead. It goes on while the runtime stops,
- * so that a worker that died just before is seen dead (the stop waits for
- * every slot), and leaves when its slot is done or the stop context ends.
+ * One per worker slot: watch the process the spawner reported for the
+ * slot (never a pid read from the arena) through its pidfd and, when it
+ * exits, act on its death at once, once per process. It goes on while the
+ * runtime stops (a worker that died just before the stop is seen) and
+ * leaves when the slot has no process left or the stop context ends,
+ * dropping its reference to that context before main_fn returns.
  */
 void gx_watch(void *arg)
 {
 	int i = (int)(intptr_t)arg;
-	gx_wk *w = &gx_pl.p->w[i];
-	/* no timeouts: an idle runtime does not wake for this; the stop
-	 * context ends the waits */
 	gx_ctx *ctx = gx_pl.stop_ctx;
 	gx_ctx_retain(ctx);
 	gx_pl.watching++;
 	gx_until u = gx_ctx_until(ctx);
 	for (;;) {
-		uint32_t st = atomic_load(&w->state);
-		int32_t pid = atomic_load(&w->pid);
-		if (gx_pl.stopping && (st == GX_W_OFF || st == GX_W_DEAD))
+		int32_t pid = gx_pl.spid[i];
+		if (gx_pl.stopping && pid <= 0)
 			break;
-		if ((st != GX_W_READY && st != GX_W_DRAIN) || pid <= 0) {
-			if (gx_ec_wait(&gx_pl.p->events, gx_watch_ready, arg, 0, u, NULL) == -ECANCELED)
+		if (pid <= 0 || pid == gx_pl.handled[i]) {
+			if (gx_ec_wait(&gx_pl.local_ev, gx_watch_ready, arg, 0, u, NULL) == -ECANCELED)
 				break;
 			continue;
 		}
@@ -138,14 +179,13 @@ void gx_watch(void *arg)
 			gx_sleep(gone < 0 ? 10 * GX_MILLISECOND : 0);
 			continue;
 		}
-		st = atomic_load(&w->state);
-		if ((st != GX_W_READY && st != GX_W_DRAIN) || atomic_load(&w->pid) != pid ||
-		    !atomic_compare_exchange_strong(&w->state, &st, GX_W_DEAD))
-			continue;
-		if (gx_pl.stopping)
-			gx_ec_notify(&gx_pl.p->events, NULL); /* the stop waits for it */
-		else
-			gx_handle_death(i); /* clears the slot's pid: the next one is new */
+		if (gx_pl.handled[i] == pid)
+			continue; /* the report got there first */
+		gx_pl.handled[i] = pid;
+		atomic_store(&gx_pl.p->w[i].state, GX_W_DEAD);
+		if (!gx_pl.stopping)
+			gx_handle_death(i, pid);
+		gx_ec_notify(&gx_pl.local_ev, NULL); /* the stop waits for it */
 	}
 	gx_ctx_put(ctx);
 	gx_pl.watching--;

@@ -36,7 +36,7 @@ static void gx_kill_worker(int i)
 		syscall(SYS_pidfd_send_signal, gx_pl.pidfd[i], SIGKILL, NULL, 0);
 		return;
 	}
-	int32_t pid = gx_pl.wpid[i];
+	int32_t pid = gx_pl.spid[i];
 	char st;
 	int32_t pp;
 	if (pid > 0 && gx_proc_stat(pid, &st, &pp) == 0 && pp == gx_pl.spawner_pid)
@@ -46,7 +46,7 @@ static void gx_kill_worker(int i)
 /* Memory limit: worker i over it is drained and replaced. 1 when it was. */
 static int gx_check_rss(int i)
 {
-	if (!gx_pl.cfg.worker_max_rss || gx_rss(gx_pl.wpid[i]) <= gx_pl.cfg.worker_max_rss)
+	if (!gx_pl.cfg.worker_max_rss || gx_rss(gx_pl.spid[i]) <= gx_pl.cfg.worker_max_rss)
 		return 0;
 	/* drain: no new tasks, it finishes what it has and leaves; the
 	 * supervisor then puts a new one there */
@@ -73,7 +73,7 @@ static int gx_check_health(int i, int64_t now)
 	gx_pl.stale_looks[i] = late ? (uint8_t)(gx_pl.stale_looks[i] < 2 ? gx_pl.stale_looks[i] + 1 : 2) : 0;
 	uint32_t bad = gx_pl.stale_looks[i] >= 2;
 	if (atomic_exchange(&hw->unhealthy, bad) != bad)
-		gx_log("parallel: worker %d (pid %d) %s", i, (int)gx_pl.wpid[i],
+		gx_log("parallel: worker %d (pid %d) %s", i, (int)gx_pl.spid[i],
 		       bad ? "stopped answering its heartbeat" : "answers its heartbeat again");
 	return rest && !work;
 }
@@ -130,14 +130,18 @@ void gx_watchdog(void *arg)
 		int64_t now = gx_now();
 		resting = 1;
 		for (int i = 0; i < gx_pl.nslots; i++) {
-			if (!gx_active(i) || gx_check_rss(i))
+			/* draining workers too: a task can hang on one */
+			uint32_t st = atomic_load(&gx_pl.p->w[i].state);
+			if ((st != GX_W_READY && st != GX_W_DRAIN) || gx_pl.spid[i] <= 0)
+				continue;
+			if (st == GX_W_READY && gx_check_rss(i))
 				continue;
 			if (gx_pl.cfg.health_monitoring)
 				resting = gx_check_health(i, now) && resting;
 			if (!limit || !gx_check_timeouts(i, now, limit))
 				continue;
 			int64_t hb = atomic_load(&gx_pl.p->w[i].heartbeat);
-			if (hb && now - hb > limit && gx_active(i)) {
+			if (hb && now - hb > limit) {
 				gx_log("parallel: worker %d hung in a task past %u ms: killing it", i,
 				       gx_pl.cfg.worker_timeout_ms);
 				gx_kill_worker(i);

@@ -1,14 +1,21 @@
-/* Nothing read from the arena picks a process to signal: a peer that writes another pid where the spawner's pid is kept does not make SIGTERM of the main process kill that pid. */
+/* Nothing read from the arena picks a process to signal or to replace: a
+ * peer that writes another pid where the spawner's pid is kept does not make
+ * SIGTERM of the main process kill that pid, and a peer that writes "dead"
+ * into a live worker's state does not get that worker replaced or the
+ * memory it holds handed to someone else. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "testing.h"
 
 static pid_t victim;
@@ -53,4 +60,83 @@ Test(trust, sigterm_never_signals_a_pid_read_from_the_arena, .timeout = 60)
 		  alive ? "" : (WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exited"));
 	kill(victim, SIGKILL);
 	waitpid(victim, &st, 0);
+}
+
+/* --- a forged "dead" ------------------------------------------------------- */
+
+typedef struct {
+	_Atomic int64_t chunk;
+	_Atomic int pid;
+} held;
+
+static held *H;
+
+/* Holds a chunk of its own for 1.5 s, then checks nobody wrote over it. */
+static int t_hold(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	gx_arena *a = gx_par_arena(0);
+	int64_t c = gx_pool_alloc(a, 4096, -1);
+	if (c < 0)
+		return (int)c;
+	memset(gx_arena_ptr(a, (gx_off)c, 4096), 'W', 4096);
+	atomic_store(&H->pid, getpid());
+	atomic_store(&H->chunk, c);
+	gx_sleep(1500 * GX_MILLISECOND);
+	const char *p = gx_arena_ptr(a, (gx_off)c, 4096);
+	for (int i = 0; i < 4096; i++)
+		if (p[i] != 'W')
+			return -EBADMSG;
+	return gx_pool_free(a, (gx_off)c) == 0 ? 1 : -EBADMSG;
+}
+
+static int forged_task, forged_taken;
+static uint64_t forged_restarts;
+static int forged_pid_before, forged_pid_after;
+
+static int forged_dead_main(void *arg)
+{
+	(void)arg;
+	gx_par *p = gx_pl.p;
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_hold, NULL, 0, NULL), 0);
+	while (!atomic_load(&H->chunk))
+		gx_sleep(GX_MILLISECOND);
+	uint64_t r0 = atomic_load(&p->w[0].restarts);
+	forged_pid_before = atomic_load(&H->pid);
+	atomic_store(&p->w[0].state, GX_W_DEAD); /* the peer's one store */
+	gx_ec_notify(&p->events, NULL);
+	gx_sleep(300 * GX_MILLISECOND); /* time for a (wrong) repair */
+	gx_arena *a = gx_par_arena(0);
+	int64_t got[64];
+	for (int k = 0; k < 64; k++) {
+		got[k] = gx_pool_alloc(a, 4096, -1);
+		forged_taken += got[k] == atomic_load(&H->chunk);
+	}
+	for (int k = 0; k < 64; k++)
+		if (got[k] >= 0)
+			gx_pool_free(a, (gx_off)got[k]);
+	forged_task = gx_future_get(f, NULL, 0, NULL, gx_timeout(20 * GX_SECOND));
+	forged_restarts = atomic_load(&p->w[0].restarts) - r0;
+	forged_pid_after = worker_info(0).pid;
+	return 0;
+}
+
+Test(trust, a_forged_dead_state_neither_replaces_a_live_worker_nor_takes_its_memory, .timeout = 60)
+{
+	void *m = mmap(NULL, sizeof *H, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(m, MAP_FAILED);
+	H = m;
+	memset(H, 0, sizeof *H);
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 1;
+	cr_assert_eq(gx_run(&c, forged_dead_main, NULL), 0);
+	cr_expect_eq(forged_taken, 0, "main was handed the chunk the live worker holds");
+	cr_expect_eq(forged_task, 1, "the worker's task: %d (its chunk %s)", forged_task,
+		     forged_task == 1 ? "intact" : "taken or scribbled");
+	cr_expect_eq(forged_restarts, 0, "a live worker was restarted");
+	cr_expect_eq(forged_pid_after, forged_pid_before, "worker 0 is still the same process");
 }
