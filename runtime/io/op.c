@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/list.h"
 #include "core/panic.h"
 #include "io/loop.h"
 
@@ -100,34 +101,20 @@ void gx_fd_table_each_op(void (*f)(gx_io_op *op))
 
 /* ---- completion ---- */
 
-static void gx_fd_unlist(gx_fd *fds, gx_io_op *op)
-{
-	if (op->prev)
-		op->prev->next = op->next;
-	else
-		fds->ops = op->next;
-	if (op->next)
-		op->next->prev = op->prev;
-	op->next = op->prev = NULL;
-}
-
 void gx_io_track(gx_io_op *op)
 {
 	gx_fd *fds = op->fds;
 	gx_loop_get()->inflight++;
 	fds->inflight++;
-	op->prev = NULL;
-	op->next = fds->ops;
-	if (op->next)
-		op->next->prev = op;
-	fds->ops = op;
+	GX_LIST_PUSH(&fds->ops, op, next, prev);
 }
 
 void gx_io_untrack(gx_io_op *op)
 {
 	gx_fd *fds = op->fds;
 	gx_loop_get()->inflight--;
-	gx_fd_unlist(fds, op);
+	GX_LIST_UNLINK(&fds->ops, op, next, prev);
+	op->next = op->prev = NULL;
 	if (--fds->inflight == 0 && fds->closing)
 		gx_waitq_wake_all(&fds->closeq);
 }
