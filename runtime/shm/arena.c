@@ -56,7 +56,7 @@
 #define GX_ARENA_MAX ((size_t)1 << 40)
 #define GX_ARENA_GUARD ((size_t)64 << 10)
 
-static int gx_arena_register(const gx_arena_hdr *h, int fd);
+static int gx_arena_register(const gx_arena_geo *g);
 
 static const char *const gx_tier_names[] = {"auto", "hugetlb", "thp", "4k"};
 
@@ -331,9 +331,9 @@ static void gx_mk_thp(gx_mk *m)
 	m->tier = GX_MEM_4K;
 }
 
-/* Write the header: the geometry (copied into this process's table right
- * after), then the magic with release. */
-static void gx_hdr_write(gx_arena_hdr *h, const gx_arena_geo *g, int64_t spin_ns, const char *why)
+/* Write the header from the geometry g (the one this process keeps in its
+ * table), then the magic with release. */
+static void gx_hdr_write(gx_arena_hdr *h, const gx_arena_geo *g)
 {
 	memset(h, 0, sizeof *h);
 	h->size = g->size;
@@ -341,8 +341,8 @@ static void gx_hdr_write(gx_arena_hdr *h, const gx_arena_geo *g, int64_t spin_ns
 	h->tier = g->tier;
 	h->nodes = g->nodes;
 	h->numa_placed = g->numa_placed;
-	h->spin_ns = spin_ns;
-	snprintf(h->why, sizeof h->why, "%.*s", (int)sizeof h->why - 1, why);
+	h->spin_ns = g->spin_ns;
+	snprintf(h->why, sizeof h->why, "%.*s", (int)sizeof h->why - 1, g->why);
 	h->slab_first = g->slab_first;
 	h->nslabs = g->nslabs;
 	h->pool_limit = g->pool_limit;
@@ -383,8 +383,11 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 		g.part_base[n] = m.hdr + m.per * (uint64_t)n * GX_SLAB;
 		g.part_end[n] = n == m.nodes - 1 ? m.hdr + m.nslabs * GX_SLAB : m.hdr + m.per * (uint64_t)(n + 1) * GX_SLAB;
 	}
-	gx_hdr_write((gx_arena_hdr *)m.base, &g, m.o.spin_ns, m.why);
-	if (gx_arena_register((gx_arena_hdr *)m.base, m.fd) < 0) {
+	g.fd = m.fd;
+	_Static_assert(sizeof g.why == sizeof m.why, "why");
+	memcpy(g.why, m.why, sizeof g.why);
+	gx_hdr_write((gx_arena_hdr *)m.base, &g);
+	if (gx_arena_register(&g) < 0) {
 		gx_unmap_guarded(m.base, m.size);
 		close(m.fd);
 		return -EMFILE; /* 16 arenas mapped here already */
@@ -412,31 +415,15 @@ const gx_arena_geo *gx_geo(const gx_arena *a)
 	return NULL;
 }
 
-/* Record the arena gx_arena_create just wrote (h is trusted here: nobody
- * else has mapped it yet). 0, or -ENOSPC when 16 arenas are mapped. */
-static int gx_arena_register(const gx_arena_hdr *h, int fd)
+/* Keep the geometry g of the arena gx_arena_create just made (the same it
+ * wrote into the header; nothing is read back from there). 0, or -ENOSPC
+ * when 16 arenas are mapped. */
+static int gx_arena_register(const gx_arena_geo *g)
 {
 	for (int i = 0; i < GX_ARENAS; i++) {
-		gx_arena_geo *g = &gx_geos[i];
-		if (g->base)
+		if (gx_geos[i].base)
 			continue;
-		memset(g, 0, sizeof *g);
-		g->size = h->size;
-		g->page_size = h->page_size;
-		g->slab_first = h->slab_first;
-		g->nslabs = h->nslabs;
-		g->pool_limit = h->pool_limit;
-		g->spin_ns = h->spin_ns;
-		g->nodes = h->nodes;
-		g->tier = h->tier;
-		g->numa_placed = h->numa_placed;
-		g->fd = fd;
-		for (uint32_t n = 0; n < h->nodes; n++) {
-			g->part_base[n] = h->part[n].base;
-			g->part_end[n] = h->part[n].end;
-		}
-		memcpy(g->why, h->why, sizeof g->why);
-		g->base = (char *)h;
+		gx_geos[i] = *g;
 		return 0;
 	}
 	return -ENOSPC;
@@ -519,7 +506,7 @@ int gx_arena_reset(gx_arena *a)
 			atomic_store_explicit(&((gx_slab_hdr *)(g->base + off))->magic, 0, memory_order_relaxed);
 	}
 	uint32_t deaths = atomic_load(&h->deaths);
-	gx_hdr_write(h, g, g->spin_ns, g->why);
+	gx_hdr_write(h, g);
 	gx_shm_slot_forget(a);
 	atomic_store(&h->deaths, deaths);
 	gx_arena_wake_all(a); /* anyone asleep in it looks again (and finds nothing) */
