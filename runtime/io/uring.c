@@ -280,12 +280,11 @@ static void gx_uring_cancel(gx_loop *loop, gx_io_op *op)
 	io_uring_sqe_set_data(sqe, NULL); /* its own CQE carries nothing */
 }
 
+/* By role, as backend.h lists them: life, the loop, operations (forget
+ * is optional; this backend has no per-fd state to drop). */
 const gx_backend_ops gx_backend_uring = {
 	.name = "io_uring",
-	.create = gx_uring_create,
-	.destroy = gx_uring_destroy,
-	.wait = gx_uring_wait,
-	.busy = gx_uring_busy,
-	.arm = gx_uring_arm,
-	.cancel = gx_uring_cancel,
+	.create = gx_uring_create, .destroy = gx_uring_destroy,
+	.wait = gx_uring_wait, .busy = gx_uring_busy,
+	.arm = gx_uring_arm, .cancel = gx_uring_cancel,
 };
