@@ -5,7 +5,8 @@
  * an optional size suffix where the field is a size, and every field has a
  * range. A bad value is reported on one line naming the variable, the value
  * and what is accepted; nothing is changed and -EINVAL comes back. The table
- * below is the one place that names each variable.
+ * below is the one place that names each variable, its field, its default
+ * and its range.
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,49 +23,6 @@
 
 extern char **environ;
 
-void gx_config_init(gx_config *cfg)
-{
-	memset(cfg, 0, sizeof *cfg);
-	cfg->stack_size = 64 * 1024;
-	cfg->guard = GX_GUARD_AUTO;
-	cfg->backend = GX_BACKEND_AUTO;
-	cfg->ring_entries = 256;
-	cfg->cq_entries = 0;
-	cfg->defer_taskrun = 1;
-	cfg->sqpoll = 0;
-	cfg->sqpoll_idle_ms = 1000;
-	cfg->sqpoll_cpu = -1;
-	cfg->log = 0;
-	cfg->buf_count = 1024;
-	cfg->buf_size = 4096;
-	cfg->iowq_max = 4;
-	cfg->shm_size = (size_t)64 << 20;
-	cfg->hugepages = 0;
-	cfg->spin_ns = 20000;
-	cfg->workers = 0;
-	cfg->workers_min = 0;
-	cfg->workers_max = 0;
-	cfg->worker_timeout_ms = 0;
-	cfg->auto_restart = 1;
-	cfg->cpu_affinity = 1;
-	cfg->numa_aware = 1;
-	cfg->pool_size = 0;
-	cfg->zero_copy = 1;
-	cfg->balance = GX_BALANCE_LEAST_BUSY;
-	cfg->work_stealing = 1;
-	cfg->autoscaling = 0;
-	cfg->circuit_breaker = 0;
-	cfg->health_monitoring = 1;
-	cfg->graceful_degradation = 1;
-	cfg->shutdown = GX_SHUTDOWN_DRAIN;
-	cfg->retry_attempts = 2;
-	cfg->restart_max = 5;
-	cfg->restart_window_ms = 10000;
-	cfg->worker_max_rss = 0;
-	cfg->stats = 1;
-	cfg->dump_signal = 0;
-}
-
 typedef enum { GX_K_SIZE, GX_K_INT, GX_K_BOOL, GX_K_ENUM, GX_K_WEIGHTS } gx_kind;
 
 typedef struct {
@@ -72,6 +30,7 @@ typedef struct {
 	gx_kind kind;
 	size_t off;
 	size_t width;          /* sizeof the field */
+	long long def;         /* its default (gx_config_init); enums: the index */
 	long long min, max;    /* GX_K_SIZE / GX_K_INT, also checked by validate */
 	const char *choices[5]; /* GX_K_ENUM, index = value */
 } gx_knob;
@@ -79,45 +38,46 @@ typedef struct {
 #define F(f) offsetof(gx_config, f), sizeof(((gx_config *)0)->f)
 
 static const gx_knob gx_knobs[] = {
-	{"GONEX_STACK_SIZE", GX_K_SIZE, F(stack_size), GX_STACK_MIN, (long long)GX_STACK_MAX, {0}},
-	{"GONEX_GUARD", GX_K_ENUM, F(guard), 0, 2, {"auto", "madvise", "mprotect", 0}},
-	{"GONEX_BACKEND", GX_K_ENUM, F(backend), 0, 2, {"auto", "uring", "epoll", 0}},
-	{"GONEX_RING_ENTRIES", GX_K_INT, F(ring_entries), 1, 32768, {0}},
-	{"GONEX_CQ_ENTRIES", GX_K_INT, F(cq_entries), 0, 1048576, {0}},
-	{"GONEX_DEFER_TASKRUN", GX_K_BOOL, F(defer_taskrun), 0, 1, {0}},
-	{"GONEX_SQPOLL", GX_K_BOOL, F(sqpoll), 0, 1, {0}},
-	{"GONEX_SQPOLL_IDLE_MS", GX_K_INT, F(sqpoll_idle_ms), 0, 60000, {0}},
-	{"GONEX_SQPOLL_CPU", GX_K_INT, F(sqpoll_cpu), -1, 4095, {0}},
-	{"GONEX_LOG", GX_K_BOOL, F(log), 0, 1, {0}},
-	{"GONEX_BUF_COUNT", GX_K_INT, F(buf_count), 0, 32768, {0}},
-	{"GONEX_BUF_SIZE", GX_K_SIZE, F(buf_size), 512, 1048576, {0}},
-	{"GONEX_IOWQ_MAX", GX_K_INT, F(iowq_max), 0, 1024, {0}},
-	{"GONEX_SHM_SIZE", GX_K_SIZE, F(shm_size), (long long)4 << 20, (long long)1 << 40, {0}},
-	{"GONEX_HUGEPAGES", GX_K_ENUM, F(hugepages), 0, 3, {"auto", "hugetlb", "thp", "off", 0}},
-	{"GONEX_SPIN_NS", GX_K_INT, F(spin_ns), 0, 1000000000, {0}},
-	{"GONEX_WORKERS", GX_K_INT, F(workers), -1, GX_MAX_WORKERS, {0}},
-	{"GONEX_WORKERS_MIN", GX_K_INT, F(workers_min), 0, GX_MAX_WORKERS, {0}},
-	{"GONEX_WORKERS_MAX", GX_K_INT, F(workers_max), 0, GX_MAX_WORKERS, {0}},
-	{"GONEX_WORKER_TIMEOUT_MS", GX_K_INT, F(worker_timeout_ms), 0, 86400000, {0}},
-	{"GONEX_AUTO_RESTART", GX_K_BOOL, F(auto_restart), 0, 1, {0}},
-	{"GONEX_CPU_AFFINITY", GX_K_BOOL, F(cpu_affinity), 0, 1, {0}},
-	{"GONEX_NUMA_AWARE", GX_K_BOOL, F(numa_aware), 0, 1, {0}},
-	{"GONEX_POOL_SIZE", GX_K_SIZE, F(pool_size), 0, (long long)1 << 40, {0}},
-	{"GONEX_ZERO_COPY", GX_K_BOOL, F(zero_copy), 0, 1, {0}},
-	{"GONEX_BALANCE", GX_K_ENUM, F(balance), 0, 3, {"round-robin", "least-busy", "weighted", "predictive", 0}},
-	{"GONEX_WEIGHTS", GX_K_WEIGHTS, F(weights), 0, 0, {0}},
-	{"GONEX_WORK_STEALING", GX_K_BOOL, F(work_stealing), 0, 1, {0}},
-	{"GONEX_AUTOSCALING", GX_K_BOOL, F(autoscaling), 0, 1, {0}},
-	{"GONEX_CIRCUIT_BREAKER", GX_K_BOOL, F(circuit_breaker), 0, 1, {0}},
-	{"GONEX_HEALTH_MONITORING", GX_K_BOOL, F(health_monitoring), 0, 1, {0}},
-	{"GONEX_GRACEFUL_DEGRADATION", GX_K_BOOL, F(graceful_degradation), 0, 1, {0}},
-	{"GONEX_SHUTDOWN", GX_K_ENUM, F(shutdown), 0, 1, {"drain", "cancel", 0}},
-	{"GONEX_RETRY_ATTEMPTS", GX_K_INT, F(retry_attempts), 0, 100, {0}},
-	{"GONEX_RESTART_MAX", GX_K_INT, F(restart_max), 1, 1000, {0}},
-	{"GONEX_RESTART_WINDOW_MS", GX_K_INT, F(restart_window_ms), 1, 3600000, {0}},
-	{"GONEX_WORKER_MAX_RSS", GX_K_SIZE, F(worker_max_rss), 0, (long long)1 << 40, {0}},
-	{"GONEX_STATS", GX_K_BOOL, F(stats), 0, 1, {0}},
-	{"GONEX_DUMP_SIGNAL", GX_K_BOOL, F(dump_signal), 0, 1, {0}},
+	{"GONEX_STACK_SIZE", GX_K_SIZE, F(stack_size), 64 * 1024, GX_STACK_MIN, (long long)GX_STACK_MAX, {0}},
+	{"GONEX_GUARD", GX_K_ENUM, F(guard), GX_GUARD_AUTO, 0, 2, {"auto", "madvise", "mprotect", 0}},
+	{"GONEX_BACKEND", GX_K_ENUM, F(backend), GX_BACKEND_AUTO, 0, 2, {"auto", "uring", "epoll", 0}},
+	{"GONEX_RING_ENTRIES", GX_K_INT, F(ring_entries), 256, 1, 32768, {0}},
+	{"GONEX_CQ_ENTRIES", GX_K_INT, F(cq_entries), 0, 0, 1048576, {0}},
+	{"GONEX_DEFER_TASKRUN", GX_K_BOOL, F(defer_taskrun), 1, 0, 1, {0}},
+	{"GONEX_SQPOLL", GX_K_BOOL, F(sqpoll), 0, 0, 1, {0}},
+	{"GONEX_SQPOLL_IDLE_MS", GX_K_INT, F(sqpoll_idle_ms), 1000, 0, 60000, {0}},
+	{"GONEX_SQPOLL_CPU", GX_K_INT, F(sqpoll_cpu), -1, -1, 4095, {0}},
+	{"GONEX_LOG", GX_K_BOOL, F(log), 0, 0, 1, {0}},
+	{"GONEX_BUF_COUNT", GX_K_INT, F(buf_count), 1024, 0, 32768, {0}},
+	{"GONEX_BUF_SIZE", GX_K_SIZE, F(buf_size), 4096, 512, 1048576, {0}},
+	{"GONEX_IOWQ_MAX", GX_K_INT, F(iowq_max), 4, 0, 1024, {0}},
+	{"GONEX_SHM_SIZE", GX_K_SIZE, F(shm_size), (long long)64 << 20, (long long)4 << 20, (long long)1 << 40, {0}},
+	{"GONEX_HUGEPAGES", GX_K_ENUM, F(hugepages), 0, 0, 3, {"auto", "hugetlb", "thp", "off", 0}},
+	{"GONEX_SPIN_NS", GX_K_INT, F(spin_ns), 20000, 0, 1000000000, {0}},
+	{"GONEX_WORKERS", GX_K_INT, F(workers), 0, -1, GX_MAX_WORKERS, {0}},
+	{"GONEX_WORKERS_MIN", GX_K_INT, F(workers_min), 0, 0, GX_MAX_WORKERS, {0}},
+	{"GONEX_WORKERS_MAX", GX_K_INT, F(workers_max), 0, 0, GX_MAX_WORKERS, {0}},
+	{"GONEX_WORKER_TIMEOUT_MS", GX_K_INT, F(worker_timeout_ms), 0, 0, 86400000, {0}},
+	{"GONEX_AUTO_RESTART", GX_K_BOOL, F(auto_restart), 1, 0, 1, {0}},
+	{"GONEX_CPU_AFFINITY", GX_K_BOOL, F(cpu_affinity), 1, 0, 1, {0}},
+	{"GONEX_NUMA_AWARE", GX_K_BOOL, F(numa_aware), 1, 0, 1, {0}},
+	{"GONEX_POOL_SIZE", GX_K_SIZE, F(pool_size), 0, 0, (long long)1 << 40, {0}},
+	{"GONEX_ZERO_COPY", GX_K_BOOL, F(zero_copy), 1, 0, 1, {0}},
+	{"GONEX_BALANCE", GX_K_ENUM, F(balance), GX_BALANCE_LEAST_BUSY, 0, 3,
+	 {"round-robin", "least-busy", "weighted", "predictive", 0}},
+	{"GONEX_WEIGHTS", GX_K_WEIGHTS, F(weights), 0, 0, 0, {0}},
+	{"GONEX_WORK_STEALING", GX_K_BOOL, F(work_stealing), 1, 0, 1, {0}},
+	{"GONEX_AUTOSCALING", GX_K_BOOL, F(autoscaling), 0, 0, 1, {0}},
+	{"GONEX_CIRCUIT_BREAKER", GX_K_BOOL, F(circuit_breaker), 0, 0, 1, {0}},
+	{"GONEX_HEALTH_MONITORING", GX_K_BOOL, F(health_monitoring), 1, 0, 1, {0}},
+	{"GONEX_GRACEFUL_DEGRADATION", GX_K_BOOL, F(graceful_degradation), 1, 0, 1, {0}},
+	{"GONEX_SHUTDOWN", GX_K_ENUM, F(shutdown), GX_SHUTDOWN_DRAIN, 0, 1, {"drain", "cancel", 0}},
+	{"GONEX_RETRY_ATTEMPTS", GX_K_INT, F(retry_attempts), 2, 0, 100, {0}},
+	{"GONEX_RESTART_MAX", GX_K_INT, F(restart_max), 5, 1, 1000, {0}},
+	{"GONEX_RESTART_WINDOW_MS", GX_K_INT, F(restart_window_ms), 10000, 1, 3600000, {0}},
+	{"GONEX_WORKER_MAX_RSS", GX_K_SIZE, F(worker_max_rss), 0, 0, (long long)1 << 40, {0}},
+	{"GONEX_STATS", GX_K_BOOL, F(stats), 1, 0, 1, {0}},
+	{"GONEX_DUMP_SIGNAL", GX_K_BOOL, F(dump_signal), 0, 0, 1, {0}},
 };
 
 #define GX_NKNOBS (sizeof gx_knobs / sizeof gx_knobs[0])
@@ -151,6 +111,14 @@ static void gx_field_set(gx_config *cfg, const gx_knob *k, long long v)
 		uint64_t x = (uint64_t)v;
 		memcpy(p, &x, 8);
 	}
+}
+
+void gx_config_init(gx_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg); /* weights: "", every worker weighs 1 */
+	for (size_t i = 0; i < GX_NKNOBS; i++)
+		if (gx_knobs[i].kind != GX_K_WEIGHTS)
+			gx_field_set(cfg, &gx_knobs[i], gx_knobs[i].def);
 }
 
 /* Decimal integer, optional leading '-', optional size suffix. */

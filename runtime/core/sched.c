@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "arch/switch.h"
+#include "core/list.h"
 #include "core/panic.h"
 #include "core/rand.h"
 #include "core/stack.h"
@@ -65,12 +66,7 @@ static _Noreturn void gx_co_finish(gx_co *self)
 	if (self->flags & GX_CO_F_MAIN)
 		S.main_done = true;
 	S.alive--;
-	if (self->all_prev)
-		self->all_prev->all_next = self->all_next;
-	else
-		S.all = self->all_next;
-	if (self->all_next)
-		self->all_next->all_prev = self->all_prev;
+	GX_LIST_UNLINK(&S.all, self, all_next, all_prev);
 	gx_co *to = S.main_done ? &S.root : gx_pick();
 	gx_stack_put(self); /* still running on it: see the invariants */
 	to->state = GX_CO_RUNNING;
@@ -118,11 +114,7 @@ static gx_co *gx_co_new(gx_fn fn, void *arg, size_t stack_size, const char *name
 	co->flags = 0;
 	co->wait_reason = NULL;
 	co->waiter = NULL;
-	co->all_prev = NULL;
-	co->all_next = S.all;
-	if (S.all)
-		S.all->all_prev = co;
-	S.all = co;
+	GX_LIST_PUSH(&S.all, co, all_next, all_prev);
 	size_t i = 0;
 	if (name)
 		for (; i < GX_NAME_MAX && name[i]; i++)

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/list.h"
 #include "core/sched.h"
 
 #include <gonex/time.h>
@@ -84,14 +85,9 @@ static inline void gx_waitq_unlink(gx_waitq *q, gx_wq_node *n)
 {
 	if (!n->linked)
 		return;
-	if (n->prev)
-		n->prev->next = n->next;
-	else
-		q->head = n->next;
-	if (n->next)
-		n->next->prev = n->prev;
-	else
+	if (!n->next)
 		q->tail = n->prev;
+	GX_LIST_UNLINK(&q->head, n, next, prev);
 	n->linked = false;
 }
 

@@ -285,13 +285,10 @@ static bool gx_epoll_busy(gx_loop *loop)
 	return loop->inflight > 0;
 }
 
+/* By role, as backend.h lists them: life, the loop, operations. */
 const gx_backend_ops gx_backend_epoll = {
 	.name = "epoll",
-	.create = gx_epoll_create,
-	.destroy = gx_epoll_destroy,
-	.wait = gx_epoll_wait,
-	.busy = gx_epoll_busy,
-	.arm = gx_epoll_arm,
-	.cancel = gx_epoll_cancel,
-	.forget = gx_epoll_forget,
+	.create = gx_epoll_create, .destroy = gx_epoll_destroy,
+	.wait = gx_epoll_wait, .busy = gx_epoll_busy,
+	.arm = gx_epoll_arm, .cancel = gx_epoll_cancel, .forget = gx_epoll_forget,
 };

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fifo.h"
 #include "io/loop.h"
 #include "io/op.h"
 
@@ -30,30 +31,26 @@ struct gx_listener {
 	bool multishot;  /* io_uring backend */
 	bool stopping;   /* gx_listener_stop has begun: never re-arm */
 	int err;         /* an error to hand to the next acceptor */
-	int *q;          /* accepted fds not yet taken (FIFO ring) */
-	uint32_t head, len, cap;
+	gx_fifo q;       /* accepted fds (int) not yet taken */
 	gx_waitq waiters;  /* node->elem: int result slot */
 	gx_waitq stopq;    /* gx_listener_stop waiting for the last CQE */
 };
 
 static void gx_listener_push(gx_listener *l, int fd)
 {
-	if (l->len == l->cap) {
-		uint32_t cap = l->cap ? l->cap * 2 : 64;
-		int *q = malloc(cap * sizeof *q);
-		if (!q) {
-			close(fd); /* no room: the peer sees a reset, nothing leaks */
-			return;
-		}
-		for (uint32_t i = 0; i < l->len; i++)
-			q[i] = l->q[(l->head + i) % l->cap];
-		free(l->q);
-		l->q = q;
-		l->head = 0;
-		l->cap = cap;
-	}
-	l->q[(l->head + l->len) % l->cap] = fd;
-	l->len++;
+	int *slot = gx_fifo_push(&l->q);
+	if (slot)
+		*slot = fd;
+	else
+		close(fd); /* no room: the peer sees a reset, nothing leaks */
+}
+
+/* Take the oldest accepted fd (the queue is not empty). */
+static int gx_listener_pop(gx_listener *l)
+{
+	int fd = *(int *)gx_fifo_at(&l->q, 0);
+	gx_fifo_drop(&l->q);
+	return fd;
 }
 
 static void gx_listener_cqe(gx_io_req *req, int32_t res, uint32_t flags)
@@ -118,6 +115,7 @@ int gx_listener_start(gx_listener **out, int fd)
 	if (!l)
 		return -ENOMEM;
 	l->fd = fd;
+	gx_fifo_init(&l->q, sizeof(int), 64);
 	l->multishot = gx_loop_get()->ops == &gx_backend_uring;
 	if (l->multishot) {
 		int rc = gx_listener_arm(l);
@@ -137,12 +135,8 @@ int gx_listener_accept(gx_listener *l, gx_until u)
 	if (!l->multishot)
 		return l->stopping ? -ECANCELED : gx_accept(l->fd, NULL, NULL, SOCK_NONBLOCK, u);
 again:
-	if (l->len > 0) {
-		int fd = l->q[l->head];
-		l->head = (l->head + 1) % l->cap;
-		l->len--;
-		return fd;
-	}
+	if (l->q.len > 0)
+		return gx_listener_pop(l);
 	if (l->err) {
 		int e = l->err;
 		l->err = 0;
@@ -196,12 +190,9 @@ int gx_listener_stop(gx_listener *l)
 		*(int *)w->elem = -ECANCELED;
 		gx_wake(w);
 	}
-	while (l->len > 0) {
-		close(l->q[l->head]);
-		l->head = (l->head + 1) % l->cap;
-		l->len--;
-	}
-	free(l->q);
+	while (l->q.len > 0)
+		close(gx_listener_pop(l));
+	gx_fifo_free(&l->q);
 	free(l);
 	return 0;
 }

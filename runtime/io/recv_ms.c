@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "core/fifo.h"
 #include "io/loop.h"
 #include "io/op.h"
 
@@ -46,10 +47,15 @@ struct gx_rx {
 	bool decided;
 	int32_t err;       /* an error to hand to the next receive */
 	uint32_t users;    /* gx_recv calls inside gx_recv_ms (close waits) */
-	gx_rx_chunk *q;    /* queued buffers, a ring of cap entries */
-	uint32_t head, len, cap;
+	gx_fifo q;         /* queued buffers (gx_rx_chunk) */
 	gx_waitq waiters;
 };
+
+/* The i-th queued buffer of rx, oldest first. */
+static inline gx_rx_chunk *gx_rx_at(struct gx_rx *rx, uint32_t i)
+{
+	return gx_fifo_at(&rx->q, i);
+}
 
 static struct {
 	struct io_uring_buf_ring *br;
@@ -120,29 +126,18 @@ static void gx_rx_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 	}
 	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
 		uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
-		if (rx->len == rx->cap) {
-			/* more CQEs can land between the pause and its effect */
-			uint32_t cap = rx->cap ? rx->cap * 2 : GX_RX_MAX_QUEUED * 2;
-			gx_rx_chunk *q = malloc(cap * sizeof *q);
-			if (!q) {
-				gx_bufring_give_back(bid); /* its bytes are lost: report it */
-				rx->err = -ENOMEM;
-				gx_waitq_wake_all(&rx->waiters);
-				return;
-			}
-			for (uint32_t i = 0; i < rx->len; i++)
-				q[i] = rx->q[(rx->head + i) % rx->cap];
-			free(rx->q);
-			rx->q = q;
-			rx->head = 0;
-			rx->cap = cap;
+		/* it may grow: more CQEs can land between the pause and its effect */
+		gx_rx_chunk *c = gx_fifo_push(&rx->q);
+		if (!c) {
+			gx_bufring_give_back(bid); /* its bytes are lost: report it */
+			rx->err = -ENOMEM;
+			gx_waitq_wake_all(&rx->waiters);
+			return;
 		}
-		gx_rx_chunk *c = &rx->q[(rx->head + rx->len) % rx->cap];
 		c->bid = bid;
 		c->len = (uint32_t)res;
 		c->off = 0;
-		rx->len++;
-		if (rx->len >= GX_RX_MAX_QUEUED && rx->armed) { /* the reader is behind: pause */
+		if (rx->q.len >= GX_RX_MAX_QUEUED && rx->armed) { /* the reader is behind: pause */
 			gx_loop *loop = gx_loop_get();
 			loop->ops->cancel(loop, &rx->op);
 		}
@@ -181,6 +176,7 @@ int gx_recv_ms_applies(gx_fd *fds)
 		fds->rx = calloc(1, sizeof *fds->rx);
 		if (!fds->rx)
 			return 0;
+		gx_fifo_init(&fds->rx->q, sizeof(gx_rx_chunk), GX_RX_MAX_QUEUED * 2);
 	}
 	struct gx_rx *rx = fds->rx;
 	if (!rx->decided) {
@@ -195,10 +191,10 @@ int gx_recv_ms_applies(gx_fd *fds)
 static ssize_t gx_recv_ms_loop(gx_fd *fds, struct gx_rx *rx, void *buf, size_t len, gx_until u)
 {
 	for (;;) {
-		if (rx->len > 0) {
+		if (rx->q.len > 0) {
 			size_t n = 0;
-			while (rx->len > 0 && n < len) {
-				gx_rx_chunk *c = &rx->q[rx->head];
+			while (rx->q.len > 0 && n < len) {
+				gx_rx_chunk *c = gx_rx_at(rx, 0);
 				size_t k = c->len - c->off;
 				if (k > len - n)
 					k = len - n;
@@ -207,8 +203,7 @@ static ssize_t gx_recv_ms_loop(gx_fd *fds, struct gx_rx *rx, void *buf, size_t l
 				c->off += (uint32_t)k;
 				if (c->off == c->len) {
 					gx_bufring_give_back(c->bid);
-					rx->head = (rx->head + 1) % rx->cap;
-					rx->len--;
+					gx_fifo_drop(&rx->q);
 				}
 			}
 			return (ssize_t)n;
@@ -275,14 +270,15 @@ int gx_recv_ms_stop(gx_fd *fds)
 ssize_t gx_recv_ms_take(gx_fd *fds, const struct iovec *iov, size_t cnt, bool peek)
 {
 	struct gx_rx *rx = fds->rx;
-	if (!rx || rx->len == 0)
+	if (!rx || rx->q.len == 0)
 		return -EAGAIN;
 	size_t n = 0;
-	uint32_t head = rx->head, left = rx->len, off = rx->q[head].off;
-	for (size_t i = 0; i < cnt && left > 0; i++) {
+	/* at: the entry being copied (a peek passes entries, a take drops them) */
+	uint32_t at = 0, off = gx_rx_at(rx, 0)->off;
+	for (size_t i = 0; i < cnt && at < rx->q.len; i++) {
 		size_t done = 0;
-		while (done < iov[i].iov_len && left > 0) {
-			gx_rx_chunk *c = &rx->q[head];
+		while (done < iov[i].iov_len && at < rx->q.len) {
+			gx_rx_chunk *c = gx_rx_at(rx, at);
 			size_t k = c->len - off;
 			if (k > iov[i].iov_len - done)
 				k = iov[i].iov_len - done;
@@ -290,14 +286,13 @@ ssize_t gx_recv_ms_take(gx_fd *fds, const struct iovec *iov, size_t cnt, bool pe
 			done += k;
 			off += (uint32_t)k;
 			if (off == c->len) {
-				if (!peek) {
+				if (peek) {
+					at++;
+				} else {
 					gx_bufring_give_back(c->bid);
-					rx->head = (rx->head + 1) % rx->cap;
-					rx->len--;
+					gx_fifo_drop(&rx->q);
 				}
-				head = (head + 1) % rx->cap;
-				left--;
-				off = left ? rx->q[head].off : 0;
+				off = at < rx->q.len ? gx_rx_at(rx, at)->off : 0;
 			} else if (!peek) {
 				c->off = off;
 			}
@@ -322,13 +317,12 @@ void gx_recv_ms_reset(gx_fd *fds)
 	struct gx_rx *rx = fds->rx;
 	if (!rx)
 		return;
-	while (rx->len > 0) {
+	while (rx->q.len > 0) {
 		if (B.br)
-			gx_bufring_give_back(rx->q[rx->head].bid);
-		rx->head = (rx->head + 1) % rx->cap;
-		rx->len--;
+			gx_bufring_give_back(gx_rx_at(rx, 0)->bid);
+		gx_fifo_drop(&rx->q);
 	}
-	free(rx->q);
+	gx_fifo_free(&rx->q);
 	free(rx);
 	fds->rx = NULL;
 }

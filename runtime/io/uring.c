@@ -201,6 +201,19 @@ static struct io_uring_sqe *gx_uring_sqe(struct io_uring *r)
 	return sqe;
 }
 
+/*
+ * The operations that move data are one io_uring_prep_rw each, which is
+ * all liburing's io_uring_prep_read, _write, _readv, _writev, _recv,
+ * _send, _recvmsg and _sendmsg do (the socket ones then set msg_flags):
+ * within each read/write pair only the opcode differs.
+ */
+static const uint8_t gx_uring_rw_opcode[] = {
+	[GX_OP_READ] = IORING_OP_READ,       [GX_OP_WRITE] = IORING_OP_WRITE,
+	[GX_OP_READV] = IORING_OP_READV,     [GX_OP_WRITEV] = IORING_OP_WRITEV,
+	[GX_OP_RECV] = IORING_OP_RECV,       [GX_OP_SEND] = IORING_OP_SEND,
+	[GX_OP_RECVMSG] = IORING_OP_RECVMSG, [GX_OP_SENDMSG] = IORING_OP_SENDMSG,
+};
+
 static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
 {
 	gx_uring *u = loop->priv;
@@ -209,28 +222,22 @@ static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
 		return -EAGAIN;
 	switch (op->opcode) {
 	case GX_OP_READ:
-		io_uring_prep_read(sqe, op->fd, op->buf, op->len, op->off);
-		break;
-	case GX_OP_WRITE:
-		io_uring_prep_write(sqe, op->fd, op->buf, op->len, op->off);
+	case GX_OP_WRITE: /* len bytes at off ((uint64_t)-1: the file position) */
+		io_uring_prep_rw(gx_uring_rw_opcode[op->opcode], sqe, op->fd, op->buf, op->len, op->off);
 		break;
 	case GX_OP_READV:
-		io_uring_prep_readv(sqe, op->fd, op->buf, op->len, (uint64_t)-1);
-		break;
-	case GX_OP_WRITEV:
-		io_uring_prep_writev(sqe, op->fd, op->buf, op->len, (uint64_t)-1);
+	case GX_OP_WRITEV: /* len iovecs, at the file position */
+		io_uring_prep_rw(gx_uring_rw_opcode[op->opcode], sqe, op->fd, op->buf, op->len, (uint64_t)-1);
 		break;
 	case GX_OP_RECV:
-		io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->flags);
-		break;
-	case GX_OP_SEND:
-		io_uring_prep_send(sqe, op->fd, op->buf, op->len, op->flags);
+	case GX_OP_SEND: /* len bytes */
+		io_uring_prep_rw(gx_uring_rw_opcode[op->opcode], sqe, op->fd, op->buf, op->len, 0);
+		sqe->msg_flags = (uint32_t)op->flags;
 		break;
 	case GX_OP_RECVMSG:
-		io_uring_prep_recvmsg(sqe, op->fd, op->buf, (unsigned)op->flags);
-		break;
-	case GX_OP_SENDMSG:
-		io_uring_prep_sendmsg(sqe, op->fd, op->buf, (unsigned)op->flags);
+	case GX_OP_SENDMSG: /* one msghdr */
+		io_uring_prep_rw(gx_uring_rw_opcode[op->opcode], sqe, op->fd, op->buf, 1, 0);
+		sqe->msg_flags = (uint32_t)op->flags;
 		break;
 	case GX_OP_ACCEPT:
 		io_uring_prep_accept(sqe, op->fd, op->buf, op->addrlen, op->flags);
@@ -280,12 +287,11 @@ static void gx_uring_cancel(gx_loop *loop, gx_io_op *op)
 	io_uring_sqe_set_data(sqe, NULL); /* its own CQE carries nothing */
 }
 
+/* By role, as backend.h lists them: life, the loop, operations (forget
+ * is optional; this backend has no per-fd state to drop). */
 const gx_backend_ops gx_backend_uring = {
 	.name = "io_uring",
-	.create = gx_uring_create,
-	.destroy = gx_uring_destroy,
-	.wait = gx_uring_wait,
-	.busy = gx_uring_busy,
-	.arm = gx_uring_arm,
-	.cancel = gx_uring_cancel,
+	.create = gx_uring_create, .destroy = gx_uring_destroy,
+	.wait = gx_uring_wait, .busy = gx_uring_busy,
+	.arm = gx_uring_arm, .cancel = gx_uring_cancel,
 };

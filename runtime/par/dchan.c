@@ -323,14 +323,11 @@ static size_t gx_dch_cap(const gx_chan *c)
 	return v ? v->cap : 0;
 }
 
+/* By role: life, traffic, size. */
 static const gx_dchan_hooks gx_dch_hooks = {
-	.make = gx_dch_make,
-	.free = gx_dch_free,
-	.send = gx_dch_send,
-	.recv = gx_dch_recv,
-	.close = gx_dch_close,
-	.len = gx_dch_len,
-	.cap = gx_dch_cap,
+	.make = gx_dch_make, .free = gx_dch_free,
+	.send = gx_dch_send, .recv = gx_dch_recv, .close = gx_dch_close,
+	.len = gx_dch_len, .cap = gx_dch_cap,
 };
 
 /* gx_run calls this (a constructor would not run when the static library

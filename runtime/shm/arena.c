@@ -1,5 +1,7 @@
 /*
- * The shared arena: tiers, NUMA placement, process slots, repair.
+ * The shared arena: tiers, NUMA placement, and its life in a process:
+ * create, find, destroy, reset. Process slots, liveness and repair are in
+ * arena_proc.c.
  *
  * What: one memfd mapped MAP_SHARED before fork. Tiers are tried in order
  * (hugetlb memfd, memfd + MADV_HUGEPAGE checked in smaps, 4 KiB pages);
@@ -7,10 +9,19 @@
  * and each part mbind()-ed before anything touches it. The header (offset
  * 0) is written last, after placement.
  *
- * Process slots: a process takes a slot (CAS on pid 0 -> its pid) on first
- * use; the slot index is cached per arena and forgotten in a forked child
- * (pthread_atfork), so a child takes its own. The slot holds the claim
- * journals that gx_arena_repair reads after the process died.
+ * Invariants:
+ *  - every bound this process uses (size, slabs, node parts) comes from its
+ *    table of geometries (gx_geos), filled by gx_arena_create and inherited
+ *    by forked children, never read back from the shared header;
+ *  - an arena is in the table from its create to its destroy, at most 16
+ *    at a time.
+ *
+ * Who writes what: only the creator writes the header, once (and
+ * gx_arena_reset, which writes it again the same way); the table is this
+ * process's own.
+ *
+ * Ordering: the header's fields, then its magic with release
+ * (gx_hdr_write); a reader that sees the magic (acquire) sees the header.
  *
  * Rejected: numa_alloc_onnode (private memory: copy-on-write after fork);
  * MAP_ANONYMOUS|MAP_SHARED (no way to ask for hugetlb through a file we can
@@ -19,28 +30,17 @@
 #include "shm/shm.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "arch/relax.h"
 #include "core/panic.h"
-#include "core/sched.h"
 #include "gx_build_config.h"
 
 #include <gonex/config.h>
-#include <gonex/coro.h>
-#include <gonex/time.h>
 
 #if GX_HAVE_NUMA
 #include <numa.h>
@@ -56,7 +56,7 @@
 #define GX_ARENA_MAX ((size_t)1 << 40)
 #define GX_ARENA_GUARD ((size_t)64 << 10)
 
-static int gx_arena_register(const gx_arena_hdr *h, int fd);
+static int gx_arena_register(const gx_arena_geo *g);
 
 static const char *const gx_tier_names[] = {"auto", "hugetlb", "thp", "4k"};
 
@@ -331,9 +331,9 @@ static void gx_mk_thp(gx_mk *m)
 	m->tier = GX_MEM_4K;
 }
 
-/* Write the header: the geometry (copied into this process's table right
- * after), then the magic with release. */
-static void gx_hdr_write(gx_arena_hdr *h, const gx_arena_geo *g, int64_t spin_ns, const char *why)
+/* Write the header from the geometry g (the one this process keeps in its
+ * table), then the magic with release. */
+static void gx_hdr_write(gx_arena_hdr *h, const gx_arena_geo *g)
 {
 	memset(h, 0, sizeof *h);
 	h->size = g->size;
@@ -341,8 +341,8 @@ static void gx_hdr_write(gx_arena_hdr *h, const gx_arena_geo *g, int64_t spin_ns
 	h->tier = g->tier;
 	h->nodes = g->nodes;
 	h->numa_placed = g->numa_placed;
-	h->spin_ns = spin_ns;
-	snprintf(h->why, sizeof h->why, "%.*s", (int)sizeof h->why - 1, why);
+	h->spin_ns = g->spin_ns;
+	snprintf(h->why, sizeof h->why, "%.*s", (int)sizeof h->why - 1, g->why);
 	h->slab_first = g->slab_first;
 	h->nslabs = g->nslabs;
 	h->pool_limit = g->pool_limit;
@@ -383,8 +383,11 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 		g.part_base[n] = m.hdr + m.per * (uint64_t)n * GX_SLAB;
 		g.part_end[n] = n == m.nodes - 1 ? m.hdr + m.nslabs * GX_SLAB : m.hdr + m.per * (uint64_t)(n + 1) * GX_SLAB;
 	}
-	gx_hdr_write((gx_arena_hdr *)m.base, &g, m.o.spin_ns, m.why);
-	if (gx_arena_register((gx_arena_hdr *)m.base, m.fd) < 0) {
+	g.fd = m.fd;
+	_Static_assert(sizeof g.why == sizeof m.why, "why");
+	memcpy(g.why, m.why, sizeof g.why);
+	gx_hdr_write((gx_arena_hdr *)m.base, &g);
+	if (gx_arena_register(&g) < 0) {
 		gx_unmap_guarded(m.base, m.size);
 		close(m.fd);
 		return -EMFILE; /* 16 arenas mapped here already */
@@ -396,12 +399,7 @@ int gx_arena_create(gx_arena **out, const gx_arena_opts *opts)
 	return 0;
 }
 
-
-#define GX_SLOT_CACHE 8
-static struct {
-	gx_arena *a;
-	int slot;
-} gx_slots[GX_SLOT_CACHE];
+/* ---- the arenas mapped here ---- */
 
 /* Arenas mapped in this process, with their geometry (a forked child
  * inherits the table, as it inherits the mappings): a ring finds its arena,
@@ -417,31 +415,15 @@ const gx_arena_geo *gx_geo(const gx_arena *a)
 	return NULL;
 }
 
-/* Record the arena gx_arena_create just wrote (h is trusted here: nobody
- * else has mapped it yet). 0, or -ENOSPC when 16 arenas are mapped. */
-static int gx_arena_register(const gx_arena_hdr *h, int fd)
+/* Keep the geometry g of the arena gx_arena_create just made (the same it
+ * wrote into the header; nothing is read back from there). 0, or -ENOSPC
+ * when 16 arenas are mapped. */
+static int gx_arena_register(const gx_arena_geo *g)
 {
 	for (int i = 0; i < GX_ARENAS; i++) {
-		gx_arena_geo *g = &gx_geos[i];
-		if (g->base)
+		if (gx_geos[i].base)
 			continue;
-		memset(g, 0, sizeof *g);
-		g->size = h->size;
-		g->page_size = h->page_size;
-		g->slab_first = h->slab_first;
-		g->nslabs = h->nslabs;
-		g->pool_limit = h->pool_limit;
-		g->spin_ns = h->spin_ns;
-		g->nodes = h->nodes;
-		g->tier = h->tier;
-		g->numa_placed = h->numa_placed;
-		g->fd = fd;
-		for (uint32_t n = 0; n < h->nodes; n++) {
-			g->part_base[n] = h->part[n].base;
-			g->part_end[n] = h->part[n].end;
-		}
-		memcpy(g->why, h->why, sizeof g->why);
-		g->base = (char *)h;
+		gx_geos[i] = *g;
 		return 0;
 	}
 	return -ENOSPC;
@@ -464,9 +446,7 @@ int gx_arena_destroy(gx_arena *a)
 	if (!g)
 		return -EINVAL;
 	gx_arena_detach(a); /* -ESRCH when this process never used it */
-	for (int i = 0; i < GX_SLOT_CACHE; i++)
-		if (gx_slots[i].a == a)
-			gx_slots[i].a = NULL;
+	gx_shm_slot_forget(a);
 	if (g->fd >= 0)
 		close(g->fd);
 	size_t size = g->size;
@@ -510,95 +490,6 @@ gx_off gx_arena_off(const gx_arena *a, const void *p)
 	return q - b;
 }
 
-/* ---- process slots ---- */
-
-static pthread_once_t gx_atfork_once = PTHREAD_ONCE_INIT;
-
-static void gx_slots_forget(void)
-{
-	memset(gx_slots, 0, sizeof gx_slots);
-}
-
-static void gx_atfork_init(void)
-{
-	pthread_atfork(NULL, NULL, gx_slots_forget);
-}
-
-static int gx_my_node(const gx_arena *a)
-{
-	int node = 0;
-#if GX_HAVE_NUMA
-	if (gx_geo(a)->numa_placed > 1 && numa_available() >= 0) {
-		int cpu = sched_getcpu();
-		node = cpu >= 0 ? numa_node_of_cpu(cpu) : 0;
-	}
-#endif
-	if (node < 0 || (uint32_t)node >= gx_geo(a)->nodes)
-		node = 0;
-	return node;
-}
-
-int gx_shm_slot(gx_arena *a)
-{
-	for (int i = 0; i < GX_SLOT_CACHE; i++)
-		if (gx_slots[i].a == a)
-			return gx_slots[i].slot;
-	return gx_arena_attach(a);
-}
-
-int gx_arena_attach(gx_arena *a)
-{
-	if (!gx_geo(a))
-		return -EINVAL;
-	pthread_once(&gx_atfork_once, gx_atfork_init);
-	for (int i = 0; i < GX_SLOT_CACHE; i++)
-		if (gx_slots[i].a == a)
-			return gx_slots[i].slot;
-	int c = -1;
-	for (int i = 0; i < GX_SLOT_CACHE && c < 0; i++)
-		if (!gx_slots[i].a)
-			c = i;
-	if (c < 0)
-		return -ENOSPC;
-	gx_arena_hdr *h = gx_ah(a);
-	int32_t me = (int32_t)getpid();
-	for (int s = 0; s < GX_SHM_MAX_PROCS; s++) {
-		gx_proc *p = &h->proc[s];
-		int32_t zero = 0;
-		if (atomic_load_explicit(&p->pid, memory_order_relaxed) != 0 ||
-		    !atomic_compare_exchange_strong(&p->pid, &zero, me))
-			continue;
-		atomic_fetch_add(&p->gen, 1);
-		p->node = (uint16_t)gx_my_node(a);
-		atomic_store(&p->pj_kind, GX_J_NONE);
-		atomic_store(&p->rj_kind, GX_JR_NONE);
-		memset(p->cache_n, 0, sizeof p->cache_n);
-		atomic_fetch_add(&h->procs_used, 1);
-		gx_slots[c].a = a;
-		gx_slots[c].slot = s;
-		return s;
-	}
-	return -ENOSPC;
-}
-
-int gx_arena_detach(gx_arena *a)
-{
-	if (!gx_geo(a))
-		return -EINVAL;
-	for (int i = 0; i < GX_SLOT_CACHE; i++) {
-		if (gx_slots[i].a != a)
-			continue;
-		int s = gx_slots[i].slot;
-		gx_pool_flush_cache(a, s);
-		gx_arena_hdr *h = gx_ah(a);
-		atomic_fetch_sub(&h->procs_used, 1);
-		atomic_store(&h->proc[s].pid, 0);
-		gx_slots[i].a = NULL;
-		return 0;
-	}
-	return -ESRCH;
-}
-
 int gx_arena_reset(gx_arena *a)
 {
 	gx_arena_geo *g = (gx_arena_geo *)gx_geo(a);
@@ -615,185 +506,9 @@ int gx_arena_reset(gx_arena *a)
 			atomic_store_explicit(&((gx_slab_hdr *)(g->base + off))->magic, 0, memory_order_relaxed);
 	}
 	uint32_t deaths = atomic_load(&h->deaths);
-	gx_hdr_write(h, g, g->spin_ns, g->why);
-	for (int i = 0; i < GX_SLOT_CACHE; i++)
-		if (gx_slots[i].a == a)
-			gx_slots[i].a = NULL;
+	gx_hdr_write(h, g);
+	gx_shm_slot_forget(a);
 	atomic_store(&h->deaths, deaths);
 	gx_arena_wake_all(a); /* anyone asleep in it looks again (and finds nothing) */
 	return 0;
-}
-
-ssize_t gx_proc_read(int32_t pid, const char *name, char *buf, size_t cap)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
-	ssize_t n = read(fd, buf, cap - 1);
-	int e = errno;
-	close(fd);
-	if (n <= 0)
-		return n == 0 || e == ESRCH ? -ESRCH : -e;
-	buf[n] = 0;
-	return n;
-}
-
-int gx_proc_stat(int32_t pid, char *state, int32_t *ppid)
-{
-	char buf[512];
-	ssize_t n = gx_proc_read(pid, "stat", buf, sizeof buf);
-	if (n < 0)
-		return (int)n;
-	/* the name in brackets may hold anything: parse after the last ')' */
-	char *rp = strrchr(buf, ')'), st;
-	int pp;
-	if (!rp || sscanf(rp + 1, " %c %d", &st, &pp) != 2)
-		return -EIO;
-	*state = st;
-	if (ppid)
-		*ppid = pp;
-	return 0;
-}
-
-/* 1 when pid is gone (or a zombie), 0 when it runs. A pid read from
- * shared memory may be anything: only a positive one is looked at (kill
- * with 0 or a negative pid would address a whole group). */
-static int gx_pid_dead(pid_t pid)
-{
-	if (pid <= 0)
-		return 1;
-	if (kill(pid, 0) != 0)
-		return errno == ESRCH;
-	char st;
-	return gx_proc_stat(pid, &st, NULL) < 0 || st == 'Z' || st == 'X';
-}
-
-uint32_t gx_owner_tag(gx_arena *a)
-{
-	int s = gx_shm_slot(a);
-	if (s < 0)
-		return 0;
-	uint32_t gen = atomic_load_explicit(&gx_ah(a)->proc[s].gen, memory_order_relaxed);
-	return (gen & 0xffffu) << 16 | (uint32_t)(s + 1);
-}
-
-bool gx_owner_waitable(gx_arena *a, uint32_t tag)
-{
-	uint32_t s1 = tag & 0xffffu;
-	if (s1 == 0 || s1 > GX_SHM_MAX_PROCS)
-		return false;
-	gx_proc *p = &gx_ah(a)->proc[s1 - 1];
-	if ((atomic_load_explicit(&p->gen, memory_order_relaxed) & 0xffffu) != tag >> 16)
-		return false; /* the slot was taken again since */
-	int32_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
-	if (pid == (int32_t)getpid())
-		return true;
-	char st;
-	if (pid <= 0 || gx_proc_stat(pid, &st, NULL) < 0)
-		return false;
-	return st != 'Z' && st != 'X' && st != 'T' && st != 't';
-}
-
-bool gx_spin_pause(gx_spin *s)
-{
-	if (s->n++ < 256) {
-		gx_cpu_relax();
-		return false;
-	}
-	if (gx_co_current())
-		gx_yield();
-	else
-		sched_yield();
-	int64_t now = gx_now();
-	if (s->next_look == 0) {
-		s->next_look = now + GX_MILLISECOND;
-		return false;
-	}
-	if (now < s->next_look)
-		return false;
-	s->next_look = now + GX_MILLISECOND;
-	return true;
-}
-
-int gx_slot_alive(gx_arena *a, int s)
-{
-	int32_t pid = atomic_load(&gx_ah(a)->proc[s].pid);
-	return pid > 0 && (pid == (int32_t)getpid() || !gx_pid_dead(pid));
-}
-
-static void gx_repair_one(gx_arena *a, int s, gx_repair_report *rep)
-{
-	gx_arena_hdr *h = gx_ah(a);
-	for (int i = 0; i < GX_MAX_RINGS; i++) {
-		uint64_t off = atomic_load(&h->rings[i]);
-		if (!off)
-			continue;
-		gx_ring *r = gx_ring_at(a, off);
-		if (r)
-			gx_ring_repair_slot(a, r, s, rep);
-	}
-	rep->chunks_freed += gx_pool_repair_slot(a, s, &rep->garbage);
-	gx_proc *p = &h->proc[s];
-	atomic_store(&p->pj_kind, GX_J_NONE);
-	atomic_store(&p->rj_kind, GX_JR_NONE);
-	atomic_fetch_sub(&h->procs_used, 1);
-	atomic_store(&p->pid, 0);
-	rep->procs++;
-	/* last: whatever wake-up the dead one owed (it may have died between
-	 * a publish and its FUTEX_WAKE) is given to every sleeper now */
-	gx_arena_wake_all(a);
-}
-
-void gx_arena_wake_all(gx_arena *a)
-{
-	if (!gx_geo(a))
-		return;
-	gx_arena_hdr *h = gx_ah(a);
-	/* release: a sleeper woken by the bump (its futex value no longer
-	 * matches, or the wake) sees every repair store made before it */
-	atomic_fetch_add_explicit(&h->deaths, 1, memory_order_release);
-	syscall(SYS_futex, &h->deaths, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
-int gx_arena_repair_slot(gx_arena *a, int s, int32_t pid, gx_repair_report *rep)
-{
-	if (!gx_geo(a) || s < 0 || s >= GX_SHM_MAX_PROCS || pid <= 0)
-		return 0;
-	gx_repair_report local;
-	if (!rep)
-		rep = &local;
-	memset(rep, 0, sizeof *rep);
-	if (atomic_load(&gx_ah(a)->proc[s].pid) != pid)
-		return 0;
-	gx_repair_one(a, s, rep);
-	return 1;
-}
-
-int gx_arena_repair(gx_arena *a, pid_t pid, gx_repair_report *rep)
-{
-	if (!gx_geo(a) || pid < 0)
-		return -EINVAL;
-	gx_repair_report local;
-	if (!rep)
-		rep = &local;
-	memset(rep, 0, sizeof *rep);
-	gx_arena_hdr *h = gx_ah(a);
-	int found = 0;
-	for (int s = 0; s < GX_SHM_MAX_PROCS; s++) {
-		int32_t p = atomic_load(&h->proc[s].pid);
-		if (!p || (pid && p != pid))
-			continue;
-		if (p == (int32_t)getpid() || !gx_pid_dead(p)) {
-			if (pid)
-				return -EBUSY;
-			continue;
-		}
-		gx_repair_one(a, s, rep);
-		found++;
-	}
-	if (!found && pid)
-		return -ESRCH;
-	return found;
 }

@@ -1,5 +1,6 @@
 /*
  * Pools: size classes 64 B << 0..14 per NUMA node, in slabs of the arena.
+ * Repair after a death is in pool_repair.c.
  *
  * What: each (node, class) has a lock-free free list (Treiber stack) whose
  * head is a tagged 64-bit word (chunk id + 1, change counter: no ABA).
@@ -19,54 +20,29 @@
  *
  * Who writes what: any process pushes and pops (head: CAS, acq_rel) and
  * moves chunk states (CAS); a process writes only its own slot's journal
- * and cache; a repairer writes `repairing` (its owner tag) and the list of
- * the pool it repairs.
+ * and cache; a repairer writes `repairing` and the list of the pool it
+ * repairs (pool_repair.c).
  *
  * Ordering. Push: the chunk's state (FREE) and its `next` are stored, then
  * the head CAS publishes them (release); pop reads head (acquire), then
  * `next`, then CASes head. The journal (pj_pool, pj_chunk, pj_kind) is
  * stored before the head CAS it covers; gx_journal_open checks `repairing`
- * after opening (seq_cst on both sides: the repairer sets the flag, then
- * reads every journal; the allocator sets its journal, then reads the
- * flag; one of them sees the other).
- *
- * Crash safety: a process killed between the head CAS and the state CAS
- * (or the other way round) leaves a FREE chunk outside the list. Repair of
- * its slot takes the pool's `repairing` word (its owner tag), waits until
- * no live process has a journal open on that pool (they back off while the
- * word is set), walks the list and puts back every FREE chunk of the pool's
- * slabs that the list does not reach. Then every chunk OWNED or CACHED by
- * the dead slot goes back.
- *
- * Bounded waits: every wait on a word another process writes (`repairing`,
- * a journal) pauses with gx_spin_pause and, about once a millisecond,
- * asks whether the owner is worth waiting for: a garbage tag, a dead,
- * reused, stopped or traced owner is not, and the waiter takes over. A
- * stopped repairer that resumes after being taken over from may list a
- * chunk twice; pop finds it listed but not FREE, drops the rest of the list
- * as corrupt, and the next repair relinks it: chunks are never handed out
- * twice, and come back.
+ * after opening (seq_cst on both sides: the repairer, gx_repair_lock in
+ * pool_repair.c, sets the flag, then reads every journal; the allocator
+ * sets its journal, then reads the flag; one of them sees the other). An
+ * allocator that finds the flag set backs off and waits, boundedly, as
+ * every wait on another process's word does (pool_repair.c).
  *
  * Untrusted input: chunk ids and offsets read from shared memory (list
  * links, cache entries, slab headers) are bounds-checked before use; a bad
  * link truncates the list (counted as garbage), never a wild access.
  *
  * Rejected: bitmaps per slab (repair needs the same quiescence, and a
- * bitmap word is a hot line shared by every allocator of the class); a
- * relink that runs beside live allocators (a FREE chunk between its state
- * CAS and its push cannot be told from one a dead process left).
+ * bitmap word is a hot line shared by every allocator of the class).
  */
-#include "shm/shm.h"
+#include "shm/pool.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
-
-#define GX_SLAB_HDR 64u
-#define GX_ID_SHIFT 15 /* chunks per slab < 32768 */
-#define GX_ID_MAX_IN_SLAB ((1u << GX_ID_SHIFT) - 1)
-/* a journal a live, running owner keeps open longer than this is garbage */
-#define GX_JOURNAL_PATIENCE (100 * GX_MILLISECOND)
 
 static inline int gx_class_of(size_t len)
 {
@@ -74,70 +50,6 @@ static inline int gx_class_of(size_t len)
 	while (((size_t)64 << c) < len)
 		c++;
 	return c;
-}
-
-static inline gx_pool_cls *gx_pcls(gx_arena *a, int node, int c)
-{
-	return &gx_ah(a)->cls[node][c];
-}
-
-/* The slab header at slab index si, validated; NULL when it is not a live
- * slab (never carved, or corrupt). */
-static gx_slab_hdr *gx_slab_at(const gx_arena_geo *g, uint64_t si)
-{
-	if (si >= g->nslabs)
-		return NULL;
-	gx_slab_hdr *s = (gx_slab_hdr *)(g->base + g->slab_first + si * GX_SLAB);
-	/* acquire: pairs with gx_carve's release of the magic */
-	if (atomic_load_explicit(&s->magic, memory_order_acquire) != GX_SLAB_MAGIC || s->cls >= GX_POOL_CLASSES ||
-	    s->node >= g->nodes)
-		return NULL;
-	uint64_t size = (uint64_t)64 << s->cls;
-	if (s->size != size || s->nchunks == 0 || s->nchunks > GX_ID_MAX_IN_SLAB)
-		return NULL;
-	if (s->data < GX_SLAB_HDR + (uint64_t)s->nchunks * sizeof(gx_chunk_hdr) || s->data > GX_SLAB ||
-	    (uint64_t)s->nchunks * size > GX_SLAB - s->data)
-		return NULL;
-	return s;
-}
-
-/* End of the slabs carved so far in node's part (the bump pointer runs past
- * the part's end when a carve fails, and a peer may have written anything
- * there: it is clamped to the part). */
-static uint64_t gx_carved_end(gx_arena *a, const gx_arena_geo *g, uint32_t node)
-{
-	uint64_t end = atomic_load_explicit(&gx_ah(a)->part[node].next_slab, memory_order_acquire);
-	if (end < g->part_base[node])
-		return g->part_base[node];
-	return end > g->part_end[node] ? g->part_end[node] : end;
-}
-
-typedef struct {
-	gx_slab_hdr *slab;
-	gx_chunk_hdr *hdr;
-	uint64_t off; /* chunk data offset */
-	uint64_t si;
-	uint32_t i;
-} gx_chunk_ref;
-
-/* Resolve chunk id (global index + 1). 0 or -EINVAL. */
-static int gx_chunk_by_id(const gx_arena_geo *g, uint32_t id, gx_chunk_ref *r)
-{
-	if (id == 0)
-		return -EINVAL;
-	uint32_t x = id - 1;
-	uint64_t si = x >> GX_ID_SHIFT;
-	uint32_t i = x & GX_ID_MAX_IN_SLAB;
-	gx_slab_hdr *s = gx_slab_at(g, si);
-	if (!s || i >= s->nchunks)
-		return -EINVAL;
-	uint64_t soff = g->slab_first + si * GX_SLAB;
-	r->slab = s;
-	r->hdr = (gx_chunk_hdr *)((char *)s + GX_SLAB_HDR) + i;
-	r->off = soff + s->data + (uint64_t)i * s->size;
-	r->si = si;
-	r->i = i;
-	return 0;
 }
 
 /* Resolve a chunk's data offset (as handed to users). 0 or -EINVAL. */
@@ -156,17 +68,6 @@ static int gx_chunk_by_off(const gx_arena_geo *g, gx_off off, gx_chunk_ref *r)
 	if (i >= s->nchunks)
 		return -EINVAL;
 	return gx_chunk_by_id(g, (uint32_t)((si << GX_ID_SHIFT) | i) + 1, r);
-}
-
-static inline uint32_t gx_ref_id(const gx_chunk_ref *r)
-{
-	return (uint32_t)((r->si << GX_ID_SHIFT) | r->i) + 1;
-}
-
-/* The slab of chunk r is a slab of pool (node, c). */
-static inline bool gx_ref_in(const gx_chunk_ref *r, int node, int c)
-{
-	return r->slab->cls == c && r->slab->node == node;
 }
 
 /* ---- journal and the repairing word ---- */
@@ -343,8 +244,7 @@ static int gx_pop(gx_arena *a, const gx_arena_geo *g, int slot, int node, int c,
 	}
 }
 
-/* Put r (state already FREE, journal open on its pool) on its list. */
-static void gx_push_one(gx_arena *a, gx_chunk_ref *r)
+void gx_push_one(gx_arena *a, gx_chunk_ref *r)
 {
 	gx_list_push(gx_pcls(a, r->slab->node, r->slab->cls), r, r->hdr);
 }
@@ -518,9 +418,7 @@ int gx_pool_take(gx_arena *a, gx_off off, uint32_t *len)
 	return 0;
 }
 
-/* Move r from state expect to FREE and onto its list; count a free unless
- * it was a cached chunk (counted when it was cached). 1 when it moved. */
-static int gx_free_to_list(gx_arena *a, int slot, gx_chunk_ref *r, uint32_t expect)
+int gx_free_to_list(gx_arena *a, int slot, gx_chunk_ref *r, uint32_t expect)
 {
 	int node = r->slab->node, c = r->slab->cls;
 	gx_journal_open(a, slot, node, c, GX_J_PUSH);
@@ -601,155 +499,6 @@ void gx_pool_flush_cache(gx_arena *a, int slot)
 		}
 		p->cache_n[c] = 0;
 	}
-}
-
-/* ---- repair ---- */
-
-/* Take pool pc's repairing word for this process (taking over from an
- * owner not worth waiting for). */
-static void gx_repair_lock(gx_arena *a, gx_pool_cls *pc)
-{
-	uint32_t me = gx_owner_tag(a);
-	gx_spin sp = GX_SPIN_INIT;
-	for (;;) {
-		uint32_t z = 0;
-		/* seq_cst: the flag before the journals are read (Dekker with
-		 * gx_journal_open) */
-		if (atomic_compare_exchange_strong(&pc->repairing, &z, me))
-			return;
-		if (gx_spin_pause(&sp) && !gx_owner_waitable(a, z))
-			atomic_compare_exchange_strong(&pc->repairing, &z, 0);
-	}
-}
-
-/* Wait until no other process has a journal open on pool; a journal whose
- * owner is dead, stopped or past GX_JOURNAL_PATIENCE is left alone. */
-static void gx_journals_quiet(gx_arena *a, int me, uint32_t pool)
-{
-	gx_arena_hdr *h = gx_ah(a);
-	for (int s = 0; s < GX_SHM_MAX_PROCS; s++) {
-		gx_proc *p = &h->proc[s];
-		gx_spin sp = GX_SPIN_INIT;
-		int64_t give_up = 0;
-		while (s != me && atomic_load(&p->pj_kind) != GX_J_NONE && atomic_load(&p->pj_pool) == pool) {
-			if (!gx_spin_pause(&sp))
-				continue;
-			int64_t now = gx_now();
-			give_up = give_up ? give_up : now + GX_JOURNAL_PATIENCE;
-			if (!gx_slot_alive(a, s) || now >= give_up ||
-			    !gx_owner_waitable(a, (atomic_load(&p->gen) & 0xffffu) << 16 | (uint32_t)(s + 1)))
-				break;
-		}
-	}
-}
-
-/* Walk pc's list, marking what it reaches in seen; cut it at the first bad
- * link (counted in garbage). */
-static void gx_list_walk(const gx_arena_geo *g, gx_pool_cls *pc, int node, int c, uint64_t *seen,
-			 uint64_t *garbage)
-{
-	uint64_t hd = atomic_load(&pc->head);
-	uint32_t id = GX_TAG_IDX(hd);
-	gx_chunk_hdr *prev = NULL;
-	while (id) {
-		gx_chunk_ref r;
-		uint32_t x = id - 1;
-		if (gx_chunk_by_id(g, id, &r) < 0 || !gx_ref_in(&r, node, c) || (seen[x / 64] >> (x % 64) & 1) ||
-		    atomic_load(&r.hdr->state) != GX_CHUNK_FREE) {
-			(*garbage)++;
-			if (prev)
-				atomic_store(&prev->next, 0);
-			else
-				atomic_store(&pc->head, GX_TAG_MAKE(0, GX_TAG_CNT(hd) + 1));
-			return;
-		}
-		seen[x / 64] |= 1ull << (x % 64);
-		prev = r.hdr;
-		id = atomic_load(&r.hdr->next);
-	}
-}
-
-/* With pool (node, c) quiet, put back every FREE chunk its list misses and
- * cut the list at the first bad link. Returns chunks put back. */
-static uint64_t gx_pool_relink(gx_arena *a, const gx_arena_geo *g, int me, int node, int c, uint64_t *garbage)
-{
-	gx_pool_cls *pc = gx_pcls(a, node, c);
-	gx_repair_lock(a, pc);
-	gx_journals_quiet(a, me, (uint32_t)(node * GX_POOL_CLASSES + c));
-	size_t bits = (size_t)g->nslabs << GX_ID_SHIFT;
-	uint64_t *seen = calloc((bits + 63) / 64, sizeof *seen);
-	uint64_t back = 0;
-	if (!seen)
-		goto out;
-	gx_list_walk(g, pc, node, c, seen, garbage);
-	uint64_t end = gx_carved_end(a, g, (uint32_t)node);
-	for (uint64_t off = g->part_base[node]; off < end; off += GX_SLAB) {
-		uint64_t si = (off - g->slab_first) / GX_SLAB;
-		gx_slab_hdr *sl = gx_slab_at(g, si);
-		if (!sl || sl->cls != c || sl->node != node)
-			continue;
-		for (uint32_t i = 0; i < sl->nchunks; i++) {
-			uint32_t x = (uint32_t)((si << GX_ID_SHIFT) | i);
-			gx_chunk_ref r;
-			if (seen[x / 64] >> (x % 64) & 1 || gx_chunk_by_id(g, x + 1, &r) < 0)
-				continue;
-			if (atomic_load(&r.hdr->state) == GX_CHUNK_FREE) {
-				gx_push_one(a, &r);
-				back++;
-			}
-		}
-	}
-	free(seen);
-out:
-	/* release: the relinked list before the allocators come back */
-	atomic_store_explicit(&pc->repairing, 0, memory_order_release);
-	return back;
-}
-
-/* Every chunk of node's slabs OWNED or CACHED by slot, back to its list. */
-static uint64_t gx_pool_reclaim(gx_arena *a, const gx_arena_geo *g, int me, int slot, uint32_t node)
-{
-	uint64_t back = 0, end = gx_carved_end(a, g, node);
-	for (uint64_t off = g->part_base[node]; off < end; off += GX_SLAB) {
-		uint64_t si = (off - g->slab_first) / GX_SLAB;
-		gx_slab_hdr *sl = gx_slab_at(g, si);
-		if (!sl)
-			continue;
-		gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)sl + GX_SLAB_HDR);
-		for (uint32_t i = 0; i < sl->nchunks; i++) {
-			uint32_t st = atomic_load(&ch[i].state);
-			uint32_t k = GX_CHUNK_KIND(st);
-			if (st == GX_CHUNK_FREE || GX_CHUNK_SLOT(st) != (uint32_t)slot ||
-			    (k != GX_CHUNK_OWNED && k != GX_CHUNK_CACHED))
-				continue;
-			gx_chunk_ref r;
-			if (gx_chunk_by_id(g, (uint32_t)((si << GX_ID_SHIFT) | i) + 1, &r) == 0 &&
-			    gx_free_to_list(a, me, &r, st))
-				back++;
-		}
-	}
-	return back;
-}
-
-uint64_t gx_pool_repair_slot(gx_arena *a, int slot, uint64_t *garbage)
-{
-	const gx_arena_geo *g = gx_geo(a);
-	int me = gx_shm_slot(a);
-	if (!g || me < 0 || slot < 0 || slot >= GX_SHM_MAX_PROCS)
-		return 0;
-	gx_proc *p = &gx_ah(a)->proc[slot];
-	uint64_t back = 0;
-	if (atomic_load(&p->pj_kind) != GX_J_NONE) {
-		uint32_t pool = atomic_load(&p->pj_pool);
-		atomic_store(&p->pj_kind, GX_J_NONE);
-		if (pool < g->nodes * GX_POOL_CLASSES)
-			back += gx_pool_relink(a, g, me, (int)(pool / GX_POOL_CLASSES), (int)(pool % GX_POOL_CLASSES),
-					       garbage);
-	}
-	for (uint32_t node = 0; node < g->nodes; node++)
-		back += gx_pool_reclaim(a, g, me, slot, node);
-	memset(p->cache_n, 0, sizeof p->cache_n);
-	return back;
 }
 
 int64_t gx_arena_carve(gx_arena *a, size_t bytes)

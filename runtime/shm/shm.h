@@ -195,6 +195,9 @@ int gx_proc_stat(int32_t pid, char *state, int32_t *ppid);
 
 /* This process's slot in a (attach on first use), or -ENOSPC. */
 int gx_shm_slot(gx_arena *a);
+/* Forget this process's slot of a without detaching (a is being
+ * unmapped, or its header was written anew): the next gx_shm_slot attaches. */
+void gx_shm_slot_forget(gx_arena *a);
 /* The arena mapped in this process that contains p, or NULL. */
 gx_arena *gx_arena_of(const void *p);
 /* Repair slot s for a process pid known to be dead (reaped already, so

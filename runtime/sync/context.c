@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "core/list.h"
 #include "core/timer.h"
 #include "core/wait.h"
 #include "sync/chan.h"
@@ -67,14 +68,8 @@ static void gx_ctx_unref(gx_ctx *c)
 {
 	while (c && c->kind != GX_CTX_BACKGROUND && --c->refs == 0) {
 		gx_ctx *p = c->parent;
-		if (p->kind != GX_CTX_BACKGROUND) {
-			if (c->prev)
-				c->prev->next = c->next;
-			else
-				p->children = c->next;
-			if (c->next)
-				c->next->prev = c->prev;
-		}
+		if (p->kind != GX_CTX_BACKGROUND)
+			GX_LIST_UNLINK(&p->children, c, next, prev);
 		gx_theap_del(&c->timer);
 		free(c);
 		c = p;
@@ -144,10 +139,7 @@ static int gx_ctx_new(gx_ctx *parent, int kind, gx_ctx **out)
 	}
 	if (parent->kind != GX_CTX_BACKGROUND) {
 		parent->refs++;
-		c->next = parent->children;
-		if (c->next)
-			c->next->prev = c;
-		parent->children = c;
+		GX_LIST_PUSH(&parent->children, c, next, prev);
 	}
 	gx_ctx *owner = gx_ctx_owner(parent);
 	if (kind == GX_CTX_CANCEL && owner && owner->err)

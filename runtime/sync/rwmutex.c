@@ -53,79 +53,88 @@ static void gx_rw_settle(gx_rw_impl *m)
 	gx_rw_admit_readers(m);
 }
 
-static int gx_rw_block(gx_waitq *q, gx_until u, const char *reason, gx_rw_impl *m)
+/* Take rw now, for writing or reading, if Go's policy allows: no writer
+ * holds it or waits for it, and for a writer no reader holds it either.
+ * 0, -EBUSY, -EINVAL. */
+static int gx_rw_try(gx_rwmutex *rw, bool write)
 {
+	gx_rw_impl *m = (gx_rw_impl *)rw;
+	if (!rw)
+		return -EINVAL;
+	if (m->writer || (write && m->readers) || !gx_waitq_empty(&m->wq))
+		return -EBUSY;
+	if (write)
+		m->writer = 1;
+	else
+		m->readers++;
+	return 0;
+}
+
+/* gx_rw_try, else wait in line (a writer in wq, a reader in rq) until a
+ * hand-off has made rw ours; a waiter that gives up re-settles. */
+static int gx_rw_take(gx_rwmutex *rw, bool write, gx_until u)
+{
+	int rc = gx_rw_try(rw, write);
+	if (rc != -EBUSY)
+		return rc;
+	gx_rw_impl *m = (gx_rw_impl *)rw;
 	gx_wq_node n;
-	int rc = gx_wait_in(q, &n, u, reason);
+	rc = gx_wait_in(write ? &m->wq : &m->rq, &n, u, write ? "rwmutex lock" : "rwmutex rlock");
 	if (rc < 0)
 		gx_rw_settle(m);
 	return rc;
 }
 
-int gx_rwmutex_tryrlock(gx_rwmutex *rw)
+/* Let go of rw held for writing or reading: -EPERM when it is not held
+ * that way (where Go panics), -EINVAL. */
+static int gx_rw_release(gx_rwmutex *rw, bool write)
 {
 	gx_rw_impl *m = (gx_rw_impl *)rw;
 	if (!rw)
 		return -EINVAL;
-	if (m->writer || !gx_waitq_empty(&m->wq))
-		return -EBUSY;
-	m->readers++;
-	return 0;
-}
-
-int gx_rwmutex_rlock(gx_rwmutex *rw, gx_until u)
-{
-	int rc = gx_rwmutex_tryrlock(rw);
-	if (rc != -EBUSY)
-		return rc;
-	gx_rw_impl *m = (gx_rw_impl *)rw;
-	return gx_rw_block(&m->rq, u, "rwmutex rlock", m);
-}
-
-int gx_rwmutex_runlock(gx_rwmutex *rw)
-{
-	gx_rw_impl *m = (gx_rw_impl *)rw;
-	if (!rw)
-		return -EINVAL;
-	if (m->readers == 0)
+	if (write ? !m->writer : m->readers == 0)
 		return -EPERM;
-	m->readers--;
-	if (m->readers == 0)
-		gx_rw_settle(m);
-	return 0;
-}
-
-int gx_rwmutex_trylock(gx_rwmutex *rw)
-{
-	gx_rw_impl *m = (gx_rw_impl *)rw;
-	if (!rw)
-		return -EINVAL;
-	if (m->writer || m->readers || !gx_waitq_empty(&m->wq))
-		return -EBUSY;
-	m->writer = 1;
-	return 0;
-}
-
-int gx_rwmutex_lock(gx_rwmutex *rw, gx_until u)
-{
-	int rc = gx_rwmutex_trylock(rw);
-	if (rc != -EBUSY)
-		return rc;
-	gx_rw_impl *m = (gx_rw_impl *)rw;
-	return gx_rw_block(&m->wq, u, "rwmutex lock", m);
-}
-
-int gx_rwmutex_unlock(gx_rwmutex *rw)
-{
-	gx_rw_impl *m = (gx_rw_impl *)rw;
-	if (!rw)
-		return -EINVAL;
-	if (!m->writer)
-		return -EPERM;
+	if (!write) {
+		if (--m->readers == 0)
+			gx_rw_settle(m);
+		return 0;
+	}
 	m->writer = 0;
 	if (!gx_waitq_empty(&m->rq))
 		gx_rw_admit_readers(m);
 	else
 		gx_rw_settle(m);
 	return 0;
+}
+
+/* The API, by operation: each in its reader's and its writer's form. */
+
+int gx_rwmutex_tryrlock(gx_rwmutex *rw)
+{
+	return gx_rw_try(rw, false);
+}
+
+int gx_rwmutex_trylock(gx_rwmutex *rw)
+{
+	return gx_rw_try(rw, true);
+}
+
+int gx_rwmutex_rlock(gx_rwmutex *rw, gx_until u)
+{
+	return gx_rw_take(rw, false, u);
+}
+
+int gx_rwmutex_lock(gx_rwmutex *rw, gx_until u)
+{
+	return gx_rw_take(rw, true, u);
+}
+
+int gx_rwmutex_runlock(gx_rwmutex *rw)
+{
+	return gx_rw_release(rw, false);
+}
+
+int gx_rwmutex_unlock(gx_rwmutex *rw)
+{
+	return gx_rw_release(rw, true);
 }

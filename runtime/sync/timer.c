@@ -40,27 +40,30 @@ static void gx_timer_fire_cb(gx_tnode *n)
 	}
 }
 
-static int gx_timer_new(gx_timer **out, int64_t d, int64_t period)
+/* A timer armed to fire after d (then every period, when period > 0), or
+ * NULL with *err: -EPERM outside gx_run, -ENOMEM. */
+static gx_timer *gx_timer_new(int64_t d, int64_t period, int *err)
 {
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	if (!gx_sched_active())
-		return -EPERM;
+	if (!gx_sched_active()) {
+		*err = -EPERM;
+		return NULL;
+	}
 	gx_timer *t = calloc(1, sizeof *t);
 	if (!t)
-		return -ENOMEM;
+		goto err_nomem;
 	gx_chan_init(&t->ch, sizeof(int64_t), 1, &t->slot, 0);
 	t->period = period;
 	t->node.fn = gx_timer_fire_cb;
 	t->node.data = t;
 	t->node.when = gx_time_after(d);
-	if (gx_theap_add(&t->node) < 0) {
-		free(t);
-		return -ENOMEM;
-	}
-	*out = t;
-	return 0;
+	if (gx_theap_add(&t->node) < 0)
+		goto err_free;
+	return t;
+err_free:
+	free(t);
+err_nomem:
+	*err = -ENOMEM;
+	return NULL;
 }
 
 /* 1 when the timer was pending: armed, or fired with the value not yet
@@ -90,7 +93,11 @@ static int gx_timer_release(gx_timer *t)
 
 int gx_timer_make(gx_timer **out, int64_t d)
 {
-	return gx_timer_new(out, d, 0);
+	if (!out)
+		return -EINVAL;
+	int rc;
+	*out = gx_timer_new(d, 0, &rc);
+	return *out ? 0 : rc;
 }
 
 gx_chan *gx_timer_chan(gx_timer *t)
@@ -119,12 +126,17 @@ int gx_timer_free(gx_timer *t)
 
 int gx_ticker_make(gx_ticker **out, int64_t period)
 {
-	if (period <= 0) {
-		if (out)
-			*out = NULL;
+	if (!out)
 		return -EINVAL;
-	}
-	return gx_timer_new((gx_timer **)out, period, period);
+	*out = NULL;
+	if (period <= 0)
+		return -EINVAL;
+	int rc;
+	gx_timer *t = gx_timer_new(period, period, &rc);
+	if (!t)
+		return rc;
+	*out = (gx_ticker *)t; /* a ticker is a timer: its one member */
+	return 0;
 }
 
 gx_chan *gx_ticker_chan(gx_ticker *t)

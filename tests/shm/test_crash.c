@@ -22,7 +22,8 @@ static gx_ring_stats stats_of(const gx_ring *r)
 
 /*
  * Chunk headers as pool.c lays them out (runtime/shm/shm.h has the
- * structures; the two constants are pool.c's own): a slab's chunk headers
+ * structures; the two constants are runtime/shm/pool.h's, which only the
+ * pool files include): a slab's chunk headers
  * start 64 bytes into it, and a chunk id is (slab index << 15 | index in
  * slab) + 1. The garbage tests check that on chunks they own before they
  * rely on it.

@@ -1,0 +1,142 @@
+/*
+ * The MPMC ring's internals, shared by ring.c (send and receive: the slot
+ * protocol), ring_geo.c (this process's geometry table; create, find,
+ * destroy) and ring_repair.c (salvage and repair after a death). Not for
+ * other files: everyone else goes through shm.h and gonex/shm.h.
+ *
+ * struct gx_ring is the header in the arena, the slots after it; gx_rgeo
+ * is this process's copy of a ring's geometry, and every slot address
+ * below is computed from it, never from the header (ring_geo.c says why).
+ */
+#ifndef GX_SHM_RING_H
+#define GX_SHM_RING_H
+
+#include <stddef.h>
+
+#include "shm/shm.h"
+
+#define GX_RING_MAGIC 0x676e6972u
+#define GX_POS_MASK ((UINT64_C(1) << 56) - 1)
+#define GX_TAG_CHUNK 0x7eu
+#define GX_TAG_SKIP 0x7fu
+#define GX_TAG_BAD 0xfeu /* never written: a garbage slot being consumed */
+
+struct gx_ring {
+	_Atomic uint32_t magic; /* stored last (release) by gx_ring_create */
+	uint32_t cap;
+	uint32_t msg_size;
+	uint32_t stride;
+	uint32_t flags;
+	uint32_t lcap; /* messages it may hold (<= cap; a channel's exact capacity) */
+	int64_t spin_ns;
+	gx_off self;
+	_Atomic uint64_t nonce; /* this ring's identity (gx_rgeo) */
+	_Alignas(128) _Atomic uint64_t head;
+	_Alignas(128) _Atomic uint64_t tail;
+	_Alignas(128) gx_ec not_empty;
+	_Alignas(64) gx_ec not_full;
+	_Alignas(64) _Atomic uint32_t closed;
+	_Atomic uint64_t skipped, lost, corrupt, sleeps, wakes;
+	_Alignas(128) char slots[];
+};
+
+_Static_assert(offsetof(struct gx_ring, slots) <= GX_RING_HDR, "ring header too big");
+
+/* This process's copy of one ring's geometry (ring_geo.c). */
+typedef struct gx_rgeo {
+	gx_ring *r;       /* key; NULL free, GX_RG_DEAD a removed entry */
+	uint64_t nonce;
+	gx_arena *a;
+	char *slots;
+	uint64_t cap;     /* slots (a power of two) */
+	uint64_t lcap;    /* messages it may hold at once (<= cap) */
+	uint32_t stride;
+	uint32_t msg_size;
+	uint32_t flags;
+	int64_t spin_ns;
+	gx_off self;      /* its offset in a */
+} gx_rgeo;
+
+#define GX_RG_DEAD ((gx_ring *)1)
+
+/* The table itself, an open-addressing hash keyed by the ring's address
+ * (ring_geo.c); the lookup is here so that every call finds its geometry
+ * without leaving its file. */
+typedef struct gx_rg_table {
+	gx_rgeo *v;
+	size_t n, used; /* n a power of two; used counts live and dead keys */
+} gx_rg_table;
+
+extern gx_rg_table gx_rg_tab;
+
+static inline size_t gx_rg_hash(const gx_ring *r)
+{
+	uint64_t x = (uint64_t)(uintptr_t)r >> 7;
+	return (size_t)((x * 0x9e3779b97f4a7c15ull) >> 20);
+}
+
+/* The entry of r (or the free one its probe ends at), NULL when the table
+ * is empty. */
+static inline gx_rgeo *gx_rg_find(const gx_ring *r)
+{
+	if (!gx_rg_tab.v)
+		return NULL;
+	gx_rgeo *dead = NULL;
+	for (size_t i = gx_rg_hash(r) & (gx_rg_tab.n - 1);; i = (i + 1) & (gx_rg_tab.n - 1)) {
+		gx_rgeo *e = &gx_rg_tab.v[i];
+		if (e->r == r)
+			return e;
+		if (e->r == GX_RG_DEAD && !dead)
+			dead = e;
+		if (!e->r)
+			return dead ? dead : e;
+	}
+}
+
+/* Read r's geometry from its header (in arena a), check it against a's
+ * bounds, and keep it. NULL when it is not a ring of a. */
+const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r);
+
+/* r's geometry: the kept one while r still carries the same nonce, else
+ * taken anew (r made again at the same place). NULL: not a ring. */
+static inline const gx_rgeo *gx_rg(gx_ring *r)
+{
+	gx_rgeo *e = gx_rg_find(r);
+	if (e && e->r == r && e->nonce == atomic_load_explicit(&r->nonce, memory_order_relaxed))
+		return e;
+	gx_arena *a = gx_arena_of(r);
+	return a ? gx_rg_take(a, r) : NULL;
+}
+
+/* The geometry of r for a call, or NULL for a bad pointer or a ring whose
+ * magic was wiped (destroyed, or garbage). */
+static inline const gx_rgeo *gx_ring_v(gx_ring *r)
+{
+	if (!r || ((uintptr_t)r & 127))
+		return NULL;
+	return gx_rg(r);
+}
+
+static inline _Atomic uint64_t *gx_seq(const gx_rgeo *v, uint64_t pos)
+{
+	return (_Atomic uint64_t *)(v->slots + (size_t)(pos & (v->cap - 1)) * v->stride);
+}
+
+static inline char *gx_payload(const gx_rgeo *v, uint64_t pos)
+{
+	return v->slots + (size_t)(pos & (v->cap - 1)) * v->stride + 8;
+}
+
+/* seq's position minus want, as a signed 56-bit difference */
+static inline int64_t gx_pdiff(uint64_t seq, uint64_t want)
+{
+	return (int64_t)(((seq & GX_POS_MASK) - (want & GX_POS_MASK)) << 8) >> 8;
+}
+
+/* The sequence word of position pos published with tag. */
+static inline uint64_t gx_pub(uint64_t pos, uint32_t tag)
+{
+	return ((pos + 1) & GX_POS_MASK) | (uint64_t)tag << 56;
+}
+
+#endif
