@@ -15,6 +15,9 @@
  *    condition after a full fence; a notifier fences after changing the
  *    condition and before reading `waiters` (Dekker: one of them sees the
  *    other);
+ *  - a waiter stays registered from its first round to its return, so a
+ *    publish that lands between two rounds (an epoll poll, a spurious
+ *    wake-up) still claims a round and wakes;
  *  - `pending` is set only by a notifier that then bumps seq and wakes,
  *    and cleared by every waiter that registers, so a waiter that registered
  *    after a wake is woken by the next publish;
@@ -198,8 +201,11 @@ int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_
 		return s > 0 ? 0 : s;
 	_Atomic uint32_t *deaths = gx_deaths_of(ec);
 	int64_t backoff = 20000;
+	/* registered for the whole wait, not per sleep: a publish between two
+	 * rounds (a poll on epoll, a spurious wake-up) still finds us counted */
+	atomic_fetch_add(&ec->waiters, 1);
+	int rc = 0;
 	for (;;) {
-		atomic_fetch_add(&ec->waiters, 1);
 		/* key first, then clear pending: a publish that bumped seq
 		 * before our key read already cleared our way (the wait
 		 * returns at once), and one after it finds pending clear */
@@ -211,30 +217,28 @@ int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_
 		/* seq_cst: registered before the re-check (pairs with the fence
 		 * in gx_ec_notify) */
 		atomic_thread_fence(memory_order_seq_cst);
-		if (ready(arg)) {
-			atomic_fetch_sub(&ec->waiters, 1);
-			return 0;
-		}
-		int e = gx_until_err(u, gx_mono());
-		if (e) {
-			atomic_fetch_sub(&ec->waiters, 1);
-			return e;
-		}
+		if (ready(arg))
+			break;
+		if ((rc = gx_until_err(u, gx_mono())))
+			break;
 		if (sleeps)
 			atomic_fetch_add_explicit(sleeps, 1, memory_order_relaxed);
-		int rc = 0;
+		int r = 0;
 		if (co)
-			rc = gx_co_sleep(ec, key, deaths, dkey, u, &backoff);
+			r = gx_co_sleep(ec, key, deaths, dkey, u, &backoff);
 		else
 			gx_futex_sleep(ec, key, deaths, dkey, u);
-		atomic_fetch_sub(&ec->waiters, 1);
 		if (ready(arg))
-			return 0;
-		if (rc == -ETIMEDOUT || rc == -ECANCELED)
-			return rc;
-		if ((e = gx_until_err(u, gx_mono())))
-			return e;
+			break;
+		if (r == -ETIMEDOUT || r == -ECANCELED) {
+			rc = r;
+			break;
+		}
+		if ((rc = gx_until_err(u, gx_mono())))
+			break;
 	}
+	atomic_fetch_sub(&ec->waiters, 1);
+	return rc;
 }
 
 int gx_ec_pause(unsigned *misses, gx_until u)
