@@ -51,9 +51,10 @@
  *     out as garbage bytes of the right length;
  *   - after the scribbling stops, gx_arena_repair gives back what dead
  *     processes held, and gx_arena_reset starts the arena over.
- * What we cannot promise: a peer that writes a valid-looking message
- * delivers it (a task record naming a function of the program runs that
- * function, with the peer's argument bytes); a peer that can ptrace us or
+ * What we cannot promise: a peer that copies a valid message delivers it
+ * (a task record it saw runs its function again, with the peer's argument
+ * bytes; the function itself is sealed under a key of the run, so a peer
+ * cannot name one of its choosing); a peer that can ptrace us or
  * write /proc/PID/mem can do anything at all. Processes that do not trust
  * each other must not share an arena.
  *

@@ -107,7 +107,7 @@ static int gx_brk_new(gx_par *p, gx_brk **out, const char *name, const gx_breake
 		}
 		snprintf(b->name, sizeof b->name, "%s", name);
 		b->fn = (uint64_t)(uintptr_t)o->fn;
-		b->fallback = (uint64_t)(uintptr_t)o->fallback;
+		b->fallback = gx_code_seal((uint64_t)(uintptr_t)o->fallback); /* 0 for none */
 		b->failures = o->failures;
 		b->probes = o->probes;
 		b->retries = o->retries;

@@ -7,13 +7,17 @@
  *   FREE --alloc (submitter)--> PENDING --completer--> COMPLETING|w --> DONE
  *   PENDING --gx_future_free--> ABANDONED --completer--> FREEING --> FREE
  *   DONE --gx_future_free--> FREEING --the freer--> FREE (generation + 1)
- *   COMPLETING|w --supervisor, worker w died--> PENDING
+ *   COMPLETING|w --gx_future_free--> COMPLETING|w|GONE --completer--> FREEING
+ *   COMPLETING|w(|GONE) --supervisor, worker w died--> PENDING (ABANDONED)
  *
  * Invariants: a slot is on the free list iff it is FREE, and at most once
  * (only the owner of FREEING pushes it); a completion, a free or a wait
  * for an older generation of the slot changes nothing (the generation is
  * in every CAS); the result bytes are written only under COMPLETING and
- * read only in DONE (release/acquire on the word). Waiters sleep on the
+ * read only in DONE (release/acquire on the word); a result chunk is named
+ * in the slot before it is handed over, so whoever undoes or abandons a
+ * completion frees it; gx_future_free never waits on a completer (a word
+ * a peer set to COMPLETING would make it wait for ever). Waiters sleep on the
  * slot's eventcount. Free slots form a tagged Treiber stack of indexes in
  * the arena; a handle carries the generation, so a stale one is refused.
  *
@@ -65,7 +69,8 @@ static gx_fut *gx_fut_of(gx_future f)
 	/* acquire: pairs with the completer's release of DONE */
 	uint64_t w = atomic_load_explicit(&x->sw, memory_order_acquire);
 	uint32_t st = gx_sw_st(w);
-	if (gx_sw_gen(w) != gen || st == GX_FUT_FREE || st == GX_FUT_ABANDONED || st == GX_FUT_FREEING)
+	if (gx_sw_gen(w) != gen || st == GX_FUT_FREE || st == GX_FUT_ABANDONED || st == GX_FUT_FREEING ||
+	    (st & GX_FUT_GONE))
 		return NULL;
 	return x;
 }
@@ -135,10 +140,8 @@ void gx_chunk_drop(gx_off off)
 
 static void gx_fut_drop_result(gx_fut *x)
 {
-	if (x->len > GX_TASK_INLINE) {
-		gx_chunk_drop(x->chunk);
-		x->chunk = 0;
-	}
+	gx_chunk_drop(x->chunk); /* 0 for an inline result */
+	x->chunk = 0;
 }
 
 /* Write the result (we hold COMPLETING). */
@@ -156,14 +159,31 @@ static void gx_fut_write(gx_fut *x, int rc, const void *res, size_t len, uint32_
 		return;
 	}
 	int64_t c = gx_pool_alloc(gx_pl.a, len, -1);
-	if (c < 0) {
-		x->err = (int)c;
+	void *dst = c >= 0 ? gx_arena_ptr(gx_pl.a, (gx_off)c, len) : NULL;
+	if (!dst) {
+		if (c >= 0)
+			gx_pool_free(gx_pl.a, (gx_off)c);
+		x->err = c < 0 ? (int)c : -EBADMSG;
 		return;
 	}
-	memcpy(gx_arena_ptr(gx_pl.a, (gx_off)c, len), res, len);
-	gx_pool_give(gx_pl.a, (gx_off)c, 1, (uint32_t)len);
+	memcpy(dst, res, len);
+	/* named before it is handed over: a supervisor undoing this
+	 * completion (we died) finds it, owned by us (repair frees it) or
+	 * handed over (the undo frees it) */
 	x->chunk = (gx_off)c;
+	GX_TEST_POINT("fut.result.named", &c);
+	gx_pool_give(gx_pl.a, (gx_off)c, 1, (uint32_t)len);
 	x->len = (uint32_t)len;
+}
+
+/* The completion holding `completing` lost its slot to gx_future_free
+ * (or to a scribble): drop the result; release the slot if it was freed. */
+static void gx_fut_complete_lost(gx_fut *x, uint64_t fh, uint64_t completing)
+{
+	gx_fut_drop_result(x);
+	uint64_t gone = completing | GX_FUT_GONE;
+	if (atomic_compare_exchange_strong(&x->sw, &gone, gx_sw((uint32_t)(fh >> 32), GX_FUT_FREEING)))
+		gx_fut_release((uint32_t)fh);
 }
 
 /*
@@ -192,8 +212,15 @@ void gx_fut_complete_o(uint64_t fh, int rc, const void *res, size_t len, uint32_
 		return; /* DONE, COMPLETING, FREEING or another generation: the first stands */
 	}
 	gx_fut_write(x, rc, res, len, origin);
-	/* release: the result before DONE (pairs with gx_fut_ready's acquire) */
-	atomic_store_explicit(&x->sw, gx_sw(gen, GX_FUT_DONE), memory_order_release);
+	GX_TEST_POINT("fut.written", &fh);
+	/* release: the result before DONE (pairs with gx_fut_ready's acquire);
+	 * a CAS: a free may have marked the slot GONE meanwhile */
+	uint64_t c = completing;
+	if (!atomic_compare_exchange_strong_explicit(&x->sw, &c, gx_sw(gen, GX_FUT_DONE), memory_order_release,
+						     memory_order_relaxed)) {
+		gx_fut_complete_lost(x, fh, completing);
+		return;
+	}
 	gx_ec_notify(&x->ec, NULL);
 }
 
@@ -215,14 +242,22 @@ int gx_fut_pending(uint64_t fh)
 }
 
 /* The completer that holds worker i's COMPLETING died: back to PENDING
- * (its task runs again). Main's supervisor only. */
+ * (its task runs again), or ABANDONED when it was freed meanwhile (the
+ * re-run's completion releases it). A result chunk it had handed over is
+ * freed here; one it still owned is its arena slot's, for the repair that
+ * follows. Main's supervisor only, before that repair. */
 void gx_fut_undo_completing(int i)
 {
 	uint32_t mine = GX_FUT_COMPLETING | (uint32_t)(i + 1) << 8;
 	for (uint32_t k = 0; k < gx_pl.nfut; k++) {
-		uint64_t w = atomic_load_explicit(&gx_pl.futs[k].sw, memory_order_relaxed);
-		if (gx_sw_st(w) == mine)
-			atomic_compare_exchange_strong(&gx_pl.futs[k].sw, &w, gx_sw(gx_sw_gen(w), GX_FUT_PENDING));
+		gx_fut *x = &gx_pl.futs[k];
+		uint64_t w = atomic_load_explicit(&x->sw, memory_order_relaxed);
+		uint32_t st = gx_sw_st(w);
+		if ((st & ~GX_FUT_GONE) != mine)
+			continue;
+		gx_fut_drop_result(x);
+		uint32_t back = st & GX_FUT_GONE ? GX_FUT_ABANDONED : GX_FUT_PENDING;
+		atomic_compare_exchange_strong(&x->sw, &w, gx_sw(gx_sw_gen(w), back));
 	}
 }
 
@@ -315,9 +350,10 @@ int gx_future_origin(gx_future f)
 }
 
 /*
- * Free a future. PENDING -> ABANDONED: the completer will release it.
- * DONE -> FREEING: we release it. Each by CAS on the generation's word, so
- * of a free and a completion, or of two frees, exactly one releases.
+ * Free a future. PENDING -> ABANDONED and COMPLETING -> COMPLETING|GONE:
+ * the completer will release it. DONE -> FREEING: we release it. Each by
+ * CAS on the generation's word, so of a free and a completion, or of two
+ * frees, exactly one releases; a free never waits.
  */
 int gx_future_free(gx_future f)
 {
@@ -325,23 +361,29 @@ int gx_future_free(gx_future f)
 	if (!x)
 		return -EINVAL;
 	uint32_t gen = (uint32_t)(f.h >> 32);
-	uint64_t w = gx_sw(gen, GX_FUT_PENDING);
-	if (atomic_compare_exchange_strong(&x->sw, &w, gx_sw(gen, GX_FUT_ABANDONED)))
-		return 0; /* handles now fail; the completer releases it */
-	while (gx_sw_gen(w) == gen && GX_FUT_KIND(gx_sw_st(w)) == GX_FUT_COMPLETING) {
-		/* a completion is writing the result: a few stores away (or
-		 * its worker died and the supervisor sets it back) */
-		gx_sleep(10 * GX_MICROSECOND);
-		w = gx_sw(gen, GX_FUT_PENDING);
-		if (atomic_compare_exchange_strong(&x->sw, &w, gx_sw(gen, GX_FUT_ABANDONED)))
-			return 0;
+	uint64_t w = atomic_load(&x->sw);
+	for (;;) {
+		uint32_t st = gx_sw_st(w);
+		uint64_t to;
+		if (gx_sw_gen(w) != gen)
+			return -EINVAL;
+		if (st == GX_FUT_PENDING)
+			to = gx_sw(gen, GX_FUT_ABANDONED);
+		else if (GX_FUT_KIND(st) == GX_FUT_COMPLETING && !(st & GX_FUT_GONE))
+			to = w | GX_FUT_GONE;
+		else if (st == GX_FUT_DONE)
+			to = gx_sw(gen, GX_FUT_FREEING);
+		else
+			return -EINVAL; /* freed already (by another free) */
+		if (!atomic_compare_exchange_strong(&x->sw, &w, to))
+			continue;
+		if (st != GX_FUT_DONE)
+			return 0; /* handles now fail; the completer releases it */
+		GX_TEST_POINT("fut.free.claimed", &f);
+		gx_fut_drop_result(x);
+		gx_fut_release((uint32_t)f.h);
+		return 0;
 	}
-	if (w != gx_sw(gen, GX_FUT_DONE) || !atomic_compare_exchange_strong(&x->sw, &w, gx_sw(gen, GX_FUT_FREEING)))
-		return -EINVAL; /* freed already (by another free) */
-	GX_TEST_POINT("fut.free.claimed", &f);
-	gx_fut_drop_result(x);
-	gx_fut_release((uint32_t)f.h);
-	return 0;
 }
 
 int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)

@@ -280,6 +280,9 @@ int gx_par_init(const gx_config *cfg)
 {
 	gx_pl.cfg = *cfg;
 	gx_image_ranges(); /* what the workers will have mapped */
+	int rc = gx_seal_init(); /* before any fork: every worker holds the key */
+	if (rc < 0)
+		return rc;
 	int n = gx_par_count(cfg);
 	if (n == 0)
 		return 0;
@@ -291,7 +294,7 @@ int gx_par_init(const gx_config *cfg)
 	o.numa = cfg->numa_aware;
 	o.spin_ns = cfg->spin_ns;
 	o.pool_size = cfg->pool_size;
-	int rc = gx_arena_create(&gx_pl.a, &o);
+	rc = gx_arena_create(&gx_pl.a, &o);
 	if (rc < 0)
 		return rc;
 	rc = gx_par_tables(gx_pl.a, gx_pl.wmax);

@@ -69,8 +69,10 @@ enum {
 	GX_FUT_FREEING = 5,   /* its one releaser is putting it back */
 };
 /* COMPLETING carries the completing worker + 1 in bits 8..15 (0: the main
- * process), so a supervisor can undo it when that worker died mid-way */
+ * process), so a supervisor can undo it when that worker died mid-way, and
+ * GX_FUT_GONE when gx_future_free came meanwhile (the completer releases) */
 #define GX_FUT_KIND(st) ((st)&0xffu)
+#define GX_FUT_GONE 0x10000u
 enum { GX_W_OFF = 0, GX_W_SPAWN = 1, GX_W_READY = 2, GX_W_DRAIN = 3, GX_W_DEAD = 4 };
 
 /* A future's slot: the state word is what waiters sleep on (ec). */
@@ -86,7 +88,7 @@ typedef struct gx_fut {
 
 /* A task record, the inbox rings' message (msg_size = sizeof). */
 typedef struct gx_task_rec {
-	uint64_t fn;
+	uint64_t code;     /* the function, sealed (gx_code_seal) */
 	uint64_t fut;      /* future handle */
 	uint32_t len;      /* argument bytes */
 	uint32_t flags;
@@ -178,7 +180,7 @@ typedef struct gx_brk {
 	_Alignas(128) _Atomic uint32_t used; /* 0 free, 1 being made, 2 ready */
 	char name[32];
 	uint64_t fn;                   /* opts.fn, 0 for none */
-	uint64_t fallback;
+	uint64_t fallback; /* sealed (gx_code_seal), 0: none */
 	uint32_t failures, probes, retries, last_good;
 	int64_t cooldown, backoff, backoff_max;
 	_Alignas(64) _Atomic uint64_t st;
@@ -358,6 +360,15 @@ typedef struct gx_task {
 /* init.c */
 void gx_image_ranges(void);
 int gx_in_image(const char *p);
+
+/* seal.c: code addresses as the arena keeps them. gx_seal_init makes this
+ * run's key (main, before any fork; 0 or -errno). gx_code_seal gives the
+ * sealed form of fn (0 before the key); gx_code_open gives back the
+ * address a sealed word stands for, or 0 when it opens to no code of the
+ * image (forged or scribbled). */
+int gx_seal_init(void);
+uint64_t gx_code_seal(uint64_t fn);
+uint64_t gx_code_open(uint64_t code);
 int gx_par_tables(gx_arena *a, int nslots);
 int gx_request(int i);
 

@@ -37,7 +37,7 @@ static int gx_par_local_init(void)
 gx_arena *gx_par_arena(int create)
 {
 	if (!gx_pl.p && create && gx_sched_active()) {
-		if (gx_par_local_init() < 0)
+		if (gx_seal_init() < 0 || gx_par_local_init() < 0)
 			return NULL;
 		if (gx_par_tables(gx_pl.a, 0) < 0)
 			return NULL;
@@ -76,7 +76,9 @@ static int gx_go_admissible(gx_task_fn fn, size_t len, const gx_par_opts *opts, 
 static int gx_task_pack(gx_task_rec *r, uint64_t fh, gx_task_fn fn, const void *arg, size_t len,
 			const gx_par_opts *opts)
 {
-	r->fn = (uint64_t)(uintptr_t)fn;
+	r->code = gx_code_seal((uint64_t)(uintptr_t)fn);
+	if (!r->code)
+		return -EINVAL; /* no key: the runtime is not set up */
 	r->fut = fh;
 	r->len = (uint32_t)len;
 	r->flags = 0;
@@ -93,7 +95,12 @@ static int gx_task_pack(gx_task_rec *r, uint64_t fh, gx_task_fn fn, const void *
 	int64_t c = gx_pool_alloc(gx_pl.a, len, -1);
 	if (c < 0)
 		return (int)c;
-	memcpy(gx_arena_ptr(gx_pl.a, (gx_off)c, len), arg, len);
+	void *dst = gx_arena_ptr(gx_pl.a, (gx_off)c, len);
+	if (!dst) {
+		gx_pool_free(gx_pl.a, (gx_off)c);
+		return -EBADMSG; /* a pool a peer scribbled over */
+	}
+	memcpy(dst, arg, len);
 	gx_pool_give(gx_pl.a, (gx_off)c, 1, (uint32_t)len);
 	r->chunk = (gx_off)c;
 	return 0;
@@ -103,12 +110,12 @@ static int gx_task_pack(gx_task_rec *r, uint64_t fh, gx_task_fn fn, const void *
  * index and GX_TASK_PROBE for a trial. 1 when the breaker is open and r
  * was answered here as refused (gx_task_answer), its chunk dropped; 0 to
  * dispatch r. */
-static int gx_task_admit(gx_task_rec *r, const gx_par_opts *opts, gx_brk **bp)
+static int gx_task_admit(gx_task_rec *r, uint64_t fn, const gx_par_opts *opts, gx_brk **bp)
 {
 	/* no breaker named, none made, none by default: no call at all */
 	gx_brk *b = (opts && opts->breaker) || atomic_load_explicit(&gx_pl.p->nbrk, memory_order_relaxed) ||
 			    gx_pl.cfg.circuit_breaker
-		? gx_brk_pick(r->fn, opts)
+		? gx_brk_pick(fn, opts)
 		: NULL;
 	*bp = b;
 	if (!b)
@@ -117,7 +124,7 @@ static int gx_task_admit(gx_task_rec *r, const gx_par_opts *opts, gx_brk **bp)
 	if (adm == GX_BRK_REJECT) {
 		/* open: answer at once, without dispatching */
 		atomic_fetch_add_explicit(&b->rejected, 1, memory_order_relaxed);
-		gx_stat_fn *sf = gx_task_stat(r->fn, r->name);
+		gx_stat_fn *sf = gx_task_stat(fn, r->name);
 		if (sf)
 			gx_stat_add(&sf->rejected, 1);
 		r->flags |= gx_brk_index(b) << GX_TASK_BRK_SHIFT;
@@ -131,9 +138,9 @@ static int gx_task_admit(gx_task_rec *r, const gx_par_opts *opts, gx_brk **bp)
 
 /* Predictive balance: r's expected cost, the caller's weight or what
  * fn's past runs cost. */
-static void gx_task_cost(gx_task_rec *r, const gx_par_opts *opts)
+static void gx_task_cost(gx_task_rec *r, uint64_t fn, const gx_par_opts *opts)
 {
-	int64_t c = opts && opts->weight > 0 ? opts->weight : gx_cost_of(r->fn);
+	int64_t c = opts && opts->weight > 0 ? opts->weight : gx_cost_of(fn);
 	if (opts && opts->weight > 0)
 		r->flags |= GX_TASK_HINTED; /* a given cost: nothing to learn */
 	r->cost = c > 0 ? c : 10000;
@@ -200,14 +207,14 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 	}
 	out->h = r.fut;
 	gx_brk *b;
-	if (gx_task_admit(&r, opts, &b))
+	if (gx_task_admit(&r, (uint64_t)(uintptr_t)fn, opts, &b))
 		return 0; /* refused by an open breaker, and answered */
 	if (gx_pl.nslots == 0 || gx_pl.degraded) {
 		gx_task_start(&r, 0, 0);
 		return 0;
 	}
 	if (gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE)
-		gx_task_cost(&r, opts);
+		gx_task_cost(&r, (uint64_t)(uintptr_t)fn, opts);
 	rc = gx_task_send(&r, target, gx_send_until(opts));
 	if (rc < 0) {
 		if (b && (r.flags & GX_TASK_PROBE))

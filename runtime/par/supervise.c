@@ -151,8 +151,8 @@ static void gx_salvage_cb(const void *msg, size_t len, void *arg)
 		return;
 	gx_task_rec r;
 	memcpy(&r, msg, sizeof r);
-	if (r.fut && gx_par_is_code((const void *)(uintptr_t)r.fn))
-		gx_requeue(&r, 0); /* never ran */
+	if (r.fut)
+		gx_requeue(&r, 0); /* never ran (a worker answers a forged code -EBADMSG) */
 }
 
 /* The batch worker i (dead, arena slot as) was taking: from the ring if
@@ -175,7 +175,7 @@ static void gx_death_salvage(int i, int32_t pid, int32_t as)
 	gx_runtab *rt = gx_runtab_of(i);
 	for (uint32_t k = 0; !from_ring && k < sk && k < 16; k++) {
 		gx_task_rec r = w->staging[k];
-		if (!r.fut || !gx_par_is_code((const void *)(uintptr_t)r.fn))
+		if (!r.fut)
 			continue;
 		int dup = 0;
 		for (int e = 0; rt && e < GX_RUN_MAX && !dup; e++) {
@@ -201,7 +201,7 @@ static void gx_death_rerun(int i)
 		uint32_t st = GX_RT_ST(tag);
 		gx_task_rec r = rt->rec[e];
 		atomic_store(&rt->tag[e], GX_RT_TAG(GX_RT_GEN(tag) + 1, GX_RT_FREE));
-		if ((st == GX_RT_TAKEN || st == GX_RT_RUNNING) && gx_par_is_code((const void *)(uintptr_t)r.fn))
+		if ((st == GX_RT_TAKEN || st == GX_RT_RUNNING) && r.fut)
 			gx_requeue(&r, st == GX_RT_RUNNING);
 	}
 }
@@ -240,15 +240,17 @@ void gx_handle_death(int i, int32_t pid)
 	/* a worker replaced for its memory does not count against the limit */
 	int restarting = !gx_pl.stopping && !retired &&
 			 (replacing || (gx_pl.cfg.auto_restart && gx_restart_allowed()));
+	/* a result it was writing when it died: back to pending (its task
+	 * is in the table below and runs again); before the repair, so that
+	 * a result chunk it still owned is the repair's to free, and one it
+	 * handed over is freed here before anyone can reuse it */
+	gx_fut_undo_completing(i);
 	gx_death_salvage(i, pid, as);
 	if (pid > 0 && as >= 0) {
 		gx_repair_report rep;
 		gx_arena_repair_slot(gx_pl.a, as, pid, &rep); /* its other ring and pool claims */
 	}
 	atomic_store(&w->arena_slot, -1);
-	/* a result it was writing when it died: back to pending (its task
-	 * is in the table below and runs again) */
-	gx_fut_undo_completing(i);
 	atomic_store(&w->running, 0);
 	atomic_store(&w->backlog_ns, 0);
 	atomic_store(&w->heartbeat, 0); /* the replacement stamps its own */

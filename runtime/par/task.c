@@ -10,8 +10,9 @@
  *    for the supervisor to run again;
  *  - the argument chunk is freed only after the future is complete and
  *    the entry FREE: a re-run never finds it freed;
- *  - the function called is code of the image (checked, with a one-entry
- *    cache), never a word of the arena taken on trust.
+ *  - the function called is the one the submitter sealed (seal.c) and code
+ *    of the image, never a word of the arena taken on trust; a name is
+ *    printed only when it is a string of the image.
  *
  * Who writes what: the worker writes its running table (rec, start, tag);
  * main's watchdog moves RUNNING to TIMEDOUT by CAS; main's supervisor
@@ -114,7 +115,8 @@ int gx_task_return(gx_task_result *res, const void *data, size_t len)
  * else module+offset. */
 static void gx_fn_name(uint64_t fn, uint64_t name, char *buf, size_t cap)
 {
-	if (name) {
+	/* the name came through the arena: a string of the image, or none */
+	if (name && gx_in_image((const char *)(uintptr_t)name)) {
 		snprintf(buf, cap, "%s", (const char *)(uintptr_t)name);
 		return;
 	}
@@ -138,8 +140,8 @@ gx_stat_fn *gx_task_stat(uint64_t fn, uint64_t name)
 {
 	static gx_stat_shard *cs;
 	static gx_stat_fn *cf;
-	if (!gx_pl.shard)
-		return NULL;
+	if (!gx_pl.shard || !fn)
+		return NULL; /* stats off, or a forged function: not counted */
 	if (cs == gx_pl.shard && cf && cf->fn == fn && cf->nameptr == name && cf->kind == GX_STAT_TASK)
 		return cf;
 	char nm[GX_STAT_NAME];
@@ -173,8 +175,13 @@ void gx_task_answer(const gx_task_rec *r, gx_brk *b, int rc, int refused, int ma
 		if (r->len > GX_TASK_INLINE) {
 			const void *src = gx_arena_ptr(gx_pl.a, r->chunk, r->len);
 			int64_t c = src ? gx_pool_alloc(gx_pl.a, r->len, -1) : -EBADMSG;
+			void *dst = c >= 0 ? gx_arena_ptr(gx_pl.a, (gx_off)c, r->len) : NULL;
+			if (c >= 0 && !dst) {
+				gx_pool_free(gx_pl.a, (gx_off)c);
+				c = -EBADMSG;
+			}
 			if (c >= 0) {
-				memcpy(gx_arena_ptr(gx_pl.a, (gx_off)c, r->len), src, r->len);
+				memcpy(dst, src, r->len);
 				gx_pool_give(gx_pl.a, (gx_off)c, 1, r->len);
 				f.chunk = (gx_off)c;
 			} else {
@@ -205,7 +212,7 @@ void gx_task_answer(const gx_task_rec *r, gx_brk *b, int rc, int refused, int ma
  * answer. may_run: as for gx_task_answer; r's chunk stays the caller's. */
 void gx_task_fail(const gx_task_rec *r, int rc, int may_run)
 {
-	gx_stat_fn *sf = gx_task_stat(r->fn, r->name);
+	gx_stat_fn *sf = gx_task_stat(gx_code_open(r->code), r->name);
 	if (sf && rc < 0)
 		gx_stat_add(&sf->errors, 1);
 	gx_brk *b = gx_brk_at(GX_TASK_BRK(r->flags));
@@ -235,26 +242,12 @@ static int64_t gx_backoff(const gx_brk *b, uint32_t k)
 	return d;
 }
 
-/* The function a task record names, checked: code of the image (a peer
- * may have written anything into the record or the breaker). NULL when
- * it is not. One entry of cache: a run of the same function costs one
- * compare. */
-static gx_task_fn gx_task_code(uint64_t fn)
-{
-	static uint64_t ok;
-	if (fn != ok) {
-		if (!gx_par_is_code((const void *)(uintptr_t)fn))
-			return NULL;
-		ok = fn;
-	}
-	return (gx_task_fn)(uintptr_t)fn;
-}
-
 /* What a run needs beside the record. */
 typedef struct {
 	gx_wk *w;
 	gx_brk *b;
 	gx_stat_fn *sf;
+	uint64_t fn; /* the record's function, opened (0: forged) */
 	int fallback;
 	int timed, sample;
 	int64_t t0, ns;
@@ -266,9 +259,10 @@ typedef struct {
 /* Call the function, with the breaker's retries. Returns its code. */
 static int gx_task_call(const gx_task_rec *r, gx_run_ctx *c)
 {
-	gx_task_fn fn = gx_task_code(c->fallback ? c->b->fallback : r->fn);
-	if (!fn)
-		return -EINVAL;
+	uint64_t f = c->fallback ? gx_code_open(c->b->fallback) : c->fn;
+	if (!f)
+		return -EBADMSG; /* a sealed word that opens to no code: scribbled over */
+	gx_task_fn fn = (gx_task_fn)(uintptr_t)f;
 	for (;;) {
 		int rc = c->argp ? fn(c->argp, r->len, &c->res) : -EBADMSG;
 		gx_brk *b = c->b;
@@ -303,7 +297,7 @@ static void gx_task_figures(const gx_task_rec *r, gx_run_ctx *c, int rc)
 			gx_stat_time(sf, c->ns);
 	}
 	if (c->timed && gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE && !(r->flags & GX_TASK_HINTED) && !c->fallback)
-		gx_cost_learn(r->fn, c->ns);
+		gx_cost_learn(c->fn, c->ns);
 	gx_wk *w = c->w;
 	if (w) {
 		atomic_fetch_sub_explicit(&w->running, 1, memory_order_relaxed);
@@ -321,7 +315,8 @@ static void gx_task_run(void *arg)
 	gx_run_ctx c = {.w = gx_pl.me >= 0 ? &gx_pl.p->w[gx_pl.me] : NULL};
 	c.b = GX_TASK_BRK(r->flags) ? gx_brk_at(GX_TASK_BRK(r->flags)) : NULL;
 	c.fallback = (r->flags & GX_TASK_FALLBACK) != 0 && c.b && c.b->fallback;
-	c.sf = gx_task_stat(r->fn, r->name);
+	c.fn = gx_code_open(r->code);
+	c.sf = gx_task_stat(c.fn, r->name);
 	/* clocks cost ~20 ns each here: read them only for what needs them
 	 * (autoscaling's wait average, predictive's run times, a sample
 	 * for the figures) */

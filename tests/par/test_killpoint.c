@@ -500,3 +500,137 @@ Test(killpoint, a_rendezvous_whose_receiver_died_holding_the_value_is_not_stuck,
 {
 	place_case(0);
 }
+
+/* ---- a completion cut short: its result chunk ---- */
+
+static uint64_t chunks_in_use(void)
+{
+	uint64_t n = 0;
+	gx_arena *a = gx_par_arena(0);
+	for (int c = 0; a && c < GX_POOL_CLASSES; c++) {
+		gx_pool_class_stats s;
+		if (gx_pool_stats(a, 0, c, &s) == 0)
+			n += s.in_use;
+	}
+	return n;
+}
+
+/* A result too big to go inline: the completion puts it in a chunk. */
+static int t_big_result(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	char big[1000];
+	memset(big, 'r', sizeof big);
+	gx_task_return(res, big, sizeof big);
+	return 9;
+}
+
+static uint64_t big_before, big_after;
+static int big_rc;
+static size_t big_len;
+
+static int big_result_main(void *arg)
+{
+	(void)arg;
+	gx_future f;
+	char buf[1000];
+	big_before = chunks_in_use();
+	cr_assert_eq(gx_go_parallel(&f, t_big_result, NULL, 0, NULL), 0);
+	big_rc = gx_future_get(f, buf, sizeof buf, &big_len, gx_timeout(20 * GX_SECOND));
+	gx_sleep(100 * GX_MILLISECOND); /* the repair of the dead worker is done */
+	big_after = chunks_in_use();
+	return 0;
+}
+
+/* The worker dies at `point` while completing a future with a chunk: the
+ * task runs again, its answer arrives, and no chunk stays in use. */
+static void die_completing(const char *point)
+{
+	shared_init();
+	atomic_store(&S->armed, 1);
+	snprintf(S->point, sizeof S->point, "%s", point);
+	gx_test_point_fn = kill_here;
+	gx_config c = config(1);
+	run(&c, big_result_main, NULL);
+	gx_test_point_fn = NULL;
+	cr_expect_eq(atomic_load(&S->armed), 0, "the worker died at %s", point);
+	cr_expect_eq(big_rc, 9, "the re-run's answer: %d", big_rc);
+	cr_expect_eq(big_len, 1000);
+	cr_expect_eq(big_after, big_before, "pool chunks in use: %llu before, %llu after",
+		     (unsigned long long)big_before, (unsigned long long)big_after);
+}
+
+Test(killpoint, a_worker_killed_after_handing_over_its_result_leaves_no_chunk, .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#endif
+	die_completing("fut.written");
+}
+
+Test(killpoint, a_worker_killed_before_handing_over_its_result_leaves_no_chunk, .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#endif
+	die_completing("fut.result.named");
+}
+
+/* ---- a free while the result is being written ---- */
+
+#if GX_TEST_POINTS
+static gx_future writing_f;
+static int writing_free_rc = 1;
+
+/* Main completes a local task's future; between its result and DONE, the
+ * owner frees the future. */
+static void free_while_writing(const char *name, void *arg)
+{
+	(void)arg;
+	if (strcmp(name, "fut.written") == 0 && writing_f.h) {
+		gx_future f = writing_f;
+		writing_f.h = 0;
+		writing_free_rc = gx_future_free(f);
+	}
+}
+#endif
+
+static uint64_t writing_before, writing_after;
+static int writing_distinct;
+
+static int writing_main(void *arg)
+{
+	(void)arg;
+#if GX_TEST_POINTS
+	writing_before = chunks_in_use();
+	gx_future f;
+	/* no workers: the task runs here, in a coroutine started later */
+	cr_assert_eq(gx_go_parallel(&f, t_big_result, NULL, 0, NULL), 0);
+	writing_f = f;
+	gx_test_point_fn = free_while_writing;
+	gx_sleep(50 * GX_MILLISECOND);
+	gx_test_point_fn = NULL;
+	writing_after = chunks_in_use();
+	gx_future a, b;
+	cr_assert_eq(gx_go_parallel(&a, t_quick, NULL, 0, NULL), 0);
+	cr_assert_eq(gx_go_parallel(&b, t_quick, NULL, 0, NULL), 0);
+	writing_distinct = (uint32_t)a.h != (uint32_t)b.h;
+	cr_expect_eq(gx_future_get(a, NULL, 0, NULL, gx_timeout(10 * GX_SECOND)), 5);
+	cr_expect_eq(gx_future_get(b, NULL, 0, NULL, gx_timeout(10 * GX_SECOND)), 5);
+#endif
+	return 0;
+}
+
+Test(killpoint, a_future_freed_while_its_result_is_written_is_released_once_without_its_chunk, .timeout = 30)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#endif
+	gx_config c = config(0);
+	run(&c, writing_main, NULL);
+	cr_expect_eq(writing_free_rc, 0, "the free during the completion: %d", writing_free_rc);
+	cr_expect_eq(writing_after, writing_before, "pool chunks in use: %llu before, %llu after",
+		     (unsigned long long)writing_before, (unsigned long long)writing_after);
+	cr_expect(writing_distinct, "the slot went back twice: two live futures share it");
+}

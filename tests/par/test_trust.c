@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -139,4 +140,120 @@ Test(trust, a_forged_dead_state_neither_replaces_a_live_worker_nor_takes_its_mem
 		     forged_task == 1 ? "intact" : "taken or scribbled");
 	cr_expect_eq(forged_restarts, 0, "a live worker was restarted");
 	cr_expect_eq(forged_pid_after, forged_pid_before, "worker 0 is still the same process");
+}
+
+/* --- forged task records --------------------------------------------------- */
+
+/* What a peer holding only the mapping can put into an inbox: a record
+ * for a future of ours, naming fn (as the sealed word) and name. */
+static int forge_record(int64_t code, uint64_t name, const char *arg, gx_future *out)
+{
+	uint32_t idx;
+	uint64_t fh;
+	int rc = gx_fut_alloc(&idx, &fh);
+	if (rc < 0)
+		return rc;
+	gx_task_rec r;
+	memset(&r, 0, sizeof r);
+	r.code = (uint64_t)code;
+	r.fut = fh;
+	r.name = name;
+	r.len = arg ? (uint32_t)strlen(arg) + 1 : 0;
+	if (arg)
+		memcpy(r.arg, arg, r.len);
+	out->h = fh;
+	return gx_ring_try_send(gx_inbox(0), &r, sizeof r);
+}
+
+static char pwned[40];
+static int forged_code_rc, forged_file;
+
+static int forged_code_main(void *arg)
+{
+	(void)arg;
+	char cmd[GX_TASK_INLINE];
+	snprintf(cmd, sizeof cmd, "touch %s", pwned);
+	gx_future f;
+	/* the address of system() itself, and the word that opens to it under
+	 * some other key: neither is this run's seal of it */
+	cr_assert_eq(forge_record((int64_t)(uintptr_t)system, 0, cmd, &f), 0);
+	forged_code_rc = gx_future_get(f, NULL, 0, NULL, gx_timeout(20 * GX_SECOND));
+	forged_file = access(pwned, F_OK) == 0;
+	return 0;
+}
+
+Test(trust, a_record_naming_a_function_nobody_sealed_is_not_called, .timeout = 60)
+{
+	snprintf(pwned, sizeof pwned, "/tmp/gx-trust-%d", (int)getpid());
+	unlink(pwned);
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 1;
+	cr_assert_eq(gx_run(&c, forged_code_main, NULL), 0);
+	cr_expect_eq(forged_code_rc, -EBADMSG, "the forged task's future: %d", forged_code_rc);
+	cr_expect_not(forged_file, "the worker ran system() for a peer");
+	unlink(pwned);
+}
+
+static int t_zero(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	return 0;
+}
+
+static int forged_name_rc;
+static uint64_t forged_name_restarts;
+
+static int forged_name_main(void *arg)
+{
+	(void)arg;
+	gx_future f;
+	uint64_t r0 = worker_info(0).restarts;
+	/* a sealed word copied from a real record, with a name that is no
+	 * string at all */
+	int64_t code = (int64_t)gx_code_seal((uint64_t)(uintptr_t)t_zero);
+	cr_assert_eq(forge_record(code, 0x10, NULL, &f), 0);
+	forged_name_rc = gx_future_get(f, NULL, 0, NULL, gx_timeout(20 * GX_SECOND));
+	forged_name_restarts = worker_info(0).restarts - r0;
+	return 0;
+}
+
+Test(trust, a_task_name_that_is_no_string_of_the_image_is_never_read, .timeout = 60)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 1;
+	cr_assert_eq(gx_run(&c, forged_name_main, NULL), 0);
+	cr_expect_eq(forged_name_rc, 0, "the task's future: %d", forged_name_rc);
+	cr_expect_eq(forged_name_restarts, 0, "the worker died reading the name");
+}
+
+/* --- a future's word set to "being completed" ------------------------------ */
+
+static int forged_free_rc = 1, forged_wait_rc = 1;
+
+static int forged_completing_main(void *arg)
+{
+	(void)arg;
+	uint32_t idx;
+	uint64_t fh;
+	cr_assert_eq(gx_fut_alloc(&idx, &fh), 0);
+	/* the peer's one store: completing, by the main process, for ever */
+	atomic_store(&gx_pl.futs[idx].sw, (fh >> 32) << 32 | GX_FUT_COMPLETING);
+	gx_future f = {fh};
+	forged_wait_rc = gx_future_wait(f, NULL, 0, NULL, gx_timeout(100 * GX_MILLISECOND));
+	forged_free_rc = gx_future_free(f); /* must not wait for a completer */
+	return 0;
+}
+
+Test(trust, freeing_a_future_a_peer_marked_as_being_completed_does_not_wait, .timeout = 30)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = 1;
+	cr_assert_eq(gx_run(&c, forged_completing_main, NULL), 0);
+	cr_expect_eq(forged_wait_rc, -ETIMEDOUT, "a wait ends at its deadline: %d", forged_wait_rc);
+	cr_expect_eq(forged_free_rc, 0, "the free: %d", forged_free_rc);
 }
