@@ -10,10 +10,13 @@
 #ifndef GX_TEST_PAR_HARNESS_H
 #define GX_TEST_PAR_HARNESS_H
 
+#include <criterion/criterion.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <gonex/gonex.h>
 
@@ -39,6 +42,25 @@ static inline bool worker_active(const gx_stats_worker *w)
 static inline int kill_pid(int pid, int sig)
 {
 	return pid > 0 ? kill(pid, sig) : -1;
+}
+
+/* A zeroed page (or more) that the workers forked later share with the
+ * test: how tasks report what they saw. */
+static inline void *shared_page(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(p, MAP_FAILED, "mmap: %s", strerror(errno));
+	memset(p, 0, size);
+	return p;
+}
+
+/* The defaults with n workers. */
+static inline gx_config workers_config(int n)
+{
+	gx_config c;
+	gx_config_init(&c);
+	c.workers = n;
+	return c;
 }
 
 #endif

@@ -29,17 +29,12 @@ static shared *S;
 
 static void shared_init(void)
 {
-	void *p = mmap(NULL, sizeof *S, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(p, MAP_FAILED);
-	S = p;
-	memset(S, 0, sizeof *S);
+	S = shared_page(sizeof *S);
 }
 
 static gx_config two_workers(void)
 {
-	gx_config c;
-	gx_config_init(&c);
-	c.workers = 2;
+	gx_config c = workers_config(2);
 	c.work_stealing = 0;
 	return c;
 }
@@ -162,6 +157,16 @@ static int t_long(const void *arg, size_t len, gx_task_result *res)
 
 static int retired_rc;
 
+/* fn on worker 1 (the one autoscaling retires). */
+static gx_future on_worker_1(gx_task_fn fn)
+{
+	gx_par_opts o = GX_PAR_OPTS_INIT;
+	o.worker = 1;
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, fn, NULL, 0, &o), 0);
+	return f;
+}
+
 static bool draining(int i)
 {
 	return worker_info(i).state == 3; /* draining */
@@ -170,10 +175,7 @@ static bool draining(int i)
 static int retired_main(void *arg)
 {
 	(void)arg;
-	gx_par_opts o = GX_PAR_OPTS_INIT;
-	o.worker = 1;
-	gx_future f;
-	cr_assert_eq(gx_go_parallel(&f, t_long, NULL, 0, &o), 0);
+	gx_future f = on_worker_1(t_long);
 	while (!draining(1))
 		gx_sleep(5 * GX_MILLISECOND); /* autoscaling retires the idle-looking worker */
 	kill_pid(worker_info(1).pid, SIGKILL);
@@ -217,10 +219,7 @@ static int hung_rc, hung_gone;
 static int hung_main(void *arg)
 {
 	(void)arg;
-	gx_par_opts o = GX_PAR_OPTS_INIT;
-	o.worker = 1;
-	gx_future f;
-	cr_assert_eq(gx_go_parallel(&f, t_spin, NULL, 0, &o), 0);
+	gx_future f = on_worker_1(t_spin);
 	/* The caller waits far longer than the watchdog's limit: if only this
 	 * wait ends, the future is still pending and the process spins on. */
 	hung_rc = gx_future_get(f, NULL, 0, NULL, gx_timeout(30 * GX_SECOND));

@@ -71,10 +71,7 @@ static shared *S;
 
 static void shared_init(void)
 {
-	void *p = mmap(NULL, sizeof *S, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(p, MAP_FAILED, "mmap: %s", strerror(errno));
-	S = p;
-	memset(S, 0, sizeof *S);
+	S = shared_page(sizeof *S);
 	atomic_store(&S->heavy_worker, -2);
 }
 

@@ -131,9 +131,7 @@ Test(trust, a_forged_dead_state_neither_replaces_a_live_worker_nor_takes_its_mem
 	cr_assert_neq(m, MAP_FAILED);
 	H = m;
 	memset(H, 0, sizeof *H);
-	gx_config c;
-	gx_config_init(&c);
-	c.workers = 1;
+	gx_config c = workers_config(1);
 	cr_assert_eq(gx_run(&c, forged_dead_main, NULL), 0);
 	cr_expect_eq(forged_taken, 0, "main was handed the chunk the live worker holds");
 	cr_expect_eq(forged_task, 1, "the worker's task: %d (its chunk %s)", forged_task,
@@ -186,9 +184,7 @@ Test(trust, a_record_naming_a_function_nobody_sealed_is_not_called, .timeout = 6
 {
 	snprintf(pwned, sizeof pwned, "/tmp/gx-trust-%d", (int)getpid());
 	unlink(pwned);
-	gx_config c;
-	gx_config_init(&c);
-	c.workers = 1;
+	gx_config c = workers_config(1);
 	cr_assert_eq(gx_run(&c, forged_code_main, NULL), 0);
 	cr_expect_eq(forged_code_rc, -EBADMSG, "the forged task's future: %d", forged_code_rc);
 	cr_expect_not(forged_file, "the worker ran system() for a peer");
@@ -222,9 +218,7 @@ static int forged_name_main(void *arg)
 
 Test(trust, a_task_name_that_is_no_string_of_the_image_is_never_read, .timeout = 60)
 {
-	gx_config c;
-	gx_config_init(&c);
-	c.workers = 1;
+	gx_config c = workers_config(1);
 	cr_assert_eq(gx_run(&c, forged_name_main, NULL), 0);
 	cr_expect_eq(forged_name_rc, 0, "the task's future: %d", forged_name_rc);
 	cr_expect_eq(forged_name_restarts, 0, "the worker died reading the name");
@@ -250,9 +244,7 @@ static int forged_completing_main(void *arg)
 
 Test(trust, freeing_a_future_a_peer_marked_as_being_completed_does_not_wait, .timeout = 30)
 {
-	gx_config c;
-	gx_config_init(&c);
-	c.workers = 1;
+	gx_config c = workers_config(1);
 	cr_assert_eq(gx_run(&c, forged_completing_main, NULL), 0);
 	cr_expect_eq(forged_wait_rc, -ETIMEDOUT, "a wait ends at its deadline: %d", forged_wait_rc);
 	cr_expect_eq(forged_free_rc, 0, "the free: %d", forged_free_rc);

@@ -25,10 +25,7 @@ static shared *S;
 
 static void shared_init(void)
 {
-	void *p = mmap(NULL, sizeof *S, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(p, MAP_FAILED);
-	S = p;
-	memset(S, 0, sizeof *S);
+	S = shared_page(sizeof *S);
 }
 
 /* Blocks its whole worker (no yield) for a while: what main sends
@@ -114,9 +111,7 @@ static int names_main(void *arg)
 
 Test(workers, each_worker_is_named_gonex_worker_n, .timeout = 60)
 {
-	gx_config c;
-	gx_config_init(&c);
-	c.workers = 2;
+	gx_config c = workers_config(2);
 	cr_assert_eq(gx_run(&c, names_main, NULL), 0);
 	cr_expect_str_eq(names[0], "gonex-worker 0");
 	cr_expect_str_eq(names[1], "gonex-worker 1");
