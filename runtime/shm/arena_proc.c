@@ -225,6 +225,17 @@ bool gx_owner_waitable(gx_arena *a, uint32_t tag)
 	return st != 'Z' && st != 'X' && st != 'T' && st != 't';
 }
 
+int gx_owner_held;
+
+bool gx_owner_take_over(gx_arena *a, const gx_spin *sp, uint32_t tag)
+{
+	if (!gx_owner_waitable(a, tag))
+		return true;
+	if (tag == gx_owner_tag(a) && gx_owner_held == 0)
+		return true;
+	return sp->since && gx_now() - sp->since >= GX_OWNER_PATIENCE;
+}
+
 bool gx_spin_pause(gx_spin *s)
 {
 	if (s->n++ < 256) {
@@ -237,6 +248,7 @@ bool gx_spin_pause(gx_spin *s)
 		sched_yield();
 	int64_t now = gx_now();
 	if (s->next_look == 0) {
+		s->since = now;
 		s->next_look = now + GX_MILLISECOND;
 		return false;
 	}

@@ -42,6 +42,8 @@
  */
 #include "shm/pool.h"
 
+#include "core/testpoint.h"
+
 #include <string.h>
 
 static inline int gx_class_of(size_t len)
@@ -58,14 +60,16 @@ static int gx_chunk_by_off(const gx_arena_geo *g, gx_off off, gx_chunk_ref *r)
 	if (off < g->slab_first || off >= g->slab_first + g->nslabs * GX_SLAB)
 		return -EINVAL;
 	uint64_t si = (off - g->slab_first) / GX_SLAB;
-	gx_slab_hdr *s = gx_slab_at(g, si);
-	if (!s)
+	gx_slab_v s;
+	if (gx_slab_at(g, si, &s) < 0)
 		return -EINVAL;
+	/* a test rewrites the header here: nothing below may read it again */
+	GX_TEST_POINT("pool.slab.read", s.s);
 	uint64_t in = off - g->slab_first - si * GX_SLAB;
-	if (in < s->data || (in - s->data) % s->size)
+	if (in < s.data || (in - s.data) % s.size)
 		return -EINVAL;
-	uint64_t i = (in - s->data) / s->size;
-	if (i >= s->nchunks)
+	uint64_t i = (in - s.data) / s.size;
+	if (i >= s.nchunks)
 		return -EINVAL;
 	return gx_chunk_by_id(g, (uint32_t)((si << GX_ID_SHIFT) | i) + 1, r);
 }
@@ -80,7 +84,7 @@ static void gx_repair_wait(gx_arena *a, gx_pool_cls *pc)
 	uint32_t tag;
 	/* acquire: pairs with the repairer's release of repairing = 0 */
 	while ((tag = atomic_load_explicit(&pc->repairing, memory_order_acquire)) != 0) {
-		if (gx_spin_pause(&sp) && !gx_owner_waitable(a, tag))
+		if (gx_spin_pause(&sp) && gx_owner_take_over(a, &sp, tag))
 			atomic_compare_exchange_strong(&pc->repairing, &tag, 0);
 	}
 }
@@ -189,7 +193,7 @@ static int gx_carve(gx_arena *a, const gx_arena_geo *g, int slot, int node, int 
 	gx_chunk_ref first;
 	if (n > 1 && gx_chunk_by_id(g, (uint32_t)((si << GX_ID_SHIFT) | 1) + 1, &first) == 0) {
 		atomic_store(&gx_ah(a)->proc[slot].pj_chunk, gx_ref_id(&first));
-		gx_list_push(pc, &first, (gx_chunk_hdr *)((char *)out->slab + GX_SLAB_HDR) + (n - 1));
+		gx_list_push(pc, &first, gx_slab_chunk(&out->slab, n - 1));
 	}
 	return 0;
 }
@@ -246,7 +250,7 @@ static int gx_pop(gx_arena *a, const gx_arena_geo *g, int slot, int node, int c,
 
 void gx_push_one(gx_arena *a, gx_chunk_ref *r)
 {
-	gx_list_push(gx_pcls(a, r->slab->node, r->slab->cls), r, r->hdr);
+	gx_list_push(gx_pcls(a, r->slab.node, r->slab.cls), r, r->hdr);
 }
 
 /* ---- API ---- */
@@ -261,7 +265,7 @@ static int gx_cache_take(const gx_arena_geo *g, gx_proc *p, int slot, int c, gx_
 	uint32_t id = p->cache[c][n - 1];
 	p->cache_n[c] = n - 1;
 	uint32_t st = GX_CHUNK_CACHED | (uint32_t)slot;
-	if (gx_chunk_by_id(g, id, r) == 0 && r->slab->cls == c &&
+	if (gx_chunk_by_id(g, id, r) == 0 && r->slab.cls == c &&
 	    atomic_compare_exchange_strong(&r->hdr->state, &st, GX_CHUNK_OWNED | (uint32_t)slot))
 		return 0;
 	return -1; /* a corrupt cache entry: the caller goes to the list */
@@ -298,7 +302,7 @@ int gx_pool_free(gx_arena *a, gx_off off)
 	gx_chunk_ref r;
 	if (!g || gx_chunk_by_off(g, off, &r) < 0)
 		return -EINVAL;
-	int node = r.slab->node, c = r.slab->cls;
+	int node = r.slab.node, c = r.slab.cls;
 	gx_pool_cls *pc = gx_pcls(a, node, c);
 	int slot = gx_shm_slot(a);
 	if (slot < 0)
@@ -341,7 +345,7 @@ int64_t gx_pool_chunk_size(const gx_arena *a, gx_off off)
 	uint32_t k = GX_CHUNK_KIND(atomic_load(&r.hdr->state));
 	if (k != GX_CHUNK_OWNED && k != GX_CHUNK_SHARED)
 		return -EINVAL;
-	return (int64_t)r.slab->size;
+	return (int64_t)r.slab.size;
 }
 
 /* Chunks of class cls on node whose state is in use (OWNED, RING, SHARED). */
@@ -349,11 +353,11 @@ static uint64_t gx_in_use(const gx_arena *a, const gx_arena_geo *g, int node, in
 {
 	uint64_t n = 0, end = gx_carved_end((gx_arena *)a, g, (uint32_t)node);
 	for (uint64_t off = g->part_base[node]; off < end; off += GX_SLAB) {
-		gx_slab_hdr *sl = gx_slab_at(g, (off - g->slab_first) / GX_SLAB);
-		if (!sl || sl->cls != cls || sl->node != node)
+		gx_slab_v sl;
+		if (gx_slab_at(g, (off - g->slab_first) / GX_SLAB, &sl) < 0 || sl.cls != cls || sl.node != node)
 			continue;
-		gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)sl + GX_SLAB_HDR);
-		for (uint32_t i = 0; i < sl->nchunks; i++) {
+		gx_chunk_hdr *ch = gx_slab_chunk(&sl, 0);
+		for (uint32_t i = 0; i < sl.nchunks; i++) {
 			uint32_t k = GX_CHUNK_KIND(atomic_load_explicit(&ch[i].state, memory_order_relaxed));
 			n += k == GX_CHUNK_OWNED || k == GX_CHUNK_RING || k == GX_CHUNK_SHARED;
 		}
@@ -386,7 +390,7 @@ int gx_pool_give(gx_arena *a, gx_off off, int to_ring, uint32_t len)
 	(void)to_ring;
 	const gx_arena_geo *g = gx_geo(a);
 	gx_chunk_ref r;
-	if (!g || gx_chunk_by_off(g, off, &r) < 0 || len > r.slab->size)
+	if (!g || gx_chunk_by_off(g, off, &r) < 0 || len > r.slab.size)
 		return -EINVAL;
 	int slot = gx_shm_slot(a);
 	if (slot < 0)
@@ -414,13 +418,13 @@ int gx_pool_take(gx_arena *a, gx_off off, uint32_t *len)
 	    !atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_OWNED | (uint32_t)slot))
 		return -EBADMSG;
 	uint32_t l = r.hdr->len;
-	*len = l <= r.slab->size ? l : (uint32_t)r.slab->size;
+	*len = l <= r.slab.size ? l : (uint32_t)r.slab.size;
 	return 0;
 }
 
 int gx_free_to_list(gx_arena *a, int slot, gx_chunk_ref *r, uint32_t expect)
 {
-	int node = r->slab->node, c = r->slab->cls;
+	int node = r->slab.node, c = r->slab.cls;
 	gx_journal_open(a, slot, node, c, GX_J_PUSH);
 	atomic_store(&gx_ah(a)->proc[slot].pj_chunk, gx_ref_id(r));
 	int ok = atomic_compare_exchange_strong(&r->hdr->state, &expect, GX_CHUNK_FREE);

@@ -26,24 +26,43 @@ static inline gx_pool_cls *gx_pcls(gx_arena *a, int node, int c)
 	return &gx_ah(a)->cls[node][c];
 }
 
-/* The slab header at slab index si, validated; NULL when it is not a live
- * slab (never carved, or corrupt). */
-static inline gx_slab_hdr *gx_slab_at(const gx_arena_geo *g, uint64_t si)
+/* A slab's layout as read once from its header: every bound below comes
+ * from this copy, so a peer that rewrites the header between the check
+ * and the use (a size of 0 under a division, a bigger nchunks under a
+ * loop) changes nothing this process computes. */
+typedef struct gx_slab_v {
+	gx_slab_hdr *s;
+	uint64_t size, data;
+	uint32_t nchunks;
+	uint16_t cls, node;
+} gx_slab_v;
+
+/* The slab at slab index si, read once and validated into *v: 0, or
+ * -EINVAL when it is not a live slab (never carved, or corrupt). */
+static inline int gx_slab_at(const gx_arena_geo *g, uint64_t si, gx_slab_v *v)
 {
 	if (si >= g->nslabs)
-		return NULL;
+		return -EINVAL;
 	gx_slab_hdr *s = (gx_slab_hdr *)(g->base + g->slab_first + si * GX_SLAB);
 	/* acquire: pairs with gx_carve's release of the magic */
-	if (atomic_load_explicit(&s->magic, memory_order_acquire) != GX_SLAB_MAGIC || s->cls >= GX_POOL_CLASSES ||
-	    s->node >= g->nodes)
-		return NULL;
-	uint64_t size = (uint64_t)64 << s->cls;
-	if (s->size != size || s->nchunks == 0 || s->nchunks > GX_ID_MAX_IN_SLAB)
-		return NULL;
-	if (s->data < GX_SLAB_HDR + (uint64_t)s->nchunks * sizeof(gx_chunk_hdr) || s->data > GX_SLAB ||
-	    (uint64_t)s->nchunks * size > GX_SLAB - s->data)
-		return NULL;
-	return s;
+	if (atomic_load_explicit(&s->magic, memory_order_acquire) != GX_SLAB_MAGIC)
+		return -EINVAL;
+	const volatile gx_slab_hdr *h = s;
+	*v = (gx_slab_v){.s = s, .size = h->size, .data = h->data, .nchunks = h->nchunks, .cls = h->cls,
+			 .node = h->node};
+	if (v->cls >= GX_POOL_CLASSES || v->node >= g->nodes || v->size != (uint64_t)64 << v->cls ||
+	    v->nchunks == 0 || v->nchunks > GX_ID_MAX_IN_SLAB)
+		return -EINVAL;
+	if (v->data < GX_SLAB_HDR + (uint64_t)v->nchunks * sizeof(gx_chunk_hdr) || v->data > GX_SLAB ||
+	    (uint64_t)v->nchunks * v->size > GX_SLAB - v->data)
+		return -EINVAL;
+	return 0;
+}
+
+/* Chunk header i of slab v (i < v->nchunks). */
+static inline gx_chunk_hdr *gx_slab_chunk(const gx_slab_v *v, uint32_t i)
+{
+	return (gx_chunk_hdr *)((char *)v->s + GX_SLAB_HDR) + i;
 }
 
 /* End of the slabs carved so far in node's part (the bump pointer runs past
@@ -59,7 +78,7 @@ static inline uint64_t gx_carved_end(gx_arena *a, const gx_arena_geo *g, uint32_
 
 /* One chunk, resolved: its slab, its header, where its data is. */
 typedef struct {
-	gx_slab_hdr *slab;
+	gx_slab_v slab; /* as read once (gx_slab_at) */
 	gx_chunk_hdr *hdr;
 	uint64_t off; /* chunk data offset */
 	uint64_t si;
@@ -74,13 +93,10 @@ static inline int gx_chunk_by_id(const gx_arena_geo *g, uint32_t id, gx_chunk_re
 	uint32_t x = id - 1;
 	uint64_t si = x >> GX_ID_SHIFT;
 	uint32_t i = x & GX_ID_MAX_IN_SLAB;
-	gx_slab_hdr *s = gx_slab_at(g, si);
-	if (!s || i >= s->nchunks)
+	if (gx_slab_at(g, si, &r->slab) < 0 || i >= r->slab.nchunks)
 		return -EINVAL;
-	uint64_t soff = g->slab_first + si * GX_SLAB;
-	r->slab = s;
-	r->hdr = (gx_chunk_hdr *)((char *)s + GX_SLAB_HDR) + i;
-	r->off = soff + s->data + (uint64_t)i * s->size;
+	r->hdr = gx_slab_chunk(&r->slab, i);
+	r->off = g->slab_first + si * GX_SLAB + r->slab.data + (uint64_t)i * r->slab.size;
 	r->si = si;
 	r->i = i;
 	return 0;
@@ -94,7 +110,7 @@ static inline uint32_t gx_ref_id(const gx_chunk_ref *r)
 /* The slab of chunk r is a slab of pool (node, c). */
 static inline bool gx_ref_in(const gx_chunk_ref *r, int node, int c)
 {
-	return r->slab->cls == c && r->slab->node == node;
+	return r->slab.cls == c && r->slab.node == node;
 }
 
 /* Put r (state already FREE, journal open on its pool) on its list. */

@@ -29,7 +29,10 @@
  * Bounded waits: every wait on a word another process writes (`repairing`,
  * a journal) pauses with gx_spin_pause and, about once a millisecond,
  * asks whether the owner is worth waiting for: a garbage tag, a dead,
- * reused, stopped or traced owner is not, and the waiter takes over. A
+ * reused, stopped or traced owner is not, nor a tag naming this process
+ * while none of its coroutines repairs, nor any owner after
+ * GX_OWNER_PATIENCE (1 s; a real repair of a pool takes milliseconds), and
+ * the waiter takes over (gx_owner_take_over). A
  * stopped repairer that resumes after being taken over from may list a
  * chunk twice; pop finds it listed but not FREE, drops the rest of the list
  * as corrupt, and the next repair relinks it: chunks are never handed out
@@ -56,9 +59,11 @@ static void gx_repair_lock(gx_arena *a, gx_pool_cls *pc)
 		uint32_t z = 0;
 		/* seq_cst: the flag before the journals are read (Dekker with
 		 * gx_journal_open) */
-		if (atomic_compare_exchange_strong(&pc->repairing, &z, me))
+		if (atomic_compare_exchange_strong(&pc->repairing, &z, me)) {
+			gx_owner_held++;
 			return;
-		if (gx_spin_pause(&sp) && !gx_owner_waitable(a, z))
+		}
+		if (gx_spin_pause(&sp) && gx_owner_take_over(a, &sp, z))
 			atomic_compare_exchange_strong(&pc->repairing, &z, 0);
 	}
 }
@@ -126,10 +131,10 @@ static uint64_t gx_pool_relink(gx_arena *a, const gx_arena_geo *g, int me, int n
 	uint64_t end = gx_carved_end(a, g, (uint32_t)node);
 	for (uint64_t off = g->part_base[node]; off < end; off += GX_SLAB) {
 		uint64_t si = (off - g->slab_first) / GX_SLAB;
-		gx_slab_hdr *sl = gx_slab_at(g, si);
-		if (!sl || sl->cls != c || sl->node != node)
+		gx_slab_v sl;
+		if (gx_slab_at(g, si, &sl) < 0 || sl.cls != c || sl.node != node)
 			continue;
-		for (uint32_t i = 0; i < sl->nchunks; i++) {
+		for (uint32_t i = 0; i < sl.nchunks; i++) {
 			uint32_t x = (uint32_t)((si << GX_ID_SHIFT) | i);
 			gx_chunk_ref r;
 			if (seen[x / 64] >> (x % 64) & 1 || gx_chunk_by_id(g, x + 1, &r) < 0)
@@ -144,6 +149,7 @@ static uint64_t gx_pool_relink(gx_arena *a, const gx_arena_geo *g, int me, int n
 out:
 	/* release: the relinked list before the allocators come back */
 	atomic_store_explicit(&pc->repairing, 0, memory_order_release);
+	gx_owner_held--;
 	return back;
 }
 
@@ -153,11 +159,11 @@ static uint64_t gx_pool_reclaim(gx_arena *a, const gx_arena_geo *g, int me, int 
 	uint64_t back = 0, end = gx_carved_end(a, g, node);
 	for (uint64_t off = g->part_base[node]; off < end; off += GX_SLAB) {
 		uint64_t si = (off - g->slab_first) / GX_SLAB;
-		gx_slab_hdr *sl = gx_slab_at(g, si);
-		if (!sl)
+		gx_slab_v sl;
+		if (gx_slab_at(g, si, &sl) < 0)
 			continue;
-		gx_chunk_hdr *ch = (gx_chunk_hdr *)((char *)sl + GX_SLAB_HDR);
-		for (uint32_t i = 0; i < sl->nchunks; i++) {
+		gx_chunk_hdr *ch = gx_slab_chunk(&sl, 0);
+		for (uint32_t i = 0; i < sl.nchunks; i++) {
 			uint32_t st = atomic_load(&ch[i].state);
 			uint32_t k = GX_CHUNK_KIND(st);
 			if (st == GX_CHUNK_FREE || GX_CHUNK_SLOT(st) != (uint32_t)slot ||

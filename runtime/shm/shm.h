@@ -224,13 +224,27 @@ bool gx_owner_waitable(gx_arena *a, uint32_t tag);
 typedef struct gx_spin {
 	uint32_t n;
 	int64_t next_look; /* CLOCK_MONOTONIC ns */
+	int64_t since;     /* the first look */
 } gx_spin;
-#define GX_SPIN_INIT {0, 0}
+#define GX_SPIN_INIT {0, 0, 0}
 /* One round: the CPU's pause for the first rounds, then a yield (of the
  * coroutine when in one, so that the process's other coroutines run; of
  * the thread otherwise). True about once a millisecond: time to look at
  * the owner (gx_owner_waitable) or give up. */
 bool gx_spin_pause(gx_spin *s);
+
+/* Owner-tagged words this process holds right now (a pool repair in one
+ * of its coroutines): a word that names this process while it holds none
+ * is garbage a peer wrote. */
+extern int gx_owner_held;
+/* A waiter on an owner-tagged word, at one of gx_spin_pause's looks:
+ * should it take the word over? Yes when the owner is not worth waiting
+ * for (gx_owner_waitable), when the tag names this process but it holds
+ * no such word, and when the wait has gone on for GX_OWNER_PATIENCE
+ * whoever the owner is (a live owner holds these words for microseconds;
+ * a tag that stays longer was forged or belongs to a stuck process). */
+#define GX_OWNER_PATIENCE GX_SECOND
+bool gx_owner_take_over(gx_arena *a, const gx_spin *sp, uint32_t tag);
 
 /* True while slot s belongs to a running process (or this one). */
 int gx_slot_alive(gx_arena *a, int s);
@@ -273,6 +287,10 @@ int gx_ring_try_send_at(gx_ring *r, const void *msg, size_t len, gx_off chunk, u
 bool gx_ring_taken(gx_ring *r, uint64_t pos);
 /* ring.c: every ring of the registry stops being one (gx_arena_reset). */
 void gx_ring_forget_all(gx_arena *a);
+/* r, a ring of a as this process knows it: NULL when it is not one, or
+ * when its header now gives another message size than this process knew
+ * (only gx_ring_at takes such a ring anew; ring_geo.c says why). */
+gx_ring *gx_ring_known(gx_arena *a, gx_ring *r);
 /* ring.c: wake the ring's sleeping consumers (a stealer's nudge) */
 void gx_ring_kick(gx_ring *r);
 /* ring.c: the eventcount its consumers sleep on */
