@@ -64,12 +64,18 @@ static inline gx_proc *gx_ring_journal(const gx_rgeo *v, uint32_t kind)
 	return p;
 }
 
+/* The claim [pos, pos + n) a CAS is about to make. n goes to 0 first and
+ * back last, so that a repairer reading the pair (gx_live_claims, which
+ * reads n, pos, n again) never takes a new n with an old pos: it sees an
+ * empty claim or a whole one. */
 static inline void gx_journal_claim(gx_proc *p, uint64_t pos, uint32_t n)
 {
-	atomic_store_explicit(&p->rj_n, n, memory_order_relaxed);
-	/* the claiming CAS that follows is a release: whoever sees the claim
-	 * (a repairer reading head or tail, acquire) sees this first */
+	atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->rj_pos, pos, memory_order_relaxed);
+	/* release: pairs with gx_live_claims's acquire of n; pos first. The
+	 * claiming CAS that follows is a release too: whoever sees the claim
+	 * (a repairer reading head or tail, acquire) sees this first */
+	atomic_store_explicit(&p->rj_n, n, memory_order_release);
 }
 
 static inline void gx_journal_done(gx_proc *p)
@@ -229,16 +235,21 @@ static inline int64_t gx_ring_spin(const gx_rgeo *v)
 	return gx_ring_wakes(v) ? v->spin_ns : -1;
 }
 
+/* The waits below keep a copy of the geometry: the table entry v points
+ * at may move (the table grows) or be taken anew while they yield. */
 static int gx_send_wait(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t len, uint32_t n, gx_off chunk,
 			size_t chunk_len, gx_until u)
 {
+	const gx_rgeo g = *v;
 	for (unsigned misses = 0;;) {
-		int rc = gx_send_some(r, v, msgs, len, n, chunk, chunk_len, NULL);
+		int rc = gx_send_some(r, &g, msgs, len, n, chunk, chunk_len, NULL);
 		if (rc != -EAGAIN)
 			return rc;
-		rc = gx_ec_wait(&r->not_full, gx_ready_send, r, gx_ring_spin(v), u, &r->sleeps);
+		rc = gx_ec_wait(&r->not_full, gx_ready_send, r, gx_ring_spin(&g), u, &r->sleeps);
 		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
+		if (!gx_rg_same(r, &g))
+			return -EINVAL; /* destroyed (or made anew) while we waited */
 	}
 }
 
@@ -458,13 +469,16 @@ static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, const gx_rx *x)
 
 static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, const gx_rx *x, gx_until u)
 {
+	const gx_rgeo g = *v;
 	for (unsigned misses = 0;;) {
-		ssize_t rc = gx_recv_some(r, v, x);
+		ssize_t rc = gx_recv_some(r, &g, x);
 		if (rc != -EAGAIN)
 			return rc;
-		int w = gx_ec_wait(&r->not_empty, gx_ready_recv, r, gx_ring_spin(v), u, &r->sleeps);
+		int w = gx_ec_wait(&r->not_empty, gx_ready_recv, r, gx_ring_spin(&g), u, &r->sleeps);
 		if (w < 0 || (w = gx_ec_pause(&misses, u)) < 0)
 			return w;
+		if (!gx_rg_same(r, &g))
+			return -EINVAL;
 	}
 }
 

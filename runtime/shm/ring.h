@@ -11,6 +11,7 @@
 #ifndef GX_SHM_RING_H
 #define GX_SHM_RING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "shm/shm.h"
@@ -94,18 +95,33 @@ static inline gx_rgeo *gx_rg_find(const gx_ring *r)
 }
 
 /* Read r's geometry from its header (in arena a), check it against a's
- * bounds, and keep it. NULL when it is not a ring of a. */
-const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r);
+ * bounds, and keep it. NULL when it is not a ring of a. Unless found (a
+ * caller that asked for the ring anew: create, gx_ring_at), a ring this
+ * process knows whose header now gives another message size is refused:
+ * the message size bounds what a receive writes into the caller's
+ * buffer, and the caller sized that buffer for the ring it knew. */
+const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r, bool found);
 
 /* r's geometry: the kept one while r still carries the same nonce, else
- * taken anew (r made again at the same place). NULL: not a ring. */
+ * taken anew (r made again at the same place), refused when its message
+ * size changed. NULL: not a ring. The pointer is into this process's
+ * table, which may grow (and move) or be taken anew when the coroutine
+ * yields: a call that waits keeps a copy (gx_rg_hold). */
 static inline const gx_rgeo *gx_rg(gx_ring *r)
 {
 	gx_rgeo *e = gx_rg_find(r);
 	if (e && e->r == r && e->nonce == atomic_load_explicit(&r->nonce, memory_order_relaxed))
 		return e;
 	gx_arena *a = gx_arena_of(r);
-	return a ? gx_rg_take(a, r) : NULL;
+	return a ? gx_rg_take(a, r, false) : NULL;
+}
+
+/* After a wait: r still carries the ring a call's copy g was taken from
+ * (destroyed or made anew meanwhile: the call ends with -EINVAL). */
+static inline bool gx_rg_same(const gx_ring *r, const gx_rgeo *g)
+{
+	return atomic_load_explicit(&r->magic, memory_order_relaxed) == GX_RING_MAGIC &&
+	       atomic_load_explicit(&r->nonce, memory_order_relaxed) == g->nonce;
 }
 
 /* The geometry of r for a call, or NULL for a bad pointer or a ring whose

@@ -13,7 +13,13 @@
  * address (rings sit on 128 bytes), grown at half full, never evicting:
  * once this process has a ring's geometry, it keeps it. A ring destroyed
  * elsewhere and made again at the same address has a new nonce: its entry
- * is taken anew.
+ * is taken anew, unless its message size changed; then only gx_ring_at
+ * (the caller asks for the ring as it is now) takes it, as every other
+ * call's caller sized its buffers for the ring it knew, and a peer that
+ * rewrites a header with a fresh nonce must not change that. A call that
+ * waits copies the geometry before it yields (the table may grow and move
+ * meanwhile, or an entry be taken anew) and, after each wait, checks that
+ * the ring still carries the nonce of its copy.
  *
  * Invariants:
  *  - slot addresses depend only on the position and on this process's copy
@@ -68,7 +74,7 @@ static int gx_rg_grow(void)
 	return 0;
 }
 
-const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r)
+const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r, bool found)
 {
 	const gx_arena_geo *g = gx_geo(a);
 	gx_off off = gx_arena_off(a, r);
@@ -93,6 +99,9 @@ const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r)
 		return NULL;
 	if (e.spin_ns < 0 || e.spin_ns > GX_SECOND)
 		e.spin_ns = g->spin_ns; /* garbage: the arena's budget */
+	gx_rgeo *known = gx_rg_find(r);
+	if (!found && known && known->r == r && known->msg_size != e.msg_size)
+		return NULL; /* not the ring this process's callers size buffers for */
 	if ((gx_rg_tab.used + 1) * 2 > gx_rg_tab.n && gx_rg_grow() < 0)
 		return NULL;
 	gx_rgeo *slot = gx_rg_find(r);
@@ -174,7 +183,7 @@ int gx_ring_create_lcap(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t 
 	gx_pool_share(a, (gx_off)off);
 	/* release: pairs with gx_rg_take's acquire; the header and slots first */
 	atomic_store_explicit(&r->magic, GX_RING_MAGIC, memory_order_release);
-	if (!gx_rg_take(a, r)) {
+	if (!gx_rg_take(a, r, true)) {
 		gx_ring_destroy(a, r);
 		return -ENOMEM;
 	}
@@ -187,7 +196,16 @@ gx_ring *gx_ring_at(gx_arena *a, gx_off off)
 	gx_ring *r = gx_aptr(a, off, GX_RING_HDR);
 	if (!r || off % 128)
 		return NULL; /* rings start on a 128-byte boundary */
-	const gx_rgeo *v = gx_rg(r);
+	gx_rgeo *e = gx_rg_find(r);
+	const gx_rgeo *v = e && e->r == r && e->nonce == atomic_load_explicit(&r->nonce, memory_order_relaxed)
+				   ? e
+				   : gx_rg_take(a, r, true);
+	return v && v->a == a ? r : NULL;
+}
+
+gx_ring *gx_ring_known(gx_arena *a, gx_ring *r)
+{
+	const gx_rgeo *v = gx_ring_v(r);
 	return v && v->a == a ? r : NULL;
 }
 

@@ -45,8 +45,18 @@ static bool gx_live_claims(const gx_rgeo *v, int dead, uint32_t kind, uint64_t q
 		gx_proc *p = &h->proc[s];
 		if (atomic_load(&p->rj_kind) != kind || atomic_load(&p->rj_ring) != v->self)
 			continue;
-		uint64_t pos = atomic_load(&p->rj_pos);
-		uint32_t n = atomic_load(&p->rj_n);
+		/* acquire: pairs with gx_journal_claim's release of n; then pos
+		 * (acquire, so that n is read again after it): a pair whose n
+		 * changed meanwhile is a claim being remade, read again */
+		uint64_t pos = 0;
+		uint32_t n = 0;
+		for (int tries = 0; tries < 64; tries++) {
+			n = atomic_load_explicit(&p->rj_n, memory_order_acquire);
+			pos = atomic_load_explicit(&p->rj_pos, memory_order_acquire);
+			if (atomic_load_explicit(&p->rj_n, memory_order_relaxed) == n)
+				break;
+			n = 0;
+		}
 		if (q >= pos && q - pos < n && gx_slot_alive(v->a, s))
 			return true;
 	}
