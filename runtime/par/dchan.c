@@ -121,20 +121,41 @@ static bool gx_dview_stale(const gx_dview *e)
 	       atomic_load_explicit(&e->d->nonce, memory_order_relaxed) != e->nonce;
 }
 
-/* Take d's geometry from its header (first sight here): checked, kept. */
+/* The tag of a channel header: a MAC under the run's key of what bounds
+ * this process's copies and where the channel is. */
+static uint64_t gx_dch_mac(uint64_t self, uint64_t nonce, uint32_t elem_size, uint32_t cap, uint32_t flags,
+			   uint32_t nw, uint64_t main)
+{
+	uint64_t w[5] = {self, nonce, (uint64_t)elem_size << 32 | cap, (uint64_t)flags << 32 | nw, main};
+	return gx_seal_mac(w, 5);
+}
+
+/* Take d's geometry from its header: each field read once, checked
+ * against the arena and the tag; its rings found anew (a channel made
+ * anew may sit where this process knew rings of another size). */
 static const gx_dview *gx_dview_take(gx_arena *a, gx_dch *d)
 {
 	gx_dview e = {.d = d, .a = a};
 	/* acquire: pairs with gx_dch_make's release of the magic */
-	if (atomic_load_explicit(&d->magic, memory_order_acquire) != GX_DCHAN_MAGIC || d->self != gx_arena_off(a, d))
+	if (atomic_load_explicit(&d->magic, memory_order_acquire) != GX_DCHAN_MAGIC)
 		return NULL;
+	const volatile gx_dch *h = d;
+	uint64_t self = h->self, tag = h->tag, main = h->main;
+	uint32_t flags = h->flags;
 	e.nonce = atomic_load_explicit(&d->nonce, memory_order_relaxed);
-	e.elem_size = *(volatile uint32_t *)&d->elem_size;
-	e.cap = *(volatile uint32_t *)&d->cap;
-	e.flags = *(volatile uint32_t *)&d->flags & GX_CHAN_COMPRESS;
-	e.nw = *(volatile uint32_t *)&d->nw;
-	if (e.elem_size + GX_DCH_HDR > GX_POOL_MAX_CHUNK || e.cap > (1u << 24) || e.nw > GX_MAX_WORKERS)
+	e.elem_size = h->elem_size;
+	e.cap = h->cap;
+	e.flags = flags & GX_CHAN_COMPRESS;
+	e.nw = h->nw;
+	if (self != gx_arena_off(a, d) || (uint64_t)e.elem_size + GX_DCH_HDR > GX_POOL_MAX_CHUNK ||
+	    e.cap > (1u << 24) || e.nw > GX_MAX_WORKERS ||
+	    tag != gx_dch_mac(self, e.nonce, e.elem_size, e.cap, flags, e.nw, main))
 		return NULL;
+	e.main = gx_ring_at(a, main);
+	if (!e.main)
+		return NULL;
+	for (uint32_t i = 0; i < e.nw; i++)
+		gx_ring_at(a, h->w[i]);
 	size_t i = gx_dview_hash(d);
 	for (size_t k = 0; k < GX_DVIEWS; k++, i = (i + 1) & (GX_DVIEWS - 1))
 		if (gx_dviews[i].d == d || gx_dview_stale(&gx_dviews[i])) {
@@ -144,26 +165,30 @@ static const gx_dview *gx_dview_take(gx_arena *a, gx_dch *d)
 	return NULL;
 }
 
-const gx_dview *gx_dch_view(const gx_chan *c)
+bool gx_dch_view(const gx_chan *c, gx_dview *out)
 {
 	gx_dch *d = (gx_dch *)c;
 	gx_arena *a = gx_par_arena(0);
 	if (!a || !d || (uintptr_t)d % _Alignof(gx_dch) || !gx_arena_off(a, d) ||
 	    !gx_aptr(a, gx_arena_off(a, d), sizeof *d))
-		return NULL;
+		return false;
 	size_t i = gx_dview_hash(d);
+	const gx_dview *e = NULL;
 	for (size_t k = 0; k < 16; k++, i = (i + 1) & (GX_DVIEWS - 1)) {
-		const gx_dview *e = &gx_dviews[i];
-		if (e->d == d) {
-			if (e->nonce == atomic_load_explicit(&d->nonce, memory_order_relaxed) &&
-			    atomic_load_explicit(&d->magic, memory_order_relaxed) == GX_DCHAN_MAGIC)
-				return e;
+		if (gx_dviews[i].d == d) {
+			if (gx_dch_same(&gx_dviews[i]))
+				e = &gx_dviews[i];
 			break;
 		}
-		if (!e->d)
+		if (!gx_dviews[i].d)
 			break;
 	}
-	return gx_dview_take(a, d);
+	if (!e)
+		e = gx_dview_take(a, d);
+	if (!e)
+		return false;
+	*out = *e;
+	return true;
 }
 
 /* ---- make, free ---- */
@@ -208,7 +233,7 @@ static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap, unsigned fla
 #endif
 	if (!gx_sched_active())
 		return -EPERM;
-	if (elem_size + GX_DCH_HDR > GX_POOL_MAX_CHUNK || cap > (1u << 24))
+	if (elem_size > GX_POOL_MAX_CHUNK - GX_DCH_HDR || cap > (1u << 24))
 		return -EINVAL; /* a value and its header must fit one pool chunk */
 	gx_arena *a = gx_par_arena(1);
 	if (!a)
@@ -243,6 +268,7 @@ static int gx_dch_make(gx_chan **out, size_t elem_size, size_t cap, unsigned fla
 		return rc;
 	}
 	gx_pool_share(a, (gx_off)off); /* outlives its creator, like its rings */
+	d->tag = gx_dch_mac(d->self, atomic_load(&d->nonce), d->elem_size, d->cap, d->flags, d->nw, d->main);
 	/* release: the header and rings before the magic (gx_dch_at, gx_chan_is_d) */
 	atomic_store_explicit(&d->magic, GX_DCHAN_MAGIC, memory_order_release);
 	gx_dview_take(a, d);
@@ -274,9 +300,10 @@ static void gx_dch_drain(const gx_dview *v, gx_ring *r, void *tmp)
 
 static int gx_dch_free(gx_chan *c)
 {
-	const gx_dview *v = gx_dch_view(c);
-	if (!v)
+	gx_dview view;
+	if (!gx_dch_view(c, &view))
 		return -EINVAL;
+	const gx_dview *v = &view;
 	gx_dch *d = v->d;
 	gx_arena *a = v->a;
 	if (gx_dch_busy(d))
@@ -295,9 +322,10 @@ static int gx_dch_free(gx_chan *c)
 
 static int gx_dch_close(gx_chan *c)
 {
-	const gx_dview *v = gx_dch_view(c);
-	if (!v)
+	gx_dview view;
+	if (!gx_dch_view(c, &view))
 		return -EINVAL;
+	const gx_dview *v = &view;
 	gx_dch *d = v->d;
 	uint32_t z = 0;
 	if (!atomic_compare_exchange_strong(&d->closed, &z, 1))
@@ -309,8 +337,9 @@ static int gx_dch_close(gx_chan *c)
 
 static size_t gx_dch_len(const gx_chan *c)
 {
-	const gx_dview *v = gx_dch_view(c);
-	if (!v || v->cap == 0)
+	gx_dview view;
+	const gx_dview *v = &view;
+	if (!gx_dch_view(c, &view) || v->cap == 0)
 		return 0; /* Go: an unbuffered channel holds nothing */
 	gx_ring *r = gx_dch_main(v);
 	size_t n = r ? (size_t)gx_ring_depth(r) : 0;
@@ -319,8 +348,8 @@ static size_t gx_dch_len(const gx_chan *c)
 
 static size_t gx_dch_cap(const gx_chan *c)
 {
-	const gx_dview *v = gx_dch_view(c);
-	return v ? v->cap : 0;
+	gx_dview view;
+	return gx_dch_view(c, &view) ? view.cap : 0;
 }
 
 /* By role: life, traffic, size. */

@@ -34,6 +34,7 @@ typedef struct gx_dch {
 	uint32_t reg;   /* its index in the registry */
 	gx_off self;
 	_Atomic uint64_t nonce; /* this channel's identity (gx_dview) */
+	uint64_t tag;   /* the run's MAC of self, nonce, geometry, main (gx_dch_mac) */
 	gx_off main;    /* the shared queue: a ring holding at most max(cap, 1) */
 	_Atomic uint32_t closed;
 	_Atomic int32_t route;
@@ -45,38 +46,53 @@ typedef struct gx_dch {
 
 /*
  * This process's view of a channel: its geometry (element size, capacity,
- * flags, worker rings) as first seen here, when it was made or first used
- * (a pointer that came in a task's argument), checked against the arena
- * and kept in a process-local table keyed by address and nonce. A peer
- * that rewrites the header afterwards changes no length this process
- * copies into a caller's buffer.
+ * flags, the shared ring) as first seen here, when it was made or first
+ * used (a pointer that came in a task's argument), checked against the
+ * arena and against its tag, and kept in a process-local table keyed by
+ * address and nonce. The tag is a MAC under the run's key (seal.c), which
+ * a process that holds only the mapping cannot make: a peer that rewrites
+ * the header (a fresh nonce, another element size) is refused, so it
+ * changes no length this process copies into a caller's buffer. A channel
+ * made anew at the same address carries a good tag and is taken anew.
+ * Every call works on its own copy of the view (gx_dch_view fills one),
+ * so a view taken anew while a call waits does not change that call.
  */
 typedef struct gx_dview {
 	gx_dch *d; /* key; NULL free */
 	uint64_t nonce;
 	gx_arena *a;
+	gx_ring *main; /* the shared queue, found when the view was taken */
 	uint32_t elem_size, cap, flags, nw;
 } gx_dview;
 
-/* The view of c, NULL when c is not a live distributed channel of the
- * runtime's arena. */
-const gx_dview *gx_dch_view(const gx_chan *c);
+/* Fill *out with the view of c: false when c is not a live distributed
+ * channel of the runtime's arena. */
+bool gx_dch_view(const gx_chan *c, gx_dview *out);
+
+/* After a wait: the channel of view v is still there, the same one. */
+static inline bool gx_dch_same(const gx_dview *v)
+{
+	return atomic_load_explicit(&v->d->magic, memory_order_relaxed) == GX_DCHAN_MAGIC &&
+	       atomic_load_explicit(&v->d->nonce, memory_order_relaxed) == v->nonce;
+}
 
 static inline int64_t gx_dspin(gx_arena *a)
 {
 	return gx_geo(a)->spin_ns;
 }
 
-/* The shared queue (NULL when its offset was scribbled over). */
+/* The shared queue, as found when the view was taken (NULL when it is
+ * gone). */
 static inline gx_ring *gx_dch_main(const gx_dview *v)
 {
-	return gx_ring_at(v->a, v->d->main);
+	return gx_ring_known(v->a, v->main);
 }
 
-/* Worker i's own ring of the channel, NULL for none. */
+/* Worker i's own ring of the channel, NULL for none (or one this process
+ * does not know as it was: gx_ring_known). */
 static inline gx_ring *gx_dch_wring(const gx_dview *v, uint32_t i)
 {
-	return i < v->nw ? gx_ring_at(v->a, v->d->w[i]) : NULL;
+	return i < v->nw ? gx_ring_known(v->a, gx_arena_ptr(v->a, v->d->w[i], GX_RING_HDR)) : NULL;
 }
 
 /* This process's ring of the channel (a worker's own), NULL in main. */

@@ -87,8 +87,9 @@ static bool gx_dch_receiver_free(const gx_dview *v, gx_ring *r)
 
 int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 {
-	const gx_dview *v = gx_dch_view(c);
-	if (!v || (!val && v->elem_size))
+	gx_dview view; /* this call's own copy (dchan.h) */
+	const gx_dview *v = &view;
+	if (!gx_dch_view(c, &view) || (!val && v->elem_size))
 		return -EINVAL;
 	if (!try_only && !gx_co_current())
 		return -EPERM;
@@ -114,6 +115,8 @@ int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 		rc = gx_ec_wait(&d->space, gx_dch_room, (void *)v, gx_dspin(v->a), u, NULL);
 		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
+		if (!gx_dch_same(v))
+			return -EINVAL; /* freed (or made anew) while we waited */
 	}
 }
 
@@ -161,8 +164,9 @@ static int gx_dch_closing_left(const gx_dview *v)
 
 int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 {
-	const gx_dview *v = gx_dch_view(c);
-	if (!v)
+	gx_dview view;
+	const gx_dview *v = &view;
+	if (!gx_dch_view(c, &view))
 		return -EINVAL;
 	if (!try_only && !gx_co_current())
 		return -EPERM;
@@ -193,7 +197,7 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 		atomic_fetch_sub(mine, 1);
 		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
-		if (atomic_load_explicit(&d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC)
+		if (!gx_dch_same(v))
 			return -EINVAL;
 	}
 }

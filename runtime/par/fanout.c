@@ -17,9 +17,10 @@
 #include <gonex/coro.h>
 #include <gonex/fanout.h>
 
-static const gx_dview *gx_dch_check(gx_chan *c)
+/* c's view, into the caller's own copy *out (dchan.h): out, or NULL. */
+static const gx_dview *gx_dch_check(gx_chan *c, gx_dview *out)
 {
-	return c && gx_chan_is_d(c) ? gx_dch_view(c) : NULL;
+	return c && gx_chan_is_d(c) && gx_dch_view(c, out) ? out : NULL;
 }
 
 /* The workers of the channel taking tasks now, into act: their count. */
@@ -52,7 +53,8 @@ static int gx_dch_put_worker(const gx_dview *d, uint32_t i, const void *v, gx_un
 
 int gx_chan_broadcast(gx_chan *c, const void *v, gx_until u)
 {
-	const gx_dview *d = gx_dch_check(c);
+	gx_dview view;
+	const gx_dview *d = gx_dch_check(c, &view);
 	if (!d || (!v && d->elem_size))
 		return -EINVAL;
 	if (!gx_co_current())
@@ -72,7 +74,8 @@ int gx_chan_broadcast(gx_chan *c, const void *v, gx_until u)
 
 int gx_chan_scatter(gx_chan *c, const void *vals, size_t n, gx_until u)
 {
-	const gx_dview *d = gx_dch_check(c);
+	gx_dview view;
+	const gx_dview *d = gx_dch_check(c, &view);
 	if (!d || (n && !vals && d->elem_size))
 		return -EINVAL;
 	if (!gx_co_current())
@@ -94,7 +97,8 @@ int gx_chan_scatter(gx_chan *c, const void *vals, size_t n, gx_until u)
 
 int gx_chan_gather(gx_chan *c, void *out, int *from, gx_until u)
 {
-	const gx_dview *d = gx_dch_check(c);
+	gx_dview view;
+	const gx_dview *d = gx_dch_check(c, &view);
 	if (!d || (!out && d->elem_size))
 		return -EINVAL;
 	if (!gx_co_current())
@@ -157,7 +161,8 @@ int gx_chan_gather(gx_chan *c, void *out, int *from, gx_until u)
 
 int gx_chan_route(gx_chan *c, int worker)
 {
-	const gx_dview *d = gx_dch_check(c);
+	gx_dview view;
+	const gx_dview *d = gx_dch_check(c, &view);
 	if (!d || worker < -1 || worker >= (int)d->nw)
 		return -EINVAL;
 	atomic_store(&d->d->route, worker);
@@ -167,7 +172,8 @@ int gx_chan_route(gx_chan *c, int worker)
 
 int gx_chan_balance(gx_chan *c)
 {
-	const gx_dview *d = gx_dch_check(c);
+	gx_dview view;
+	const gx_dview *d = gx_dch_check(c, &view);
 	if (!d)
 		return -EINVAL;
 	int act[GX_MAX_WORKERS], na = gx_dch_active(d, act);

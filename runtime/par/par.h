@@ -369,6 +369,10 @@ int gx_in_image(const char *p);
 int gx_seal_init(void);
 uint64_t gx_code_seal(uint64_t fn);
 uint64_t gx_code_open(uint64_t code);
+/* A MAC of n words under the run's key (CBC over SipHash-2-4; callers
+ * always MAC the same number of words for one kind of object): what a
+ * process that holds only the arena cannot make. 0 before the key. */
+uint64_t gx_seal_mac(const uint64_t *w, size_t n);
 int gx_par_tables(gx_arena *a, int nslots);
 int gx_request(int i);
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "par/dchan.h"
 #include "testing.h"
 
 static pid_t victim;
@@ -248,4 +249,48 @@ Test(trust, freeing_a_future_a_peer_marked_as_being_completed_does_not_wait, .ti
 	cr_assert_eq(gx_run(&c, forged_completing_main, NULL), 0);
 	cr_expect_eq(forged_wait_rc, -ETIMEDOUT, "a wait ends at its deadline: %d", forged_wait_rc);
 	cr_expect_eq(forged_free_rc, 0, "the free: %d", forged_free_rc);
+}
+
+/* A peer rewrites a distributed channel's header with a fresh nonce (as if
+ * the channel were made anew there) and a 200-byte element, and queues a
+ * 200-byte value: a receive into the 8-byte element the channel was made
+ * with must write nothing past it. */
+static int forged_geometry_rc = 1, forged_geometry_overrun = -1;
+
+static int forged_geometry_main(void *arg)
+{
+	(void)arg;
+	gx_chan *c;
+	cr_assert_eq(gx_chan_make(&c, 8, 4, GX_CHAN_DISTRIBUTED), 0);
+	uint64_t x = 5;
+	cr_assert_eq(gx_chan_try_send(c, &x), 0);
+	cr_assert_eq(gx_chan_try_recv(c, &x, NULL), 0); /* this process has seen it */
+	gx_arena *a = gx_par_arena(0);
+	gx_dch *d = (gx_dch *)c;
+	int64_t ck = gx_pool_alloc(a, GX_DCH_HDR + 200, -1);
+	cr_assert_gt(ck, 0);
+	char *p = gx_arena_ptr(a, (gx_off)ck, GX_DCH_HDR + 200);
+	memset(p, 0, GX_DCH_HDR);
+	memset(p + GX_DCH_HDR, 0x41, 200);
+	cr_assert_eq(gx_ring_try_send_chunk(gx_ring_at(a, d->main), (gx_off)ck, GX_DCH_HDR + 200), 0);
+	d->elem_size = 200;
+	atomic_store(&d->nonce, atomic_load(&d->nonce) + 2);
+	struct {
+		uint64_t v;
+		unsigned char canary[256];
+	} b;
+	memset(b.canary, 0xa5, sizeof b.canary);
+	forged_geometry_rc = gx_chan_try_recv(c, &b.v, NULL);
+	forged_geometry_overrun = 0;
+	for (size_t i = 0; i < sizeof b.canary; i++)
+		forged_geometry_overrun += b.canary[i] != 0xa5;
+	return 0;
+}
+
+Test(trust, a_channel_header_rewritten_with_a_fresh_nonce_changes_no_copy_length, .timeout = 30)
+{
+	gx_config c = workers_config(1);
+	cr_assert_eq(gx_run(&c, forged_geometry_main, NULL), 0);
+	cr_expect_eq(forged_geometry_overrun, 0, "%d bytes past the element were written", forged_geometry_overrun);
+	cr_expect_lt(forged_geometry_rc, 0, "the forged channel is refused: %d", forged_geometry_rc);
 }
