@@ -42,16 +42,22 @@
  *     from this process's own copy, taken when the object was made or
  *     first seen here, and every offset, index and length read from the
  *     arena is checked against it; the arena is mapped with inaccessible
- *     guard pages on both sides;
+ *     guard pages on both sides; a distributed channel's header carries a
+ *     MAC under the run's key, so a peer cannot give a channel this
+ *     process knows another element size;
  *   - no hang: every wait on a word another process writes ends, at its
  *     deadline, or when the owner it waits for is found dead, stopped or
- *     replaced (then the waiter takes over);
+ *     replaced, or names this process, or has held the word for a second
+ *     (then the waiter takes over);
  *   - every call ends with success or an error (-EBADMSG, -EINVAL,
  *     -EAGAIN, -ENOMEM...); what was scribbled over may be lost or come
  *     out as garbage bytes of the right length;
  *   - after the scribbling stops, gx_arena_repair gives back what dead
  *     processes held, and gx_arena_reset starts the arena over.
- * What we cannot promise: a peer that copies a valid message delivers it
+ * What we cannot promise: a peer that copies a valid message delivers it;
+ * a peer that saved the header of a channel freed earlier and writes it
+ * back where a new channel was made at the same address gets the earlier
+ * channel's geometry taken (its MAC is good);
  * (a task record it saw runs its function again, with the peer's argument
  * bytes; the function itself is sealed under a key of the run, so a peer
  * cannot name one of its choosing); a peer that can ptrace us or
@@ -236,7 +242,14 @@ GX_API int gx_ring_create(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_
 /* Free a ring no process uses any more. -EINVAL for a bad pointer. */
 GX_API int gx_ring_destroy(gx_arena *a, gx_ring *r);
 
-/* Offsets for handing a ring to another process, and back (validated). */
+/*
+ * Offsets for handing a ring to another process, and back (validated).
+ * A process keeps the geometry of each ring it has used. When a ring is
+ * destroyed and another made at the same place, calls through the old
+ * pointer in a process that used the old ring take the new one only if its
+ * message size is the same (the size the caller's buffers were made for);
+ * otherwise they fail with -EINVAL until gx_ring_at finds the ring anew.
+ */
 GX_API gx_off gx_ring_off(const gx_ring *r);
 GX_API gx_ring *gx_ring_at(gx_arena *a, gx_off off);
 

@@ -45,13 +45,14 @@ static bool gx_live_claims(const gx_rgeo *v, int dead, uint32_t kind, uint64_t q
 		gx_proc *p = &h->proc[s];
 		if (atomic_load(&p->rj_kind) != kind || atomic_load(&p->rj_ring) != v->self)
 			continue;
-		/* acquire: pairs with gx_journal_claim's release of n; then pos
-		 * (acquire, so that n is read again after it): a pair whose n
-		 * changed meanwhile is a claim being remade, read again */
+		/* a pair whose n changed meanwhile is a claim being remade:
+		 * read again */
 		uint64_t pos = 0;
 		uint32_t n = 0;
 		for (int tries = 0; tries < 64; tries++) {
+			/* acquire: pairs with gx_journal_claim's release of n */
 			n = atomic_load_explicit(&p->rj_n, memory_order_acquire);
+			/* acquire: n is read again after pos */
 			pos = atomic_load_explicit(&p->rj_pos, memory_order_acquire);
 			if (atomic_load_explicit(&p->rj_n, memory_order_relaxed) == n)
 				break;

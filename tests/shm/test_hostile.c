@@ -1,10 +1,10 @@
-/* A hostile peer: random bytes over the arena's header, a forged size beside a forged ring, garbage in a pool's repairing word, and a same-user process that maps the arena through /proc/PID/fd and scribbles over it while a runtime works: no crash, no hang, errors at worst. */
+/* A hostile peer: random bytes over the arena's header, a forged size beside a forged ring, garbage in a pool's repairing word (or one that names the waiter itself, or a live process), and a same-user process that maps the arena through /proc/PID/fd and scribbles over it while a runtime works: no crash, no hang, errors at worst. */
 #include <dirent.h>
 #include <fcntl.h>
 
 #include "harness.h"
 
-#include "shm/shm.h"
+#include "shm/ring.h"
 
 /* The bytes of the header after the magic that hold the geometry and the
  * parts (size .. part[]): what the reported crashes scribbled over. */
@@ -229,30 +229,30 @@ Test(hostile, a_peer_scribbling_over_the_header_through_proc_pid_fd_never_crashe
 	}
 }
 
-Test(hostile, a_batch_receive_never_writes_past_the_callers_buffer_whatever_the_header_says, .timeout = 60)
+/* A peer's rewrite of ring r (64 x 8 bytes, holding 1..4): 120-byte
+ * messages in 128-byte slots, and slot tags that say 120 too; with
+ * new_nonce, a fresh identity as well (a ring made anew there). */
+static void forge_120_byte_messages(gx_ring *r, bool new_nonce)
 {
-	gx_arena *a = new_arena(32 * MiB);
-	gx_ring *r;
-	cr_assert_eq(gx_ring_create(a, &r, 64, 8, 0), 0);
-	uint64_t v[4] = {1, 2, 3, 4};
-	cr_assert_eq(gx_ring_try_send_batch(r, v, 4), 4);
-	/* the header now claims 120-byte messages (its third word) in
-	 * 128-byte slots (its fourth), and the slots' tags say 120 too, as a
-	 * peer would write them */
-	uint32_t *hdr = (uint32_t *)r;
-	hdr[2] = 120;
-	hdr[3] = 128; /* and 128-byte slots, so that 120 fits one */
+	uint64_t *w = (uint64_t *)r, *slot0 = NULL;
 	/* slot 0: its sequence word (position 1, tag 8) then the value 1;
 	 * slots are 16 bytes apart */
-	uint64_t *w = (uint64_t *)r, *slot0 = NULL;
 	for (size_t i = 0; i + 1 < 1024 / 8 && !slot0; i++)
 		if (w[i] == (1 | (uint64_t)8 << 56) && w[i + 1] == 1)
 			slot0 = &w[i];
 	cr_assert_not_null(slot0, "slot 0 of the ring");
+	r->msg_size = 120;
+	r->stride = 128;
 	for (uint64_t pos = 0; pos < 4; pos++)
 		atomic_store((_Atomic uint64_t *)(slot0 + pos * 2), (pos + 1) | (uint64_t)120 << 56);
-	/* the caller's buffer: 4 messages of the 8 bytes it asked the ring
-	 * for, then a fence of canaries */
+	if (new_nonce)
+		atomic_store(&r->nonce, atomic_load(&r->nonce) + 2);
+}
+
+/* A batch receive of 4 into a buffer of 4 x 8 bytes fenced by canaries:
+ * its result, after checking that no canary changed. */
+static int fenced_batch_receive(gx_ring *r)
+{
 	struct {
 		uint64_t got[4];
 		uint64_t canary[64];
@@ -261,42 +261,122 @@ Test(hostile, a_batch_receive_never_writes_past_the_callers_buffer_whatever_the_
 	int n = gx_ring_try_recv_batch(r, b.got, 4);
 	for (size_t i = 0; i < 64; i++)
 		cr_assert_eq(b.canary[i], 0xa5a5a5a5a5a5a5a5ull, "byte %zu past the buffer was written (n %d)", i * 8, n);
+	return n;
+}
+
+static gx_ring *ring_of_four(gx_arena *a)
+{
+	gx_ring *r;
+	cr_assert_eq(gx_ring_create(a, &r, 64, 8, 0), 0);
+	uint64_t v[4] = {1, 2, 3, 4};
+	cr_assert_eq(gx_ring_try_send_batch(r, v, 4), 4);
+	return r;
+}
+
+Test(hostile, a_batch_receive_never_writes_past_the_callers_buffer_whatever_the_header_says, .timeout = 60)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	gx_ring *r = ring_of_four(a);
+	forge_120_byte_messages(r, false);
+	int n = fenced_batch_receive(r);
 	cr_expect_lt(n, 0, "120-byte messages on a ring of 8-byte ones are garbage to this process: %d", n);
 	gx_arena_destroy(a);
 }
 
-Test(hostile, a_repairer_that_is_stopped_does_not_hang_allocations, .timeout = 60)
+Test(hostile, a_ring_rewritten_with_a_fresh_nonce_and_another_message_size_is_refused, .timeout = 60)
 {
 	gx_arena *a = new_arena(32 * MiB);
-	_Atomic int *ready = shared_map(4096);
-	pid_t owner = fork_child();
-	if (owner == 0) {
-		/* takes pool (node 0, class 1)'s repairing word as a repairer
-		 * would, then stops before letting go */
-		int s = gx_arena_attach(a);
-		gx_arena_hdr *h = gx_ah(a);
-		uint32_t gen = atomic_load(&h->proc[s].gen);
-		atomic_store(&h->cls[0][1].repairing, (gen & 0xffffu) << 16 | (uint32_t)(s + 1));
-		*ready = 1;
-		raise(SIGSTOP);
-		_exit(0);
-	}
-	int64_t end = gx_now() + 10 * GX_SECOND;
-	while (!*ready && gx_now() < end)
-		nap_us(100);
-	cr_assert_eq(*ready, 1);
-	int st;
-	cr_assert_eq(waitpid(owner, &st, WUNTRACED), owner);
-	cr_assert(WIFSTOPPED(st), "the repairer stopped");
-	/* a free that goes to the list opens a journal on that pool, which
-	 * waits for the repairer: it must take over from a stopped one */
+	gx_ring *r = ring_of_four(a);
+	gx_off off = gx_ring_off(r);
+	forge_120_byte_messages(r, true);
+	int n = fenced_batch_receive(r);
+	cr_expect_eq(n, -EINVAL, "a known ring whose message size changed is refused: %d", n);
+	/* found anew on purpose, it is the ring as it is now */
+	cr_expect_eq(gx_ring_at(a, off), r);
+	gx_arena_destroy(a);
+}
+
+/* ---- a pool's repairing word: a stopped owner, this process, a live one ---- */
+
+/* Allocate and free through the lists of pool (node 0, class 1): a free
+ * that goes to the list opens a journal, which waits on `repairing`. */
+static void churn_class_1(gx_arena *a)
+{
 	int64_t c[32];
 	for (int i = 0; i < 32; i++)
 		c[i] = gx_pool_alloc(a, 100, -1);
 	for (int i = 0; i < 32; i++)
 		if (c[i] > 0)
 			cr_expect_eq(gx_pool_free(a, (gx_off)c[i]), 0);
+}
+
+/* A child attached to a, its owner tag in *tag. With repair_and_stop it
+ * writes that tag into pool (node 0, class 1)'s repairing word and stops
+ * (SIGSTOP); else it sleeps. */
+static pid_t owner_child(gx_arena *a, bool repair_and_stop, uint32_t *tag)
+{
+	_Atomic uint32_t *ready = shared_map(4096);
+	pid_t owner = fork_child();
+	if (owner == 0) {
+		cr_assert_geq(gx_arena_attach(a), 0);
+		atomic_store(&ready[1], gx_owner_tag(a));
+		if (repair_and_stop)
+			atomic_store(&gx_ah(a)->cls[0][1].repairing, atomic_load(&ready[1]));
+		atomic_store(&ready[0], 1);
+		if (repair_and_stop)
+			raise(SIGSTOP);
+		for (;;)
+			pause();
+	}
+	int64_t end = gx_now() + 10 * GX_SECOND;
+	while (!atomic_load(&ready[0]) && gx_now() < end)
+		nap_us(100);
+	cr_assert_eq(atomic_load(&ready[0]), 1u);
+	*tag = atomic_load(&ready[1]);
+	return owner;
+}
+
+Test(hostile, a_repairer_that_is_stopped_does_not_hang_allocations, .timeout = 60)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	/* it takes pool (node 0, class 1)'s repairing word as a repairer
+	 * would, then stops before letting go */
+	uint32_t tag;
+	pid_t owner = owner_child(a, true, &tag);
+	int st;
+	cr_assert_eq(waitpid(owner, &st, WUNTRACED), owner);
+	cr_assert(WIFSTOPPED(st), "the repairer stopped");
+	/* a free that goes to the list opens a journal on that pool, which
+	 * waits for the repairer: it must take over from a stopped one */
+	churn_class_1(a);
 	kill(owner, SIGKILL);
+	waitpid(owner, &st, 0);
+	gx_arena_destroy(a);
+}
+
+Test(hostile, a_repairing_word_that_names_this_process_is_taken_over, .timeout = 30)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	cr_assert_geq(gx_arena_attach(a), 0);
+	uint32_t me = gx_owner_tag(a);
+	cr_assert_neq(me, 0u);
+	atomic_store(&gx_ah(a)->cls[0][1].repairing, me);
+	churn_class_1(a);
+	cr_expect_eq(gx_arena_repair(a, 0, &(gx_repair_report){0}), 0);
+	gx_arena_destroy(a);
+}
+
+Test(hostile, a_repairing_word_that_names_a_live_running_process_is_taken_over_in_the_end, .timeout = 30)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	/* it attaches, then sleeps: alive and running, never repairing */
+	uint32_t tag;
+	pid_t owner = owner_child(a, false, &tag);
+	cr_assert_geq(gx_arena_attach(a), 0);
+	atomic_store(&gx_ah(a)->cls[0][1].repairing, tag);
+	churn_class_1(a);
+	kill(owner, SIGKILL);
+	int st;
 	waitpid(owner, &st, 0);
 	gx_arena_destroy(a);
 }
