@@ -49,6 +49,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/testpoint.h"
+
 /* ---- journal ---- */
 
 static inline gx_proc *gx_ring_journal(const gx_rgeo *v, uint32_t kind)
@@ -72,6 +74,8 @@ static inline void gx_journal_claim(gx_proc *p, uint64_t pos, uint32_t n)
 {
 	atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->rj_pos, pos, memory_order_relaxed);
+	/* a test runs a repair here: it must see no claim, or a whole one */
+	GX_TEST_POINT("ring.journal.claim", p);
 	/* release: pairs with gx_live_claims's acquire of n; pos first. The
 	 * claiming CAS that follows is a release too: whoever sees the claim
 	 * (a repairer reading head or tail, acquire) sees this first */

@@ -1,8 +1,8 @@
-/* What was checked stays what is used: a slab header rewritten between its check and its use, and a ring table that grows while a receive waits on one of its rings. The first crashed (SIGFPE), the second read freed memory (ASan), before. */
+/* What was checked stays what is used: a slab header rewritten between its check and its use, a ring table that grows while a receive waits on one of its rings, and a ring claim being remade while a repairer reads it. Before, the first crashed (SIGFPE), the second read freed memory (ASan), the third left a dead process's slot unrepaired for good. */
 #include "harness.h"
 
 #include "core/testpoint.h"
-#include "shm/shm.h"
+#include "shm/ring.h"
 
 #include <gonex/coro.h>
 #include <gonex/runtime.h>
@@ -91,4 +91,61 @@ Test(recheck, a_receive_that_waits_while_the_ring_table_grows_uses_its_own_copy,
 	cr_expect_eq(grow_rc, 8, "the receive: %d", grow_rc);
 	cr_expect_eq(grow_got, 99);
 	gx_arena_destroy(grow_arena);
+}
+
+/* ---- a repairer reads a claim that is being remade ---- */
+
+#if GX_TEST_POINTS
+static gx_arena *torn_arena;
+static gx_ring *torn_ring;
+static int torn_hits;
+#define TORN_DEAD (GX_SHM_MAX_PROCS - 1) /* the slot of a process that died */
+
+static void repair_mid_claim(const char *name, void *arg)
+{
+	(void)arg;
+	if (strcmp(name, "ring.journal.claim") != 0 || torn_hits++)
+		return;
+	gx_repair_report rep;
+	memset(&rep, 0, sizeof rep);
+	gx_ring_repair_slot(torn_arena, torn_ring, TORN_DEAD, &rep);
+}
+#endif
+
+Test(recheck, a_claim_being_remade_never_shows_a_repairer_a_torn_pair, .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	torn_arena = new_arena(32 * MiB);
+	cr_assert_geq(gx_arena_attach(torn_arena), 0);
+	/* this process's last claim was position 0 (of another ring) */
+	gx_ring *other;
+	cr_assert_eq(gx_ring_create(torn_arena, &other, 8, 8, 0), 0);
+	uint64_t v = 1;
+	cr_assert_eq(gx_ring_try_send(other, &v, 8), 0);
+	/* a process claimed position 0 of this ring and died before it
+	 * published */
+	cr_assert_eq(gx_ring_create(torn_arena, &torn_ring, 8, 8, 0), 0);
+	gx_proc *dead = &gx_ah(torn_arena)->proc[TORN_DEAD];
+	atomic_store(&dead->rj_ring, gx_ring_off(torn_ring));
+	atomic_store(&dead->rj_pos, 0);
+	atomic_store(&dead->rj_n, 1);
+	atomic_store(&dead->rj_kind, GX_JR_SEND);
+	atomic_store(&torn_ring->head, 1);
+	/* this process claims position 1; its repair runs mid-claim */
+	torn_hits = 0;
+	gx_test_point_fn = repair_mid_claim;
+	v = 2;
+	int rc = gx_ring_try_send(torn_ring, &v, 8);
+	gx_test_point_fn = NULL;
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(torn_hits, 1, "the repair ran inside the claim");
+	/* the dead claim was skipped, so the value comes out */
+	uint64_t got = 0;
+	ssize_t n = gx_ring_try_recv(torn_ring, &got, 8, NULL);
+	cr_expect_eq(n, 8, "the receive after the repair: %zd (position 0 was left to a live claim)", n);
+	cr_expect_eq(got, 2);
+	gx_arena_destroy(torn_arena);
+#endif
 }
