@@ -300,38 +300,40 @@ static void gx_dch_drain(const gx_dview *v, gx_ring *r, void *tmp)
 
 static int gx_dch_free(gx_chan *c)
 {
-	gx_dview view;
-	if (!gx_dch_view(c, &view))
+	gx_dview v;
+	if (!gx_dch_view(c, &v))
 		return -EINVAL;
-	const gx_dview *v = &view;
-	gx_dch *d = v->d;
-	gx_arena *a = v->a;
-	if (gx_dch_busy(d))
+	if (gx_dch_busy(v.d))
 		return -EBUSY;
-	/* what is still queued: chunks back to the pool */
-	char *tmp = v->elem_size ? malloc(v->elem_size) : NULL;
-	gx_dch_drain(v, gx_dch_main(v), tmp);
-	for (uint32_t i = 0; i < v->nw; i++)
-		gx_dch_drain(v, gx_dch_wring(v, i), tmp);
+	/* the rings as this process knows them, not as the header names
+	 * them now: what is still queued goes back to the pool, then they go */
+	gx_ring *rings[GX_MAX_WORKERS + 1];
+	uint32_t n = 0;
+	rings[n++] = gx_dch_main(&v);
+	for (uint32_t i = 0; i < v.nw; i++)
+		rings[n++] = gx_dch_wring(&v, i);
+	char *tmp = v.elem_size ? malloc(v.elem_size) : NULL;
+	for (uint32_t i = 0; i < n; i++)
+		gx_dch_drain(&v, rings[i], tmp);
 	free(tmp);
-	atomic_store_explicit(&d->magic, 0, memory_order_relaxed);
-	gx_dch_unregister(d);
-	gx_dch_destroy_rings(a, d);
-	return gx_pool_free_shared(a, d->self);
+	atomic_store_explicit(&v.d->magic, 0, memory_order_relaxed);
+	gx_dch_unregister(v.d);
+	for (uint32_t i = 0; i < n; i++)
+		if (rings[i])
+			gx_ring_destroy(v.a, rings[i]);
+	return gx_pool_free_shared(v.a, gx_arena_off(v.a, v.d));
 }
 
 static int gx_dch_close(gx_chan *c)
 {
-	gx_dview view;
-	if (!gx_dch_view(c, &view))
-		return -EINVAL;
-	const gx_dview *v = &view;
-	gx_dch *d = v->d;
+	gx_dview v;
 	uint32_t z = 0;
-	if (!atomic_compare_exchange_strong(&d->closed, &z, 1))
+	if (!gx_dch_view(c, &v))
+		return -EINVAL;
+	if (!atomic_compare_exchange_strong(&v.d->closed, &z, 1))
 		return -EALREADY;
-	gx_ec_notify(&d->data, NULL);
-	gx_ec_notify(&d->space, NULL);
+	gx_ec_notify(&v.d->data, NULL);
+	gx_ec_notify(&v.d->space, NULL);
 	return 0;
 }
 

@@ -23,6 +23,16 @@ static const gx_dview *gx_dch_check(gx_chan *c, gx_dview *out)
 	return c && gx_chan_is_d(c) && gx_dch_view(c, out) ? out : NULL;
 }
 
+/* The view of c into *out for a fan-out call, made from a coroutine;
+ * no_buf: the caller passed no values (fine only for empty elements).
+ * 0, -EINVAL or -EPERM. */
+static int gx_dch_enter(gx_chan *c, gx_dview *out, bool no_buf)
+{
+	if (!gx_dch_check(c, out) || (no_buf && out->elem_size))
+		return -EINVAL;
+	return gx_co_current() ? 0 : -EPERM;
+}
+
 /* The workers of the channel taking tasks now, into act: their count. */
 static int gx_dch_active(const gx_dview *d, int *act)
 {
@@ -54,11 +64,10 @@ static int gx_dch_put_worker(const gx_dview *d, uint32_t i, const void *v, gx_un
 int gx_chan_broadcast(gx_chan *c, const void *v, gx_until u)
 {
 	gx_dview view;
-	const gx_dview *d = gx_dch_check(c, &view);
-	if (!d || (!v && d->elem_size))
-		return -EINVAL;
-	if (!gx_co_current())
-		return -EPERM;
+	const gx_dview *d = &view;
+	int bad = gx_dch_enter(c, &view, !v);
+	if (bad < 0)
+		return bad;
 	int n = 0;
 	for (uint32_t i = 0; i < d->nw && (int)i < gx_pl.nslots; i++) {
 		if (!gx_active((int)i))
@@ -75,11 +84,10 @@ int gx_chan_broadcast(gx_chan *c, const void *v, gx_until u)
 int gx_chan_scatter(gx_chan *c, const void *vals, size_t n, gx_until u)
 {
 	gx_dview view;
-	const gx_dview *d = gx_dch_check(c, &view);
-	if (!d || (n && !vals && d->elem_size))
-		return -EINVAL;
-	if (!gx_co_current())
-		return -EPERM;
+	const gx_dview *d = &view;
+	int bad = gx_dch_enter(c, &view, n && !vals);
+	if (bad < 0)
+		return bad;
 	int act[GX_MAX_WORKERS], na = gx_dch_active(d, act);
 	if (!na)
 		return -ESHUTDOWN;
@@ -98,11 +106,10 @@ int gx_chan_scatter(gx_chan *c, const void *vals, size_t n, gx_until u)
 int gx_chan_gather(gx_chan *c, void *out, int *from, gx_until u)
 {
 	gx_dview view;
-	const gx_dview *d = gx_dch_check(c, &view);
-	if (!d || (!out && d->elem_size))
-		return -EINVAL;
-	if (!gx_co_current())
-		return -EPERM;
+	const gx_dview *d = &view;
+	int bad = gx_dch_enter(c, &view, !out);
+	if (bad < 0)
+		return bad;
 	int want = gx_workers();
 	bool have[GX_MAX_WORKERS] = {0};
 	char *tmp = d->elem_size ? malloc(d->elem_size) : NULL;
