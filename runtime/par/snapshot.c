@@ -116,20 +116,23 @@ static void gx_stats_worker_from(const char *base, uint64_t size, gx_wk *w, int6
 	o->running = atomic_load(&w->running);
 	const gx_ring *in = gx_at(base, size, w->inbox, GX_RING_HDR, 128);
 	o->queued = in ? gx_ring_depth(in) : 0;
+	/* times another process wrote: each one clamped before it is used,
+	 * so that no difference can overflow (now > 0, and each time taken
+	 * only when in (0, now)) */
 	int64_t started = atomic_load(&w->started);
 	if (o->state == GX_W_READY || o->state == GX_W_DRAIN) {
-		int64_t since = atomic_load(&w->idle_since);
-		int64_t idle = atomic_load(&w->idle_ns) + (since && since < now ? now - since : 0);
-		int64_t wall = started && started < now ? now - started : 0;
-		if (idle > wall)
-			idle = wall;
+		int64_t wall = started > 0 && started < now ? now - started : 0;
+		int64_t idle = atomic_load(&w->idle_ns), since = atomic_load(&w->idle_since);
+		idle = idle < 0 ? 0 : idle > wall ? wall : idle;
+		if (since > 0 && since < now)
+			idle = now - since > wall - idle ? wall : idle + (now - since);
 		o->idle_ns = idle;
 		o->busy_ns = wall - idle;
 		o->util = wall ? (double)o->busy_ns / (double)wall : 0;
 	}
 	int64_t hb = atomic_load(&w->heartbeat);
 	o->heartbeat_age_ns =
-		hb && o->state == GX_W_READY && !atomic_load(&w->hb_rest) ? (now > hb ? now - hb : 0) : -1;
+		hb && o->state == GX_W_READY && !atomic_load(&w->hb_rest) ? (hb > 0 && now > hb ? now - hb : 0) : -1;
 	o->healthy = o->state == GX_W_READY && !atomic_load(&w->unhealthy);
 }
 

@@ -294,3 +294,41 @@ Test(trust, a_channel_header_rewritten_with_a_fresh_nonce_changes_no_copy_length
 	cr_expect_eq(forged_geometry_overrun, 0, "%d bytes past the element were written", forged_geometry_overrun);
 	cr_expect_lt(forged_geometry_rc, 0, "the forged channel is refused: %d", forged_geometry_rc);
 }
+
+/* Times a peer wrote into a worker's slot (its idle time, when it went
+ * idle, its start, its heartbeat) never make the figures overflow: busy
+ * and idle stay within the worker's wall time, utilisation within [0, 1],
+ * and the heartbeat's age is not negative. */
+static gx_stats_worker scribbled_times;
+
+static int scribbled_times_main(void *arg)
+{
+	(void)arg;
+	gx_arena *a = gx_par_arena(0);
+	gx_par *p = gx_arena_ptr(a, atomic_load(&gx_ah(a)->runtime_table), sizeof(gx_par));
+	cr_assert_not_null(p);
+	for (int i = 0; i < 1000; i++) {
+		gx_stats_worker w0 = worker_info(0);
+		if (worker_active(&w0))
+			break;
+		gx_sleep(GX_MILLISECOND);
+	}
+	gx_sleep(20 * GX_MILLISECOND); /* idle now: it writes none of these until a task comes */
+	atomic_store(&p->w[0].idle_ns, -4393974251873490193); /* what the fuzz test's scribbler wrote */
+	atomic_store(&p->w[0].idle_since, 0);
+	atomic_store(&p->w[0].heartbeat, INT64_MIN + 9);
+	scribbled_times = worker_info(0);
+	return 0;
+}
+
+Test(trust, times_a_peer_wrote_into_a_worker_slot_never_overflow_the_figures, .timeout = 30)
+{
+	gx_config c = workers_config(1);
+	cr_assert_eq(gx_run(&c, scribbled_times_main, NULL), 0);
+	gx_stats_worker w = scribbled_times;
+	cr_assert(worker_active(&w), "worker 0 was taking tasks");
+	cr_expect(w.idle_ns >= 0 && w.busy_ns >= 0, "idle %lld ns, busy %lld ns", (long long)w.idle_ns,
+		  (long long)w.busy_ns);
+	cr_expect(w.util >= 0 && w.util <= 1, "utilisation %f", w.util);
+	cr_expect_geq(w.heartbeat_age_ns, -1, "heartbeat age %lld", (long long)w.heartbeat_age_ns);
+}
