@@ -91,6 +91,11 @@ GX_API int gx_local_port(int fd);
 typedef struct gx_listener gx_listener;
 GX_API int gx_listener_start(gx_listener **out, int fd);
 GX_API int gx_listener_accept(gx_listener *l, gx_until u);
+/* Stop accepting new connections but keep the ones already accepted:
+ * gx_listener_accept hands those out, then returns -ECANCELED (a server
+ * that drains serves them instead of dropping them). 0, -EPERM outside a
+ * coroutine while an accept is in flight. */
+GX_API int gx_listener_pause(gx_listener *l);
 /* Stop accepting, close the queued connections, free l (not the fd). */
 GX_API int gx_listener_stop(gx_listener *l);
 

@@ -4,7 +4,10 @@
  * On io_uring one multishot accept stays armed on the listening socket; its
  * completions (one per connection, IORING_CQE_F_MORE while it stays armed)
  * go straight to a coroutine waiting in gx_listener_accept, or into a FIFO
- * of accepted fds. The record lives in the heap-allocated listener, not on
+ * of accepted fds, at most GX_LISTENER_HOLD of them: past that the
+ * multishot is cancelled, so that a process that does not keep up leaves
+ * new connections in the kernel's queue (for the other processes sharing
+ * the socket, and safe from its own death). The record lives in the heap-allocated listener, not on
  * a stack, because it outlives any one caller; stop cancels it and waits
  * for its last completion before freeing. When the kernel ends the
  * multishot (an error, or no IORING_CQE_F_MORE), the next accept re-arms it.
@@ -24,12 +27,15 @@
 
 #include <gonex/io.h>
 
+#define GX_LISTENER_HOLD 16
+
 struct gx_listener {
 	int fd;
 	gx_io_op op;     /* the multishot accept (io_uring) */
 	bool armed;      /* its completions may still come */
 	bool multishot;  /* io_uring backend */
 	bool stopping;   /* gx_listener_stop has begun: never re-arm */
+	bool holding;    /* a cancel for a full queue is in flight */
 	int err;         /* an error to hand to the next acceptor */
 	gx_fifo q;       /* accepted fds (int) not yet taken */
 	gx_waitq waiters;  /* node->elem: int result slot */
@@ -43,6 +49,15 @@ static void gx_listener_push(gx_listener *l, int fd)
 		*slot = fd;
 	else
 		close(fd); /* no room: the peer sees a reset, nothing leaks */
+	if (l->q.len >= GX_LISTENER_HOLD && l->armed && !l->holding) {
+		/* nobody takes them: leave the rest in the kernel's queue,
+		 * where another process sharing the socket may accept them
+		 * (and where they outlive this one); the next accept that
+		 * finds the queue empty re-arms */
+		gx_loop *loop = gx_loop_get();
+		loop->ops->cancel(loop, &l->op);
+		l->holding = true;
+	}
 }
 
 /* Take the oldest accepted fd (the queue is not empty). */
@@ -58,6 +73,7 @@ static void gx_listener_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 	gx_listener *l = (gx_listener *)((char *)req - offsetof(gx_listener, op));
 	if (!(flags & IORING_CQE_F_MORE)) {
 		l->armed = false;
+		l->holding = false;
 		gx_io_untrack(&l->op);
 		gx_waitq_wake_all(&l->stopq);
 	}
@@ -75,7 +91,7 @@ static void gx_listener_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 	if (!l->armed) {
 		/* the multishot ended: the other acceptors re-arm it, or learn
 		 * that the socket was closed or the listener stopped */
-		int why = res == -ECANCELED ? -ECANCELED : -EAGAIN;
+		int why = res == -ECANCELED && l->stopping ? -ECANCELED : -EAGAIN;
 		while ((w = gx_waitq_pop(&l->waiters)) != NULL) {
 			*(int *)w->elem = why;
 			gx_wake(w);
@@ -160,10 +176,10 @@ again:
 	return res;
 }
 
-int gx_listener_stop(gx_listener *l)
+int gx_listener_pause(gx_listener *l)
 {
 	if (!l)
-		return 0;
+		return -EINVAL;
 	l->stopping = true;
 	if (!l->multishot) {
 		/* accepts blocked on the socket end with -ECANCELED */
@@ -190,6 +206,16 @@ int gx_listener_stop(gx_listener *l)
 		*(int *)w->elem = -ECANCELED;
 		gx_wake(w);
 	}
+	return 0;
+}
+
+int gx_listener_stop(gx_listener *l)
+{
+	if (!l)
+		return 0;
+	int rc = gx_listener_pause(l);
+	if (rc < 0)
+		return rc;
 	while (l->q.len > 0)
 		close(gx_listener_pop(l));
 	gx_fifo_free(&l->q);

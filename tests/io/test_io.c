@@ -435,6 +435,48 @@ Test(io, listener_accepts_every_connection)
 	cr_expect_eq(count_fds(), before, "no fd leaked");
 }
 
+/* A listener nobody takes from holds a few accepted connections (16, or
+ * what one turn brought) and leaves the rest in the kernel's queue: another process sharing the
+ * socket may take them, and they outlive this one. */
+static int listener_holds(void *arg)
+{
+	(void)arg;
+	int l = gx_listen_tcp("127.0.0.1", 0, 128, 0);
+	listener_port = gx_local_port(l);
+	gx_listener *ls;
+	cr_assert_eq(gx_listener_start(&ls, l), 0);
+	/* the kernel's multishot accept takes what is queued at once, so
+	 * the first wave is held whole; the hold stops the second */
+	for (int i = 0; i < 60; i++) {
+		gx_go(dial_and_send, (void *)(intptr_t)'h');
+		if (i == 19)
+			gx_sleep(20 * GX_MILLISECOND);
+	}
+	gx_sleep(50 * GX_MILLISECOND);
+	int plain = 0, s;
+	while ((s = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		plain++;
+		close(s);
+	}
+	int held = 0;
+	while ((s = gx_listener_accept(ls, gx_timeout(20 * GX_MILLISECOND))) >= 0) {
+		held++;
+		gx_close(s);
+	}
+	cr_expect_eq(plain + held, 60, "every connection once: %d from the kernel, %d held", plain, held);
+	cr_expect_geq(plain, 40, "the listener held %d of 60", held);
+	cr_expect_eq(gx_listener_stop(ls), 0);
+	gx_close(l);
+	return 0;
+}
+
+Test(io, a_listener_nobody_takes_from_leaves_connections_in_the_kernel)
+{
+	int before = count_fds();
+	RUN(listener_holds);
+	cr_expect_eq(count_fds(), before, "no fd leaked");
+}
+
 /* ---- errors ---- */
 
 Test(io, outside_a_coroutine)
