@@ -2,7 +2,7 @@
 # tests/run.sh: install what is missing (Debian 12, as root), build with
 # warnings as errors, run every suite:
 #   1. test build (-Dfp_env=true -Dsanitize_hooks=true): the Criterion core,
-#      sync and io suites on each backend (GONEX_BACKEND=uring and =epoll), the
+#      sync, io and serve suites on each backend (GONEX_BACKEND=uring and =epoll), the
 #      plain arch runner, gdb's backtrace through a coroutine; the shm suite
 #      twice, with 2 MiB huge pages reserved (vm.nr_hugepages=64, as root;
 #      the old value is put back) and with none;
@@ -137,7 +137,7 @@ shm_suites_hugepages() { # shm_suites_hugepages BUILD LABEL
 suites_for() { # suites_for BUILD LABEL
   local b=$1 l=$2
   local s
-  for s in core sync io; do
+  for s in core sync io serve; do
     if uring_works "$b"; then
       suite "$l: $s suite, io_uring backend" run_criterion "$b" $s uring
     else

@@ -13,6 +13,7 @@
 #include <gonex/parallel.h>
 #include <gonex/coro.h>
 #include <gonex/runtime.h>
+#include <gonex/serve.h>
 #include <gonex/shm.h>
 #include <gonex/stats.h>
 #include <gonex/sync.h>

@@ -1,0 +1,98 @@
+/*
+ * gonex/serve.h: a server on every core.
+ *
+ * gx_serve(cfg, handler, arg) is the nginx process model on this runtime.
+ * The calling process becomes the master: it binds the listeners (TCP
+ * "host:port" over IPv4 or IPv6, and Unix sockets "unix:/path"), forks the
+ * worker processes (by default one per CPU of its affinity mask, each
+ * pinned to its CPU) and supervises them. Each worker runs its own loop
+ * (gx_run with cfg->runtime) and gives each connection its own coroutine,
+ * which calls handler(conn, arg) and closes the connection when it
+ * returns.
+ *
+ * The listening sockets are shared: every worker accepts from the same
+ * socket, so a worker that stops or dies leaves the kernel's accept queue
+ * to the others and no connection waiting there is lost (SO_REUSEPORT
+ * would give each worker its own queue, dropped with it).
+ *
+ * Signals, sent to the master:
+ *   SIGTERM, SIGINT  drain: every worker stops accepting; open connections
+ *                    get cfg->drain_ns to finish, then their context is
+ *                    cancelled and their sockets shut down; gx_serve
+ *                    returns once every worker has exited.
+ *   SIGHUP           rolling restart: worker by worker, a new one is forked
+ *                    and accepting before the old one drains.
+ * A worker that dies is replaced, at most GONEX_RESTART_MAX times within
+ * GONEX_RESTART_WINDOW_MS (cfg->runtime's restart_max and
+ * restart_window_ms); past that the server drains and gx_serve returns
+ * -ECHILD.
+ *
+ * Past cfg->max_conns open connections, a worker stops accepting until
+ * one closes; new connections wait in the kernel's accept queue (up to
+ * cfg->backlog), where the other workers may take them.
+ */
+#ifndef GONEX_SERVE_H
+#define GONEX_SERVE_H
+
+#include <stdint.h>
+
+#include <gonex/api.h>
+#include <gonex/config.h>
+#include <gonex/context.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GX_SERVE_MAX_LISTEN 8
+
+/* One connection, as the handler gets it. */
+typedef struct gx_serve_conn {
+	int fd;        /* the socket; closed by gx_serve after the handler */
+	int worker;    /* this worker's index, 0..workers-1 */
+	int listener;  /* which of cfg->listen it came through */
+	gx_ctx *ctx;   /* cancelled when the drain deadline passes */
+} gx_serve_conn;
+
+typedef void (*gx_serve_fn)(gx_serve_conn *conn, void *arg);
+
+/* What the master reports once every worker is accepting. */
+typedef struct gx_serve_info {
+	int workers;
+	int nlisten;
+	int port[GX_SERVE_MAX_LISTEN]; /* each TCP listener's port (0 for Unix) */
+} gx_serve_info;
+
+typedef struct gx_serve_config {
+	/* "host:port" ("0.0.0.0:8080", "[::1]:0", ":8080" for any IPv4
+	 * address), or "unix:/path"; up to GX_SERVE_MAX_LISTEN, the rest NULL */
+	const char *listen[GX_SERVE_MAX_LISTEN];
+	int workers;         /* 0: one per CPU of the affinity mask (default) */
+	int pin;             /* 1: worker i pinned to the i-th CPU of the mask (default) */
+	int backlog;         /* listen(2) backlog, default 4096 */
+	int max_conns;       /* open connections per worker, default 10000 */
+	int nodelay;         /* TCP_NODELAY on accepted sockets, default 1 */
+	int64_t drain_ns;    /* time open connections get on SIGTERM, default 10 s */
+	const gx_config *runtime; /* each worker's gx_run configuration (NULL: defaults) */
+	/* Called in the master once every worker is accepting (may be NULL). */
+	void (*on_ready)(const gx_serve_info *info, void *arg);
+	void *ready_arg;
+} gx_serve_config;
+
+GX_API void gx_serve_config_init(gx_serve_config *cfg);
+
+/*
+ * Serve until SIGTERM or SIGINT. Returns the number of connections that
+ * were still open at the drain deadline and were cancelled (0: every
+ * connection finished), or -EINVAL for a bad configuration (one line on
+ * stderr says what), the error of a listener that could not be bound,
+ * -ECHILD when workers died faster than the restart limit allows, -EBUSY
+ * when called inside gx_run.
+ */
+GX_API int gx_serve(const gx_serve_config *cfg, gx_serve_fn handler, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
