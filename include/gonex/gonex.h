@@ -6,6 +6,7 @@
 #include <gonex/breaker.h>
 #include <gonex/chan.h>
 #include <gonex/config.h>
+#include <gonex/conn.h>
 #include <gonex/context.h>
 #include <gonex/dump.h>
 #include <gonex/fanout.h>

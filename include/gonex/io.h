@@ -52,6 +52,10 @@ GX_API ssize_t gx_recv(int fd, void *buf, size_t len, int flags, gx_until u);
  * messages never interleave. Returns len or -errno (-EPIPE for a peer that
  * went away: MSG_NOSIGNAL is always set). */
 GX_API ssize_t gx_send(int fd, const void *buf, size_t len, int flags, gx_until u);
+/* gx_send of every byte of iov[0..iovcnt) (sendmsg(2), looping on short
+ * sends, in the same per-socket turn as gx_send): the total, or -errno
+ * (-EINVAL for a negative count or a total past SSIZE_MAX). */
+GX_API ssize_t gx_sendv(int fd, const struct iovec *iov, int iovcnt, gx_until u);
 GX_API ssize_t gx_recvmsg(int fd, struct msghdr *msg, int flags, gx_until u);
 GX_API ssize_t gx_sendmsg(int fd, const struct msghdr *msg, int flags, gx_until u);
 

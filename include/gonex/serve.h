@@ -29,7 +29,19 @@
  *
  * Past cfg->max_conns open connections, a worker stops accepting until
  * one closes; new connections wait in the kernel's accept queue (up to
- * cfg->backlog), where the other workers may take them.
+ * cfg->backlog), where the other workers may take them. Past the backlog
+ * the kernel drops new connection attempts (the client retries its SYN).
+ *
+ * A worker that dies takes with it the connections it had accepted: the
+ * ones it was serving, and at most a turn's worth that its multishot
+ * accept had taken but not yet handed to a coroutine (gonex/io.h's
+ * gx_listener holds at most 16 beyond that). Their clients see a reset.
+ *
+ * Figures: every worker counts, in a page the master shares (a memfd
+ * named "gonex-serve"): accepted, active, closed, closed at an idle or
+ * read limit, cancelled at a drain deadline, bytes in and out through
+ * gx_conn. gx_serve_stats_read reads them from another process of the
+ * same user (gonex-stat shows them).
  */
 #ifndef GONEX_SERVE_H
 #define GONEX_SERVE_H
@@ -38,6 +50,7 @@
 
 #include <gonex/api.h>
 #include <gonex/config.h>
+#include <gonex/conn.h>
 #include <gonex/context.h>
 
 #ifdef __cplusplus
@@ -45,10 +58,13 @@ extern "C" {
 #endif
 
 #define GX_SERVE_MAX_LISTEN 8
+#define GX_SERVE_MAX_WORKERS 256
 
 /* One connection, as the handler gets it. */
 typedef struct gx_serve_conn {
 	int fd;        /* the socket; closed by gx_serve after the handler */
+	gx_conn *conn; /* buffered over fd, with cfg's idle and read limits;
+			* flushed and freed by gx_serve after the handler */
 	int worker;    /* this worker's index, 0..workers-1 */
 	int listener;  /* which of cfg->listen it came through */
 	gx_ctx *ctx;   /* cancelled when the drain deadline passes */
@@ -73,6 +89,9 @@ typedef struct gx_serve_config {
 	int max_conns;       /* open connections per worker, default 10000 */
 	int nodelay;         /* TCP_NODELAY on accepted sockets, default 1 */
 	int64_t drain_ns;    /* time open connections get on SIGTERM, default 10 s */
+	int64_t idle_ns;     /* conn reads wait at most this between messages, default 60 s (0: none) */
+	int64_t read_ns;     /* ... and this in the middle of one, default 10 s (0: none) */
+	size_t conn_cap;     /* conn buffer bytes (gx_conn_open's cap), default 16 KiB */
 	const gx_config *runtime; /* each worker's gx_run configuration (NULL: defaults) */
 	/* Called in the master once every worker is accepting (may be NULL). */
 	void (*on_ready)(const gx_serve_info *info, void *arg);
@@ -90,6 +109,27 @@ GX_API void gx_serve_config_init(gx_serve_config *cfg);
  * when called inside gx_run.
  */
 GX_API int gx_serve(const gx_serve_config *cfg, gx_serve_fn handler, void *arg);
+
+/* ---- figures ---- */
+
+typedef struct gx_serve_stats_worker {
+	int pid;       /* 0: no process in this slot now */
+	int cpu;       /* pinned CPU, or -1 */
+	uint64_t accepted, active, closed, deadline, cancelled;
+	uint64_t bytes_in, bytes_out;
+	uint64_t restarts; /* processes that replaced a dead one in this slot */
+} gx_serve_stats_worker;
+
+typedef struct gx_serve_stats {
+	int master_pid;
+	int workers;
+	gx_serve_stats_worker w[GX_SERVE_MAX_WORKERS];
+} gx_serve_stats;
+
+/* Read the figures of the server whose master (or any worker) is pid:
+ * 0, -ENOENT when pid serves nothing (or does not exist), -EACCES for
+ * another user's process, -EPROTO for a page that is not one. */
+GX_API int gx_serve_stats_read(int pid, gx_serve_stats *out);
 
 #ifdef __cplusplus
 }

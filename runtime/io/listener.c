@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/fifo.h"
@@ -88,12 +89,11 @@ static void gx_listener_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 			l->err = res;
 		}
 	}
-	if (!l->armed) {
+	if (!l->armed && !l->stopping) {
 		/* the multishot ended: the other acceptors re-arm it, or learn
-		 * that the socket was closed or the listener stopped */
-		int why = res == -ECANCELED && l->stopping ? -ECANCELED : -EAGAIN;
+		 * that the socket was closed (a halt releases them itself) */
 		while ((w = gx_waitq_pop(&l->waiters)) != NULL) {
-			*(int *)w->elem = why;
+			*(int *)w->elem = -EAGAIN;
 			gx_wake(w);
 		}
 	}
@@ -176,10 +176,10 @@ again:
 	return res;
 }
 
-int gx_listener_pause(gx_listener *l)
+/* No more accepts from now on: cancel the multishot (or the epoll
+ * accepts) and wait until the kernel is done with it. */
+static int gx_listener_halt(gx_listener *l)
 {
-	if (!l)
-		return -EINVAL;
 	l->stopping = true;
 	if (!l->multishot) {
 		/* accepts blocked on the socket end with -ECANCELED */
@@ -201,11 +201,39 @@ int gx_listener_pause(gx_listener *l)
 			gx_wait_in(&l->stopq, &n, GX_FOREVER, "listener stop");
 		}
 	}
+	return 0;
+}
+
+/* The waiters get what is queued, then learn that the listener is done. */
+static void gx_listener_release(gx_listener *l)
+{
 	gx_wq_node *w;
 	while ((w = gx_waitq_pop(&l->waiters)) != NULL) {
-		*(int *)w->elem = -ECANCELED;
+		*(int *)w->elem = l->q.len > 0 ? gx_listener_pop(l) : -ECANCELED;
 		gx_wake(w);
 	}
+}
+
+int gx_listener_pause(gx_listener *l)
+{
+	if (!l)
+		return -EINVAL;
+	bool had_multishot = l->multishot && !l->stopping;
+	int rc = gx_listener_halt(l);
+	if (rc < 0)
+		return rc;
+	/* The kernel wakes one waiter per new connection on a listening
+	 * socket (exclusive wake-ups), and the cancel may have eaten one
+	 * meant for a connection that our multishot never accepted: no other
+	 * process sharing the socket is woken for it. Take what the queue
+	 * holds now; it is served like the rest. */
+	for (int i = 0; had_multishot && i < 1024; i++) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			break;
+		gx_listener_push(l, fd);
+	}
+	gx_listener_release(l);
 	return 0;
 }
 
@@ -213,9 +241,10 @@ int gx_listener_stop(gx_listener *l)
 {
 	if (!l)
 		return 0;
-	int rc = gx_listener_pause(l);
+	int rc = gx_listener_halt(l);
 	if (rc < 0)
 		return rc;
+	gx_listener_release(l);
 	while (l->q.len > 0)
 		close(gx_listener_pop(l));
 	gx_fifo_free(&l->q);

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,7 +255,7 @@ static uint32_t gx_clamp_len(size_t len)
 
 /* A stream socket on io_uring reads through its multishot buffer queue
  * (recv_ms.c): NULL when fd does not, the fd's state when it does. */
-static gx_fd *gx_recv_ms_fd(int fd)
+gx_fd *gx_recv_ms_fd(int fd)
 {
 	gx_fd *fds = fd >= 0 && fd < F.n ? F.v[fd] : gx_fd_state(fd);
 	if (!fds || !gx_co_current())
@@ -423,6 +424,64 @@ ssize_t gx_send(int fd, const void *buf, size_t len, int flags, gx_until u)
 		done += (size_t)n;
 		if (len == 0)
 			break;
+	}
+	gx_send_turn_end(fds);
+	return res;
+}
+
+/* The next window of at most 16 entries of iov, from entry i, byte off. */
+static int gx_sendv_window(const struct iovec *iov, int cnt, int i, size_t off, struct iovec *v)
+{
+	int k = 0;
+	for (; i < cnt && k < 16; i++, off = 0) {
+		if (iov[i].iov_len == off)
+			continue;
+		v[k].iov_base = (char *)iov[i].iov_base + off;
+		v[k++].iov_len = iov[i].iov_len - off;
+	}
+	return k;
+}
+
+ssize_t gx_sendv(int fd, const struct iovec *iov, int iovcnt, gx_until u)
+{
+	if (!gx_co_current())
+		return -EPERM;
+	if (iovcnt < 0 || (iovcnt > 0 && !iov))
+		return -EINVAL;
+	size_t total = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > SSIZE_MAX - total)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	gx_fd *fds = gx_fd_state(fd);
+	if (!fds)
+		return fd < 0 ? -EBADF : -ENOMEM;
+	int rc = gx_send_turn(fds, u);
+	if (rc < 0)
+		return rc;
+	ssize_t res = (ssize_t)total;
+	int i = 0;
+	size_t off = 0;
+	struct iovec v[16];
+	int k;
+	while ((k = gx_sendv_window(iov, iovcnt, i, off, v)) > 0) {
+		struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)k};
+		ssize_t n = gx_io(GX_OP_SENDMSG, fd, &m, 0, 0, MSG_NOSIGNAL, u, "send");
+		if (n < 0) {
+			res = n;
+			break;
+		}
+		for (size_t left = (size_t)n; left > 0;) { /* n <= what is left */
+			size_t room = iov[i].iov_len - off;
+			if (left < room) {
+				off += left;
+				break;
+			}
+			left -= room;
+			i++;
+			off = 0;
+		}
 	}
 	gx_send_turn_end(fds);
 	return res;

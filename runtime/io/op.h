@@ -129,6 +129,15 @@ void gx_bufring_fini(void);
  * buffer ring): 1 yes, 0 no. */
 int gx_recv_ms_applies(gx_fd *fds);
 ssize_t gx_recv_ms(gx_fd *fds, void *buf, size_t len, gx_until u);
+/* Zero-copy: wait as gx_recv_ms until bytes are queued, point *p at the
+ * oldest queued buffer's bytes and return how many (0 at the end of the
+ * stream, -EAGAIN: receive plainly once, -errno). They stay queued, and
+ * *p valid, until gx_recv_ms_skip drops them (n <= that count). */
+ssize_t gx_recv_ms_peek(gx_fd *fds, const char **p, gx_until u);
+void gx_recv_ms_skip(gx_fd *fds, size_t n);
+/* fd's state when its receives go through the multishot queue (a stream
+ * socket on io_uring, inside a coroutine), else NULL. */
+gx_fd *gx_recv_ms_fd(int fd);
 /* Another kind of receive wants fds (readv, recvmsg, recv with flags,
  * poll): stop the multishot for good (waits for its last CQE). Then
  * gx_recv_ms_take copies what is still queued into iov (-EAGAIN when

@@ -188,26 +188,13 @@ int gx_recv_ms_applies(gx_fd *fds)
 	return rx->applies;
 }
 
-static ssize_t gx_recv_ms_loop(gx_fd *fds, struct gx_rx *rx, void *buf, size_t len, gx_until u)
+/* Wait until rx has bytes queued: 1, or 0 at the end of the stream,
+ * -EAGAIN for one plain receive instead, -errno. */
+static ssize_t gx_rx_wait(gx_fd *fds, struct gx_rx *rx, gx_until u)
 {
 	for (;;) {
-		if (rx->q.len > 0) {
-			size_t n = 0;
-			while (rx->q.len > 0 && n < len) {
-				gx_rx_chunk *c = gx_rx_at(rx, 0);
-				size_t k = c->len - c->off;
-				if (k > len - n)
-					k = len - n;
-				memcpy((char *)buf + n, B.bufs + (size_t)c->bid * B.size + c->off, k);
-				n += k;
-				c->off += (uint32_t)k;
-				if (c->off == c->len) {
-					gx_bufring_give_back(c->bid);
-					gx_fifo_drop(&rx->q);
-				}
-			}
-			return (ssize_t)n;
-		}
+		if (rx->q.len > 0)
+			return 1;
 		if (fds->closing)
 			return -ECANCELED;
 		if (rx->err) {
@@ -235,6 +222,35 @@ static ssize_t gx_recv_ms_loop(gx_fd *fds, struct gx_rx *rx, void *buf, size_t l
 	}
 }
 
+/* Drop n bytes from the oldest queued buffer (n <= what it holds). */
+static void gx_rx_skip(struct gx_rx *rx, size_t n)
+{
+	gx_rx_chunk *c = gx_rx_at(rx, 0);
+	c->off += (uint32_t)n;
+	if (c->off == c->len) {
+		gx_bufring_give_back(c->bid);
+		gx_fifo_drop(&rx->q);
+	}
+}
+
+static ssize_t gx_recv_ms_loop(gx_fd *fds, struct gx_rx *rx, void *buf, size_t len, gx_until u)
+{
+	ssize_t rc = gx_rx_wait(fds, rx, u);
+	if (rc <= 0)
+		return rc;
+	size_t n = 0;
+	while (rx->q.len > 0 && n < len) {
+		gx_rx_chunk *c = gx_rx_at(rx, 0);
+		size_t k = c->len - c->off;
+		if (k > len - n)
+			k = len - n;
+		memcpy((char *)buf + n, B.bufs + (size_t)c->bid * B.size + c->off, k);
+		n += k;
+		gx_rx_skip(rx, k);
+	}
+	return (ssize_t)n;
+}
+
 ssize_t gx_recv_ms(gx_fd *fds, void *buf, size_t len, gx_until u)
 {
 	if (!gx_co_current())
@@ -246,6 +262,30 @@ ssize_t gx_recv_ms(gx_fd *fds, void *buf, size_t len, gx_until u)
 	ssize_t n = gx_recv_ms_loop(fds, rx, buf, len, u);
 	rx->users--;
 	return n;
+}
+
+ssize_t gx_recv_ms_peek(gx_fd *fds, const char **p, gx_until u)
+{
+	if (!gx_co_current())
+		return -EPERM;
+	if (fds->closing)
+		return -EBADF;
+	struct gx_rx *rx = fds->rx;
+	rx->users++;
+	ssize_t rc = gx_rx_wait(fds, rx, u);
+	rx->users--;
+	if (rc <= 0)
+		return rc;
+	gx_rx_chunk *c = gx_rx_at(rx, 0);
+	*p = B.bufs + (size_t)c->bid * B.size + c->off;
+	return (ssize_t)(c->len - c->off);
+}
+
+void gx_recv_ms_skip(gx_fd *fds, size_t n)
+{
+	struct gx_rx *rx = fds->rx;
+	if (rx && rx->q.len > 0 && n > 0)
+		gx_rx_skip(rx, n);
 }
 
 int gx_recv_ms_stop(gx_fd *fds)

@@ -58,6 +58,8 @@ void gx_serve_config_init(gx_serve_config *cfg)
 	cfg->max_conns = 10000;
 	cfg->nodelay = 1;
 	cfg->drain_ns = 10 * GX_SECOND;
+	cfg->idle_ns = 60 * GX_SECOND;
+	cfg->read_ns = 10 * GX_SECOND;
 }
 
 static int gx_serve_bad(const char *what)
@@ -78,8 +80,10 @@ static int gx_serve_check(const gx_serve_config *c, gx_serve_fn handler)
 		return gx_serve_bad("pin and nodelay are 0 or 1");
 	if (c->backlog < 1 || c->max_conns < 1)
 		return gx_serve_bad("backlog and max_conns must be at least 1");
-	if (c->drain_ns < 0)
-		return gx_serve_bad("drain_ns must not be negative");
+	if (c->drain_ns < 0 || c->idle_ns < 0 || c->read_ns < 0)
+		return gx_serve_bad("drain_ns, idle_ns and read_ns must not be negative");
+	if (c->conn_cap > (64u << 20))
+		return gx_serve_bad("conn_cap is at most 64 MiB (0: 16 KiB)");
 	if (c->runtime && gx_config_validate(c->runtime) < 0)
 		return -EINVAL; /* it said why */
 	return 0;
@@ -228,6 +232,8 @@ static pid_t gx_serve_fork(gx_master *m, int i)
 		waitpid(pid, NULL, 0);
 		return -ECHILD; /* it died or hung on the way up */
 	}
+	m->s->page->w[i].cpu = m->s->cpu[i];
+	atomic_store_explicit(&m->s->page->w[i].pid, pid, memory_order_relaxed);
 	return pid;
 }
 
@@ -267,12 +273,14 @@ static void gx_serve_reaped(gx_master *m, pid_t pid)
 			continue;
 		int was = m->w[i].state;
 		m->w[i] = (gx_sworker){0, GX_SW_GONE};
-		atomic_store(&m->s->figs[i].active, 0);
+		atomic_store_explicit(&m->s->page->w[i].pid, 0, memory_order_relaxed);
+		atomic_store_explicit(&m->s->page->w[i].active, 0, memory_order_relaxed);
 		if (was != GX_SW_RUNNING || m->draining)
 			return;
 		pid_t np = gx_serve_may_restart(m) ? gx_serve_fork(m, i) : -ECHILD;
 		if (np > 0) {
 			m->w[i] = (gx_sworker){np, GX_SW_RUNNING};
+			atomic_fetch_add_explicit(&m->s->page->w[i].restarts, 1, memory_order_relaxed);
 			return;
 		}
 		fprintf(stderr, "gonex: serve: worker %d died and cannot be replaced (%s): draining\n", i,
@@ -400,8 +408,8 @@ int gx_serve(const gx_serve_config *cfg, gx_serve_fn handler, void *arg)
 	gx_serve_cpus(&s);
 	if ((rc = gx_serve_listen(&s)) < 0)
 		return rc;
-	s.figs = mmap(NULL, sizeof(gx_serve_figs) * GX_SERVE_MAX_WORKERS, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	s.page_fd = -1;
+	s.page = gx_serve_page_make(s.nworkers, &s.page_fd);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -409,7 +417,7 @@ int gx_serve(const gx_serve_config *cfg, gx_serve_fn handler, void *arg)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &m.old);
-	m.sfd = s.figs == MAP_FAILED ? -1 : signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	m.sfd = !s.page ? -1 : signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (m.sfd < 0) {
 		rc = -ENOMEM;
 		goto out;
@@ -420,12 +428,11 @@ int gx_serve(const gx_serve_config *cfg, gx_serve_fn handler, void *arg)
 	rc = m.rc;
 	if (rc == 0)
 		for (int i = 0; i < s.nworkers; i++)
-			rc += (int)atomic_load(&s.figs[i].cancelled);
+			rc += (int)atomic_load_explicit(&s.page->w[i].cancelled, memory_order_relaxed);
 	close(m.sfd);
 out:
 	sigprocmask(SIG_SETMASK, &m.old, NULL);
-	if (s.figs != MAP_FAILED)
-		munmap(s.figs, sizeof(gx_serve_figs) * GX_SERVE_MAX_WORKERS);
+	gx_serve_page_free(s.page, s.page_fd);
 	gx_serve_unbind(&s);
 	return rc;
 }

@@ -74,6 +74,9 @@ static void gx_sconn_run(void *arg)
 	W.s->handler(&self.c, W.s->arg);
 	self.prev->next = self.next;
 	self.next->prev = self.prev;
+	if (gx_conn_timed_out(self.c.conn))
+		atomic_fetch_add_explicit(&W.fig->deadline, 1, memory_order_relaxed);
+	gx_conn_free(self.c.conn);
 	gx_close(self.c.fd);
 	atomic_fetch_sub_explicit(&W.fig->active, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&W.fig->closed, 1, memory_order_relaxed);
@@ -94,7 +97,13 @@ static void gx_sconn_start(int fd, int li)
 	atomic_fetch_add_explicit(&W.fig->accepted, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&W.fig->active, 1, memory_order_relaxed);
 	gx_wg_add(&W.conns, 1);
-	if (gx_go(gx_sconn_run, &k) < 0) {
+	int rc = gx_conn_open(&k.c.conn, fd, W.s->cfg.conn_cap);
+	if (rc == 0) {
+		gx_conn_limits(k.c.conn, W.s->cfg.idle_ns, W.s->cfg.read_ns);
+		gx_conn_counters(k.c.conn, &W.fig->bytes_in, &W.fig->bytes_out);
+	}
+	if (rc < 0 || gx_go(gx_sconn_run, &k) < 0) {
+		gx_conn_free(k.c.conn);
 		gx_close(fd);
 		atomic_fetch_sub_explicit(&W.fig->active, 1, memory_order_relaxed);
 		gx_sem_release(&W.slots, 1);
@@ -197,7 +206,7 @@ int gx_serve_worker(gx_server *s, int index, int ready_fd)
 	W.s = s;
 	W.index = index;
 	W.ready_fd = ready_fd;
-	W.fig = &s->figs[index];
+	W.fig = &s->page->w[index];
 	gx_config c;
 	if (s->cfg.runtime)
 		c = *s->cfg.runtime;

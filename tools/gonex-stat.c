@@ -11,7 +11,10 @@
  * It finds the program's arena through /proc/PID/fd and maps it
  * read-only (gx_stats_open): the kernel lets only the same user (or root)
  * open another process's file descriptors, so it reaches only those
- * programs. Nothing is written to the program's memory.
+ * programs. Nothing is written to the program's memory. For a gx_serve
+ * server (PID its master or any worker) it shows each worker's
+ * connections and bytes too (gx_serve_stats_read); --json is for the
+ * runtime's figures only.
  *
  * Exit codes: 0, 1 (the program could not be read), 2 (bad usage).
  */
@@ -118,6 +121,26 @@ static void show(const gx_stats *s, const gx_stats *prev, double dt, int pid)
 	fflush(stdout);
 }
 
+static void show_serve(const gx_serve_stats *s, const gx_serve_stats *prev, double dt)
+{
+	printf("gx_serve: master %d, %d worker%s\n", s->master_pid, s->workers, s->workers == 1 ? "" : "s");
+	printf("%-4s %-8s %4s %10s %9s %8s %10s %8s %9s %12s %12s %6s\n", "wk", "pid", "cpu", "accepted", "conns/s",
+	       "active", "closed", "deadline", "cancelled", "bytes-in", "bytes-out", "restr");
+	for (int i = 0; i < s->workers; i++) {
+		const gx_serve_stats_worker *w = &s->w[i];
+		double rate = prev && dt > 0 && w->accepted >= prev->w[i].accepted
+				      ? (double)(w->accepted - prev->w[i].accepted) / dt
+				      : 0;
+		printf("%-4d %-8d %4d %10llu %9.0f %8llu %10llu %8llu %9llu %12llu %12llu %6llu\n", i, w->pid, w->cpu,
+		       (unsigned long long)w->accepted, rate, (unsigned long long)w->active,
+		       (unsigned long long)w->closed, (unsigned long long)w->deadline,
+		       (unsigned long long)w->cancelled, (unsigned long long)w->bytes_in,
+		       (unsigned long long)w->bytes_out, (unsigned long long)w->restarts);
+	}
+	printf("\n");
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	long interval_ms = 1000, count = -1;
@@ -141,9 +164,11 @@ int main(int argc, char **argv)
 	long pid = strtol(argv[i], &end, 10);
 	if (*end || pid <= 0 || pid > 1 << 30)
 		usage();
-	gx_stats_src *src;
+	static gx_serve_stats sv, svprev;
+	int serving = gx_serve_stats_read((int)pid, &sv) == 0;
+	gx_stats_src *src = NULL;
 	int rc = gx_stats_open((int)pid, &src);
-	if (rc < 0) {
+	if (rc < 0 && !(serving && !json)) {
 		fprintf(stderr, "gonex-stat: pid %ld: %s%s\n", pid, strerror(-rc),
 			rc == -ENOENT ? " (no such process, or it runs no gonex runtime)" : "");
 		return 1;
@@ -154,8 +179,11 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_int);
 	signal(SIGTERM, on_int);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = 0;
 	for (long k = 0; !stop && (count < 0 || k < count); k++) {
-		rc = gx_stats_read(src, &s);
+		rc = src ? gx_stats_read(src, &s) : 0;
+		if (serving && !json && gx_serve_stats_read((int)pid, &sv) < 0)
+			rc = -ESRCH;
 		if (rc < 0) {
 			if (rc == -ESRCH && k > 0)
 				printf("gonex-stat: pid %ld has ended\n", pid);
@@ -174,10 +202,14 @@ int main(int argc, char **argv)
 			printf("\033[H\033[2J");
 		else if (k)
 			printf("\n");
-		show(&s, have_prev ? &prev : NULL, dt, (int)pid);
+		if (serving)
+			show_serve(&sv, have_prev ? &svprev : NULL, dt);
+		if (src)
+			show(&s, have_prev ? &prev : NULL, dt, (int)pid);
 		if (once)
 			break;
 		prev = s;
+		svprev = sv;
 		have_prev = 1;
 		t0 = t1;
 		struct timespec ts = {interval_ms / 1000, (interval_ms % 1000) * 1000000};

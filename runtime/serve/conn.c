@@ -1,0 +1,437 @@
+/*
+ * gx_conn: a buffered connection (gonex/conn.h).
+ *
+ * What: reads that hand out pointers (a line, n bytes) and writes that
+ * queue until the coroutine would wait.
+ *
+ * Reading. Bytes live in one of two places: the connection's own buffer
+ * r[roff, roff + rlen), or, on io_uring, the fd's queue of provided
+ * buffers that its multishot receive filled (recv_ms.c). A read with r
+ * empty looks at the oldest provided buffer first (gx_recv_ms_peek): if
+ * its answer is all there, it lends a pointer into it and remembers
+ * `lent`, the bytes to drop from that buffer at the start of the next
+ * call (gx_conn_settle), when the pointer stops being valid. Otherwise the
+ * bytes are gathered into r, which is allocated on first need (cap
+ * bytes), so a connection served from provided buffers alone never has
+ * one.
+ *
+ * Writing. w[0, wlen) is the queue (allocated on the first write). It is
+ * sent in one gx_send before any read waits, on flush, when full, and at
+ * free. A send that fails breaks the connection for writing: werr keeps
+ * the error and every later write or flush returns it, since how much of
+ * the queue went out is unknown.
+ *
+ * Invariants: rlen == 0 whenever lent != 0 (a lent pointer is only taken
+ * with r empty); roff + rlen <= cap; r is compacted (moved to offset 0)
+ * only when its end is reached, so a pointer into r stays valid until the
+ * next read call, as promised.
+ *
+ * Rejected: copying every receive into r (the zero-copy path is what the
+ * provided buffers are for); a send per write (a pipelined turn would
+ * make one send per reply); a flush at every scheduler turn from the loop
+ * (a send whose coroutine is not waiting on it needs a record and a
+ * completion of its own; the flush before each wait gives request-reply
+ * protocols the same one send per turn).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/op.h"
+#include "serve/serve.h"
+
+#include <gonex/conn.h>
+#include <gonex/io.h>
+
+#define GX_CONN_DEFAULT_CAP (16u << 10)
+#define GX_CONN_MAX_CAP (64u << 20)
+
+struct gx_conn {
+	int fd;
+	bool timed_out;
+	size_t cap;
+	size_t lent; /* bytes of the oldest provided buffer handed out */
+	char *r;     /* own read buffer (cap bytes) or NULL */
+	size_t roff, rlen;
+	char *w;     /* write queue (cap bytes) or NULL */
+	size_t wlen;
+	int werr;
+	int64_t idle_ns, read_ns;
+	_Atomic uint64_t *in, *out; /* gx_serve's counters, or NULL */
+};
+
+void gx_conn_counters(gx_conn *c, _Atomic uint64_t *in, _Atomic uint64_t *out)
+{
+	c->in = in;
+	c->out = out;
+}
+
+static inline void gx_conn_count(_Atomic uint64_t *ctr, size_t n)
+{
+	if (ctr) /* one writer (this process): a count, relaxed */
+		atomic_fetch_add_explicit(ctr, n, memory_order_relaxed);
+}
+
+int gx_conn_open(gx_conn **out, int fd, size_t cap)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (fd < 0 || cap > GX_CONN_MAX_CAP)
+		return -EINVAL;
+	gx_conn *c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->fd = fd;
+	c->cap = cap ? cap : GX_CONN_DEFAULT_CAP;
+	*out = c;
+	return 0;
+}
+
+int gx_conn_fd(const gx_conn *c)
+{
+	return c ? c->fd : -EINVAL;
+}
+
+void gx_conn_limits(gx_conn *c, int64_t idle_ns, int64_t read_ns)
+{
+	if (!c)
+		return;
+	c->idle_ns = idle_ns > 0 ? idle_ns : 0;
+	c->read_ns = read_ns > 0 ? read_ns : 0;
+}
+
+int gx_conn_timed_out(const gx_conn *c)
+{
+	return c && c->timed_out;
+}
+
+size_t gx_conn_pending(const gx_conn *c)
+{
+	return c ? c->wlen : 0;
+}
+
+/* Drop what the last read lent from a provided buffer. */
+static void gx_conn_settle(gx_conn *c)
+{
+	if (c->lent) {
+		gx_fd *ms = gx_recv_ms_fd(c->fd);
+		if (ms)
+			gx_recv_ms_skip(ms, c->lent);
+		c->lent = 0;
+	}
+}
+
+/* u, shortened by the connection's idle or read limit. */
+static gx_until gx_conn_until(gx_conn *c, gx_until u, bool mid)
+{
+	int64_t lim = mid ? c->read_ns : c->idle_ns;
+	if (lim > 0) {
+		int64_t d = gx_time_after(lim);
+		if (u.deadline < 0 || d < u.deadline)
+			u.deadline = d;
+	}
+	return u;
+}
+
+static ssize_t gx_conn_failed(gx_conn *c, ssize_t rc)
+{
+	if (rc == -ETIMEDOUT)
+		c->timed_out = true;
+	return rc;
+}
+
+static int gx_conn_rbuf(gx_conn *c)
+{
+	if (!c->r && !(c->r = malloc(c->cap)))
+		return -ENOMEM;
+	return 0;
+}
+
+static void gx_conn_consume(gx_conn *c, size_t n)
+{
+	c->roff += n;
+	c->rlen -= n;
+}
+
+int gx_conn_flush(gx_conn *c, gx_until u)
+{
+	if (!c)
+		return -EINVAL;
+	if (c->werr)
+		return c->werr;
+	if (c->wlen == 0)
+		return 0;
+	ssize_t n = gx_send(c->fd, c->w, c->wlen, 0, u);
+	c->wlen = 0;
+	if (n < 0)
+		c->werr = (int)gx_conn_failed(c, n);
+	else
+		gx_conn_count(c->out, (size_t)n);
+	return c->werr;
+}
+
+/* Before a read waits: what is queued goes out. */
+static int gx_conn_before_wait(gx_conn *c, gx_until u)
+{
+	return c->wlen ? gx_conn_flush(c, u) : c->werr;
+}
+
+/* Receive more into r: the count, 0 at the end of the stream, -errno
+ * (-ENOBUFS when r is full). */
+static ssize_t gx_conn_more(gx_conn *c, gx_until u)
+{
+	int rc = gx_conn_rbuf(c);
+	if (rc < 0)
+		return rc;
+	if (c->rlen == 0) {
+		c->roff = 0; /* what the last call handed out may go now */
+	} else if (c->roff && c->roff + c->rlen == c->cap) {
+		memmove(c->r, c->r + c->roff, c->rlen);
+		c->roff = 0;
+	}
+	size_t room = c->cap - c->roff - c->rlen;
+	if (room == 0)
+		return -ENOBUFS;
+	if ((rc = gx_conn_before_wait(c, u)) < 0)
+		return rc;
+	ssize_t n = gx_recv(c->fd, c->r + c->roff + c->rlen, room, 0, gx_conn_until(c, u, c->rlen > 0));
+	if (n < 0)
+		return gx_conn_failed(c, n);
+	c->rlen += (size_t)n;
+	gx_conn_count(c->in, (size_t)n);
+	return n;
+}
+
+/* r is empty: look at the oldest provided buffer. Its count with *p at
+ * it (the caller lends from it or gathers it), 0 at the end of the
+ * stream, -EAGAIN when there is no provided buffer to look at. */
+static ssize_t gx_conn_peek(gx_conn *c, const char **p, gx_until u)
+{
+	gx_fd *ms = gx_recv_ms_fd(c->fd);
+	if (!ms)
+		return -EAGAIN;
+	int rc = gx_conn_before_wait(c, u);
+	if (rc < 0)
+		return rc;
+	ssize_t n = gx_recv_ms_peek(ms, p, gx_conn_until(c, u, false));
+	return n < 0 && n != -EAGAIN ? gx_conn_failed(c, n) : n;
+}
+
+/* Move up to cap bytes of the oldest provided buffer (n at p) into r. */
+static int gx_conn_gather(gx_conn *c, const char *p, size_t n)
+{
+	int rc = gx_conn_rbuf(c);
+	if (rc < 0)
+		return rc;
+	if (n > c->cap)
+		n = c->cap;
+	memcpy(c->r, p, n);
+	c->roff = 0;
+	c->rlen = n;
+	gx_recv_ms_skip(gx_recv_ms_fd(c->fd), n);
+	gx_conn_count(c->in, n);
+	return 0;
+}
+
+/* r is empty: lend the first want(p, n, arg) bytes of the oldest
+ * provided buffer (0: its answer is not all there), or gather it into r.
+ * >0: lent that many, *out at them; 0: go on with r (gathered, or no
+ * provided buffer), with *eof set at the end of the stream; -errno. */
+typedef size_t (*gx_conn_want)(const char *p, size_t n, size_t arg);
+
+static ssize_t gx_conn_lend(gx_conn *c, gx_conn_want want, size_t arg, const char **out, gx_until u, bool *eof)
+{
+	const char *p;
+	ssize_t n = gx_conn_peek(c, &p, u);
+	if (n == -EAGAIN)
+		return 0;
+	if (n == 0)
+		*eof = true;
+	if (n <= 0)
+		return n;
+	size_t k = want(p, (size_t)n < c->cap ? (size_t)n : c->cap, arg); /* cap bounds a line here too */
+	if (k) {
+		c->lent = k;
+		*out = p;
+		gx_conn_count(c->in, k);
+		return (ssize_t)k;
+	}
+	int rc = gx_conn_gather(c, p, (size_t)n);
+	return rc < 0 ? rc : 0;
+}
+
+static size_t gx_want_delim(const char *p, size_t n, size_t delim)
+{
+	const char *q = memchr(p, (int)delim, n);
+	return q ? (size_t)(q - p) + 1 : 0;
+}
+
+static size_t gx_want_n(const char *p, size_t n, size_t want)
+{
+	(void)p;
+	return n >= want ? want : 0;
+}
+
+ssize_t gx_conn_read_until(gx_conn *c, int delim, const char **out, gx_until u)
+{
+	if (!c || !out)
+		return -EINVAL;
+	gx_conn_settle(c);
+	bool eof = false;
+	if (c->rlen == 0) {
+		ssize_t k = gx_conn_lend(c, gx_want_delim, (unsigned char)delim, out, u, &eof);
+		if (k != 0 || eof)
+			return k;
+	}
+	size_t scanned = 0;
+	for (;;) {
+		const char *q = memchr(c->r + c->roff + scanned, delim, c->rlen - scanned);
+		if (q) {
+			size_t k = (size_t)(q - (c->r + c->roff)) + 1;
+			*out = c->r + c->roff;
+			gx_conn_consume(c, k);
+			return (ssize_t)k;
+		}
+		scanned = c->rlen;
+		if (c->rlen == c->cap)
+			return -ENOBUFS;
+		ssize_t n = gx_conn_more(c, u);
+		if (n == 0)
+			return c->rlen ? -ENODATA : 0;
+		if (n < 0)
+			return n;
+	}
+}
+
+ssize_t gx_conn_read_n(gx_conn *c, size_t n, const char **out, gx_until u)
+{
+	if (!c || !out || n == 0)
+		return -EINVAL;
+	if (n > c->cap)
+		return -EMSGSIZE;
+	gx_conn_settle(c);
+	bool eof = false;
+	if (c->rlen == 0) {
+		ssize_t k = gx_conn_lend(c, gx_want_n, n, out, u, &eof);
+		if (k != 0 || eof)
+			return k;
+	}
+	while (c->rlen < n) {
+		if (c->roff + n > c->cap) { /* make room for all n in one piece */
+			memmove(c->r, c->r + c->roff, c->rlen);
+			c->roff = 0;
+		}
+		ssize_t got = gx_conn_more(c, u);
+		if (got == 0)
+			return c->rlen ? -ENODATA : 0;
+		if (got < 0)
+			return got;
+	}
+	*out = c->r + c->roff;
+	gx_conn_consume(c, n);
+	return (ssize_t)n;
+}
+
+ssize_t gx_conn_read(gx_conn *c, void *buf, size_t len, gx_until u)
+{
+	if (!c || (!buf && len))
+		return -EINVAL;
+	gx_conn_settle(c);
+	if (len == 0)
+		return 0;
+	if (c->rlen) {
+		size_t k = c->rlen < len ? c->rlen : len;
+		memcpy(buf, c->r + c->roff, k);
+		gx_conn_consume(c, k);
+		return (ssize_t)k;
+	}
+	int rc = gx_conn_before_wait(c, u);
+	if (rc < 0)
+		return rc;
+	ssize_t n = gx_recv(c->fd, buf, len, 0, gx_conn_until(c, u, false));
+	if (n < 0)
+		return gx_conn_failed(c, n);
+	gx_conn_count(c->in, (size_t)n);
+	return n;
+}
+
+ssize_t gx_conn_read_full(gx_conn *c, void *buf, size_t len, gx_until u)
+{
+	size_t at = 0;
+	while (at < len) {
+		ssize_t n = gx_conn_read(c, (char *)buf + at, len - at, u);
+		if (n == 0)
+			return at ? -ENODATA : 0;
+		if (n < 0)
+			return n;
+		at += (size_t)n;
+		if (c->read_ns) /* the rest of a message: the read limit */
+			u = gx_conn_until(c, u, true);
+	}
+	return (ssize_t)len;
+}
+
+size_t gx_conn_buffered(gx_conn *c, const char **out)
+{
+	if (!c || !out)
+		return 0;
+	gx_conn_settle(c);
+	if (c->rlen == 0) {
+		/* what a provided buffer holds counts too: gather it */
+		gx_fd *ms = gx_recv_ms_fd(c->fd);
+		const char *p;
+		ssize_t n = ms ? gx_recv_ms_peek(ms, &p, gx_deadline(0)) : 0;
+		if (n > 0 && gx_conn_gather(c, p, (size_t)n) < 0)
+			return 0;
+	}
+	*out = c->r ? c->r + c->roff : NULL;
+	return c->rlen;
+}
+
+void gx_conn_skip(gx_conn *c, size_t n)
+{
+	if (!c)
+		return;
+	gx_conn_settle(c);
+	gx_conn_consume(c, n < c->rlen ? n : c->rlen);
+}
+
+ssize_t gx_conn_write(gx_conn *c, const void *buf, size_t len, gx_until u)
+{
+	if (!c || (!buf && len))
+		return -EINVAL;
+	if (c->werr)
+		return c->werr;
+	if (c->wlen + len > c->cap) {
+		int rc = gx_conn_flush(c, u);
+		if (rc < 0)
+			return rc;
+	}
+	if (len > c->cap) {
+		ssize_t n = gx_send(c->fd, buf, len, 0, u);
+		if (n < 0)
+			c->werr = (int)gx_conn_failed(c, n);
+		else
+			gx_conn_count(c->out, (size_t)n);
+		return n;
+	}
+	if (!c->w && !(c->w = malloc(c->cap)))
+		return -ENOMEM;
+	memcpy(c->w + c->wlen, buf, len);
+	c->wlen += len;
+	return (ssize_t)len;
+}
+
+void gx_conn_free(gx_conn *c)
+{
+	if (!c)
+		return;
+	gx_conn_settle(c);
+	if (c->wlen)
+		gx_conn_flush(c, gx_timeout(GX_SECOND));
+	free(c->r);
+	free(c->w);
+	free(c);
+}
