@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # perf/servers.sh: the server comparisons of BENCHMARKS.md, side by side in
-# one run. Servers are pinned to CPU 1, the load generator to CPU 0.
-#   httpd (io_uring), httpd (GONEX_BACKEND=epoll), httpd-epoll (baseline),
-#   nginx (one worker, `return 200`): wrk -t1 -c64 --latency
-#   echo (io_uring), echo (epoll backend), echo-epoll (baseline):
-#   perf/echo-load, 64-byte ping-pong at 1, 16 and 128 connections
-# Each cell is the median of RUNS runs, taken in turns (A B C A B C ...).
+# one run. Servers are pinned to CPU 0, the load generator to CPU 1.
+#   examples/httpd (io_uring), examples/httpd (GONEX_BACKEND=epoll),
+#   perf/httpd-epoll (baseline), nginx (one worker, `return 200`):
+#   wrk -t1 -c64 --latency; then httpd and nginx again, each under a 25%
+#   CPU quota (a cgroup, as root; skipped without one)
+#   examples/echo (io_uring), examples/echo (epoll backend), perf/echo-epoll
+#   (baseline): perf/echo-load, 64-byte ping-pong at 1, 16 and 128
+#   connections
+# Server CPU is utime+stime of the server's processes (a gx_serve master
+# and its workers, nginx's worker) over each run; CPU per request is that
+# over the requests answered. Each cell is the median of RUNS runs (5),
+# taken in turns (A B C A B C ...).
 # Prints RESULT lines and writes perf/results/servers.md.
 #
 # usage: perf/servers.sh [--quick] [--runs N] [--duration S] [--build DIR]
@@ -14,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=3 dur=5 build=build-perf
+runs=5 dur=5 build=build-perf
 while (($#)); do
 	case $1 in
 	--quick) runs=1; dur=2 ;;
@@ -30,7 +36,9 @@ for t in wrk nginx taskset; do
 done
 [ "$(nproc)" -ge 2 ] || { echo "perf/servers.sh: needs 2 CPUs (server and load apart)" >&2; exit 1; }
 b=$build/perf
+ex=$build/examples
 tmp=$(mktemp -d)
+quota_dirs=()
 pids=()
 cleanup() {
 	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
@@ -48,6 +56,7 @@ cleanup() {
 		fi
 	done
 	wait 2>/dev/null || true
+	for d in "${quota_dirs[@]:-}"; do [ -n "$d" ] && rmdir "$d" 2>/dev/null || true; done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -63,16 +72,45 @@ start() { # start NAME PORT CMD... ; remembers the pid
 	wait_port "$port" || { echo "perf/servers.sh: $name did not start:"; cat "$tmp/$name.log"; exit 1; }
 }
 
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# utime+stime (clock ticks) of a process and its children, live ones included
+# (fields 14 and 15 of /proc/PID/stat, counted after the command name,
+# which may hold spaces: "gonex-serve 0")
+cpu_ticks() {
+	local t=0 p
+	for p in "$1" $(pgrep -P "$1" || true); do
+		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12+$13}' || echo 0)))
+	done
+	echo "$t"
+}
+
+# A cgroup (v1 cpu controller, or v2) holding pid and its children at 25%
+# of one CPU: 0, or 1 when this machine or user cannot make one.
+quota() { # quota NAME PID
+	local d
+	if [ -w /sys/fs/cgroup/cpu ] && [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+		d=/sys/fs/cgroup/cpu/gx-servers-$1-$$
+		mkdir "$d" 2>/dev/null || return 1
+		echo 100000 >"$d/cpu.cfs_period_us" && echo 25000 >"$d/cpu.cfs_quota_us" || return 1
+	elif [ -w /sys/fs/cgroup/cgroup.subtree_control ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+		d=/sys/fs/cgroup/gx-servers-$1-$$
+		mkdir "$d" 2>/dev/null || return 1
+		echo "25000 100000" >"$d/cpu.max" || return 1
+	else
+		return 1
+	fi
+	quota_dirs+=("$d")
+	local p
+	for p in "$2" $(pgrep -P "$2" || true); do echo "$p" >"$d/cgroup.procs" || return 1; done
+}
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 # ---- httpd ----
 declare -A port
 for s in gonex gonex_epoll baseline nginx; do port[$s]=$(free_port); done
-start gonex "${port[gonex]}" taskset -c 1 "$b/httpd" --port "${port[gonex]}"
-GONEX_BACKEND=epoll start gonex_epoll "${port[gonex_epoll]}" taskset -c 1 "$b/httpd" --port "${port[gonex_epoll]}"
-start baseline "${port[baseline]}" taskset -c 1 "$b/httpd-epoll" --port "${port[baseline]}"
+start gonex "${port[gonex]}" "$ex/httpd" --cpu 0 --port "${port[gonex]}"
+GONEX_BACKEND=epoll start gonex_epoll "${port[gonex_epoll]}" "$ex/httpd" --cpu 0 --port "${port[gonex_epoll]}"
+start baseline "${port[baseline]}" taskset -c 0 "$b/httpd-epoll" --port "${port[baseline]}"
 mkdir -p "$tmp/nginx"
 cat >"$tmp/nginx/nginx.conf" <<NGX
 worker_processes 1;
@@ -89,42 +127,65 @@ http {
   }
 }
 NGX
-start nginx "${port[nginx]}" taskset -c 1 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx"
+start nginx "${port[nginx]}" taskset -c 0 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx"
 nginx_worker=$(pgrep -P "$pid_nginx" | head -1 || true)
 [ -n "$nginx_worker" ] || nginx_worker=$pid_nginx
 
+wrk_run() { # wrk_run SERVER PREFIX: one wrk run against SERVER, figures into PREFIX files
+	local s=$1 f=$2 p c0 c1 rps p99 cpu
+	p=$(eval echo "\$pid_$s"); [ "$s" = nginx ] && p=$nginx_worker
+	c0=$(cpu_ticks "$p")
+	taskset -c 1 wrk -t1 -c64 -d"${dur}s" --latency "http://127.0.0.1:${port[$s]}/" >"$tmp/wrk.txt"
+	c1=$(cpu_ticks "$p")
+	rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.txt")
+	p99=$(awk '$1=="99%" {v=$2; if (v ~ /ms$/) {sub("ms","",v); v*=1000} else if (v ~ /us$/) sub("us","",v); else if (v ~ /s$/) {sub("s","",v); v*=1000000}; print v}' "$tmp/wrk.txt")
+	cpu=$(awk -v a="$c0" -v b="$c1" -v d="$dur" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b-a)*100/t/d}')
+	echo "$rps" >>"$tmp/${f}_rps_$s"; echo "$p99" >>"$tmp/${f}_p99_$s"; echo "$cpu" >>"$tmp/${f}_cpu_$s"
+	awk -v c="$cpu" -v r="$rps" 'BEGIN {printf "%.3f\n", (r > 0 ? c * 10000 / r : 0)}' >>"$tmp/${f}_us_$s"
+	printf '  run %d %-12s %10.0f req/s  p99 %8.1f us  server cpu %s%%\n' "$r" "$s" "$rps" "$p99" "$cpu"
+}
+
 echo "== httpd: wrk -t1 -c64 -d${dur}s, ${runs} run(s) each, in turns"
 for r in $(seq "$runs"); do
-	for s in gonex gonex_epoll baseline nginx; do
-		p=$(eval echo "\$pid_$s"); [ "$s" = nginx ] && p=$nginx_worker
-		c0=$(cpu_ticks "$p")
-		taskset -c 0 wrk -t1 -c64 -d"${dur}s" --latency "http://127.0.0.1:${port[$s]}/" >"$tmp/wrk.txt"
-		c1=$(cpu_ticks "$p")
-		rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.txt")
-		p99=$(awk '$1=="99%" {v=$2; if (v ~ /ms$/) {sub("ms","",v); v*=1000} else if (v ~ /us$/) sub("us","",v); else if (v ~ /s$/) {sub("s","",v); v*=1000000}; print v}' "$tmp/wrk.txt")
-		cpu=$(awk -v a="$c0" -v b="$c1" -v d="$dur" 'BEGIN {printf "%.0f", (b-a)/d}')
-		echo "$rps" >>"$tmp/h_rps_$s"; echo "$p99" >>"$tmp/h_p99_$s"; echo "$cpu" >>"$tmp/h_cpu_$s"
-		printf '  run %d %-12s %10.0f req/s  p99 %8.1f us  server cpu %s%%\n' "$r" "$s" "$rps" "$p99" "$cpu"
-	done
+	for s in gonex gonex_epoll baseline nginx; do wrk_run "$s" h; done
 done
 for s in gonex gonex_epoll baseline nginx; do
-	eval "H_rps_$s=$(median <"$tmp/h_rps_$s")"; eval "H_p99_$s=$(median <"$tmp/h_p99_$s")"; eval "H_cpu_$s=$(median <"$tmp/h_cpu_$s")"
+	for k in rps p99 cpu us; do eval "H_${k}_$s=$(median <"$tmp/h_${k}_$s")"; done
 done
+
+quota_ok=0
+if quota gonex "$pid_gonex" && quota nginx "$nginx_worker"; then
+	quota_ok=1
+	echo "== httpd under a 25% CPU quota: wrk -t1 -c64 -d${dur}s, ${runs} run(s) each, in turns"
+	for r in $(seq "$runs"); do
+		for s in gonex nginx; do wrk_run "$s" q; done
+	done
+	for s in gonex nginx; do
+		for k in rps p99 cpu us; do eval "Q_${k}_$s=$(median <"$tmp/q_${k}_$s")"; done
+	done
+else
+	echo "== httpd under a 25% CPU quota: skipped (no writable cgroup cpu controller)"
+fi
 
 # ---- echo ----
 for s in gonex gonex_epoll baseline; do port[e_$s]=$(free_port); done
-start e_gonex "${port[e_gonex]}" taskset -c 1 "$b/echo" --port "${port[e_gonex]}"
-GONEX_BACKEND=epoll start e_gonex_epoll "${port[e_gonex_epoll]}" taskset -c 1 "$b/echo" --port "${port[e_gonex_epoll]}"
-start e_baseline "${port[e_baseline]}" taskset -c 1 "$b/echo-epoll" --port "${port[e_baseline]}"
+start e_gonex "${port[e_gonex]}" "$ex/echo" --cpu 0 --port "${port[e_gonex]}"
+GONEX_BACKEND=epoll start e_gonex_epoll "${port[e_gonex_epoll]}" "$ex/echo" --cpu 0 --port "${port[e_gonex_epoll]}"
+start e_baseline "${port[e_baseline]}" taskset -c 0 "$b/echo-epoll" --port "${port[e_baseline]}"
 echo "== echo: 64-byte ping-pong, ${dur}s, ${runs} run(s) each, in turns"
 for c in 1 16 128; do
 	for r in $(seq "$runs"); do
 		for s in gonex gonex_epoll baseline; do
-			"$b/echo-load" --port "${port[e_$s]}" --conns "$c" --size 64 --duration "$dur" --warmup 1 --cpu 0 >"$tmp/el.txt"
+			p=$(eval echo "\$pid_e_$s")
+			c0=$(cpu_ticks "$p")
+			"$b/echo-load" --port "${port[e_$s]}" --conns "$c" --size 64 --duration "$dur" --warmup 1 --cpu 1 >"$tmp/el.txt"
+			c1=$(cpu_ticks "$p") # includes the 1 s warm-up: CPU over dur + 1 s of messages at the same rate
 			mps=$(awk '$2=="echo_msgs_per_s" {print $3}' "$tmp/el.txt")
 			p99=$(awk '$2=="echo_p99" {print $3}' "$tmp/el.txt")
-			echo "$mps" >>"$tmp/e_mps_${s}_$c"; echo "$p99" >>"$tmp/e_p99_${s}_$c"
-			printf '  conns %3d run %d %-12s %10.0f msg/s  p99 %8.1f us\n' "$c" "$r" "$s" "$mps" "$p99"
+			us=$(awk -v a="$c0" -v b="$c1" -v d="$dur" -v t="$(getconf CLK_TCK)" -v m="$mps" \
+				'BEGIN {printf "%.3f", (m > 0 ? (b-a)/t/(d+1)*1e6/m : 0)}')
+			echo "$mps" >>"$tmp/e_mps_${s}_$c"; echo "$p99" >>"$tmp/e_p99_${s}_$c"; echo "$us" >>"$tmp/e_us_${s}_$c"
+			printf '  conns %3d run %d %-12s %10.0f msg/s  p99 %8.1f us  cpu %s us/msg\n' "$c" "$r" "$s" "$mps" "$p99" "$us"
 		done
 	done
 done
@@ -136,22 +197,31 @@ out=perf/results/servers.md
 {
 	echo "# Server comparisons ($(date -u +%Y-%m-%dT%H:%M:%SZ), kernel $(uname -r), medians of $runs run(s) of ${dur}s)"
 	echo
-	echo "Servers on CPU 1, load on CPU 0. Ratios are against the same run's baseline."
+	echo "Servers on CPU 0, load on CPU 1. Ratios are against the same run's baseline."
 	echo
-	echo "| httpd (wrk -t1 -c64) | req/s | p99 (us) | server CPU % | vs nginx | vs httpd-epoll |"
-	echo "|---|---:|---:|---:|---:|---:|"
+	echo "| httpd (wrk -t1 -c64) | req/s | p99 (us) | server CPU % | CPU us/req | req/s vs nginx | CPU/req vs nginx | req/s vs httpd-epoll | CPU/req vs httpd-epoll |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for s in gonex gonex_epoll baseline nginx; do
-		eval "r=\$H_rps_$s p=\$H_p99_$s c=\$H_cpu_$s"
-		echo "| $s | $r | $p | $c | $(ratio "$r" "$H_rps_nginx") | $(ratio "$r" "$H_rps_baseline") |"
+		eval "r=\$H_rps_$s p=\$H_p99_$s c=\$H_cpu_$s u=\$H_us_$s"
+		echo "| $s | $r | $p | $c | $u | $(ratio "$r" "$H_rps_nginx") | $(ratio "$u" "$H_us_nginx") | $(ratio "$r" "$H_rps_baseline") | $(ratio "$u" "$H_us_baseline") |"
 	done
+	if ((quota_ok)); then
+		echo
+		echo "| httpd under a 25% CPU quota | req/s | p99 (us) | CPU us/req | req/s vs nginx |"
+		echo "|---|---:|---:|---:|---:|"
+		for s in gonex nginx; do
+			eval "r=\$Q_rps_$s p=\$Q_p99_$s u=\$Q_us_$s"
+			echo "| $s | $r | $p | $u | $(ratio "$r" "$Q_rps_nginx") |"
+		done
+	fi
 	echo
-	echo "| echo, 64 B ping-pong | conns | msg/s | p99 (us) | vs echo-epoll |"
-	echo "|---|---:|---:|---:|---:|"
+	echo "| echo, 64 B ping-pong | conns | msg/s | p99 (us) | CPU us/msg | msg/s vs echo-epoll | CPU/msg vs echo-epoll |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
 	for c in 1 16 128; do
-		base=$(median <"$tmp/e_mps_baseline_$c")
+		base=$(median <"$tmp/e_mps_baseline_$c"); ubase=$(median <"$tmp/e_us_baseline_$c")
 		for s in gonex gonex_epoll baseline; do
-			m=$(median <"$tmp/e_mps_${s}_$c"); p=$(median <"$tmp/e_p99_${s}_$c")
-			echo "| $s | $c | $m | $p | $(ratio "$m" "$base") |"
+			m=$(median <"$tmp/e_mps_${s}_$c"); p=$(median <"$tmp/e_p99_${s}_$c"); u=$(median <"$tmp/e_us_${s}_$c")
+			echo "| $s | $c | $m | $p | $u | $(ratio "$m" "$base") | $(ratio "$u" "$ubase") |"
 		done
 	done
 } >"$out"
@@ -159,11 +229,17 @@ cat "$out"
 echo
 echo "RESULT httpd_rps_vs_nginx $(ratio "$H_rps_gonex" "$H_rps_nginx") ratio rps=$H_rps_gonex nginx=$H_rps_nginx"
 echo "RESULT httpd_p99 $H_p99_gonex us nginx=$H_p99_nginx"
+echo "RESULT httpd_cpu_per_req_vs_nginx $(ratio "$H_us_gonex" "$H_us_nginx") ratio us=$H_us_gonex nginx=$H_us_nginx"
+echo "RESULT httpd_cpu_per_req_vs_epoll $(ratio "$H_us_gonex" "$H_us_baseline") ratio baseline=$H_us_baseline"
+((quota_ok)) && echo "RESULT httpd_quota25_rps_vs_nginx $(ratio "$Q_rps_gonex" "$Q_rps_nginx") ratio rps=$Q_rps_gonex nginx=$Q_rps_nginx"
 echo "RESULT httpd_p99_vs_nginx $(ratio "$H_p99_gonex" "$H_p99_nginx") ratio"
 for c in 16 128; do
 	echo "RESULT echo_p99_vs_epoll_c$c $(ratio "$(median <"$tmp/e_p99_gonex_$c")" "$(median <"$tmp/e_p99_baseline_$c")") ratio"
 done
 echo "RESULT httpd_epoll_backend_vs_baseline $(ratio "$H_rps_gonex_epoll" "$H_rps_baseline") ratio"
+for c in 16 128; do
+	echo "RESULT echo_cpu_per_msg_vs_epoll_c$c $(ratio "$(median <"$tmp/e_us_gonex_$c")" "$(median <"$tmp/e_us_baseline_$c")") ratio"
+done
 for c in 1 16 128; do
 	echo "RESULT echo_vs_epoll_c$c $(ratio "$(median <"$tmp/e_mps_gonex_$c")" "$(median <"$tmp/e_mps_baseline_$c")") ratio"
 	echo "RESULT echo_epoll_backend_vs_baseline_c$c $(ratio "$(median <"$tmp/e_mps_gonex_epoll_$c")" "$(median <"$tmp/e_mps_baseline_$c")") ratio"

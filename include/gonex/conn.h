@@ -26,9 +26,11 @@
  *
  * Deadlines: each call that may wait takes a gx_until. gx_conn_limits
  * adds two limits of the connection's own: a read that waits with nothing
- * buffered (between messages) waits at most idle_ns, and one that waits
- * in the middle of a message at most read_ns; either ends the call with
- * -ETIMEDOUT, and gx_conn_timed_out then says so.
+ * buffered (between messages) waits at most idle_ns; one that waits with
+ * part of a message buffered ends read_ns after the application last
+ * consumed bytes (so a client that trickles a message byte by byte is cut
+ * off too). Either ends the call with -ETIMEDOUT, and gx_conn_timed_out
+ * then says so.
  *
  * A connection belongs to one coroutine at a time. Results: as gx_recv and
  * gx_send (-errno), plus the ones named below.
@@ -77,10 +79,16 @@ GX_API ssize_t gx_conn_read(gx_conn *c, void *buf, size_t len, gx_until u);
 /* Copy exactly len bytes into buf (any size): len, 0 at the end of the
  * stream before any byte, -ENODATA when it ends in between. */
 GX_API ssize_t gx_conn_read_full(gx_conn *c, void *buf, size_t len, gx_until u);
-/* The bytes buffered now (no wait): their count, *out pointing at them. */
+/* For parsers that look at the bytes themselves (bufio's Peek):
+ * gx_conn_buffered shows what has come and not been consumed (no wait):
+ * its count, *out pointing at it (a view into a provided buffer when
+ * that is where it sits, valid until the next call on c). gx_conn_skip
+ * consumes n of those bytes. gx_conn_fill waits for more and gathers
+ * them with what was shown into one piece: the count buffered now, 0 at
+ * the end of the stream, -ENOBUFS when cap bytes are buffered already. */
 GX_API size_t gx_conn_buffered(gx_conn *c, const char **out);
-/* Consume n buffered bytes (at most what gx_conn_buffered says). */
 GX_API void gx_conn_skip(gx_conn *c, size_t n);
+GX_API ssize_t gx_conn_fill(gx_conn *c, gx_until u);
 
 /* Queue len bytes: len, or the error of an earlier send (then the
  * connection is broken: every later write and flush returns it). A write

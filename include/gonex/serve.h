@@ -10,10 +10,13 @@
  * which calls handler(conn, arg) and closes the connection when it
  * returns.
  *
- * The listening sockets are shared: every worker accepts from the same
- * socket, so a worker that stops or dies leaves the kernel's accept queue
- * to the others and no connection waiting there is lost (SO_REUSEPORT
- * would give each worker its own queue, dropped with it).
+ * The listening sockets are the master's, held open for the server's
+ * life: by default each worker has its own TCP socket in an SO_REUSEPORT
+ * group (the kernel spreads connections evenly), or with reuseport = 0
+ * all share one. Either way a worker that stops or dies closes no
+ * socket, so no connection waiting in a kernel queue is lost: its
+ * replacement (a rolling restart's new worker, already accepting, or the
+ * one that takes a dead worker's slot) accepts from the same queue.
  *
  * Signals, sent to the master:
  *   SIGTERM, SIGINT  drain: every worker stops accepting; open connections
@@ -85,6 +88,8 @@ typedef struct gx_serve_config {
 	const char *listen[GX_SERVE_MAX_LISTEN];
 	int workers;         /* 0: one per CPU of the affinity mask (default) */
 	int pin;             /* 1: worker i pinned to the i-th CPU of the mask (default) */
+	int reuseport;       /* 1: a TCP socket per worker in an SO_REUSEPORT group (default);
+			      * 0: one socket all workers accept from */
 	int backlog;         /* listen(2) backlog, default 4096 */
 	int max_conns;       /* open connections per worker, default 10000 */
 	int nodelay;         /* TCP_NODELAY on accepted sockets, default 1 */

@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,8 @@ struct gx_conn {
 	size_t wlen;
 	int werr;
 	int64_t idle_ns, read_ns;
+	int64_t since;  /* a message has waited for its rest since then (0: none) */
+	bool progress;  /* bytes were consumed since `since` was set */
 	_Atomic uint64_t *in, *out; /* gx_serve's counters, or NULL */
 };
 
@@ -123,15 +126,26 @@ static void gx_conn_settle(gx_conn *c)
 	}
 }
 
-/* u, shortened by the connection's idle or read limit. */
+/* u, shortened by the connection's idle or read limit. The read limit
+ * runs from the last time the application made progress (consumed
+ * bytes) while part of a message waited, not from each wait: a client
+ * that trickles a byte at a time (slowloris) is cut off too. */
 static gx_until gx_conn_until(gx_conn *c, gx_until u, bool mid)
 {
-	int64_t lim = mid ? c->read_ns : c->idle_ns;
-	if (lim > 0) {
-		int64_t d = gx_time_after(lim);
-		if (u.deadline < 0 || d < u.deadline)
-			u.deadline = d;
+	int64_t d = -1;
+	if (mid && c->read_ns > 0) {
+		if (!c->since || c->progress) {
+			c->since = gx_now();
+			c->progress = false;
+		}
+		d = c->since > INT64_MAX - c->read_ns ? INT64_MAX : c->since + c->read_ns;
+	} else if (!mid) {
+		c->since = 0;
+		if (c->idle_ns > 0)
+			d = gx_time_after(c->idle_ns);
 	}
+	if (d >= 0 && (u.deadline < 0 || d < u.deadline))
+		u.deadline = d;
 	return u;
 }
 
@@ -153,6 +167,7 @@ static void gx_conn_consume(gx_conn *c, size_t n)
 {
 	c->roff += n;
 	c->rlen -= n;
+	c->progress = true;
 }
 
 int gx_conn_flush(gx_conn *c, gx_until u)
@@ -254,6 +269,7 @@ static ssize_t gx_conn_lend(gx_conn *c, gx_conn_want want, size_t arg, const cha
 	size_t k = want(p, (size_t)n < c->cap ? (size_t)n : c->cap, arg); /* cap bounds a line here too */
 	if (k) {
 		c->lent = k;
+		c->progress = true;
 		*out = p;
 		gx_conn_count(c->in, k);
 		return (ssize_t)k;
@@ -373,18 +389,24 @@ ssize_t gx_conn_read_full(gx_conn *c, void *buf, size_t len, gx_until u)
 	return (ssize_t)len;
 }
 
+/* r is empty: the oldest provided buffer's bytes, if one is queued now
+ * (no wait): their count, *p at them; 0 when none is. */
+static size_t gx_conn_view(gx_conn *c, const char **p)
+{
+	gx_fd *ms = gx_recv_ms_fd(c->fd);
+	ssize_t n = ms ? gx_recv_ms_peek(ms, p, gx_deadline(0)) : 0;
+	return n > 0 ? (size_t)n : 0;
+}
+
 size_t gx_conn_buffered(gx_conn *c, const char **out)
 {
 	if (!c || !out)
 		return 0;
 	gx_conn_settle(c);
 	if (c->rlen == 0) {
-		/* what a provided buffer holds counts too: gather it */
-		gx_fd *ms = gx_recv_ms_fd(c->fd);
-		const char *p;
-		ssize_t n = ms ? gx_recv_ms_peek(ms, &p, gx_deadline(0)) : 0;
-		if (n > 0 && gx_conn_gather(c, p, (size_t)n) < 0)
-			return 0;
+		size_t n = gx_conn_view(c, out); /* zero-copy: a view of it */
+		if (n)
+			return n;
 	}
 	*out = c->r ? c->r + c->roff : NULL;
 	return c->rlen;
@@ -395,7 +417,34 @@ void gx_conn_skip(gx_conn *c, size_t n)
 	if (!c)
 		return;
 	gx_conn_settle(c);
+	const char *p;
+	size_t v;
+	if (c->rlen == 0 && (v = gx_conn_view(c, &p)) != 0) {
+		n = n < v ? n : v;
+		gx_recv_ms_skip(gx_recv_ms_fd(c->fd), n);
+		gx_conn_count(c->in, n);
+		c->progress = true;
+		return;
+	}
 	gx_conn_consume(c, n < c->rlen ? n : c->rlen);
+}
+
+ssize_t gx_conn_fill(gx_conn *c, gx_until u)
+{
+	if (!c)
+		return -EINVAL;
+	gx_conn_settle(c);
+	const char *p;
+	size_t v;
+	if (c->rlen == 0 && (v = gx_conn_view(c, &p)) != 0) {
+		int rc = gx_conn_gather(c, p, v); /* what the view showed, then more */
+		if (rc < 0)
+			return rc;
+	}
+	if (c->rlen == c->cap)
+		return -ENOBUFS;
+	ssize_t n = gx_conn_more(c, u);
+	return n <= 0 ? n : (ssize_t)c->rlen;
 }
 
 ssize_t gx_conn_write(gx_conn *c, const void *buf, size_t len, gx_until u)

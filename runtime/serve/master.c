@@ -6,9 +6,10 @@
  * SIGINT and SIGHUP. It never runs coroutines itself.
  *
  * Invariants:
- *  - the listening sockets are bound once, here, and inherited by every
- *    worker: all workers accept from the same kernel queue, so a worker
- *    that stops or dies takes no waiting connection with it;
+ *  - the listening sockets are bound once, here (listen.c), held open by
+ *    the master for the server's life and inherited by every worker, so
+ *    a worker that stops or dies closes no accept queue: the connections
+ *    waiting there go to its replacement (or the other workers);
  *  - a worker is in one of three states in the master's table: running,
  *    retiring (sent SIGTERM by a drain or a rolling restart: its exit is
  *    expected) or gone; only a running worker's death counts against the
@@ -19,9 +20,7 @@
  *  - pids are the master's own (fork's return), never read from shared
  *    memory; workers die with the master (PR_SET_PDEATHSIG).
  *
- * Rejected: SO_REUSEPORT with a listener per worker (closing a listener
- * drops its accept queue: a worker's death or a restart loses the
- * connections waiting there); a master that runs gx_run (it has nothing
+ * Rejected: a master that runs gx_run (it has nothing
  * to serve, and a loop only to wait on signals costs more than poll).
  */
 #include "serve/serve.h"
@@ -54,6 +53,7 @@ void gx_serve_config_init(gx_serve_config *cfg)
 		return;
 	memset(cfg, 0, sizeof *cfg);
 	cfg->pin = 1;
+	cfg->reuseport = 1;
 	cfg->backlog = 4096;
 	cfg->max_conns = 10000;
 	cfg->nodelay = 1;
@@ -76,8 +76,9 @@ static int gx_serve_check(const gx_serve_config *c, gx_serve_fn handler)
 		return gx_serve_bad("no listener: set listen[0] (\"host:port\" or \"unix:/path\")");
 	if (c->workers < 0 || c->workers > GX_SERVE_MAX_WORKERS)
 		return gx_serve_bad("workers must be 0 (one per CPU) to 256");
-	if ((c->pin != 0 && c->pin != 1) || (c->nodelay != 0 && c->nodelay != 1))
-		return gx_serve_bad("pin and nodelay are 0 or 1");
+	if ((c->pin != 0 && c->pin != 1) || (c->nodelay != 0 && c->nodelay != 1) ||
+	    (c->reuseport != 0 && c->reuseport != 1))
+		return gx_serve_bad("pin, reuseport and nodelay are 0 or 1");
 	if (c->backlog < 1 || c->max_conns < 1)
 		return gx_serve_bad("backlog and max_conns must be at least 1");
 	if (c->drain_ns < 0 || c->idle_ns < 0 || c->read_ns < 0)
@@ -86,81 +87,6 @@ static int gx_serve_check(const gx_serve_config *c, gx_serve_fn handler)
 		return gx_serve_bad("conn_cap is at most 64 MiB (0: 16 KiB)");
 	if (c->runtime && gx_config_validate(c->runtime) < 0)
 		return -EINVAL; /* it said why */
-	return 0;
-}
-
-/* ---- listeners ---- */
-
-static int gx_serve_unix(const char *path, int backlog, char *keep)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (!*path || strlen(path) >= sizeof sa.sun_path)
-		return -EINVAL;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	strcpy(keep, path);
-	return fd;
-}
-
-/* Bind spec ("host:port", "[v6]:port", ":port", "unix:/path"): the fd,
- * its port in *port, or -errno (-EINVAL for a spec that is not one). */
-static int gx_serve_bind(const char *spec, int backlog, int *port, char *upath)
-{
-	*port = 0;
-	if (!strncmp(spec, "unix:", 5))
-		return gx_serve_unix(spec + 5, backlog, upath);
-	const char *colon = strrchr(spec, ':');
-	if (!colon)
-		return -EINVAL;
-	char host[64];
-	size_t hl = (size_t)(colon - spec);
-	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
-		spec++;
-		hl -= 2;
-	}
-	if (hl >= sizeof host)
-		return -EINVAL;
-	memcpy(host, spec, hl);
-	host[hl] = 0;
-	char *end;
-	errno = 0;
-	long p = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || p < 0 || p > 65535)
-		return -EINVAL;
-	int fd = gx_listen_tcp(hl ? host : NULL, (uint16_t)p, backlog, 0);
-	if (fd >= 0)
-		*port = gx_local_port(fd);
-	return fd;
-}
-
-static void gx_serve_unbind(gx_server *s)
-{
-	for (int i = 0; i < s->nlisten; i++) {
-		close(s->lfd[i]);
-		if (s->upath[i][0])
-			unlink(s->upath[i]);
-	}
-}
-
-static int gx_serve_listen(gx_server *s)
-{
-	for (int i = 0; i < GX_SERVE_MAX_LISTEN && s->cfg.listen[i]; i++) {
-		int fd = gx_serve_bind(s->cfg.listen[i], s->cfg.backlog, &s->port[i], s->upath[i]);
-		if (fd < 0) {
-			fprintf(stderr, "gonex: serve: cannot listen on \"%s\": %s\n", s->cfg.listen[i],
-				fd == -EINVAL ? "not host:port or unix:/path" : strerror(-fd));
-			gx_serve_unbind(s);
-			return fd;
-		}
-		s->lfd[s->nlisten++] = fd;
-	}
 	return 0;
 }
 

@@ -47,7 +47,7 @@ typedef struct gx_serve {
 	gx_serve_fn handler;
 	void *arg;
 	int nlisten;
-	int lfd[GX_SERVE_MAX_LISTEN];
+	int lfd[GX_SERVE_MAX_LISTEN][GX_SERVE_MAX_WORKERS]; /* [listener][worker] */
 	int port[GX_SERVE_MAX_LISTEN];
 	char upath[GX_SERVE_MAX_LISTEN][108]; /* Unix socket paths to unlink */
 	int nworkers;
@@ -59,6 +59,11 @@ typedef struct gx_serve {
 /* stats.c: the shared page (NULL on failure), and its end. */
 gx_serve_page *gx_serve_page_make(int nworkers, int *fd_out);
 void gx_serve_page_free(gx_serve_page *p, int fd);
+
+/* listen.c: bind every listener (one line on stderr when one fails),
+ * and close them all. */
+int gx_serve_listen(gx_server *s);
+void gx_serve_unbind(gx_server *s);
 
 /* conn.c: count c's bytes in and out into these (NULL: not counted). */
 void gx_conn_counters(gx_conn *c, _Atomic uint64_t *in, _Atomic uint64_t *out);

@@ -14,9 +14,9 @@
  * end of the stream), and the worker exits once they are all closed.
  *
  * Invariants: `open` lists exactly the connections whose handler runs
- * (each record lives on its coroutine's stack, linked before the handler
- * and unlinked after); the semaphore holds one unit per open connection,
- * at most max_conns; figures in the shared page are written only by this
+ * (each record is allocated by the acceptor, linked by its coroutine
+ * before the handler, unlinked and freed after); the semaphore holds one
+ * unit per open connection, at most max_conns; figures in the shared page are written only by this
  * worker's slot.
  *
  * Rejected: closing the listener to stop accepting (the master and the
@@ -31,6 +31,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -65,52 +66,52 @@ static gx_sworker_rt W;
 
 static void gx_sconn_run(void *arg)
 {
-	gx_sconn *k = arg, self = *k;
-	/* on our own stack from here: linked while the handler runs */
-	self.prev = &W.open;
-	self.next = W.open.next;
-	W.open.next->prev = &self;
-	W.open.next = &self;
-	W.s->handler(&self.c, W.s->arg);
-	self.prev->next = self.next;
-	self.next->prev = self.prev;
-	if (gx_conn_timed_out(self.c.conn))
+	gx_sconn *k = arg;
+	k->prev = &W.open; /* linked while the handler runs */
+	k->next = W.open.next;
+	W.open.next->prev = k;
+	W.open.next = k;
+	W.s->handler(&k->c, W.s->arg);
+	k->prev->next = k->next;
+	k->next->prev = k->prev;
+	if (gx_conn_timed_out(k->c.conn))
 		atomic_fetch_add_explicit(&W.fig->deadline, 1, memory_order_relaxed);
-	gx_conn_free(self.c.conn);
-	gx_close(self.c.fd);
+	gx_conn_free(k->c.conn);
+	gx_close(k->c.fd);
+	free(k);
 	atomic_fetch_sub_explicit(&W.fig->active, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&W.fig->closed, 1, memory_order_relaxed);
 	gx_sem_release(&W.slots, 1);
 	gx_wg_done(&W.conns);
 }
 
-/* Start a connection's coroutine. Its record sits in this frame until
- * the new coroutine copies it to its own stack on entry: the yield lets
- * it run first. */
+/* Start a connection's coroutine, with its record on the heap (the
+ * spawner's frame may be gone before the new coroutine first runs). */
 static void gx_sconn_start(int fd, int li)
 {
 	if (W.s->cfg.nodelay) {
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on Unix sockets */
 	}
-	gx_sconn k = {.c = {.fd = fd, .worker = W.index, .listener = li, .ctx = W.ctx}};
 	atomic_fetch_add_explicit(&W.fig->accepted, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&W.fig->active, 1, memory_order_relaxed);
-	gx_wg_add(&W.conns, 1);
-	int rc = gx_conn_open(&k.c.conn, fd, W.s->cfg.conn_cap);
+	gx_sconn *k = calloc(1, sizeof *k);
+	int rc = k ? gx_conn_open(&k->c.conn, fd, W.s->cfg.conn_cap) : -ENOMEM;
 	if (rc == 0) {
-		gx_conn_limits(k.c.conn, W.s->cfg.idle_ns, W.s->cfg.read_ns);
-		gx_conn_counters(k.c.conn, &W.fig->bytes_in, &W.fig->bytes_out);
-	}
-	if (rc < 0 || gx_go(gx_sconn_run, &k) < 0) {
-		gx_conn_free(k.c.conn);
-		gx_close(fd);
-		atomic_fetch_sub_explicit(&W.fig->active, 1, memory_order_relaxed);
-		gx_sem_release(&W.slots, 1);
+		k->c = (gx_serve_conn){.fd = fd, .conn = k->c.conn, .worker = W.index, .listener = li, .ctx = W.ctx};
+		gx_conn_limits(k->c.conn, W.s->cfg.idle_ns, W.s->cfg.read_ns);
+		gx_conn_counters(k->c.conn, &W.fig->bytes_in, &W.fig->bytes_out);
+		gx_wg_add(&W.conns, 1);
+		atomic_fetch_add_explicit(&W.fig->active, 1, memory_order_relaxed);
+		if (gx_go(gx_sconn_run, k) >= 0)
+			return;
 		gx_wg_done(&W.conns);
-		return;
+		atomic_fetch_sub_explicit(&W.fig->active, 1, memory_order_relaxed);
 	}
-	gx_yield(); /* the new coroutine copies k before we go on */
+	if (k)
+		gx_conn_free(k->c.conn);
+	free(k);
+	gx_close(fd); /* out of memory: the client sees a reset */
+	gx_sem_release(&W.slots, 1);
 }
 
 static void gx_sacceptor(void *arg)
@@ -160,7 +161,7 @@ static int gx_sworker_main(void *arg)
 	W.open.next = W.open.prev = &W.open;
 	gx_sem_init(&W.slots, W.s->cfg.max_conns);
 	for (int i = 0; i < W.s->nlisten; i++) {
-		if (gx_listener_start(&W.l[i], W.s->lfd[i]) < 0)
+		if (gx_listener_start(&W.l[i], W.s->lfd[i][W.index]) < 0)
 			return 1;
 		gx_wg_add(&W.acceptors, 1);
 		gx_go(gx_sacceptor, (void *)(intptr_t)i);

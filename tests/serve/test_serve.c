@@ -219,9 +219,10 @@ static bool workers_without(pid_t master, int want, const int *old, int nold)
 	return false;
 }
 
-Test(serve, a_killed_worker_is_replaced_and_the_others_keep_serving, .timeout = 60)
+static void killed_worker_replaced(int reuseport)
 {
 	gx_serve_config c = config(2, "127.0.0.1:0");
+	c.reuseport = reuseport;
 	server s = start(&c, pid_echo);
 	int before[16];
 	cr_assert_eq(workers_of(s.pid, before, 16), 2, "two workers");
@@ -233,6 +234,61 @@ Test(serve, a_killed_worker_is_replaced_and_the_others_keep_serving, .timeout = 
 	cr_expect_eq(failed, 0, "requests failed after the kill: %d of 200", failed);
 	cr_expect(workers_without(s.pid, 2, before, 1), "two workers again, the dead one replaced");
 	cr_expect_eq(stop_with(&s, SIGTERM), 0);
+}
+
+Test(serve, a_killed_worker_is_replaced_and_the_others_keep_serving, .timeout = 60)
+{
+	killed_worker_replaced(1);
+}
+
+Test(serve, a_killed_worker_is_replaced_with_one_shared_socket_too, .timeout = 60)
+{
+	killed_worker_replaced(0);
+}
+
+/* Connections that wait in the kernel's queue of a worker that dies are
+ * served by its replacement: the worker is stopped (it accepts nothing),
+ * 20 clients connect and send, then it is killed. */
+static void queued_connections_survive(int reuseport)
+{
+	gx_serve_config c = config(2, "127.0.0.1:0");
+	c.reuseport = reuseport;
+	server s = start(&c, pid_echo);
+	int w[16];
+	cr_assert_eq(workers_of(s.pid, w, 16), 2, "two workers");
+	kill(w[0], SIGSTOP);
+	usleep(20000);
+	int fd[20];
+	for (int i = 0; i < 20; i++) {
+		fd[i] = dial(AF_INET, "127.0.0.1", s.info.port[0]);
+		cr_assert_geq(fd[i], 0);
+		cr_assert_eq(send(fd[i], "q", 1, MSG_NOSIGNAL), 1);
+		shutdown(fd[i], SHUT_WR);
+	}
+	usleep(50000);
+	kill(w[0], SIGKILL);
+	int answered = 0, by_new = 0;
+	for (int i = 0; i < 20; i++) {
+		char out[64] = {0};
+		ssize_t n = recv(fd[i], out, sizeof out - 1, MSG_WAITALL);
+		answered += n > 0 && strstr(out, " q") != NULL;
+		by_new += n > 0 && atoi(out) != w[0] && atoi(out) != w[1];
+		close(fd[i]);
+	}
+	cr_expect_eq(answered, 20, "connections answered: %d of 20", answered);
+	if (reuseport) /* the dead worker's socket had its share of them */
+		cr_expect_gt(by_new, 0, "its replacement answered some");
+	cr_expect_eq(stop_with(&s, SIGTERM), 0);
+}
+
+Test(serve, connections_queued_for_a_worker_that_dies_are_served_by_its_replacement, .timeout = 60)
+{
+	queued_connections_survive(1);
+}
+
+Test(serve, connections_queued_on_a_shared_socket_survive_a_worker_death, .timeout = 60)
+{
+	queued_connections_survive(0);
 }
 
 Test(serve, sigterm_lets_a_request_in_flight_finish, .timeout = 60)
@@ -275,9 +331,10 @@ Test(serve, a_connection_that_outlasts_the_drain_is_cancelled_and_counted, .time
 	close(fd);
 }
 
-Test(serve, sighup_restarts_every_worker_without_a_failed_request, .timeout = 120)
+static void sighup_rolls(int reuseport)
 {
 	gx_serve_config c = config(2, "127.0.0.1:0");
+	c.reuseport = reuseport;
 	server s = start(&c, pid_echo);
 	int before[16];
 	cr_assert_eq(workers_of(s.pid, before, 16), 2, "two workers");
@@ -291,6 +348,16 @@ Test(serve, sighup_restarts_every_worker_without_a_failed_request, .timeout = 12
 	cr_expect_eq(failed, 0, "requests failed across two rolling restarts: %d of 600", failed);
 	cr_expect(workers_without(s.pid, 2, before, 2), "every worker was replaced");
 	cr_expect_eq(stop_with(&s, SIGTERM), 0);
+}
+
+Test(serve, sighup_restarts_every_worker_without_a_failed_request, .timeout = 120)
+{
+	sighup_rolls(1);
+}
+
+Test(serve, sighup_without_a_failed_request_with_one_shared_socket, .timeout = 120)
+{
+	sighup_rolls(0);
 }
 
 /* Kills its worker on every connection. */
