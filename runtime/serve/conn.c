@@ -303,7 +303,7 @@ ssize_t gx_conn_read_until(gx_conn *c, int delim, const char **out, gx_until u)
 	}
 	size_t scanned = 0;
 	for (;;) {
-		const char *q = memchr(c->r + c->roff + scanned, delim, c->rlen - scanned);
+		const char *q = c->rlen > scanned ? memchr(c->r + c->roff + scanned, delim, c->rlen - scanned) : NULL;
 		if (q) {
 			size_t k = (size_t)(q - (c->r + c->roff)) + 1;
 			*out = c->r + c->roff;
@@ -453,6 +453,8 @@ ssize_t gx_conn_write(gx_conn *c, const void *buf, size_t len, gx_until u)
 		return -EINVAL;
 	if (c->werr)
 		return c->werr;
+	if (len == 0)
+		return 0;
 	if (c->wlen + len > c->cap) {
 		int rc = gx_conn_flush(c, u);
 		if (rc < 0)

@@ -201,5 +201,9 @@ Test(httpd, dropped_connections_leak_no_fd_and_no_memory)
 	long rss2 = worker_rss_kib();
 	cr_expect_eq(after, before, "fds before %d after %d", before, after);
 	cr_expect_gt(rss1, 0);
+#ifdef __SANITIZE_ADDRESS__ /* ASan quarantines what is freed (and LSan checks leaks at exit) */
+	(void)rss2;
+#else
 	cr_expect_lt(rss2 - rss1, 1024, "RSS grew %ld KiB over 6,000 more connections", rss2 - rss1);
+#endif
 }
