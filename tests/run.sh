@@ -33,7 +33,7 @@ done
 log() { printf '\n=== %s\n' "$*"; }
 
 # ---- packages ----
-native_pkgs=(gcc g++ meson ninja-build pkg-config liburing-dev libnuma-dev liblz4-dev libcriterion-dev valgrind gdb)
+native_pkgs=(gcc g++ meson ninja-build pkg-config liburing-dev libnuma-dev liblz4-dev libcriterion-dev valgrind gdb redis-tools)
 cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static liburing-dev:arm64 libnuma-dev:arm64 pkgconf:arm64)
 
 missing() {

@@ -101,6 +101,13 @@ typedef struct gx_serve_config {
 	/* Called in the master once every worker is accepting (may be NULL). */
 	void (*on_ready)(const gx_serve_info *info, void *arg);
 	void *ready_arg;
+	/* Called in the master after a worker process has exited and been
+	 * reaped, before a replacement starts in its slot: its pid, slot, and
+	 * whether it died (a signal or a non-zero exit) rather than stopped
+	 * when told. Where workers share state (an arena), this is where to
+	 * recover what the dead one left half done, and gx_arena_repair. */
+	void (*on_exit)(int pid, int worker, int died, void *arg);
+	void *exit_arg;
 } gx_serve_config;
 
 GX_API void gx_serve_config_init(gx_serve_config *cfg);

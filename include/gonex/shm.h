@@ -206,6 +206,27 @@ GX_API int64_t gx_pool_alloc(gx_arena *a, size_t len, int node);
  */
 GX_API int gx_pool_free(gx_arena *a, gx_off off);
 
+/*
+ * Chunks that outlive their maker. A chunk belongs to the process that
+ * allocated it, so when that process dies gx_arena_repair frees it: right
+ * for work in flight, wrong for a record a process linked into a shared
+ * structure (a hash table, a list). gx_pool_disown makes a chunk of this
+ * process nobody's: repair leaves it, and it stays allocated until some
+ * process takes it with gx_pool_own (then gx_pool_free). Both are one CAS
+ * on the chunk's state, so a chunk is never owned twice. 0, or -EINVAL
+ * (not a chunk, or not in the state the call expects: for disown, owned
+ * by this process; for own, disowned).
+ *
+ * For a structure that must survive a SIGKILL at any point, keep the
+ * record of what a writer is doing (the chunk it is about to link, the
+ * one it unlinked) where a recoverer finds it, link a chunk only after
+ * disowning it, and own a chunk again before forgetting that record:
+ * then every chunk is either reachable, named in that record, or owned by
+ * the dead process (repair frees it). examples/kv.c does this.
+ */
+GX_API int gx_pool_disown(gx_arena *a, gx_off off);
+GX_API int gx_pool_own(gx_arena *a, gx_off off);
+
 /* The usable size of an allocated chunk, or -EINVAL. */
 GX_API int64_t gx_pool_chunk_size(const gx_arena *a, gx_off off);
 

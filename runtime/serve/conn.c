@@ -11,11 +11,13 @@
  * its answer is all there, it lends a pointer into it and remembers
  * `lent`, the bytes to drop from that buffer at the start of the next
  * call (gx_conn_settle), when the pointer stops being valid. Otherwise the
- * bytes are gathered into r, which is allocated on first need (cap
- * bytes), so a connection served from provided buffers alone never has
- * one.
+ * bytes are gathered into r, which is allocated on first need and grows
+ * by doubling from 4 KiB up to cap, so a connection served from provided
+ * buffers alone never has one, and one that never sends a big message
+ * never holds cap bytes.
  *
- * Writing. w[0, wlen) is the queue (allocated on the first write). It is
+ * Writing. w[0, wlen) is the queue (allocated on the first write, grown
+ * as r is). It is
  * sent in one gx_send before any read waits, on flush, when full, and at
  * free. A send that fails breaks the connection for writing: werr keeps
  * the error and every later write or flush returns it, since how much of
@@ -53,10 +55,10 @@ struct gx_conn {
 	bool timed_out;
 	size_t cap;
 	size_t lent; /* bytes of the oldest provided buffer handed out */
-	char *r;     /* own read buffer (cap bytes) or NULL */
-	size_t roff, rlen;
-	char *w;     /* write queue (cap bytes) or NULL */
-	size_t wlen;
+	char *r;     /* own read buffer (rsize bytes, grown up to cap) or NULL */
+	size_t rsize, roff, rlen;
+	char *w;     /* write queue (wsize bytes, grown up to cap) or NULL */
+	size_t wsize, wlen;
 	int werr;
 	int64_t idle_ns, read_ns;
 	int64_t since;  /* a message has waited for its rest since then (0: none) */
@@ -156,11 +158,28 @@ static ssize_t gx_conn_failed(gx_conn *c, ssize_t rc)
 	return rc;
 }
 
-static int gx_conn_rbuf(gx_conn *c)
+/* A buffer of at least need bytes (need <= cap) at *buf: grown by
+ * doubling from 4 KiB, so that a connection that never sends a big
+ * message never holds cap bytes. */
+static int gx_conn_grow(char **buf, size_t *size, size_t need, size_t cap)
 {
-	if (!c->r && !(c->r = malloc(c->cap)))
+	if (*buf && *size >= need)
+		return 0;
+	size_t n = *size ? *size : 4096;
+	while (n < need)
+		n *= 2;
+	n = n < cap ? n : cap;
+	char *b = realloc(*buf, n);
+	if (!b)
 		return -ENOMEM;
+	*buf = b;
+	*size = n;
 	return 0;
+}
+
+static int gx_conn_rbuf(gx_conn *c, size_t need)
+{
+	return gx_conn_grow(&c->r, &c->rsize, need, c->cap);
 }
 
 static void gx_conn_consume(gx_conn *c, size_t n)
@@ -197,18 +216,18 @@ static int gx_conn_before_wait(gx_conn *c, gx_until u)
  * (-ENOBUFS when r is full). */
 static ssize_t gx_conn_more(gx_conn *c, gx_until u)
 {
-	int rc = gx_conn_rbuf(c);
+	int rc = gx_conn_rbuf(c, 1);
 	if (rc < 0)
 		return rc;
 	if (c->rlen == 0) {
 		c->roff = 0; /* what the last call handed out may go now */
-	} else if (c->roff && c->roff + c->rlen == c->cap) {
+	} else if (c->roff && c->roff + c->rlen == c->rsize) {
 		memmove(c->r, c->r + c->roff, c->rlen);
 		c->roff = 0;
 	}
-	size_t room = c->cap - c->roff - c->rlen;
-	if (room == 0)
-		return -ENOBUFS;
+	if (c->roff + c->rlen == c->rsize && (c->rsize == c->cap || gx_conn_rbuf(c, c->rsize + 1) < 0))
+		return c->rsize == c->cap ? -ENOBUFS : -ENOMEM;
+	size_t room = c->rsize - c->roff - c->rlen;
 	if ((rc = gx_conn_before_wait(c, u)) < 0)
 		return rc;
 	ssize_t n = gx_recv(c->fd, c->r + c->roff + c->rlen, room, 0, gx_conn_until(c, u, c->rlen > 0));
@@ -237,11 +256,11 @@ static ssize_t gx_conn_peek(gx_conn *c, const char **p, gx_until u)
 /* Move up to cap bytes of the oldest provided buffer (n at p) into r. */
 static int gx_conn_gather(gx_conn *c, const char *p, size_t n)
 {
-	int rc = gx_conn_rbuf(c);
-	if (rc < 0)
-		return rc;
 	if (n > c->cap)
 		n = c->cap;
+	int rc = gx_conn_rbuf(c, n);
+	if (rc < 0)
+		return rc;
 	memcpy(c->r, p, n);
 	c->roff = 0;
 	c->rlen = n;
@@ -335,9 +354,12 @@ ssize_t gx_conn_read_n(gx_conn *c, size_t n, const char **out, gx_until u)
 			return k;
 	}
 	while (c->rlen < n) {
-		if (c->roff + n > c->cap) { /* make room for all n in one piece */
-			memmove(c->r, c->r + c->roff, c->rlen);
+		if (c->roff + n > c->rsize) { /* make room for all n in one piece */
+			if (c->rlen)
+				memmove(c->r, c->r + c->roff, c->rlen);
 			c->roff = 0;
+			if (gx_conn_rbuf(c, n) < 0)
+				return -ENOMEM;
 		}
 		ssize_t got = gx_conn_more(c, u);
 		if (got == 0)
@@ -468,7 +490,7 @@ ssize_t gx_conn_write(gx_conn *c, const void *buf, size_t len, gx_until u)
 			gx_conn_count(c->out, (size_t)n);
 		return n;
 	}
-	if (!c->w && !(c->w = malloc(c->cap)))
+	if (gx_conn_grow(&c->w, &c->wsize, c->wlen + len, c->cap) < 0)
 		return -ENOMEM;
 	memcpy(c->w + c->wlen, buf, len);
 	c->wlen += len;

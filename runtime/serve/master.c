@@ -188,15 +188,21 @@ static void gx_serve_drain_all(gx_master *m)
 }
 
 /* A child exited: note it; replace a running worker that died. */
-static void gx_serve_reaped(gx_master *m, pid_t pid)
+static void gx_serve_reaped(gx_master *m, pid_t pid, int status)
 {
+	const gx_serve_config *c = &m->s->cfg;
+	bool died = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 	for (int i = 0; i < m->s->nworkers; i++) {
 		if (m->old_w[i].pid == pid) {
 			m->old_w[i] = (gx_sworker){0, GX_SW_GONE};
+			if (c->on_exit)
+				c->on_exit(pid, i, died, c->exit_arg);
 			return;
 		}
 		if (m->w[i].pid != pid)
 			continue;
+		if (c->on_exit) /* before a replacement may touch what it left */
+			c->on_exit(pid, i, died, c->exit_arg);
 		int was = m->w[i].state;
 		m->w[i] = (gx_sworker){0, GX_SW_GONE};
 		atomic_store_explicit(&m->s->page->w[i].pid, 0, memory_order_relaxed);
@@ -249,10 +255,11 @@ static void gx_serve_on_signal(gx_master *m, uint32_t sig)
 		/* only our own workers: the caller's other children are theirs */
 		for (int i = 0; i < m->s->nworkers; i++) {
 			pid_t p1 = m->w[i].pid, p2 = m->old_w[i].pid;
-			if (p1 && waitpid(p1, NULL, WNOHANG) == p1)
-				gx_serve_reaped(m, p1);
-			if (p2 && waitpid(p2, NULL, WNOHANG) == p2)
-				gx_serve_reaped(m, p2);
+			int st;
+			if (p1 && waitpid(p1, &st, WNOHANG) == p1)
+				gx_serve_reaped(m, p1, st);
+			if (p2 && waitpid(p2, &st, WNOHANG) == p2)
+				gx_serve_reaped(m, p2, st);
 		}
 	} else if (sig == SIGHUP) {
 		gx_serve_roll(m);

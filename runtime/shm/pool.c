@@ -343,12 +343,13 @@ int64_t gx_pool_chunk_size(const gx_arena *a, gx_off off)
 	if (!g || gx_chunk_by_off(g, off, &r) < 0)
 		return -EINVAL;
 	uint32_t k = GX_CHUNK_KIND(atomic_load(&r.hdr->state));
-	if (k != GX_CHUNK_OWNED && k != GX_CHUNK_SHARED)
+	if (k != GX_CHUNK_OWNED && k != GX_CHUNK_SHARED && k != GX_CHUNK_DISOWNED)
 		return -EINVAL;
 	return (int64_t)r.slab.size;
 }
 
-/* Chunks of class cls on node whose state is in use (OWNED, RING, SHARED). */
+/* Chunks of class cls on node whose state is in use (OWNED, RING, SHARED,
+ * DISOWNED). */
 static uint64_t gx_in_use(const gx_arena *a, const gx_arena_geo *g, int node, int cls)
 {
 	uint64_t n = 0, end = gx_carved_end((gx_arena *)a, g, (uint32_t)node);
@@ -359,7 +360,7 @@ static uint64_t gx_in_use(const gx_arena *a, const gx_arena_geo *g, int node, in
 		gx_chunk_hdr *ch = gx_slab_chunk(&sl, 0);
 		for (uint32_t i = 0; i < sl.nchunks; i++) {
 			uint32_t k = GX_CHUNK_KIND(atomic_load_explicit(&ch[i].state, memory_order_relaxed));
-			n += k == GX_CHUNK_OWNED || k == GX_CHUNK_RING || k == GX_CHUNK_SHARED;
+			n += k == GX_CHUNK_OWNED || k == GX_CHUNK_RING || k == GX_CHUNK_SHARED || k == GX_CHUNK_DISOWNED;
 		}
 	}
 	return n;
@@ -456,6 +457,26 @@ int gx_pool_share(gx_arena *a, gx_off off)
 		return -EINVAL;
 	uint32_t st = GX_CHUNK_OWNED | (uint32_t)slot;
 	return atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_SHARED) ? 0 : -EINVAL;
+}
+
+int gx_pool_disown(gx_arena *a, gx_off off)
+{
+	gx_chunk_ref r;
+	int slot;
+	if (!a || gx_ref_mine(a, off, &slot, &r) < 0)
+		return -EINVAL;
+	uint32_t st = GX_CHUNK_OWNED | (uint32_t)slot;
+	return atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_DISOWNED) ? 0 : -EINVAL;
+}
+
+int gx_pool_own(gx_arena *a, gx_off off)
+{
+	gx_chunk_ref r;
+	int slot;
+	if (!a || gx_ref_mine(a, off, &slot, &r) < 0)
+		return -EINVAL;
+	uint32_t st = GX_CHUNK_DISOWNED;
+	return atomic_compare_exchange_strong(&r.hdr->state, &st, GX_CHUNK_OWNED | (uint32_t)slot) ? 0 : -EINVAL;
 }
 
 int gx_pool_free_shared(gx_arena *a, gx_off off)

@@ -42,6 +42,8 @@
 #define GX_CHUNK_RING 0x52000000u   /* | slot: handed to a ring by slot */
 #define GX_CHUNK_SHARED 0x53000000u /* a shared object (ring, channel): no owner;
 				     * repair leaves it, only its destroy frees it */
+#define GX_CHUNK_DISOWNED 0x44000000u /* gx_pool_disown: no owner; repair leaves
+				       * it, gx_pool_own takes it back */
 #define GX_CHUNK_KIND(s) ((s)&0xff000000u)
 #define GX_CHUNK_SLOT(s) ((s)&0xffffu)
 

@@ -266,3 +266,30 @@ Test(conn, bad_arguments)
 {
 	RUN(bad_args);
 }
+
+/* A block of 600,000 bytes read in one piece: the buffer grows to it. */
+static int grows(void *arg)
+{
+	(void)arg;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	gx_conn *c;
+	cr_assert_eq(gx_conn_open(&c, sv[0], BIG), 0);
+	char *data = malloc(BIG);
+	for (size_t i = 0; i < BIG; i++)
+		data[i] = (char)(i * 13 + i / 997);
+	gx_go(big_sender, data);
+	const char *p;
+	cr_assert_eq(gx_conn_read_until(c, data[10], &p, GX_FOREVER), 11, "a short line first");
+	cr_assert_eq(gx_conn_read_n(c, 600000, &p, GX_FOREVER), 600000);
+	cr_expect_eq(memcmp(p, data + 11, 600000), 0, "in one piece, in order");
+	cr_assert_eq(gx_conn_read_n(c, BIG - 600011, &p, GX_FOREVER), BIG - 600011);
+	cr_expect_eq(memcmp(p, data + 600011, BIG - 600011), 0, "the rest");
+	free(data);
+	close_pair(c);
+	return 0;
+}
+
+Test(conn, a_block_larger_than_the_first_buffer_grows_it)
+{
+	RUN(grows);
+}

@@ -1,4 +1,4 @@
-/* Pools: every size class, bad lengths and nodes, validated frees, exhaustion and recovery, counters, frees across processes, a multi-process stress. */
+/* Pools: every size class, bad lengths and nodes, validated frees, exhaustion and recovery, counters, frees across processes, disowned chunks that outlive their maker, a multi-process stress. */
 #include "harness.h"
 
 #include "shm/shm.h" /* GX_SLAB: slabs are 2 MiB aligned */
@@ -262,6 +262,47 @@ Test(pool, a_chunk_allocated_in_a_child_is_freed_by_the_parent, .timeout = 60)
 	close(gate[1]);
 	expect_clean_exit(pid, 20, "allocating child");
 	cr_expect_eq(class_sum(a, class_of(3000)).bad_frees, 1, "the child's late free was counted as bad");
+	munmap((void *)box, 4096);
+	gx_arena_destroy(a);
+}
+
+/* A child allocates two chunks, disowns one and dies: repair frees the
+ * owned one and leaves the disowned one, which another process owns and
+ * frees. */
+Test(pool, a_disowned_chunk_outlives_its_maker_until_someone_owns_it, .timeout = 60)
+{
+	gx_arena *a = new_arena(8 * MiB);
+	_Atomic int64_t *box = shared_map(4096);
+	box[0] = box[1] = 0;
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		int64_t kept = gx_pool_alloc(a, 3000, -1), lost = gx_pool_alloc(a, 3000, -1);
+		CHILD_CHECK(kept > 0 && lost > 0, 2, "alloc");
+		memset(gx_arena_ptr(a, (gx_off)kept, 3000), 'd', 3000);
+		CHILD_CHECK(gx_pool_disown(a, (gx_off)kept) == 0, 3, "disown");
+		CHILD_CHECK(gx_pool_disown(a, (gx_off)kept) == -EINVAL, 4, "not ours any more");
+		CHILD_CHECK(gx_pool_free(a, (gx_off)kept) == -EINVAL, 5, "a disowned chunk is not freed as owned");
+		box[1] = lost;
+		box[0] = kept;
+		_exit(0); /* no detach: as if killed */
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+	gx_off kept = (gx_off)box[0], lost = (gx_off)box[1];
+	cr_expect_eq(class_sum(a, class_of(3000)).in_use, 2);
+	cr_expect_geq(gx_arena_repair(a, pid, NULL), 1);
+	cr_expect_eq(class_sum(a, class_of(3000)).in_use, 1, "repair freed the owned chunk only");
+	cr_expect_eq(gx_pool_chunk_size(a, lost), -EINVAL, "the owned one is free");
+	cr_expect_geq(gx_pool_chunk_size(a, kept), 3000, "the disowned one is still allocated");
+	char *p = gx_arena_ptr(a, kept, 3000);
+	cr_expect(p && p[0] == 'd' && p[2999] == 'd', "with its bytes");
+	cr_expect_eq(gx_pool_own(a, kept), 0, "owned by this process now");
+	cr_expect_eq(gx_pool_own(a, kept), -EINVAL, "once");
+	cr_expect_eq(gx_pool_free(a, kept), 0);
+	cr_expect_eq(class_sum(a, class_of(3000)).in_use, 0);
+	cr_expect_eq(gx_pool_disown(a, kept), -EINVAL, "a free chunk cannot be disowned");
+	cr_expect_eq(gx_pool_own(a, 12345), -EINVAL, "nor something that is not a chunk owned");
 	munmap((void *)box, 4096);
 	gx_arena_destroy(a);
 }
