@@ -9,8 +9,10 @@
 #   3. runs two hyperfine scans of one knob each (perf/scan.sh): the spin
 #      budget for `wake` (latency against CPU time) and the backend for
 #      `pingpong`;
-#   4. runs the server comparisons (perf/servers.sh: httpd and echo against
-#      nginx and the epoll baselines, under wrk, pinned apart);
+#   4. runs the server comparisons (perf/servers.sh: examples/httpd and
+#      examples/echo against nginx and the epoll baselines under wrk, and
+#      examples/kv against redis-server under redis-benchmark, pinned apart,
+#      with CPU per request and 25% CPU quota runs);
 #   5. writes perf/results/latest.md (the targets table: figure, ours,
 #      baseline, ratio, target, met; then every figure, the config and the
 #      scans), latest.json and latest.svg (the plot), with the machine, the
@@ -78,7 +80,7 @@ quiet() {
 # A package counts as installed when its native or arch-independent instance
 # is (with a foreign architecture added, dpkg-query lists one per arch).
 pkgs=(meson ninja-build pkg-config gcc libc6-dev liburing-dev libnuma-dev liblz4-dev hyperfine wrk nginx-light
-	python3 gnuplot-nox golang-go)
+	redis-server redis-tools python3 gnuplot-nox golang-go)
 native=$(dpkg --print-architecture)
 missing=()
 for p in "${pkgs[@]}"; do

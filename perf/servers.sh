@@ -8,6 +8,9 @@
 #   examples/echo (io_uring), examples/echo (epoll backend), perf/echo-epoll
 #   (baseline): perf/echo-load, 64-byte ping-pong at 1, 16 and 128
 #   connections
+#   examples/kv against redis-server (--save '' --appendonly no):
+#   redis-benchmark -t set,get -n 200000 -c 50 at -P 1 and -P 16 (quick:
+#   -n 50000), and each again under a 25% CPU quota
 # Server CPU is utime+stime of the server's processes (a gx_serve master
 # and its workers, nginx's worker) over each run; CPU per request is that
 # over the requests answered. Each cell is the median of RUNS runs (5),
@@ -31,7 +34,7 @@ while (($#)); do
 	esac
 	shift
 done
-for t in wrk nginx taskset; do
+for t in wrk nginx taskset redis-server redis-benchmark; do
 	command -v "$t" >/dev/null || { echo "perf/servers.sh: $t is missing (perf/run.sh installs it)" >&2; exit 1; }
 done
 [ "$(nproc)" -ge 2 ] || { echo "perf/servers.sh: needs 2 CPUs (server and load apart)" >&2; exit 1; }
@@ -190,6 +193,45 @@ for c in 1 16 128; do
 	done
 done
 
+# ---- kv ----
+kvn=200000; ((runs == 1)) && kvn=50000
+for s in kv redis; do port[k_$s]=$(free_port); done
+start k_kv "${port[k_kv]}" "$ex/kv" --cpu 0 --port "${port[k_kv]}"
+start k_redis "${port[k_redis]}" taskset -c 0 redis-server --port "${port[k_redis]}" --save '' --appendonly no
+kv_run() { # kv_run SERVER PIPELINE PREFIX
+	local s=$1 P=$2 f=$3 p c0 c1 t
+	p=$(eval echo "\$pid_k_$s")
+	c0=$(cpu_ticks "$p"); t0=$(date +%s.%N)
+	taskset -c 1 redis-benchmark -p "${port[k_$s]}" -t set,get -n "$kvn" -c 50 -P "$P" --csv >"$tmp/rb.csv" 2>/dev/null
+	c1=$(cpu_ticks "$p"); t1=$(date +%s.%N)
+	for op in SET GET; do
+		awk -F'"' -v op="$op" '$2==op {print $4, $14*1000}' "$tmp/rb.csv" >"$tmp/rb.$op"
+		read -r rps p99 <"$tmp/rb.$op"
+		echo "$rps" >>"$tmp/${f}_rps_${s}_${op}_$P"; echo "$p99" >>"$tmp/${f}_p99_${s}_${op}_$P"
+	done
+	# CPU per request over both tests: ticks / (requests of SET and GET)
+	awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" -v n="$kvn" 'BEGIN {printf "%.3f\n", (b-a)/t*1e6/(2*n)}' \
+		>>"$tmp/${f}_us_${s}_$P"
+	printf '  -P %-2s run %d %-6s SET %10.0f GET %10.0f req/s  cpu %s us/req\n' "$P" "$r" "$s" \
+		"$(tail -1 "$tmp/${f}_rps_${s}_SET_$P")" "$(tail -1 "$tmp/${f}_rps_${s}_GET_$P")" "$(tail -1 "$tmp/${f}_us_${s}_$P")"
+}
+echo "== kv: redis-benchmark -t set,get -n $kvn -c 50, ${runs} run(s) each, in turns"
+for P in 1 16; do
+	for r in $(seq "$runs"); do
+		for s in kv redis; do kv_run "$s" "$P" k; done
+	done
+done
+kquota_ok=0
+if quota kv "$pid_k_kv" && quota redis "$pid_k_redis"; then
+	kquota_ok=1
+	echo "== kv under a 25% CPU quota"
+	for P in 1 16; do
+		for r in $(seq "$runs"); do
+			for s in kv redis; do kv_run "$s" "$P" kq; done
+		done
+	done
+fi
+
 # ---- report ----
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a/b; else print "nan"}'; }
 mkdir -p perf/results
@@ -224,6 +266,28 @@ out=perf/results/servers.md
 			echo "| $s | $c | $m | $p | $u | $(ratio "$m" "$base") | $(ratio "$u" "$ubase") |"
 		done
 	done
+	echo
+	echo "| kv (redis-benchmark -c 50) | -P | SET req/s | GET req/s | SET p99 (us) | GET p99 (us) | CPU us/req | req/s vs redis (SET, GET) | CPU/req vs redis |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for P in 1 16; do
+		for s in kv redis; do
+			ss=$(median <"$tmp/k_rps_${s}_SET_$P"); gg=$(median <"$tmp/k_rps_${s}_GET_$P")
+			echo "| $s | $P | $ss | $gg | $(median <"$tmp/k_p99_${s}_SET_$P") | $(median <"$tmp/k_p99_${s}_GET_$P") |" \
+				"$(median <"$tmp/k_us_${s}_$P") | $(ratio "$ss" "$(median <"$tmp/k_rps_redis_SET_$P")"), $(ratio "$gg" "$(median <"$tmp/k_rps_redis_GET_$P")") |" \
+				"$(ratio "$(median <"$tmp/k_us_${s}_$P")" "$(median <"$tmp/k_us_redis_$P")") |"
+		done
+	done
+	if ((kquota_ok)); then
+		echo
+		echo "| kv under a 25% CPU quota | -P | SET req/s | GET req/s | vs redis (SET, GET) |"
+		echo "|---|---:|---:|---:|---:|"
+		for P in 1 16; do
+			for s in kv redis; do
+				ss=$(median <"$tmp/kq_rps_${s}_SET_$P"); gg=$(median <"$tmp/kq_rps_${s}_GET_$P")
+				echo "| $s | $P | $ss | $gg | $(ratio "$ss" "$(median <"$tmp/kq_rps_redis_SET_$P")"), $(ratio "$gg" "$(median <"$tmp/kq_rps_redis_GET_$P")") |"
+			done
+		done
+	fi
 } >"$out"
 cat "$out"
 echo
@@ -244,3 +308,12 @@ for c in 1 16 128; do
 	echo "RESULT echo_vs_epoll_c$c $(ratio "$(median <"$tmp/e_mps_gonex_$c")" "$(median <"$tmp/e_mps_baseline_$c")") ratio"
 	echo "RESULT echo_epoll_backend_vs_baseline_c$c $(ratio "$(median <"$tmp/e_mps_gonex_epoll_$c")" "$(median <"$tmp/e_mps_baseline_$c")") ratio"
 done
+for P in 1 16; do
+	for op in SET GET; do
+		echo "RESULT kv_${op,,}_p${P}_vs_redis $(ratio "$(median <"$tmp/k_rps_kv_${op}_$P")" "$(median <"$tmp/k_rps_redis_${op}_$P")") ratio"
+		echo "RESULT kv_${op,,}_p${P}_p99_vs_redis $(ratio "$(median <"$tmp/k_p99_kv_${op}_$P")" "$(median <"$tmp/k_p99_redis_${op}_$P")") ratio"
+		((kquota_ok)) && echo "RESULT kv_quota25_${op,,}_p${P}_vs_redis $(ratio "$(median <"$tmp/kq_rps_kv_${op}_$P")" "$(median <"$tmp/kq_rps_redis_${op}_$P")") ratio"
+	done
+	echo "RESULT kv_cpu_per_req_p${P}_vs_redis $(ratio "$(median <"$tmp/k_us_kv_$P")" "$(median <"$tmp/k_us_redis_$P")") ratio"
+done
+true
