@@ -223,6 +223,10 @@ static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
 	gx_io_track(op);
 	rc = gx_wait(&w, u, reason);
 	if (!op->done) { /* u ended first: cancel, then wait for the kernel */
+		if (w.fired == GX_FIRED_NONE) /* u had ended before: gx_wait never parked */
+			w.fired = rc == -ETIMEDOUT ? GX_FIRED_TIMEOUT : GX_FIRED_CTX;
+		/* (the epoll backend's cancel completes at once: that must not
+		 * ready this coroutine, which is running) */
 		loop->ops->cancel(loop, op);
 		while (!op->done) {
 			op->cancel_wait = true;

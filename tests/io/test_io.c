@@ -477,6 +477,35 @@ Test(io, a_listener_nobody_takes_from_leaves_connections_in_the_kernel)
 	cr_expect_eq(count_fds(), before, "no fd leaked");
 }
 
+/* A call whose until ended before it started, on a socket with nothing to
+ * read: its error at once (the epoll backend once readied the running
+ * coroutine when the cancel of the armed op completed at once: a panic). */
+static int ended_before(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	pair(sv);
+	char b[4];
+	cr_expect_eq(gx_recv(sv[0], b, sizeof b, 0, gx_deadline(0)), -ETIMEDOUT);
+	gx_ctx *c;
+	cr_assert_eq(gx_ctx_with_cancel(gx_ctx_background(), &c), 0);
+	gx_ctx_cancel(c);
+	cr_expect_eq(gx_recv(sv[0], b, sizeof b, 0, gx_ctx_until(c)), -ECANCELED);
+	cr_expect_eq(gx_read(sv[0], b, sizeof b, gx_ctx_until(c)), -ECANCELED);
+	cr_expect_eq(gx_poll(sv[0], POLLIN, gx_deadline(0)), -ETIMEDOUT);
+	gx_ctx_release(c);
+	cr_expect_eq(gx_send(sv[1], "ok", 2, 0, GX_FOREVER), 2);
+	cr_expect_eq(gx_recv(sv[0], b, sizeof b, 0, gx_timeout(GX_SECOND)), 2, "the socket is still usable");
+	gx_close(sv[0]);
+	gx_close(sv[1]);
+	return 0;
+}
+
+Test(io, a_call_whose_until_already_ended_returns_its_error)
+{
+	RUN(ended_before);
+}
+
 /* ---- errors ---- */
 
 Test(io, outside_a_coroutine)
