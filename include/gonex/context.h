@@ -51,6 +51,18 @@ GX_API int gx_ctx_with_timeout(gx_ctx *parent, int64_t ns, gx_ctx **out);
  * parent, not cancellable by itself. */
 GX_API int gx_ctx_with_value(gx_ctx *parent, const void *key, void *value, gx_ctx **out);
 
+/* A cancellable child that SIGINT or SIGTERM cancels, with cause -EINTR
+ * (Go's signal.NotifyContext): a program under gx_run stops cleanly by
+ * waiting on it, e.g. gx_listener_accept(l, gx_ctx_until(stop)). The two
+ * signals are blocked in the process from this call until the context
+ * ends (by a signal, a cancel or its release), then the signal mask is
+ * put back, so a second signal acts as it would have without this call.
+ * 0, -EINVAL, -EPERM outside a coroutine, -ENOMEM, signalfd's error.
+ * One at a time per process. The mask is the calling thread's: in a
+ * process with other threads, they must block SIGINT and SIGTERM too, or
+ * the kernel may hand the signal to one of them. */
+GX_API int gx_ctx_with_signals(gx_ctx *parent, gx_ctx **out);
+
 /* Cancel ctx and its descendants with -ECANCELED (cause -ECANCELED), or
  * with a cause (a negative errno of the caller's choosing; 0 means
  * -ECANCELED, as Go's cancel(nil)). Cancelling twice does nothing.

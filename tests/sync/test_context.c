@@ -1,6 +1,9 @@
-/* Contexts: cancellation down the tree, deadlines, causes, values, done in select, release while waited on. */
+/* Contexts: cancellation down the tree, deadlines, causes, values, done in select, release while waited on, SIGTERM cancelling a signal context. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -834,4 +837,46 @@ static int deadline_of_cancelled(void *arg)
 Test(context, deadline_is_reported_on_a_child_born_cancelled)
 {
 	RUN(deadline_of_cancelled, NULL);
+}
+
+/* ---- a context that signals cancel ---- */
+
+static bool term_blocked(void)
+{
+	sigset_t now;
+	sigprocmask(SIG_BLOCK, NULL, &now);
+	return sigismember(&now, SIGTERM) == 1;
+}
+
+static int on_signal(void *arg)
+{
+	(void)arg;
+	gx_ctx *stop;
+	cr_assert_eq(gx_ctx_with_signals(gx_ctx_background(), &stop), 0);
+	cr_expect(term_blocked(), "SIGTERM is held for the context");
+	cr_expect_eq(gx_sleep_for(20 * GX_MILLISECOND, gx_ctx_until(stop)), 0, "no signal yet");
+	/* to this thread: Criterion's own threads do not block SIGTERM, and a
+	 * process-directed signal may go to one of them */
+	syscall(SYS_tgkill, getpid(), gettid(), SIGTERM);
+	cr_expect_eq(gx_sleep_for(5 * GX_SECOND, gx_ctx_until(stop)), -ECANCELED, "SIGTERM ended the wait");
+	cr_expect_eq(gx_ctx_cause(stop), -EINTR);
+	for (int i = 0; i < 100 && term_blocked(); i++)
+		gx_sleep(GX_MILLISECOND); /* the watcher's read is cancelled by the loop */
+	cr_expect_not(term_blocked(), "the mask is put back once it ended");
+	gx_ctx_release(stop);
+
+	cr_assert_eq(gx_ctx_with_signals(gx_ctx_background(), &stop), 0);
+	gx_ctx_release(stop); /* ended without a signal */
+	for (int i = 0; i < 100 && term_blocked(); i++)
+		gx_sleep(GX_MILLISECOND); /* the watcher's read is cancelled by the loop */
+	cr_expect_not(term_blocked(), "and when it is released unsignalled");
+	return 0;
+}
+
+Test(context, sigterm_cancels_a_signal_context_and_the_mask_comes_back)
+{
+	RUN(on_signal, NULL);
+	gx_ctx *c = (gx_ctx *)1;
+	cr_expect_eq(gx_ctx_with_signals(gx_ctx_background(), &c), -EPERM, "outside gx_run");
+	cr_expect_null(c);
 }
