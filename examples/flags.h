@@ -17,6 +17,7 @@
 #define GX_EXAMPLES_FLAGS_H
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,25 @@ static long ex_num(const char *name, const char *flag, const char *v, long lo, l
 		exit(2);
 	}
 	return n;
+}
+
+/* A strict decimal of at most 20 characters in [lo, hi]: 0 and *v, or -1. */
+static inline int ex_decimal(const char *p, size_t n, long long lo, long long hi, long long *v)
+{
+	long long x = 0;
+	size_t i = n && p[0] == '-';
+	if (i == n || n > 20)
+		return -1;
+	for (; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9' || x > (LLONG_MAX - (p[i] - '0')) / 10)
+			return -1;
+		x = x * 10 + (p[i] - '0');
+	}
+	x = p[0] == '-' ? -x : x;
+	if (x < lo || x > hi)
+		return -1;
+	*v = x;
+	return 0;
 }
 
 static void ex_ready(const gx_serve_info *info, void *arg)

@@ -60,25 +60,6 @@ static void out_bulk(gx_conn *c, const char *p, long n)
 	out(c, "\r\n");
 }
 
-/* A strict decimal in [lo, hi]: 0 and *v, or -1. */
-static int num(const char *p, size_t n, long long lo, long long hi, long long *v)
-{
-	long long x = 0;
-	size_t i = n && p[0] == '-';
-	if (i == n || n > 20)
-		return -1;
-	for (; i < n; i++) {
-		if (!isdigit((unsigned char)p[i]) || x > (LLONG_MAX - (p[i] - '0')) / 10)
-			return -1;
-		x = x * 10 + (p[i] - '0');
-	}
-	x = p[0] == '-' ? -x : x;
-	if (x < lo || x > hi)
-		return -1;
-	*v = x;
-	return 0;
-}
-
 static int arg_add(cmd *m, const char *p, size_t n)
 {
 	if (m->argc == KV_MAX_ARGS || n > (64u << 20) - m->used)
@@ -122,13 +103,13 @@ static int read_cmd(gx_conn *c, cmd *m, gx_until u)
 			count = m->argc;
 			continue;
 		}
-		if (num(l + 1, (size_t)n - 3, -1, KV_MAX_ARGS, &count) < 0)
+		if (ex_decimal(l + 1, (size_t)n - 3, -1, KV_MAX_ARGS, &count) < 0)
 			return out(c, "-ERR Protocol error: invalid multibulk length\r\n"), -1;
 	}
 	while (m->argc < count) {
 		if ((n = gx_conn_read_until(c, '\n', &l, u)) < 2 || l[n - 2] != '\r')
 			return n == -ENOBUFS ? (out(c, "-ERR Protocol error: invalid bulk length\r\n"), -1) : 0;
-		if (l[0] != '$' || num(l + 1, (size_t)n - 3, 0, 512ll << 20, &len) < 0)
+		if (l[0] != '$' || ex_decimal(l + 1, (size_t)n - 3, 0, 512ll << 20, &len) < 0)
 			return out(c, "-ERR Protocol error: invalid bulk length\r\n"), -1;
 		if (len > (long long)KV_MAX_VALUE)
 			return out(c, "-ERR Protocol error: bulk longer than this server takes\r\n"), -1;
@@ -164,7 +145,7 @@ static void set(gx_conn *c, cmd *m)
 {
 	int64_t expire = 0;
 	long long t;
-	if (m->argc == 5 && (is(m, 3, "EX") || is(m, 3, "PX")) && num(m->argv[4], m->len[4], 1, 1ll << 40, &t) == 0)
+	if (m->argc == 5 && (is(m, 3, "EX") || is(m, 3, "PX")) && ex_decimal(m->argv[4], m->len[4], 1, 1ll << 40, &t) == 0)
 		expire = gx_now() + t * (is(m, 3, "EX") ? GX_SECOND : GX_MILLISECOND);
 	else if (m->argc != 3)
 		return out(c, "-ERR syntax error\r\n");
@@ -242,8 +223,7 @@ static bool run(gx_conn *c, cmd *m)
 static void kv_conn(gx_serve_conn *sc, void *arg)
 {
 	(void)arg;
-	if (S.me != (uint32_t)getpid())
-		kv_enter(&S);
+	S.me = (uint32_t)getpid(); /* this worker's, for the bucket locks */
 	cmd *m = calloc(1, sizeof *m);
 	if (!m)
 		return;

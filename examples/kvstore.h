@@ -1,34 +1,24 @@
 /*
- * The kv example's store: a hash table in a gx arena that every worker
- * process of the server maps at the same address, so that every worker
- * sees every key. Made by the master before gx_serve forks.
+ * The kv example's store: a hash table in a gx arena made by the master
+ * before gx_serve forks, so every worker sees every key. One pool chunk
+ * of buckets; each heads a chain of records linked by arena offset (every
+ * offset read is checked). A bucket's lock word holds the pid inside it;
+ * critical sections never wait, so a waiter spins, then yields.
  *
- * Layout: one pool chunk of KV_BUCKETS buckets; a bucket heads a chain of
- * records (pool chunks: key, value, expiry). Everything links by arena
- * offset, and every offset read from the arena is checked (gx_arena_ptr).
- *
- * Concurrency: a bucket's lock word holds the pid of the process inside
- * it (0: free). Critical sections never wait for anything, so a process
- * holds a lock only while it runs; a waiter spins, then yields.
- *
- * Crash safety: a worker SIGKILLed inside a write leaves the table
- * consistent and leaks nothing. Before it changes a chain, the writer
- * names in its bucket the record it links (`adding`) and the one it
- * unlinks (`removing`); one 8-byte store of a link is the commit. A
- * record is disowned (gx_pool_disown) before it is linked, so the dead
- * worker's repair never frees a record the table holds, and it is owned
- * again before `removing` forgets it, so repair frees it if the writer
- * dies before its free. When a worker exits, the master (gx_serve's
- * on_exit) runs kv_recover: in every bucket the dead pid holds, it frees
- * what `adding` and `removing` name that no chain holds, then unlocks;
- * then gx_arena_repair frees what the dead worker owned. See kv_put for
- * the steps, numbered as the test's kill points (KV_KILL_POINT=step,n
- * makes the n-th write SIGKILL its process at that step).
+ * A worker SIGKILLed inside a write leaves the table whole and leaks
+ * nothing. The writer names in its bucket the record it links (`adding`)
+ * and the one it unlinks (`removing`); an 8-byte link store commits. A
+ * record is disowned (nobody's: repair leaves it) before it is linked,
+ * and owned again before `removing` forgets it. When a worker exits, the
+ * master (gx_serve's on_exit) runs kv_recover: in each bucket the dead pid
+ * holds, it frees what `adding` and `removing` name that no chain holds,
+ * unlocks, then gx_arena_repair frees what the dead worker owned. The
+ * steps are numbered as the test's kill points: KV_KILL_POINT=step,n makes
+ * a process SIGKILL itself at the n-th time it reaches that step.
  */
 #ifndef GX_EXAMPLES_KVSTORE_H
 #define GX_EXAMPLES_KVSTORE_H
 
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -40,6 +30,8 @@
 #include <unistd.h>
 
 #include <gonex/gonex.h>
+
+#include "flags.h"
 
 #define KV_BUCKETS 32768 /* 32 bytes each: one 1 MiB chunk */
 #define KV_MAX_CHAIN 100000
@@ -104,18 +96,11 @@ static inline int kv_open(kv_store *s, size_t bytes)
 	if (t < 0 || gx_pool_disown(s->a, (gx_off)t) < 0)
 		return t < 0 ? (int)t : -EINVAL;
 	s->table = (gx_off)t;
-	s->b = gx_arena_ptr(s->a, s->table, KV_BUCKETS * sizeof(kv_bucket));
-	memset(s->b, 0, KV_BUCKETS * sizeof(kv_bucket));
+	s->b = memset(gx_arena_ptr(s->a, s->table, KV_BUCKETS * sizeof(kv_bucket)), 0, KV_BUCKETS * sizeof(kv_bucket));
 	const char *kp = getenv("KV_KILL_POINT");
 	if (kp && sscanf(kp, "%d,%d", &s->kill_step, &s->kill_n) != 2)
 		s->kill_step = 0;
 	return 0;
-}
-
-/* In a worker, after fork. */
-static inline void kv_enter(kv_store *s)
-{
-	s->me = (uint32_t)getpid();
 }
 
 static inline kv_bucket *kv_lock(kv_store *s, const char *k, size_t n)
@@ -139,11 +124,20 @@ static inline void kv_unlock(kv_bucket *b)
 	atomic_store_explicit(&b->lock, 0, memory_order_release);
 }
 
+/* Under b's lock: unlink the record at off (which *link points at), free it. */
+static inline void kv_unlink(kv_store *s, kv_bucket *b, _Atomic gx_off *link, gx_off off)
+{
+	kv_rec *r = kv_at(s, off);
+	atomic_store(&b->removing, off);
+	atomic_store(link, atomic_load(&r->next)); /* the commit */
+	kv_point(s, 6);
+	gx_pool_own(s->a, off);
+	atomic_store(&b->removing, 0);
+	gx_pool_free(s->a, off);
+}
+
 /* Under b's lock: the live record of key k (NULL: none) and the link that
  * points at it. An expired record found on the way is deleted. */
-static inline kv_rec *kv_find(kv_store *s, kv_bucket *b, const char *k, size_t n, _Atomic gx_off **link);
-static inline void kv_unlink(kv_store *s, kv_bucket *b, _Atomic gx_off *link, gx_off off);
-
 static inline kv_rec *kv_find(kv_store *s, kv_bucket *b, const char *k, size_t n, _Atomic gx_off **link)
 {
 	_Atomic gx_off *l = &b->head;
@@ -163,18 +157,6 @@ static inline kv_rec *kv_find(kv_store *s, kv_bucket *b, const char *k, size_t n
 		l = &r->next;
 	}
 	return NULL;
-}
-
-/* Under b's lock: unlink the record at off (which *link points at), free it. */
-static inline void kv_unlink(kv_store *s, kv_bucket *b, _Atomic gx_off *link, gx_off off)
-{
-	kv_rec *r = kv_at(s, off);
-	atomic_store(&b->removing, off);
-	atomic_store(link, atomic_load(&r->next)); /* the commit */
-	kv_point(s, 6);
-	gx_pool_own(s->a, off);
-	atomic_store(&b->removing, 0);
-	gx_pool_free(s->a, off);
 }
 
 /* A record for key k, value v (not yet linked), or 0 when out of memory. */
@@ -260,43 +242,23 @@ static inline long kv_get(kv_store *s, const char *k, size_t kn, char *out, size
 	return n;
 }
 
-/* INCR: 0 and the new value in *v, -EINVAL (not an integer), -ERANGE
- * (it would overflow), -ENOMEM. The key keeps its expiry. */
+/* INCR: 0 and the new value in *v, -EINVAL (not an integer, or at the
+ * top of the range), -ENOMEM. The key keeps its expiry. */
 static inline int kv_incr(kv_store *s, const char *k, size_t kn, long long *v)
 {
 	kv_bucket *b = kv_lock(s, k, kn);
 	_Atomic gx_off *link = NULL;
 	kv_rec *old = kv_find(s, b, k, kn, &link);
 	long long x = 0;
-	int rc = 0;
-	if (old) {
-		char t[24], *end;
-		size_t n = old->vlen;
-		if (n == 0 || n >= sizeof t)
-			rc = -EINVAL;
-		else {
-			memcpy(t, old->data + old->klen, n);
-			t[n] = 0;
-			errno = 0;
-			x = strtoll(t, &end, 10);
-			rc = *end || errno || isspace((unsigned char)t[0]) || t[0] == '+' ? -EINVAL : 0;
-		}
-	}
-	if (rc == 0 && x == LLONG_MAX)
-		rc = -ERANGE;
-	if (rc == 0) {
-		char t[24];
-		int n = snprintf(t, sizeof t, "%lld", x + 1);
-		gx_off rec = kv_new(s, k, kn, t, (size_t)n, old ? old->expire : 0);
-		if (!rec)
-			rc = -ENOMEM;
-		else {
-			kv_link(s, b, rec, old, link);
-			*v = x + 1;
-		}
+	int rc = old && ex_decimal(old->data + old->klen, old->vlen, LLONG_MIN + 1, LLONG_MAX - 1, &x) < 0 ? -EINVAL : 0;
+	char t[24];
+	gx_off rec = rc ? 0 : kv_new(s, k, kn, t, (size_t)snprintf(t, sizeof t, "%lld", x + 1), old ? old->expire : 0);
+	if (rec) {
+		kv_link(s, b, rec, old, link);
+		*v = x + 1;
 	}
 	kv_unlock(b);
-	return rc;
+	return rc ? rc : rec ? 0 : -ENOMEM;
 }
 
 /* In the master, after worker pid exited: finish or undo what it left. */
