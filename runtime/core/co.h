@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "gx_build_config.h"
+#include "core/timer.h"
 
 #include <gonex/coro.h>
 
@@ -37,6 +38,9 @@ typedef struct gx_co {
 	void *arg;
 	const char *wait_reason;    /* what a parked coroutine waits on */
 	struct gx_waiter *waiter;   /* its wait clauses while parked in gx_wait */
+	gx_tnode tn;                /* its deadline timer, armed lazily (wait.c) */
+	int64_t due;                /* deadline of the wait in progress, -1: none */
+	uint64_t due_seq;           /* its place among equal deadlines */
 	struct gx_co *all_next;     /* every live coroutine of the process */
 	struct gx_co *all_prev;
 	struct gx_stack_class *cls; /* the pool the stack returns to */

@@ -67,6 +67,7 @@ static _Noreturn void gx_co_finish(gx_co *self)
 		S.main_done = true;
 	S.alive--;
 	GX_LIST_UNLINK(&S.all, self, all_next, all_prev);
+	gx_theap_del(&self->tn); /* a lazy deadline timer may still be armed */
 	gx_co *to = S.main_done ? &S.root : gx_pick();
 	gx_stack_put(self); /* still running on it: see the invariants */
 	to->state = GX_CO_RUNNING;
@@ -114,6 +115,8 @@ static gx_co *gx_co_new(gx_fn fn, void *arg, size_t stack_size, const char *name
 	co->flags = 0;
 	co->wait_reason = NULL;
 	co->waiter = NULL;
+	co->tn.idx = 0;
+	co->due = -1;
 	GX_LIST_PUSH(&S.all, co, all_next, all_prev);
 	size_t i = 0;
 	if (name)

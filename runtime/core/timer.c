@@ -46,6 +46,7 @@ static struct {
 	gx_tslot *heap;
 	uint32_t n, cap;
 	uint64_t seq;
+	int64_t now; /* the last gx_theap_fire's time */
 } T;
 
 int64_t gx_clock_now(void)
@@ -103,7 +104,22 @@ static void gx_tslot_down(uint32_t i)
 	gx_tslot_set(i, s);
 }
 
+uint64_t gx_theap_seq(void)
+{
+	return T.seq++;
+}
+
+int64_t gx_theap_last_now(void)
+{
+	return T.now;
+}
+
 int gx_theap_add(gx_tnode *t)
+{
+	return gx_theap_add_seq(t, T.seq++);
+}
+
+int gx_theap_add_seq(gx_tnode *t, uint64_t seq)
 {
 	if (T.n == T.cap) {
 		uint32_t cap = T.cap ? T.cap * 2 : 64;
@@ -113,7 +129,7 @@ int gx_theap_add(gx_tnode *t)
 		T.heap = h;
 		T.cap = cap;
 	}
-	t->seq = T.seq++;
+	t->seq = seq;
 	T.heap[T.n] = (gx_tslot){.when = t->when, .seq = t->seq, .t = t};
 	T.n++;
 	gx_tslot_up(T.n - 1);
@@ -148,6 +164,7 @@ int64_t gx_theap_next(void)
 unsigned gx_theap_fire(int64_t now)
 {
 	unsigned fired = 0;
+	T.now = now;
 	while (T.n && T.heap[0].when <= now) {
 		gx_tnode *t = T.heap[0].t;
 		gx_theap_del(t);
@@ -168,6 +185,7 @@ void gx_theap_fini(void)
 	T.heap = NULL;
 	T.n = T.cap = 0;
 	T.seq = 0;
+	T.now = 0;
 }
 
 /* ---- sleeping ---- */

@@ -20,6 +20,14 @@ struct gx_tnode {
 
 /* Arm t (not armed) for t->when. 0 or -ENOMEM. */
 int gx_theap_add(gx_tnode *t);
+/* A place in the order of equal deadlines, as gx_theap_add would give. */
+uint64_t gx_theap_seq(void);
+/* Arm t (not armed) for t->when at place seq (from gx_theap_seq): it
+ * fires as if it had been added when seq was handed out. 0 or -ENOMEM. */
+int gx_theap_add_seq(gx_tnode *t, uint64_t seq);
+/* The time the loop last fired timers at (0 before the first turn): a
+ * lower bound of the clock, for "has this deadline surely passed". */
+int64_t gx_theap_last_now(void);
 /* Disarm t if armed. Returns 1 if it was armed, 0 if it already fired. */
 int gx_theap_del(gx_tnode *t);
 /* Earliest deadline, -1 when no timer is armed. */

@@ -14,7 +14,8 @@
  * - wait(loop, deadline): submit what is queued, wait until at least one
  *   completion arrived or CLOCK_MONOTONIC deadline passed (-1: no deadline,
  *   0: do not block), and dispatch every completion that arrived: each one
- *   calls its gx_io_req's complete() on the loop context. Returns 0 or
+ *   calls its gx_io_req's complete() on the loop context (so does a
+ *   cancellation that ends an op at once). Returns 0 or
  *   -errno; -EINTR and -ETIME are normal.
  * - busy(loop): true while operations are in flight (loop->inflight > 0).
  * - arm(loop, op): start an I/O operation (io/op.h). Returns 1 when it

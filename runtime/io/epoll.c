@@ -222,7 +222,7 @@ static void gx_epoll_cancel(gx_loop *loop, gx_io_op *op)
 {
 	(void)loop;
 	if (!op->done)
-		gx_io_complete(op, -ECANCELED); /* nothing of it is in the kernel */
+		op->req.complete(&op->req, -ECANCELED, 0); /* nothing of it is in the kernel */
 }
 
 static void gx_epoll_ready(gx_fd *fds, uint32_t events)
@@ -238,7 +238,7 @@ static void gx_epoll_ready(gx_fd *fds, uint32_t events)
 			continue;
 		int32_t r = gx_epoll_try(op);
 		if (r != -EAGAIN)
-			gx_io_complete(op, r);
+			op->req.complete(&op->req, r, 0);
 	}
 }
 

@@ -261,7 +261,11 @@ static uint32_t gx_clamp_len(size_t len)
  * (recv_ms.c): NULL when fd does not, the fd's state when it does. */
 gx_fd *gx_recv_ms_fd(int fd)
 {
-	gx_fd *fds = fd >= 0 && fd < F.n ? F.v[fd] : gx_fd_state(fd);
+	gx_fd *fds = fd >= 0 && fd < F.n ? F.v[fd] : NULL;
+	if (fds && fds->ms) /* decided before, inside a coroutine */
+		return fds;
+	if (!fds)
+		fds = gx_fd_state(fd);
 	if (!fds || !gx_co_current())
 		return NULL;
 	return gx_recv_ms_applies(fds) ? fds : NULL;
@@ -395,7 +399,15 @@ static int gx_send_turn(gx_fd *fds, gx_until u)
 	return rc; /* 0: handed over */
 }
 
-static void gx_send_turn_end(gx_fd *fds)
+bool gx_send_turn_try(gx_fd *fds)
+{
+	if (fds->sending || fds->closing)
+		return false;
+	fds->sending = true;
+	return true;
+}
+
+void gx_send_turn_end(gx_fd *fds)
 {
 	gx_wq_node *n = gx_waitq_pop(&fds->sendq);
 	if (n) {

@@ -73,6 +73,7 @@ typedef struct gx_fd {
 	gx_waitq closeq;      /* gx_close waiting for inflight to reach 0 */
 	gx_waitq sendq;       /* gx_send calls waiting for their turn (FIFO) */
 	struct gx_rx *rx;     /* io_uring multishot receive state (recv_ms.c) */
+	bool ms;              /* receives go through rx (decided, not stopped) */
 } gx_fd;
 
 /* The state of fd, created on first use; NULL for a negative fd or when
@@ -85,6 +86,12 @@ void gx_io_untrack(gx_io_op *op);
 
 /* End op with res: exactly once per armed op, from the backend. */
 void gx_io_complete(gx_io_op *op, int32_t res);
+
+/* The fd's send turn (what keeps two senders' bytes apart): take it if
+ * free, without waiting (true: taken); give it to the next sender. A
+ * send that runs on its own (gx_conn's) holds it while in flight. */
+bool gx_send_turn_try(gx_fd *fds);
+void gx_send_turn_end(gx_fd *fds);
 
 /* Park the calling coroutine on the shared (never FUTEX2_PRIVATE) 32-bit
  * futex word at addr while it holds val: for words in MAP_SHARED memory

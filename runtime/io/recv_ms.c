@@ -184,6 +184,7 @@ int gx_recv_ms_applies(gx_fd *fds)
 		socklen_t len = sizeof type;
 		rx->applies = getsockopt(fds->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 		rx->decided = true;
+		fds->ms = rx->applies;
 	}
 	return rx->applies;
 }
@@ -294,6 +295,7 @@ int gx_recv_ms_stop(gx_fd *fds)
 	if (!rx || !rx->applies)
 		return 0;
 	rx->applies = false; /* from now on every receive is a plain one */
+	fds->ms = false;
 	if (rx->armed) {
 		gx_loop *loop = gx_loop_get();
 		loop->ops->cancel(loop, &rx->op);
@@ -365,4 +367,5 @@ void gx_recv_ms_reset(gx_fd *fds)
 	gx_fifo_free(&rx->q);
 	free(rx);
 	fds->rx = NULL;
+	fds->ms = false;
 }

@@ -293,3 +293,159 @@ Test(conn, a_block_larger_than_the_first_buffer_grows_it)
 {
 	RUN(grows);
 }
+
+/* ---- sends that do not wait ---- */
+
+/* Replies go out while the conn reads on: a peer that asks for 400
+ * replies at once and reads them slowly gets every byte, in order, while
+ * the conn's sends are short and queue behind one another. */
+#define NREP 400
+#define REPLEN 3000
+
+static char rep_byte(int i, int j)
+{
+	return (char)((i * 7 + j) % 251);
+}
+
+static void slow_reader(void *arg)
+{
+	(void)arg;
+	static char reqs[2 * NREP]; /* in one send: 400 tiny ones would fill a
+				     * Unix socket's budget while the conn
+				     * waits for us to read (both stuck) */
+	for (int i = 0; i < NREP; i++)
+		memcpy(reqs + 2 * i, "r\n", 2);
+	gx_send(sv[1], reqs, sizeof reqs, 0, GX_FOREVER);
+	static char got[NREP * REPLEN];
+	size_t n = 0;
+	while (n < sizeof got) {
+		ssize_t r = gx_recv(sv[1], got + n, sizeof got - n < 8192 ? sizeof got - n : 8192, 0, GX_FOREVER);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (n % 65536 < 8192)
+			gx_sleep(GX_MILLISECOND);
+	}
+	cr_expect_eq(n, sizeof got, "every byte came: %zu of %zu", n, sizeof got);
+	size_t bad = 0;
+	for (size_t k = 0; k < n; k++)
+		bad += got[k] != rep_byte((int)(k / REPLEN), (int)(k % REPLEN));
+	cr_expect_eq(bad, 0, "%zu bytes out of order", bad);
+	gx_shutdown(sv[1], SHUT_WR);
+}
+
+static int replies_in_order(void *arg)
+{
+	(void)arg;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	gx_conn *c;
+	cr_assert_eq(gx_conn_open(&c, sv[0], 8192), 0);
+	gx_go(slow_reader, NULL);
+	char rep[REPLEN];
+	const char *p;
+	for (int i = 0; i < NREP; i++) {
+		cr_assert_eq(gx_conn_read_until(c, '\n', &p, GX_FOREVER), 2);
+		for (int j = 0; j < REPLEN; j++)
+			rep[j] = rep_byte(i, j);
+		cr_assert_eq(gx_conn_write(c, rep, REPLEN, GX_FOREVER), REPLEN);
+	}
+	cr_expect_eq(gx_conn_read_until(c, '\n', &p, GX_FOREVER), 0, "the peer's end, after every reply went");
+	cr_expect_eq(gx_conn_pending(c), 0);
+	close_pair(c);
+	return 0;
+}
+
+Test(conn, replies_leave_in_order_while_the_conn_reads_on)
+{
+	RUN(replies_in_order);
+}
+
+/* The conn's send in flight holds the fd's send turn: a gx_send from
+ * another coroutine goes after it, never into the middle. */
+#define HALF 60000
+
+static void other_sender(void *arg)
+{
+	(void)arg;
+	static char b[HALF];
+	memset(b, 'b', sizeof b);
+	cr_expect_eq(gx_send(sv[0], b, sizeof b, 0, GX_FOREVER), HALF);
+}
+
+static void reader_after(void *arg)
+{
+	int *ok = arg;
+	gx_sleep(20 * GX_MILLISECOND); /* both sends are waiting by now */
+	static char got[2 * HALF];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof got && (r = gx_recv(sv[1], got + n, sizeof got - n, 0, GX_FOREVER)) > 0)
+		n += (size_t)r;
+	cr_assert_eq(n, 2 * HALF);
+	size_t a = 0;
+	while (a < sizeof got && got[a] == 'a')
+		a++;
+	size_t b = a;
+	while (b < sizeof got && got[b] == 'b')
+		b++;
+	cr_expect_eq(a, HALF, "the conn's bytes first, whole");
+	cr_expect_eq(b, 2 * HALF, "then the other sender's, whole");
+	*ok = 1;
+	gx_shutdown(sv[1], SHUT_WR);
+}
+
+static int turn_kept(void *arg)
+{
+	(void)arg;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	int small = 4096;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	gx_conn *c;
+	cr_assert_eq(gx_conn_open(&c, sv[0], HALF), 0);
+	static char a[HALF];
+	memset(a, 'a', sizeof a);
+	cr_assert_eq(gx_conn_write(c, a, sizeof a, GX_FOREVER), HALF);
+	int ok = 0;
+	gx_go(reader_after, &ok);
+	const char *p;
+	/* the read sends the queue on its way and waits: the send stays in
+	 * flight (the peer reads only later); meanwhile another sender tries */
+	gx_go(other_sender, NULL);
+	cr_expect_eq(gx_conn_read_until(c, '\n', &p, GX_FOREVER), 0);
+	cr_expect(ok);
+	close_pair(c);
+	return 0;
+}
+
+Test(conn, a_send_in_flight_keeps_the_fds_send_turn)
+{
+	RUN(turn_kept);
+}
+
+/* A peer that never reads: free gives up on the send after its second
+ * and returns; nothing stays in flight. */
+static int never_reads(void *arg)
+{
+	(void)arg;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	gx_conn *c;
+	cr_assert_eq(gx_conn_open(&c, sv[0], 1 << 20), 0);
+	char *big = calloc(1, 1 << 20);
+	cr_assert_eq(gx_conn_write(c, big, 1 << 20, GX_FOREVER), 1 << 20);
+	const char *p;
+	cr_expect_eq(gx_conn_read_until(c, '\n', &p, gx_timeout(10 * GX_MILLISECOND)), -ETIMEDOUT,
+		     "the send went on its way, the read timed out");
+	cr_expect_gt(gx_conn_pending(c), 0, "still in flight");
+	int64_t t0 = gx_now();
+	gx_conn_free(c);
+	cr_expect_lt(gx_now() - t0, 5 * GX_SECOND, "free gave up");
+	cr_expect_eq(gx_close(sv[0]), 0);
+	gx_close(sv[1]);
+	free(big);
+	return 0;
+}
+
+Test(conn, free_gives_up_on_a_peer_that_never_reads)
+{
+	RUN(never_reads);
+}

@@ -136,3 +136,89 @@ Test(timer, outside_run_is_refused)
 	cr_expect_eq(gx_ticker_make(&k, 1), -EPERM);
 	cr_expect_eq(gx_timer_free(NULL), 0);
 }
+
+/* ---- a coroutine's deadline timer, reused across waits ---- */
+
+/* A coroutine waits on a channel with a deadline far off and is woken
+ * early (its timer stays armed, far off); then waits with a near
+ * deadline: that one must end the wait, on time. */
+static gx_chan *wake_a;
+static int order[2], norder, a_ready;
+
+static void wake_soon(void *arg)
+{
+	(void)arg;
+	int v = 1;
+	gx_chan_send(wake_a, &v, GX_FOREVER);
+}
+
+static void b_waits(void *arg)
+{
+	int64_t d = *(int64_t *)arg;
+	int v;
+	cr_expect_eq(gx_chan_recv(wake_a, &v, NULL, gx_deadline(d)), -ETIMEDOUT);
+	cr_expect_geq(gx_now(), d, "B never early");
+	order[norder++] = 'B';
+}
+
+static int reused_timer(void *arg)
+{
+	(void)arg;
+	int v;
+	cr_assert_eq(gx_chan_make(&wake_a, sizeof(int), 0, 0), 0);
+	/* far deadline, woken early; then a nearer one must still fire */
+	gx_go(wake_soon, NULL);
+	cr_expect_eq(gx_chan_recv(wake_a, &v, NULL, gx_timeout(10 * GX_SECOND)), 0);
+	int64_t t0 = gx_now(), near = t0 + 5 * GX_MILLISECOND;
+	cr_expect_eq(gx_chan_recv(wake_a, &v, NULL, gx_deadline(near)), -ETIMEDOUT);
+	cr_expect_geq(gx_now(), near, "never early");
+	cr_expect_lt(gx_now(), t0 + 5 * GX_SECOND, "the near deadline ended it, not the far one");
+	gx_chan_free(wake_a);
+	return 0;
+}
+
+Test(timer, a_coroutines_timer_serves_every_wait_never_early)
+{
+	RUN(reused_timer);
+}
+
+/* A is woken early from a near deadline, then waits for a later one set
+ * before B's equal one: A's timer fires early and re-arms, and A still
+ * times out first, never before its deadline. */
+static int64_t tie;
+static void a_waits(void *arg)
+{
+	(void)arg;
+	int v;
+	/* armed early and left: fires at +1 ms, re-arms at the tie */
+	gx_go(wake_soon, NULL);
+	cr_expect_eq(gx_chan_recv(wake_a, &v, NULL, gx_timeout(GX_MILLISECOND)), 0);
+	a_ready = 1; /* no park between this and the wait below */
+	cr_expect_eq(gx_chan_recv(wake_a, &v, NULL, gx_deadline(tie)), -ETIMEDOUT);
+	cr_expect_geq(gx_now(), tie, "A never early");
+	order[norder++] = 'A';
+}
+
+static int tie_order(void *arg)
+{
+	(void)arg;
+	cr_assert_eq(gx_chan_make(&wake_a, sizeof(int), 0, 0), 0);
+	norder = a_ready = 0;
+	tie = gx_now() + 30 * GX_MILLISECOND;
+	gx_go(a_waits, NULL);
+	while (!a_ready) /* A sets its deadline first */
+		gx_yield();
+	gx_go(b_waits, &tie);
+	gx_sleep(60 * GX_MILLISECOND);
+	cr_expect_eq(norder, 2);
+	cr_expect(order[0] == 'A' && order[1] == 'B', "equal deadlines end in the order they were set, "
+						      "even when one timer was re-armed (got %c%c)",
+		  order[0], order[1]);
+	gx_chan_free(wake_a);
+	return 0;
+}
+
+Test(timer, a_rearmed_timer_keeps_its_place_among_equal_deadlines)
+{
+	RUN(tie_order);
+}
