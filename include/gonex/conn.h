@@ -22,7 +22,12 @@
  * wait for input (every read that has to wait flushes first), on
  * gx_conn_flush, when the queue is full, and at gx_conn_free. A
  * request-reply protocol so sends each turn's replies together, however
- * many pipelined requests the turn answered.
+ * many pipelined requests the turn answered. The send before a read is
+ * not waited for: it goes on while the read waits (an error it meets
+ * shows at the next write or flush). gx_conn_flush, a full queue and
+ * gx_conn_free wait for it; gx_conn_free gives up after 1 s and cancels
+ * the rest. While a send is in flight it holds the socket's send turn: a
+ * gx_send on the same fd waits for it.
  *
  * Deadlines: each call that may wait takes a gx_until. gx_conn_limits
  * adds two limits of the connection's own: a read that waits with nothing
@@ -94,9 +99,10 @@ GX_API ssize_t gx_conn_fill(gx_conn *c, gx_until u);
  * connection is broken: every later write and flush returns it). A write
  * larger than the queue goes out at once (waiting until u). */
 GX_API ssize_t gx_conn_write(gx_conn *c, const void *buf, size_t len, gx_until u);
-/* Send what is queued now: 0 or -errno. */
+/* Send what is queued now and wait until it went (with what was in
+ * flight): 0 or -errno. */
 GX_API int gx_conn_flush(gx_conn *c, gx_until u);
-/* Bytes queued and not yet sent. */
+/* Bytes queued or in flight, not yet sent. */
 GX_API size_t gx_conn_pending(const gx_conn *c);
 
 #ifdef __cplusplus
