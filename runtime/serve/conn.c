@@ -206,6 +206,20 @@ static void gx_conn_consume(gx_conn *c, size_t n)
 
 static void gx_conn_send_arm(gx_conn *c);
 
+/* The queue becomes the buffer in flight; the other buffer queues. */
+static void gx_conn_swap(gx_conn *c)
+{
+	char *b = c->ws;
+	size_t bs = c->wssize;
+	c->ws = c->w;
+	c->wssize = c->wsize;
+	c->slen = c->wlen;
+	c->soff = 0;
+	c->w = b;
+	c->wsize = bs;
+	c->wlen = 0;
+}
+
 /* The send in flight ended with res. True when there is more to send
  * (the rest of a short send, or what was queued meanwhile). */
 static bool gx_conn_sent_res(gx_conn *c, int32_t res)
@@ -218,16 +232,8 @@ static bool gx_conn_sent_res(gx_conn *c, int32_t res)
 	} else if (!c->werr) {
 		c->werr = res < 0 ? res : -EIO;
 	}
-	if (!c->werr && c->wlen && !c->sstop) { /* queued while the last one flew: swap */
-		char *b = c->ws;
-		size_t bs = c->wssize;
-		c->ws = c->w;
-		c->wssize = c->wsize;
-		c->slen = c->wlen;
-		c->soff = 0;
-		c->w = b;
-		c->wsize = bs;
-		c->wlen = 0;
+	if (!c->werr && c->wlen && !c->sstop) { /* queued while the last one flew */
+		gx_conn_swap(c);
 		return true;
 	}
 	c->sbusy = false;
@@ -290,15 +296,7 @@ static int gx_conn_send_async(gx_conn *c)
 		gx_send_turn_end(c->sfds);
 		return rc;
 	}
-	char *b = c->ws; /* swap: the queue flies, the other buffer queues */
-	size_t bs = c->wssize;
-	c->ws = c->w;
-	c->wssize = c->wsize;
-	c->slen = c->wlen;
-	c->soff = 0;
-	c->w = b;
-	c->wsize = bs;
-	c->wlen = 0;
+	gx_conn_swap(c);
 	c->sbusy = true;
 	gx_conn_send_arm(c);
 	return 0;
