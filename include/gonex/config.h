@@ -88,6 +88,17 @@ typedef struct gx_config {
 	 * and unbounded (blocking file I/O runs there); 0 keeps the kernel's
 	 * default. 0..1024. Default 4. */
 	uint32_t iowq_max;
+	/* GONEX_NAPI_BUSY_US: NAPI busy polling for the sockets this process
+	 * waits on, in microseconds, 0..1000000; 0 leaves it off. On io_uring
+	 * the ring polls the device queues of the sockets it serves
+	 * (IORING_REGISTER_NAPI, Linux 6.9+); on epoll the epoll instance does
+	 * (EPIOCSPARAMS, Linux 6.9+). Where the kernel lacks it, "NAPI" is
+	 * listed among the missing features and nothing else changes. It
+	 * helps only on devices with NAPI (not loopback). Default 0. */
+	uint32_t napi_busy_us;
+	/* GONEX_NAPI_PREFER_BUSY: 1 also asks the kernel to prefer busy
+	 * polling over interrupts (prefer_busy_poll). Default 0. */
+	int napi_prefer_busy;
 	/* GONEX_LOG: 1 prints one line per process naming the backend, kernel,
 	 * ring flags and missing features (printed anyway on a fallback).
 	 * Default 0. */

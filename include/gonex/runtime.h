@@ -48,6 +48,7 @@ typedef struct gx_runtime_info {
 	char ring_flags_str[160]; /* ring_flags spelled out, "-" when none */
 	char missing[160];        /* features asked for but not available, "-" */
 	char kernel[65];          /* uname release */
+	uint32_t napi_busy_us;    /* NAPI busy poll in force (GONEX_NAPI_BUSY_US), 0: off */
 } gx_runtime_info;
 
 /* Fill *out. Returns 0, or -EPERM outside gx_run, -EINVAL for NULL. */

@@ -93,6 +93,12 @@ typedef struct gx_serve_config {
 	int backlog;         /* listen(2) backlog, default 4096 */
 	int max_conns;       /* open connections per worker, default 10000 */
 	int nodelay;         /* TCP_NODELAY on accepted sockets, default 1 */
+	int busy_poll_us;    /* SO_BUSY_POLL on accepted TCP sockets: a blocking
+			      * read busy polls the device queue this long,
+			      * 0..1000000 us, default 0 (off). Raising it above
+			      * net.core.busy_read may need CAP_NET_ADMIN. Both
+			      * options are set once on the listening sockets,
+			      * which accepted ones inherit. */
 	int64_t drain_ns;    /* time open connections get on SIGTERM, default 10 s */
 	int64_t idle_ns;     /* conn reads wait at most this between messages, default 60 s (0: none) */
 	int64_t read_ns;     /* ... and this in the middle of one, default 10 s (0: none) */

@@ -69,6 +69,8 @@ int bench_config(void *arg)
 	printf("sqpoll         asked %s, %s; idle %u ms; cpu %d\n", on_off(c.sqpoll),
 	       strstr(i.ring_flags_str, "SQPOLL") ? "in force" : "not in force", c.sqpoll_idle_ms, c.sqpoll_cpu);
 	printf("buffer ring    %u x %u bytes\n", c.buf_count, c.buf_size);
+	printf("napi busy poll asked %u us%s, %u us in force\n", c.napi_busy_us,
+	       c.napi_prefer_busy ? " (prefer busy)" : "", i.napi_busy_us);
 	printf("missing        %s\n", i.missing);
 	printf("stack size     %zu\n", i.stack_size);
 	printf("guard          %s\n", i.guard);

@@ -66,6 +66,7 @@ struct gx_loop {
 	uint32_t sq_entries;
 	uint32_t cq_entries;
 	char missing[160];
+	uint32_t napi_busy_us; /* NAPI busy poll in force, 0: off */
 };
 
 extern const gx_backend_ops gx_backend_uring;

@@ -15,6 +15,9 @@
  * Futex waits are refused (-EOPNOTSUPP): a futex has no fd to poll, and a
  * blocking futex(2) would stop every coroutine of the process.
  *
+ * GONEX_NAPI_BUSY_US sets the instance's busy polling (EPIOCSPARAMS); a
+ * kernel without it lists "NAPI" as missing.
+ *
  * Waiting uses epoll_pwait2 (nanosecond timeout, Linux 5.11+) and falls
  * back to epoll_wait with the timeout rounded up to whole milliseconds
  * where it is missing (qemu-user 7.2 answers ENOSYS, valgrind 3.19 has no
@@ -25,6 +28,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,6 +41,17 @@
 #include "io/backend.h"
 #include "io/op.h"
 
+/* EPIOCSPARAMS (Linux 6.9): the epoll instance busy polls the NAPI
+ * instances of its sockets for busy_poll_usecs per wait; budget 0 is the
+ * kernel's default (a budget above 64 needs CAP_NET_ADMIN). */
+struct gx_epoll_params {
+	uint32_t busy_poll_usecs;
+	uint16_t busy_poll_budget;
+	uint8_t prefer_busy_poll;
+	uint8_t pad;
+};
+#define GX_EPIOCSPARAMS _IOW(0x8A, 0x01, struct gx_epoll_params)
+
 typedef struct {
 	int epfd;
 	int have_pwait2;
@@ -44,7 +59,6 @@ typedef struct {
 
 static int gx_epoll_create(gx_loop *loop, const gx_config *cfg)
 {
-	(void)cfg;
 	gx_epoll *e = calloc(1, sizeof *e);
 	if (!e)
 		return -ENOMEM;
@@ -59,6 +73,14 @@ static int gx_epoll_create(gx_loop *loop, const gx_config *cfg)
 	e->have_pwait2 = syscall(SYS_epoll_pwait2, e->epfd, &ev, 1, &zero, NULL, 0) >= 0 || errno != ENOSYS;
 	if (!e->have_pwait2)
 		gx_loop_missing(loop, "epoll_pwait2");
+	if (cfg->napi_busy_us) {
+		struct gx_epoll_params p = {.busy_poll_usecs = cfg->napi_busy_us,
+					    .prefer_busy_poll = (uint8_t)cfg->napi_prefer_busy};
+		if (ioctl(e->epfd, GX_EPIOCSPARAMS, &p) == 0)
+			loop->napi_busy_us = cfg->napi_busy_us;
+		else
+			gx_loop_missing(loop, "NAPI");
+	}
 	loop->priv = e;
 	return 0;
 }

@@ -80,4 +80,23 @@ static inline void gx_prep_futex_waitv(struct io_uring_sqe *sqe, void *v, uint32
 	sqe->addr3 = 0;
 }
 
+/* IORING_REGISTER_NAPI (Linux 6.9): busy poll the NAPI instances of the
+ * sockets the ring serves, busy_poll_to microseconds per wait. The kernel
+ * refuses (-EINVAL) non-zero pad and resv; opcode 0 with op_param 0
+ * (6.13+: register, dynamic tracking) is what 6.9-6.12 read as padding. */
+#ifndef IORING_REGISTER_NAPI
+#define IORING_REGISTER_NAPI 27
+#endif
+
+typedef struct {
+	uint32_t busy_poll_to;
+	uint8_t prefer_busy_poll;
+	uint8_t opcode;
+	uint8_t pad[2];
+	uint32_t op_param;
+	uint32_t resv;
+} gx_uring_napi;
+
+_Static_assert(sizeof(gx_uring_napi) == 16, "struct io_uring_napi is 16 bytes");
+
 #endif

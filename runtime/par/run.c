@@ -128,6 +128,7 @@ int gx_info(gx_runtime_info *out)
 	out->ring_features = l->ring_features;
 	out->sq_entries = l->sq_entries;
 	out->cq_entries = l->cq_entries;
+	out->napi_busy_us = l->napi_busy_us;
 	out->stack_size = R.cfg.stack_size;
 	out->fp_env = GX_FP_ENV;
 	out->sanitize_hooks = GX_SANITIZE_HOOKS;

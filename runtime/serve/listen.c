@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <gonex/io.h>
@@ -75,8 +77,25 @@ static int gx_serve_parse(const char *spec, char host[64], int *port)
 	return 0;
 }
 
-/* Bind listener li for every worker: 0 or -errno. */
-static int gx_serve_bind(gx_server *s, int li)
+/* The options accepted sockets inherit from their listener (the kernel
+ * clones the listening socket): one setsockopt per listener, none per
+ * connection. 0, or -errno naming the option in *what. */
+static int gx_serve_sockopts(const gx_server *s, int fd, const char **what)
+{
+	int v = s->cfg.nodelay;
+	*what = "TCP_NODELAY";
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0)
+		return -errno;
+	v = s->cfg.busy_poll_us;
+	*what = "SO_BUSY_POLL";
+	if (v && setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &v, sizeof v) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Bind listener li for every worker: 0 or -errno (*what names the
+ * socket option that failed, NULL when binding did). */
+static int gx_serve_bind(gx_server *s, int li, const char **what)
 {
 	const char *spec = s->cfg.listen[li];
 	int *fds = s->lfd[li];
@@ -96,6 +115,9 @@ static int gx_serve_bind(gx_server *s, int li)
 		if (fd < 0)
 			return fd;
 		fds[i] = fd;
+		int rc = gx_serve_sockopts(s, fd, what);
+		if (rc < 0)
+			return rc;
 		if (i == 0)
 			port = s->port[li] = gx_local_port(fd); /* port 0: the rest join the first */
 	}
@@ -122,10 +144,15 @@ int gx_serve_listen(gx_server *s)
 		for (int i = 0; i < GX_SERVE_MAX_WORKERS; i++)
 			s->lfd[li][i] = -1;
 		s->nlisten = li + 1;
-		int rc = gx_serve_bind(s, li);
+		const char *what = NULL;
+		int rc = gx_serve_bind(s, li, &what);
 		if (rc < 0) {
-			fprintf(stderr, "gonex: serve: cannot listen on \"%s\": %s\n", s->cfg.listen[li],
-				rc == -EINVAL ? "not host:port or unix:/path" : strerror(-rc));
+			if (what)
+				fprintf(stderr, "gonex: serve: cannot set %s on \"%s\": %s\n", what,
+					s->cfg.listen[li], strerror(-rc));
+			else
+				fprintf(stderr, "gonex: serve: cannot listen on \"%s\": %s\n", s->cfg.listen[li],
+					rc == -EINVAL ? "not host:port or unix:/path" : strerror(-rc));
 			gx_serve_unbind(s);
 			return rc;
 		}

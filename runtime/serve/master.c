@@ -79,6 +79,8 @@ static int gx_serve_check(const gx_serve_config *c, gx_serve_fn handler)
 	if ((c->pin != 0 && c->pin != 1) || (c->nodelay != 0 && c->nodelay != 1) ||
 	    (c->reuseport != 0 && c->reuseport != 1))
 		return gx_serve_bad("pin, reuseport and nodelay are 0 or 1");
+	if (c->busy_poll_us < 0 || c->busy_poll_us > 1000000)
+		return gx_serve_bad("busy_poll_us must be 0 (off) to 1000000");
 	if (c->backlog < 1 || c->max_conns < 1)
 		return gx_serve_bad("backlog and max_conns must be at least 1");
 	if (c->drain_ns < 0 || c->idle_ns < 0 || c->read_ns < 0)

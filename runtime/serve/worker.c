@@ -89,10 +89,6 @@ static void gx_sconn_run(void *arg)
  * spawner's frame may be gone before the new coroutine first runs). */
 static void gx_sconn_start(int fd, int li)
 {
-	if (W.s->cfg.nodelay) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on Unix sockets */
-	}
 	atomic_fetch_add_explicit(&W.fig->accepted, 1, memory_order_relaxed);
 	gx_sconn *k = calloc(1, sizeof *k);
 	int rc = k ? gx_conn_open(&k->c.conn, fd, W.s->cfg.conn_cap) : -ENOMEM;

@@ -50,6 +50,10 @@ Test(config, bad_values_are_refused_and_nothing_starts)
 	expect_refused("GONEX_BUF_COUNT", "65536");
 	expect_refused("GONEX_BUF_SIZE", "100");
 	expect_refused("GONEX_IOWQ_MAX", "-1");
+	expect_refused("GONEX_NAPI_BUSY_US", "-1");
+	expect_refused("GONEX_NAPI_BUSY_US", "1000001");
+	expect_refused("GONEX_NAPI_BUSY_US", "50us");
+	expect_refused("GONEX_NAPI_PREFER_BUSY", "2");
 }
 
 Test(config, good_values_are_applied)
@@ -61,7 +65,13 @@ Test(config, good_values_are_applied)
 	setenv("GONEX_DEFER_TASKRUN", "off", 1);
 	setenv("GONEX_SQPOLL_CPU", "-1", 1);
 	setenv("GONEX_BACKEND", "epoll", 1);
+	setenv("GONEX_NAPI_BUSY_US", "50", 1);
+	setenv("GONEX_NAPI_PREFER_BUSY", "yes", 1);
 	cr_expect_eq(gx_config_from_env(&c), 0);
+	cr_expect_eq(c.napi_busy_us, 50);
+	cr_expect_eq(c.napi_prefer_busy, 1);
+	unsetenv("GONEX_NAPI_BUSY_US");
+	unsetenv("GONEX_NAPI_PREFER_BUSY");
 	cr_expect_eq(c.stack_size, 128 * 1024);
 	cr_expect_eq(c.ring_entries, 64);
 	cr_expect_eq(c.defer_taskrun, 0);

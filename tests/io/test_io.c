@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "testing.h"
@@ -527,6 +528,43 @@ static int bad_fds(void *arg)
 Test(io, bad_descriptors)
 {
 	RUN(bad_fds);
+}
+
+/* ---- NAPI busy polling ---- */
+
+/* GONEX_NAPI_BUSY_US is either in force (io_uring: IORING_REGISTER_NAPI,
+ * epoll: EPIOCSPARAMS, both Linux 6.9+) or listed as missing, never
+ * silently dropped; and the loop serves sockets either way. */
+static int napi_state(void *arg)
+{
+	gx_runtime_info i;
+	gx_info(&i);
+	int in_force = i.napi_busy_us == 50, missing = strstr(i.missing, "NAPI") != NULL;
+	cr_expect(in_force != missing, "napi_busy_us %u, missing \"%s\"", i.napi_busy_us, i.missing);
+	int sv[2];
+	pair(sv);
+	gx_send(sv[0], "x", 1, 0, GX_FOREVER);
+	char b = 0;
+	cr_expect_eq(gx_recv(sv[1], &b, 1, 0, gx_timeout(5 * GX_SECOND)), 1);
+	gx_close(sv[0]);
+	gx_close(sv[1]);
+	*(int *)arg = in_force;
+	return 0;
+}
+
+Test(io, napi_busy_polling_is_in_force_or_reported_missing)
+{
+	setenv("GONEX_NAPI_BUSY_US", "50", 1);
+	setenv("GONEX_NAPI_PREFER_BUSY", "1", 1);
+	int in_force = -1;
+	cr_expect_eq(gx_run(NULL, napi_state, &in_force), 0);
+	unsetenv("GONEX_NAPI_BUSY_US");
+	unsetenv("GONEX_NAPI_PREFER_BUSY");
+	struct utsname u;
+	int major = 0, minor = 0;
+	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+	    (major > 6 || (major == 6 && minor >= 9)))
+		cr_expect_eq(in_force, 1, "kernel %s has NAPI busy polling on both backends", u.release);
 }
 
 /* ---- automatic fallback where io_uring is really denied ---- */

@@ -1,4 +1,4 @@
-/* gx_serve: listeners on IPv4, IPv6 and Unix sockets served by worker processes; a killed worker replaced while the others serve; SIGTERM lets requests in flight finish and cancels what outlasts the drain; SIGHUP restarts every worker without a failed request; workers that keep dying stop the server; bad configurations are refused. */
+/* gx_serve: listeners on IPv4, IPv6 and Unix sockets served by worker processes; a killed worker replaced while the others serve; SIGTERM lets requests in flight finish and cancels what outlasts the drain; SIGHUP restarts every worker without a failed request; workers that keep dying stop the server; accepted sockets carry TCP_NODELAY and SO_BUSY_POLL as configured; bad configurations are refused. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
@@ -12,6 +12,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <gonex/gonex.h>
@@ -432,8 +434,54 @@ Test(serve, bad_configurations_are_refused_with_einval, .timeout = 30)
 	cr_expect_eq(gx_serve(&c, NULL, NULL), -EINVAL, "no handler");
 	c.max_conns = 0;
 	cr_expect_eq(gx_serve(&c, never, NULL), -EINVAL, "max_conns 0");
+	c = config(1, "127.0.0.1:0");
+	c.busy_poll_us = -1;
+	cr_expect_eq(gx_serve(&c, never, NULL), -EINVAL, "negative busy_poll_us");
+	c.busy_poll_us = 1000001;
+	cr_expect_eq(gx_serve(&c, never, NULL), -EINVAL, "busy_poll_us too large");
+	c.busy_poll_us = 0;
+	c.nodelay = 2;
+	cr_expect_eq(gx_serve(&c, never, NULL), -EINVAL, "nodelay 2");
 	cr_expect_eq(gx_serve(NULL, never, NULL), -EINVAL, "no configuration");
 	cr_expect_eq(gx_run(NULL, inside_run, NULL), -EBUSY, "inside gx_run");
+}
+
+/* Reply "<TCP_NODELAY> <SO_BUSY_POLL>" as the accepted socket has them. */
+static void sockopts(gx_serve_conn *c, void *arg)
+{
+	(void)arg;
+	int nodelay = -1, busy = -1;
+	socklen_t l = sizeof nodelay;
+	getsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &l);
+	l = sizeof busy;
+	getsockopt(c->fd, SOL_SOCKET, SO_BUSY_POLL, &busy, &l);
+	char out[32];
+	int n = snprintf(out, sizeof out, "%d %d", nodelay != 0, busy);
+	gx_send(c->fd, out, (size_t)n, 0, gx_ctx_until(c->ctx));
+}
+
+static void expect_sockopts(int nodelay, int busy, const char *want)
+{
+	gx_serve_config c = config(2, "127.0.0.1:0");
+	c.listen[1] = "[::1]:0";
+	c.nodelay = nodelay;
+	c.busy_poll_us = busy;
+	server s = start(&c, sockopts);
+	char out[64];
+	for (int i = 0; i < 4; i++) {
+		cr_expect_gt(ask(AF_INET, "127.0.0.1", s.info.port[0], "", out, sizeof out), 0);
+		cr_expect_str_eq(out, want, "IPv4, nodelay %d busy_poll_us %d", nodelay, busy);
+		cr_expect_gt(ask(AF_INET6, "::1", s.info.port[1], "", out, sizeof out), 0);
+		cr_expect_str_eq(out, want, "IPv6, nodelay %d busy_poll_us %d", nodelay, busy);
+	}
+	cr_expect_eq(stop_with(&s, SIGTERM), 0);
+}
+
+Test(serve, accepted_sockets_have_nodelay_and_busy_poll_as_configured, .timeout = 60)
+{
+	expect_sockopts(1, 0, "1 0"); /* the defaults */
+	expect_sockopts(0, 0, "0 0");
+	expect_sockopts(1, 50, "1 50");
 }
 
 /* ---- gx_conn in a server, limits, figures ---- */
