@@ -69,10 +69,13 @@ passed=0 failed=0 failures=()
 suite() { # suite NAME CMD...
   local name=$1; shift
   log "$name"
-  if "$@"; then
+  local rc=0
+  "$@" || rc=$?
+  if [ "$rc" = 0 ]; then
     passed=$((passed + 1)); echo "--- $name: ok"
   else
-    failed=$((failed + 1)); failures+=("$name"); echo "--- $name: FAILED"
+    # the status tells a failed test (1) from a runner killed by a signal (128+N)
+    failed=$((failed + 1)); failures+=("$name"); echo "--- $name: FAILED (exit status $rc)"
   fi
 }
 skip() { log "$1"; echo "--- $1: SKIPPED: $2"; }

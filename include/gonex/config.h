@@ -88,6 +88,15 @@ typedef struct gx_config {
 	 * and unbounded (blocking file I/O runs there); 0 keeps the kernel's
 	 * default. 0..1024. Default 4. */
 	uint32_t iowq_max;
+	/* GONEX_FIXED_FILES: slots in the ring's registered file table
+	 * (io_uring only), 0..65536; 0 turns it off. A socket that receives
+	 * through the multishot receive takes a slot, and its receives and
+	 * sends then name the slot (IOSQE_FIXED_FILE), which spares the kernel
+	 * a file lookup and reference per operation; the slot goes back when
+	 * the socket is closed. The fd itself stays a normal descriptor. With
+	 * every slot taken, sockets go on without one. The table is cut to
+	 * the RLIMIT_NOFILE soft limit (the kernel's cap). Default 4096. */
+	uint32_t fixed_files;
 	/* GONEX_NAPI_BUSY_US: NAPI busy polling for the sockets this process
 	 * waits on, in microseconds, 0..1000000; 0 leaves it off. On io_uring
 	 * the ring polls the device queues of the sockets it serves

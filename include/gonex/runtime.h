@@ -49,6 +49,8 @@ typedef struct gx_runtime_info {
 	char missing[160];        /* features asked for but not available, "-" */
 	char kernel[65];          /* uname release */
 	uint32_t napi_busy_us;    /* NAPI busy poll in force (GONEX_NAPI_BUSY_US), 0: off */
+	uint32_t fixed_files;     /* registered file slots (GONEX_FIXED_FILES), 0 on epoll */
+	uint32_t fixed_in_use;    /* ... held now by sockets of this process */
 } gx_runtime_info;
 
 /* Fill *out. Returns 0, or -EPERM outside gx_run, -EINVAL for NULL. */

@@ -71,6 +71,7 @@ int bench_config(void *arg)
 	printf("buffer ring    %u x %u bytes\n", c.buf_count, c.buf_size);
 	printf("napi busy poll asked %u us%s, %u us in force\n", c.napi_busy_us,
 	       c.napi_prefer_busy ? " (prefer busy)" : "", i.napi_busy_us);
+	printf("fixed files    %u slots (asked %u)\n", i.fixed_files, c.fixed_files);
 	printf("missing        %s\n", i.missing);
 	printf("stack size     %zu\n", i.stack_size);
 	printf("guard          %s\n", i.guard);

@@ -67,6 +67,8 @@ struct gx_loop {
 	uint32_t cq_entries;
 	char missing[160];
 	uint32_t napi_busy_us; /* NAPI busy poll in force, 0: off */
+	uint32_t fixed_files;  /* registered file slots (io_uring), 0: none */
+	uint32_t fixed_used;   /* ... held by open sockets */
 };
 
 extern const gx_backend_ops gx_backend_uring;

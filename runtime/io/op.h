@@ -74,6 +74,7 @@ typedef struct gx_fd {
 	gx_waitq sendq;       /* gx_send calls waiting for their turn (FIFO) */
 	struct gx_rx *rx;     /* io_uring multishot receive state (recv_ms.c) */
 	bool ms;              /* receives go through rx (decided, not stopped) */
+	uint32_t slot1;       /* io_uring: registered file slot + 1 (0: none) */
 } gx_fd;
 
 /* The state of fd, created on first use; NULL for a negative fd or when

@@ -13,7 +13,8 @@
  * epoll. The ring fd is registered (IORING_REGISTER_RING_FD) to save an
  * fdget per io_uring_enter. GONEX_NAPI_BUSY_US registers NAPI busy
  * polling (IORING_REGISTER_NAPI); a kernel without it lists "NAPI" as
- * missing.
+ * missing. GONEX_FIXED_FILES sizes a sparse registered file table: see
+ * gx_uring_fix below.
  *
  * Waiting: one io_uring_enter per loop turn submits what the turn queued
  * and waits for a completion up to the nearest timer deadline, passed as an
@@ -35,6 +36,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -47,7 +49,31 @@
 
 typedef struct {
 	struct io_uring ring;
+	uint32_t *free_slot; /* registered file slots not in use (a stack) */
+	uint32_t nfree;
 } gx_uring;
+
+/* The registered file table: nslots sparse slots, all free. The kernel
+ * refuses a table larger than RLIMIT_NOFILE, so it is cut to that. */
+static void gx_uring_files_init(gx_loop *loop, gx_uring *u, uint32_t nslots)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < nslots)
+		nslots = (uint32_t)rl.rlim_cur;
+	if (!nslots)
+		return;
+	u->free_slot = malloc(nslots * sizeof *u->free_slot);
+	if (!u->free_slot || io_uring_register_files_sparse(&u->ring, nslots) < 0) {
+		free(u->free_slot);
+		u->free_slot = NULL;
+		gx_loop_missing(loop, "FIXED_FILES");
+		return;
+	}
+	for (uint32_t i = 0; i < nslots; i++)
+		u->free_slot[i] = nslots - 1 - i; /* slot 0 on top */
+	u->nfree = nslots;
+	loop->fixed_files = nslots;
+}
 
 static int gx_uring_create(gx_loop *loop, const gx_config *cfg)
 {
@@ -118,6 +144,7 @@ static int gx_uring_create(gx_loop *loop, const gx_config *cfg)
 		else
 			gx_loop_missing(loop, "NAPI");
 	}
+	gx_uring_files_init(loop, u, cfg->fixed_files);
 	if (!(loop->ring_features & IORING_FEAT_EXT_ARG))
 		gx_loop_missing(loop, "EXT_ARG");
 	loop->priv = u;
@@ -149,6 +176,7 @@ static void gx_uring_destroy(gx_loop *loop)
 	}
 	io_uring_queue_exit(&u->ring);
 	gx_bufring_fini();
+	free(u->free_slot);
 	free(u);
 	loop->priv = NULL;
 }
@@ -227,9 +255,64 @@ static const uint8_t gx_uring_rw_opcode[] = {
 	[GX_OP_RECVMSG] = IORING_OP_RECVMSG, [GX_OP_SENDMSG] = IORING_OP_SENDMSG,
 };
 
+/*
+ * Registered file slots. A socket's multishot receive, when armed the
+ * first time, takes a free slot: an IORING_OP_FILES_UPDATE SQE ahead of
+ * it puts the fd there. SQEs are issued in order and a files update
+ * completes inline, so every later SQE of the socket finds the slot
+ * filled. The fd is open when that SQE is issued: gx_close cancels the
+ * receive and waits for it (which submits) before close(2). gx_close
+ * then frees the slot (forget): a files update to -1, queued before any
+ * later SQE can reuse the slot; the socket's file lives until that
+ * update is submitted at the end of the turn. Success makes no CQE.
+ */
+static bool gx_uring_fix(gx_loop *loop, gx_uring *u, gx_fd *fds)
+{
+	if (!u->nfree)
+		return false;
+	struct io_uring_sqe *sqe = gx_uring_sqe(&u->ring);
+	if (!sqe)
+		return false;
+	uint32_t slot = u->free_slot[--u->nfree];
+	io_uring_prep_files_update(sqe, &fds->fd, 1, (int)slot);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data(sqe, NULL);
+	fds->slot1 = slot + 1;
+	loop->fixed_used++;
+	return true;
+}
+
+static void gx_uring_forget(gx_loop *loop, gx_fd *fds)
+{
+	gx_uring *u = loop->priv;
+	if (!fds->slot1)
+		return;
+	static const int none = -1;
+	struct io_uring_sqe *sqe = gx_uring_sqe(&u->ring);
+	if (!sqe)
+		gx_panic("io", "no SQE to free a registered file slot");
+	io_uring_prep_files_update(sqe, (int *)&none, 1, (int)(fds->slot1 - 1));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data(sqe, NULL);
+	u->free_slot[u->nfree++] = fds->slot1 - 1;
+	fds->slot1 = 0;
+	loop->fixed_used--;
+}
+
+/* Ops that may name a registered file instead of an fd. */
+static const bool gx_uring_fixable[] = {
+	[GX_OP_READ] = true,     [GX_OP_WRITE] = true,   [GX_OP_READV] = true,
+	[GX_OP_WRITEV] = true,   [GX_OP_RECV] = true,    [GX_OP_SEND] = true,
+	[GX_OP_RECVMSG] = true,  [GX_OP_SENDMSG] = true, [GX_OP_RECV_MULTI] = true,
+	[GX_OP_POLL] = true,
+};
+
 static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
 {
 	gx_uring *u = loop->priv;
+	gx_fd *fds = op->fds;
+	if (op->opcode == GX_OP_RECV_MULTI && fds && !fds->slot1)
+		gx_uring_fix(loop, u, fds);
 	struct io_uring_sqe *sqe = gx_uring_sqe(&u->ring);
 	if (!sqe)
 		return -EAGAIN;
@@ -286,6 +369,10 @@ static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
 	default:
 		gx_panic("io", "unknown opcode %u", op->opcode);
 	}
+	if (fds && fds->slot1 && op->opcode < sizeof gx_uring_fixable && gx_uring_fixable[op->opcode]) {
+		sqe->fd = (int)(fds->slot1 - 1);
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
 	io_uring_sqe_set_data(sqe, &op->req);
 	return 0;
 }
@@ -301,10 +388,10 @@ static void gx_uring_cancel(gx_loop *loop, gx_io_op *op)
 }
 
 /* By role, as backend.h lists them: life, the loop, operations (forget
- * is optional; this backend has no per-fd state to drop). */
+ * gives back a closed socket's registered file slot). */
 const gx_backend_ops gx_backend_uring = {
 	.name = "io_uring",
 	.create = gx_uring_create, .destroy = gx_uring_destroy,
 	.wait = gx_uring_wait, .busy = gx_uring_busy,
-	.arm = gx_uring_arm, .cancel = gx_uring_cancel,
+	.arm = gx_uring_arm, .cancel = gx_uring_cancel, .forget = gx_uring_forget,
 };

@@ -129,6 +129,8 @@ int gx_info(gx_runtime_info *out)
 	out->sq_entries = l->sq_entries;
 	out->cq_entries = l->cq_entries;
 	out->napi_busy_us = l->napi_busy_us;
+	out->fixed_files = l->fixed_files;
+	out->fixed_in_use = l->fixed_used;
 	out->stack_size = R.cfg.stack_size;
 	out->fp_env = GX_FP_ENV;
 	out->sanitize_hooks = GX_SANITIZE_HOOKS;

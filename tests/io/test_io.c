@@ -567,6 +567,69 @@ Test(io, napi_busy_polling_is_in_force_or_reported_missing)
 		cr_expect_eq(in_force, 1, "kernel %s has NAPI busy polling on both backends", u.release);
 }
 
+/* ---- registered file slots ---- */
+
+static uint32_t fixed_in_use(void)
+{
+	gx_runtime_info i;
+	gx_info(&i);
+	return i.fixed_in_use;
+}
+
+/* With GONEX_FIXED_FILES=4: six sockets receiving at once take the four
+ * slots (io_uring) and all carry their bytes; closing one end still ends
+ * the peer's stream (the slot does not keep the socket alive); every slot
+ * comes back, and ten more sockets one after another reuse them. */
+static int fixed_slots(void *arg)
+{
+	(void)arg;
+	gx_runtime_info i;
+	gx_info(&i);
+	bool uring = strcmp(i.backend, "io_uring") == 0;
+	cr_expect_eq(i.fixed_files, uring ? 4u : 0u);
+	int sv[6][2];
+	char b[8];
+	for (int k = 0; k < 6; k++) {
+		pair(sv[k]);
+		cr_expect_eq(gx_send(sv[k][0], "ping", 4, 0, GX_FOREVER), 4);
+		cr_expect_eq(gx_recv(sv[k][1], b, sizeof b, 0, gx_timeout(5 * GX_SECOND)), 4);
+	}
+	cr_expect_eq(fixed_in_use(), uring ? 4u : 0u, "the receiving sockets hold every slot");
+	for (int k = 0; k < 6; k++) { /* both directions, through a slot or not */
+		cr_expect_eq(gx_send(sv[k][1], "pong", 4, 0, GX_FOREVER), 4);
+		cr_expect_eq(gx_recv(sv[k][0], b, sizeof b, 0, gx_timeout(5 * GX_SECOND)), 4);
+		cr_expect_eq(memcmp(b, "pong", 4), 0);
+	}
+	for (int k = 0; k < 6; k++) {
+		cr_expect_eq(gx_close(sv[k][1]), 0);
+		cr_expect_eq(gx_recv(sv[k][0], b, sizeof b, 0, gx_timeout(5 * GX_SECOND)), 0,
+			     "the peer of a closed socket sees the end of its stream");
+		cr_expect_eq(gx_close(sv[k][0]), 0);
+	}
+	cr_expect_eq(fixed_in_use(), 0u, "closing gives every slot back");
+	for (int k = 0; k < 10; k++) {
+		int p[2];
+		pair(p);
+		cr_expect_eq(gx_send(p[0], "again", 5, 0, GX_FOREVER), 5);
+		cr_expect_eq(gx_recv(p[1], b, sizeof b, 0, gx_timeout(5 * GX_SECOND)), 5);
+		cr_expect_eq(memcmp(b, "again", 5), 0);
+		cr_expect_eq(fixed_in_use(), uring ? 1u : 0u);
+		gx_close(p[0]);
+		gx_close(p[1]);
+	}
+	cr_expect_eq(fixed_in_use(), 0u);
+	return 0;
+}
+
+Test(io, sockets_take_registered_file_slots_and_give_them_back)
+{
+	setenv("GONEX_FIXED_FILES", "4", 1);
+	int fds = count_fds();
+	RUN(fixed_slots);
+	unsetenv("GONEX_FIXED_FILES");
+	cr_expect_eq(count_fds(), fds, "no descriptor left behind");
+}
+
 /* ---- automatic fallback where io_uring is really denied ---- */
 
 static int backend_name(void *arg)
