@@ -84,6 +84,17 @@ typedef struct gx_config {
 	/* GONEX_BUF_SIZE: bytes per ring buffer, 512..1048576 (suffixes K,
 	 * M). Default 4096. */
 	uint32_t buf_size;
+	/* GONEX_LOOP_SPIN_NS: how long the io_uring loop spins for new
+	 * completions before it sleeps in the kernel, 0..1000000 ns; 0 never
+	 * spins. Spinning trades CPU time for the cost of a sleep and a
+	 * wake-up. Needs IORING_SETUP_TASKRUN_FLAG (listed as missing
+	 * otherwise). Default 0. */
+	int64_t loop_spin_ns;
+	/* GONEX_RECV_BUNDLE: 1 lets one multishot receive completion carry
+	 * several buffers (IORING_RECVSEND_BUNDLE, Linux 6.10+; listed as
+	 * missing where the kernel lacks it). It matters when more than
+	 * GONEX_BUF_SIZE bytes wait at once. Default 1. */
+	int recv_bundle;
 	/* GONEX_IOWQ_MAX: cap on io_uring's io-wq workers per process, bounded
 	 * and unbounded (blocking file I/O runs there); 0 keeps the kernel's
 	 * default. 0..1024. Default 4. */

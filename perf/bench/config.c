@@ -68,7 +68,7 @@ int bench_config(void *arg)
 	       strstr(i.ring_flags_str, "DEFER_TASKRUN") ? "in force" : "not in force");
 	printf("sqpoll         asked %s, %s; idle %u ms; cpu %d\n", on_off(c.sqpoll),
 	       strstr(i.ring_flags_str, "SQPOLL") ? "in force" : "not in force", c.sqpoll_idle_ms, c.sqpoll_cpu);
-	printf("buffer ring    %u x %u bytes\n", c.buf_count, c.buf_size);
+	printf("buffer ring    %u x %u bytes, bundles asked %s\n", c.buf_count, c.buf_size, on_off(c.recv_bundle));
 	printf("napi busy poll asked %u us%s, %u us in force\n", c.napi_busy_us,
 	       c.napi_prefer_busy ? " (prefer busy)" : "", i.napi_busy_us);
 	printf("fixed files    %u slots (asked %u)\n", i.fixed_files, c.fixed_files);

@@ -50,6 +50,8 @@ static const gx_knob gx_knobs[] = {
 	{"GONEX_LOG", GX_K_BOOL, F(log), 0, 0, 1, {0}},
 	{"GONEX_BUF_COUNT", GX_K_INT, F(buf_count), 1024, 0, 32768, {0}},
 	{"GONEX_BUF_SIZE", GX_K_SIZE, F(buf_size), 4096, 512, 1048576, {0}},
+	{"GONEX_LOOP_SPIN_NS", GX_K_INT, F(loop_spin_ns), 0, 0, 1000000, {0}},
+	{"GONEX_RECV_BUNDLE", GX_K_BOOL, F(recv_bundle), 1, 0, 1, {0}},
 	{"GONEX_IOWQ_MAX", GX_K_INT, F(iowq_max), 4, 0, 1024, {0}},
 	{"GONEX_FIXED_FILES", GX_K_INT, F(fixed_files), 4096, 0, 65536, {0}},
 	{"GONEX_NAPI_BUSY_US", GX_K_INT, F(napi_busy_us), 0, 0, 1000000, {0}},

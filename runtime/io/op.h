@@ -129,9 +129,13 @@ int gx_io_futex_wait2(_Atomic uint32_t *addr, uint32_t val, _Atomic uint32_t *ad
 /* ---- multishot receive into the buffer ring (recv_ms.c, io_uring) ---- */
 
 /* Register the process's buffer ring; 0 or -errno (then gx_recv stays on
- * single-shot receives). count: power of two; size: bytes per buffer. */
+ * single-shot receives). count: power of two; size: bytes per buffer;
+ * bundle: multishot receives take several buffers per completion
+ * (IORING_RECVSEND_BUNDLE, the caller checked the kernel has it). */
 struct io_uring;
-int gx_bufring_init(struct io_uring *ring, uint32_t count, uint32_t size);
+int gx_bufring_init(struct io_uring *ring, uint32_t count, uint32_t size, bool bundle);
+/* op->flags of a GX_OP_RECV_MULTI: receive in bundles */
+#define GX_RX_BUNDLE 1
 void gx_bufring_fini(void);
 /* The multishot path applies to fds (a stream socket, io_uring with a
  * buffer ring): 1 yes, 0 no. */

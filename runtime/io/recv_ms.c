@@ -8,6 +8,10 @@
  * buffers (no system call, no park when data is there) and gives each
  * buffer back to the ring once it is consumed.
  *
+ * With GONEX_RECV_BUNDLE (Linux 6.10+), one CQE may carry several
+ * consecutive buffers of the ring (a bundle): fewer completions, and one
+ * socket receive in the kernel, when more than a buffer's worth waits.
+ *
  * Back-pressure: a socket holds at most GX_RX_MAX_QUEUED buffers; beyond
  * that its multishot is cancelled (TCP flow control takes over) and re-armed
  * when the application has read the queue down. Out of buffers (-ENOBUFS,
@@ -57,19 +61,39 @@ static inline gx_rx_chunk *gx_rx_at(struct gx_rx *rx, uint32_t i)
 	return gx_fifo_at(&rx->q, i);
 }
 
+/*
+ * Bundles: a CQE names only the first buffer of a bundle; the rest are
+ * the ring entries after it, in ring order. So the ring's contents are
+ * mirrored here: at[i] is the buffer put at ring position i (mod count),
+ * pos[bid] the position buffer bid was last put at. The kernel consumes
+ * positions in order, so buffer k of a bundle starting with bid is
+ * at[pos[bid] + k], each full but the last.
+ */
 static struct {
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
 	char *bufs;
 	size_t bufs_bytes;
 	uint32_t count, size;
+	bool bundle;
+	uint16_t tail;     /* the next ring position we fill (the ring's tail) */
+	uint16_t *at, *pos; /* bundles: ring position -> buffer -> position */
 } B;
 
-int gx_bufring_init(struct io_uring *ring, uint32_t count, uint32_t size)
+int gx_bufring_init(struct io_uring *ring, uint32_t count, uint32_t size, bool bundle)
 {
 	memset(&B, 0, sizeof B);
-	if (count == 0)
+	if (count == 0 || count > 32768)
 		return -EINVAL;
+	if (bundle) {
+		B.at = malloc(2 * count * sizeof *B.at);
+		if (!B.at)
+			return -ENOMEM;
+		B.pos = B.at + count;
+		for (uint32_t i = 0; i < count; i++)
+			B.at[i] = B.pos[i] = (uint16_t)i;
+		B.bundle = true;
+	}
 	B.br_bytes = count * sizeof(struct io_uring_buf);
 	B.br = mmap(NULL, B.br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (B.br == MAP_FAILED) {
@@ -80,7 +104,8 @@ int gx_bufring_init(struct io_uring *ring, uint32_t count, uint32_t size)
 	int rc = io_uring_register_buf_ring(ring, &reg, 0);
 	if (rc < 0) {
 		munmap(B.br, B.br_bytes);
-		B.br = NULL;
+		free(B.at);
+		memset(&B, 0, sizeof B);
 		return rc;
 	}
 	B.bufs_bytes = (size_t)count * size;
@@ -88,11 +113,13 @@ int gx_bufring_init(struct io_uring *ring, uint32_t count, uint32_t size)
 	if (B.bufs == MAP_FAILED) {
 		io_uring_unregister_buf_ring(ring, 0);
 		munmap(B.br, B.br_bytes);
+		free(B.at);
 		memset(&B, 0, sizeof B);
 		return -ENOMEM;
 	}
 	B.count = count;
 	B.size = size;
+	B.tail = (uint16_t)count;
 	io_uring_buf_ring_init(B.br);
 	int mask = io_uring_buf_ring_mask(count);
 	for (uint32_t i = 0; i < count; i++)
@@ -107,14 +134,47 @@ void gx_bufring_fini(void)
 		munmap(B.bufs, B.bufs_bytes);
 	if (B.br)
 		munmap(B.br, B.br_bytes);
+	free(B.at);
 	memset(&B, 0, sizeof B);
 }
 
 static void gx_bufring_give_back(uint16_t bid)
 {
-	io_uring_buf_ring_add(B.br, B.bufs + (size_t)bid * B.size, B.size, bid, io_uring_buf_ring_mask(B.count),
-			      0);
+	uint32_t mask = (uint32_t)io_uring_buf_ring_mask(B.count);
+	if (B.bundle) {
+		B.at[B.tail & mask] = bid;
+		B.pos[bid] = B.tail;
+	}
+	B.tail++;
+	io_uring_buf_ring_add(B.br, B.bufs + (size_t)bid * B.size, B.size, bid, (int)mask, 0);
 	io_uring_buf_ring_advance(B.br, 1);
+}
+
+/* Buffer k of the bundle that starts with buffer bid at ring position
+ * first (read before any of them goes back: that moves pos[]). */
+static uint16_t gx_bundle_nth(uint16_t bid, uint16_t first, uint32_t k)
+{
+	return k == 0 ? bid : B.at[(uint16_t)(first + k) & (B.count - 1)];
+}
+
+/* Queue the buffers of a CQE's res bytes starting with buffer bid: 0, or
+ * -ENOMEM (the buffers that did not fit go back, their bytes lost). */
+static int gx_rx_queue(struct gx_rx *rx, uint16_t bid, uint32_t res)
+{
+	uint32_t n = (res + B.size - 1) / B.size; /* each full but the last */
+	uint16_t first = B.bundle ? B.pos[bid] : 0;
+	for (uint32_t k = 0; k < n; k++) {
+		gx_rx_chunk *c = gx_fifo_push(&rx->q);
+		if (!c) {
+			for (; k < n; k++)
+				gx_bufring_give_back(gx_bundle_nth(bid, first, k));
+			return -ENOMEM;
+		}
+		c->bid = gx_bundle_nth(bid, first, k);
+		c->len = k + 1 < n ? B.size : res - k * B.size;
+		c->off = 0;
+	}
+	return 0;
 }
 
 static void gx_rx_cqe(gx_io_req *req, int32_t res, uint32_t flags)
@@ -126,17 +186,13 @@ static void gx_rx_cqe(gx_io_req *req, int32_t res, uint32_t flags)
 	}
 	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
 		uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
-		/* it may grow: more CQEs can land between the pause and its effect */
-		gx_rx_chunk *c = gx_fifo_push(&rx->q);
-		if (!c) {
-			gx_bufring_give_back(bid); /* its bytes are lost: report it */
-			rx->err = -ENOMEM;
+		/* the queue may grow: more CQEs can land between the pause and
+		 * its effect */
+		if (gx_rx_queue(rx, bid, (uint32_t)res) < 0) {
+			rx->err = -ENOMEM; /* bytes lost: report it */
 			gx_waitq_wake_all(&rx->waiters);
 			return;
 		}
-		c->bid = bid;
-		c->len = (uint32_t)res;
-		c->off = 0;
 		if (rx->q.len >= GX_RX_MAX_QUEUED && rx->armed) { /* the reader is behind: pause */
 			gx_loop *loop = gx_loop_get();
 			loop->ops->cancel(loop, &rx->op);
@@ -158,6 +214,7 @@ static int gx_rx_arm(gx_fd *fds)
 	memset(&rx->op, 0, sizeof rx->op);
 	rx->op.req.complete = gx_rx_cqe;
 	rx->op.opcode = GX_OP_RECV_MULTI;
+	rx->op.flags = B.bundle ? GX_RX_BUNDLE : 0;
 	rx->op.fd = fds->fd;
 	rx->op.fds = fds;
 	int rc = loop->ops->arm(loop, &rx->op);

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "core/panic.h"
+#include "arch/relax.h"
 #include "core/timer.h"
 #include "io/backend.h"
 #include "io/loop.h"
@@ -49,6 +50,7 @@
 
 typedef struct {
 	struct io_uring ring;
+	int64_t spin_ns;     /* GONEX_LOOP_SPIN_NS, when the TASKRUN flag is there */
 	uint32_t *free_slot; /* registered file slots not in use (a stack) */
 	uint32_t nfree;
 } gx_uring;
@@ -91,7 +93,8 @@ static int gx_uring_create(gx_loop *loop, const gx_config *cfg)
 	} ladder[] = {
 		{IORING_SETUP_SQPOLL | (cfg->sqpoll_cpu >= 0 ? IORING_SETUP_SQ_AFF : 0), "SQPOLL",
 		 cfg->sqpoll},
-		{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+		{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL |
+			 IORING_SETUP_TASKRUN_FLAG,
 		 "DEFER_TASKRUN", cfg->defer_taskrun && !cfg->sqpoll},
 		{IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
 		 "COOP_TASKRUN", !cfg->sqpoll},
@@ -128,7 +131,10 @@ static int gx_uring_create(gx_loop *loop, const gx_config *cfg)
 	}
 	if (io_uring_register_ring_fd(&u->ring) < 0)
 		gx_loop_missing(loop, "REGISTER_RING_FD");
-	if (cfg->buf_count && gx_bufring_init(&u->ring, cfg->buf_count, cfg->buf_size) < 0)
+	bool bundle = cfg->recv_bundle && (loop->ring_features & IORING_FEAT_RECVSEND_BUNDLE);
+	if (cfg->recv_bundle && !bundle)
+		gx_loop_missing(loop, "RECVSEND_BUNDLE");
+	if (cfg->buf_count && gx_bufring_init(&u->ring, cfg->buf_count, cfg->buf_size, bundle) < 0)
 		gx_loop_missing(loop, "PBUF_RING");
 	if (cfg->iowq_max) {
 		unsigned int vals[2] = {cfg->iowq_max, cfg->iowq_max};
@@ -145,6 +151,10 @@ static int gx_uring_create(gx_loop *loop, const gx_config *cfg)
 			gx_loop_missing(loop, "NAPI");
 	}
 	gx_uring_files_init(loop, u, cfg->fixed_files);
+	if (cfg->loop_spin_ns && (loop->ring_flags & IORING_SETUP_TASKRUN_FLAG))
+		u->spin_ns = cfg->loop_spin_ns;
+	else if (cfg->loop_spin_ns)
+		gx_loop_missing(loop, "TASKRUN_FLAG");
 	if (!(loop->ring_features & IORING_FEAT_EXT_ARG))
 		gx_loop_missing(loop, "EXT_ARG");
 	loop->priv = u;
@@ -198,12 +208,38 @@ static void gx_uring_reap(gx_loop *loop, struct io_uring *r)
 	(void)loop;
 }
 
+/*
+ * Before sleeping, spin up to spin_ns (or the deadline) for work: what
+ * this turn queued is submitted first, then the spin watches the CQ and
+ * the ring's TASKRUN flag, which the kernel sets when it queues
+ * completion work for this task (a receive's data, a send's end). Work
+ * that comes within the spin costs no sleep and no wake-up.
+ */
+static void gx_uring_spin(gx_uring *u, int64_t deadline)
+{
+	struct io_uring *r = &u->ring;
+	if (io_uring_sq_ready(r))
+		io_uring_submit(r);
+	int64_t end = gx_clock_now() + u->spin_ns;
+	if (deadline > 0 && deadline < end)
+		end = deadline;
+	for (unsigned i = 0;; i++) {
+		if (io_uring_cq_ready(r) || (IO_URING_READ_ONCE(*r->sq.kflags) & IORING_SQ_TASKRUN))
+			return;
+		if ((i & 63) == 63 && gx_clock_now() >= end)
+			return;
+		gx_cpu_relax();
+	}
+}
+
 static int gx_uring_wait(gx_loop *loop, int64_t deadline)
 {
 	gx_uring *u = loop->priv;
 	struct io_uring *r = &u->ring;
 	struct io_uring_cqe *cqe;
 	int rc;
+	if (deadline != 0 && u->spin_ns > 0 && loop->inflight > 0)
+		gx_uring_spin(u, deadline);
 	if (deadline > 0) {
 		int64_t left = deadline - gx_clock_now();
 		if (left <= 0) {
@@ -346,7 +382,7 @@ static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
 		break;
 	case GX_OP_RECV_MULTI:
 		io_uring_prep_recv(sqe, op->fd, NULL, 0, 0);
-		sqe->ioprio |= IORING_RECV_MULTISHOT;
+		sqe->ioprio |= IORING_RECV_MULTISHOT | (op->flags & GX_RX_BUNDLE ? IORING_RECVSEND_BUNDLE : 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = 0;
 		break;

@@ -80,6 +80,16 @@ static inline void gx_prep_futex_waitv(struct io_uring_sqe *sqe, void *v, uint32
 	sqe->addr3 = 0;
 }
 
+/* Receive bundles (Linux 6.10): a buffer-select receive with this ioprio
+ * bit fills several consecutive buffers of the ring in one go; its CQE
+ * names the first buffer, and res counts the bytes of all of them. */
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4)
+#endif
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
+#endif
+
 /* IORING_REGISTER_NAPI (Linux 6.9): busy poll the NAPI instances of the
  * sockets the ring serves, busy_poll_to microseconds per wait. The kernel
  * refuses (-EINVAL) non-zero pad and resv; opcode 0 with op_param 0

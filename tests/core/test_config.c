@@ -50,6 +50,9 @@ Test(config, bad_values_are_refused_and_nothing_starts)
 	expect_refused("GONEX_BUF_COUNT", "65536");
 	expect_refused("GONEX_BUF_SIZE", "100");
 	expect_refused("GONEX_IOWQ_MAX", "-1");
+	expect_refused("GONEX_RECV_BUNDLE", "2");
+	expect_refused("GONEX_LOOP_SPIN_NS", "1000001");
+	expect_refused("GONEX_LOOP_SPIN_NS", "-5");
 	expect_refused("GONEX_FIXED_FILES", "65537");
 	expect_refused("GONEX_FIXED_FILES", "-1");
 	expect_refused("GONEX_NAPI_BUSY_US", "-1");

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -628,6 +629,146 @@ Test(io, sockets_take_registered_file_slots_and_give_them_back)
 	RUN(fixed_slots);
 	unsetenv("GONEX_FIXED_FILES");
 	cr_expect_eq(count_fds(), fds, "no descriptor left behind");
+}
+
+/* ---- the loop's spin before sleeping ---- */
+
+static int spin_fd[2];
+
+static void spin_reader(void *arg)
+{
+	(void)arg;
+	char b[8];
+	cr_expect_eq(gx_recv(spin_fd[1], b, sizeof b, 0, gx_timeout(10 * GX_SECOND)), 4);
+	cr_expect_eq(gx_send(spin_fd[1], "pong", 4, 0, GX_FOREVER), 4);
+}
+
+/* GONEX_LOOP_SPIN_NS=1000000: with a receive in flight and nothing
+ * coming, each wait spins at most 1 ms and then sleeps, so 300 ms of
+ * waiting costs far less than 300 ms of CPU (a spin that never ended
+ * would cost all of it); bytes still arrive and leave. */
+static int spin_then_sleep(void *arg)
+{
+	(void)arg;
+	gx_runtime_info i;
+	gx_info(&i);
+	pair(spin_fd);
+	gx_go(spin_reader, NULL);
+	gx_yield(); /* the reader parks in its receive */
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
+	gx_sleep(300 * GX_MILLISECOND);
+	getrusage(RUSAGE_SELF, &r1);
+	long us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1000000L + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
+		  (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000L + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
+	cr_expect_lt(us, 150000, "300 ms of waiting cost %ld us of CPU (%s)", us, i.backend);
+	cr_expect_eq(gx_send(spin_fd[0], "ping", 4, 0, GX_FOREVER), 4);
+	char b[8];
+	cr_expect_eq(gx_recv(spin_fd[0], b, sizeof b, 0, gx_timeout(10 * GX_SECOND)), 4);
+	gx_close(spin_fd[0]);
+	gx_close(spin_fd[1]);
+	return 0;
+}
+
+Test(io, a_spinning_loop_still_sleeps_when_nothing_comes)
+{
+	setenv("GONEX_LOOP_SPIN_NS", "1000000", 1);
+	RUN(spin_then_sleep);
+	unsetenv("GONEX_LOOP_SPIN_NS");
+}
+
+/* ---- receive bundles ---- */
+
+/* Four streams at once through small ring buffers (512 bytes, 64 of
+ * them): senders write 256 KiB each in pieces of up to 8 KiB, the reader
+ * takes pieces of random size from each stream in turn. With bundles a
+ * completion carries several buffers, which come back to the ring out of
+ * order; a buffer mapped to the wrong place in a stream shows up as a
+ * wrong byte. Byte i of stream k is (i * 7 + k) & 255. */
+#define BUNDLE_STREAMS 4
+#define BUNDLE_BYTES (256 * 1024)
+
+static int bundle_fd[BUNDLE_STREAMS][2];
+
+static void bundle_send(void *arg)
+{
+	int k = (int)(intptr_t)arg;
+	unsigned seed = 12345u + (unsigned)k;
+	char buf[8192];
+	for (size_t at = 0; at < BUNDLE_BYTES;) {
+		size_t n = 1 + rand_r(&seed) % sizeof buf;
+		if (n > BUNDLE_BYTES - at)
+			n = BUNDLE_BYTES - at;
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (char)(((at + i) * 7 + (size_t)k) & 255);
+		cr_assert_eq(gx_send(bundle_fd[k][0], buf, n, 0, gx_timeout(10 * GX_SECOND)), (ssize_t)n);
+		at += n;
+	}
+}
+
+static int bundle_streams(void *arg)
+{
+	gx_runtime_info i;
+	gx_info(&i);
+	snprintf(arg, 160, "%s", i.missing);
+	for (int k = 0; k < BUNDLE_STREAMS; k++) {
+		pair(bundle_fd[k]);
+		gx_go(bundle_send, (void *)(intptr_t)k);
+	}
+	size_t got[BUNDLE_STREAMS] = {0};
+	unsigned seed = 777;
+	char buf[6000];
+	int bad = 0;
+	for (int left = BUNDLE_STREAMS; left > 0;) {
+		left = 0;
+		for (int k = 0; k < BUNDLE_STREAMS; k++) {
+			if (got[k] == BUNDLE_BYTES)
+				continue;
+			left++;
+			size_t want = 1 + rand_r(&seed) % sizeof buf;
+			ssize_t n = gx_recv(bundle_fd[k][1], buf, want, 0, gx_timeout(10 * GX_SECOND));
+			cr_assert_gt(n, 0, "stream %d at %zu: %zd", k, got[k], n);
+			for (ssize_t j = 0; j < n; j++)
+				if (buf[j] != (char)(((got[k] + (size_t)j) * 7 + (size_t)k) & 255) && bad++ < 3)
+					cr_expect_fail("stream %d: wrong byte at %zu", k, got[k] + (size_t)j);
+			got[k] += (size_t)n;
+		}
+	}
+	cr_expect_eq(bad, 0);
+	for (int k = 0; k < BUNDLE_STREAMS; k++) {
+		gx_close(bundle_fd[k][0]);
+		gx_close(bundle_fd[k][1]);
+	}
+	return 0;
+}
+
+static void bundles_run(const char *on)
+{
+	setenv("GONEX_RECV_BUNDLE", on, 1);
+	setenv("GONEX_BUF_SIZE", "512", 1);
+	setenv("GONEX_BUF_COUNT", "64", 1);
+	char missing[160] = "";
+	cr_expect_eq(gx_run(NULL, bundle_streams, missing), 0);
+	unsetenv("GONEX_RECV_BUNDLE");
+	unsetenv("GONEX_BUF_SIZE");
+	unsetenv("GONEX_BUF_COUNT");
+	struct utsname u;
+	int major = 0, minor = 0;
+	if (on[0] == '1' && strcmp(getenv("GONEX_BACKEND") ? getenv("GONEX_BACKEND") : "", "epoll") != 0 &&
+	    uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+	    (major > 6 || (major == 6 && minor >= 10)))
+		cr_expect(strstr(missing, "RECVSEND_BUNDLE") == NULL, "kernel %s has bundles: %s", u.release,
+			  missing);
+}
+
+Test(io, streams_through_receive_bundles_keep_every_byte_in_order, .timeout = 60)
+{
+	bundles_run("1");
+}
+
+Test(io, streams_without_receive_bundles_keep_every_byte_in_order, .timeout = 60)
+{
+	bundles_run("0");
 }
 
 /* ---- automatic fallback where io_uring is really denied ---- */
