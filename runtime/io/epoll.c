@@ -187,6 +187,13 @@ static int gx_epoll_register(gx_epoll *e, gx_fd *fds)
 		fds->unpollable = true;
 		return 0;
 	}
+	if (S_ISFIFO(st.st_mode)) {
+		fds->stream = true;
+	} else if (S_ISSOCK(st.st_mode)) {
+		int type = 0;
+		socklen_t len = sizeof type;
+		fds->stream = getsockopt(fds->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+	}
 	int fl = fcntl(fds->fd, F_GETFL);
 	if (fl >= 0 && !(fl & O_NONBLOCK))
 		fcntl(fds->fd, F_SETFL, fl | O_NONBLOCK);
@@ -219,6 +226,33 @@ static bool gx_epoll_write_side(const gx_io_op *op)
 	}
 }
 
+/*
+ * A plain read of a stream that returns fewer bytes than asked has
+ * emptied it: the next read would only say EAGAIN. So the fd is marked
+ * drained, and the next read waits for the fd's next EPOLLIN instead of
+ * trying first (a system call saved per message, as Tokio does). Bytes
+ * that arrive after the short read raise that event (edge-triggered:
+ * every arrival queues the fd), so none is missed; an event from before
+ * it costs one try that finds nothing. MSG_PEEK leaves the bytes
+ * queued, so a short peek marks nothing. Nor does a short read after
+ * the peer's end was reported (EPOLLRDHUP): its FIN may already sit
+ * behind the bytes, and no further event would come for it; the FIN
+ * itself always raises an event that carries EPOLLRDHUP.
+ */
+static bool gx_epoll_plain_read(const gx_io_op *op)
+{
+	return (op->opcode == GX_OP_RECV && op->flags == 0) ||
+	       (op->opcode == GX_OP_READ && op->off == (uint64_t)-1);
+}
+
+static int32_t gx_epoll_read(gx_io_op *op)
+{
+	int32_t r = gx_epoll_try(op);
+	if (r > 0 && (uint32_t)r < op->len && op->fds->stream && !op->fds->rdhup && gx_epoll_plain_read(op))
+		op->fds->rdrained = true;
+	return r;
+}
+
 static int gx_epoll_arm(gx_loop *loop, gx_io_op *op)
 {
 	gx_epoll *e = loop->priv;
@@ -231,25 +265,38 @@ static int gx_epoll_arm(gx_loop *loop, gx_io_op *op)
 	int rc = gx_epoll_register(e, op->fds);
 	if (rc < 0)
 		return rc;
-	int32_t r = gx_epoll_try(op);
+	op->write_side = gx_epoll_write_side(op);
+	if (op->fds->rdrained && gx_epoll_plain_read(op)) {
+		op->untried = true; /* empty since the last short read: wait for EPOLLIN */
+		return 0;
+	}
+	int32_t r = gx_epoll_read(op);
 	if (r != -EAGAIN || op->fds->unpollable) {
 		op->res = r;
 		return 1;
 	}
-	op->write_side = gx_epoll_write_side(op);
 	return 0;
 }
 
 static void gx_epoll_cancel(gx_loop *loop, gx_io_op *op)
 {
 	(void)loop;
-	if (!op->done)
-		op->req.complete(&op->req, -ECANCELED, 0); /* nothing of it is in the kernel */
+	if (op->done)
+		return;
+	/* a read that never tried (its fd was drained) tries once now, as
+	 * every operation does before it may end by its deadline: bytes
+	 * that came meanwhile are its result, kept over the cancel */
+	int32_t r = op->untried ? gx_epoll_read(op) : -EAGAIN;
+	op->req.complete(&op->req, r != -EAGAIN ? r : -ECANCELED, 0); /* nothing of it is in the kernel */
 }
 
 static void gx_epoll_ready(gx_fd *fds, uint32_t events)
 {
 	bool any = events & (EPOLLERR | EPOLLHUP);
+	if (any || (events & (EPOLLIN | EPOLLRDHUP)))
+		fds->rdrained = false;
+	if (any || (events & EPOLLRDHUP))
+		fds->rdhup = true;
 	for (gx_io_op *op = fds->ops, *next; op; op = next) {
 		next = op->next;
 		bool relevant = any || (op->opcode == GX_OP_POLL
@@ -258,7 +305,8 @@ static void gx_epoll_ready(gx_fd *fds, uint32_t events)
 								 : (events & (EPOLLIN | EPOLLRDHUP)) != 0);
 		if (!relevant)
 			continue;
-		int32_t r = gx_epoll_try(op);
+		op->untried = false;
+		int32_t r = gx_epoll_read(op);
 		if (r != -EAGAIN)
 			op->req.complete(&op->req, r, 0);
 	}

@@ -51,6 +51,7 @@ typedef struct gx_io_op {
 	bool cancel_wait;  /* parked until the cancelled op completes */
 	bool write_side;   /* epoll: waits for EPOLLOUT rather than EPOLLIN */
 	bool in_progress;  /* epoll connect: EINPROGRESS seen */
+	bool untried;      /* epoll: waiting without a first try (drained fd) */
 	int fd;
 	int flags;         /* msg, accept, open flags; poll events */
 	uint32_t len;      /* bytes, or iovcnt */
@@ -67,6 +68,9 @@ typedef struct gx_fd {
 	uint32_t inflight;    /* ops armed and not completed */
 	bool registered;      /* epoll: in the epoll set */
 	bool unpollable;      /* epoll: regular file, runs synchronously */
+	bool stream;          /* epoll: a stream socket or a pipe */
+	bool rdrained;        /* epoll: a short read found it empty, no EPOLLIN since */
+	bool rdhup;           /* epoll: the peer's end (or an error) was reported */
 	bool closing;
 	gx_io_op *ops;        /* in flight, through next/prev */
 	bool sending;         /* a gx_send is running on this fd */

@@ -631,6 +631,91 @@ Test(io, sockets_take_registered_file_slots_and_give_them_back)
 	cr_expect_eq(count_fds(), fds, "no descriptor left behind");
 }
 
+/* ---- reads after a short read ---- */
+
+static int sr_fd[2];
+
+static void sr_late_writer(void *arg)
+{
+	(void)arg;
+	gx_sleep(20 * GX_MILLISECOND);
+	cr_expect_eq(gx_send(sr_fd[0], "late", 4, 0, GX_FOREVER), 4);
+	gx_sleep(20 * GX_MILLISECOND);
+	cr_expect_eq(gx_send(sr_fd[0], "last", 4, 0, GX_FOREVER), 4);
+	shutdown(sr_fd[0], SHUT_WR);
+}
+
+static int sr_pipe, sr_end;
+
+static void sr_bye(void *arg)
+{
+	(void)arg;
+	gx_sleep(20 * GX_MILLISECOND);
+	cr_expect_eq(send(sr_end, "hello", 5, MSG_NOSIGNAL), 5);
+	shutdown(sr_end, SHUT_WR);
+}
+
+static void sr_pipe_writer(void *arg)
+{
+	(void)arg;
+	gx_sleep(20 * GX_MILLISECOND);
+	cr_expect_eq(gx_write(sr_pipe, "z", 1, GX_FOREVER), 1);
+	gx_sleep(20 * GX_MILLISECOND);
+	gx_close(sr_pipe);
+}
+
+/* A read that got fewer bytes than it asked for emptied the socket (the
+ * epoll backend then waits for the next event instead of trying): bytes
+ * that come later are still read, a short MSG_PEEK leaves them to be read
+ * at once, and data followed at once by the peer's end gives the data
+ * and then 0, never a wait that does not end. */
+static int short_reads(void *arg)
+{
+	(void)arg;
+	char b[64];
+	gx_until t = gx_timeout(5 * GX_SECOND);
+	pair(sr_fd);
+	cr_expect_eq(gx_send(sr_fd[0], "abc", 3, 0, GX_FOREVER), 3);
+	cr_expect_eq(gx_recv(sr_fd[1], b, sizeof b, 0, t), 3, "a short read");
+	gx_go(sr_late_writer, NULL);
+	cr_expect_eq(gx_recv(sr_fd[1], b, sizeof b, 0, t), 4, "bytes that come after it");
+	cr_expect_eq(memcmp(b, "late", 4), 0);
+	cr_expect_eq(gx_recv(sr_fd[1], b, 2, MSG_PEEK, t), 2, "a peek");
+	cr_expect_eq(gx_recv(sr_fd[1], b, sizeof b, MSG_PEEK, t), 4, "a short peek");
+	cr_expect_eq(gx_recv(sr_fd[1], b, sizeof b, 0, t), 4, "what the peek left");
+	cr_expect_eq(memcmp(b, "last", 4), 0);
+	cr_expect_eq(gx_recv(sr_fd[1], b, sizeof b, 0, t), 0, "then the end");
+	gx_close(sr_fd[0]);
+	gx_close(sr_fd[1]);
+	/* data and the end in one event: a waiting read takes part of the
+	 * data, a second read the rest (short), the third the end */
+	int p[2];
+	pair(p);
+	sr_end = p[0];
+	gx_go(sr_bye, NULL);
+	cr_expect_eq(gx_recv(p[1], b, 2, 0, t), 2, "part of the bytes");
+	cr_expect_eq(gx_recv(p[1], b, sizeof b, 0, t), 3, "the rest");
+	cr_expect_eq(gx_recv(p[1], b, sizeof b, 0, t), 0, "the end behind the bytes");
+	gx_close(p[0]);
+	gx_close(p[1]);
+	/* the same through a pipe */
+	int q[2];
+	cr_assert_eq(pipe(q), 0);
+	cr_expect_eq(gx_write(q[1], "xy", 2, GX_FOREVER), 2);
+	cr_expect_eq(gx_read(q[0], b, sizeof b, t), 2);
+	sr_pipe = q[1];
+	gx_go(sr_pipe_writer, NULL);
+	cr_expect_eq(gx_read(q[0], b, sizeof b, t), 1, "a pipe's later byte");
+	cr_expect_eq(gx_read(q[0], b, sizeof b, t), 0, "the pipe's end");
+	gx_close(q[0]);
+	return 0;
+}
+
+Test(io, reads_after_a_short_read_see_later_bytes_peeks_and_the_end)
+{
+	RUN(short_reads);
+}
+
 /* ---- the loop's spin before sleeping ---- */
 
 static int spin_fd[2];
