@@ -138,8 +138,6 @@ int gx_io_futex_wait2(_Atomic uint32_t *addr, uint32_t val, _Atomic uint32_t *ad
  * (IORING_RECVSEND_BUNDLE, the caller checked the kernel has it). */
 struct io_uring;
 int gx_bufring_init(struct io_uring *ring, uint32_t count, uint32_t size, bool bundle);
-/* op->flags of a GX_OP_RECV_MULTI: receive in bundles */
-#define GX_RX_BUNDLE 1
 void gx_bufring_fini(void);
 /* The multishot path applies to fds (a stream socket, io_uring with a
  * buffer ring): 1 yes, 0 no. */

@@ -214,7 +214,6 @@ static int gx_rx_arm(gx_fd *fds)
 	memset(&rx->op, 0, sizeof rx->op);
 	rx->op.req.complete = gx_rx_cqe;
 	rx->op.opcode = GX_OP_RECV_MULTI;
-	rx->op.flags = B.bundle ? GX_RX_BUNDLE : 0;
 	rx->op.fd = fds->fd;
 	rx->op.fds = fds;
 	int rc = loop->ops->arm(loop, &rx->op);

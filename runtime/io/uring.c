@@ -51,8 +51,9 @@
 typedef struct {
 	struct io_uring ring;
 	int64_t spin_ns;     /* GONEX_LOOP_SPIN_NS, when the TASKRUN flag is there */
-	uint32_t *free_slot; /* registered file slots not in use (a stack) */
-	uint32_t nfree;
+	bool bundle;         /* multishot receives take bundles */
+	uint32_t *free_slot; /* registered file slots not in use: a stack of
+			      * loop->fixed_files - loop->fixed_used */
 } gx_uring;
 
 /* The registered file table: nslots sparse slots, all free. The kernel
@@ -73,7 +74,6 @@ static void gx_uring_files_init(gx_loop *loop, gx_uring *u, uint32_t nslots)
 	}
 	for (uint32_t i = 0; i < nslots; i++)
 		u->free_slot[i] = nslots - 1 - i; /* slot 0 on top */
-	u->nfree = nslots;
 	loop->fixed_files = nslots;
 }
 
@@ -131,10 +131,10 @@ static int gx_uring_create(gx_loop *loop, const gx_config *cfg)
 	}
 	if (io_uring_register_ring_fd(&u->ring) < 0)
 		gx_loop_missing(loop, "REGISTER_RING_FD");
-	bool bundle = cfg->recv_bundle && (loop->ring_features & IORING_FEAT_RECVSEND_BUNDLE);
-	if (cfg->recv_bundle && !bundle)
+	u->bundle = cfg->recv_bundle && (loop->ring_features & IORING_FEAT_RECVSEND_BUNDLE);
+	if (cfg->recv_bundle && !u->bundle)
 		gx_loop_missing(loop, "RECVSEND_BUNDLE");
-	if (cfg->buf_count && gx_bufring_init(&u->ring, cfg->buf_count, cfg->buf_size, bundle) < 0)
+	if (cfg->buf_count && gx_bufring_init(&u->ring, cfg->buf_count, cfg->buf_size, u->bundle) < 0)
 		gx_loop_missing(loop, "PBUF_RING");
 	if (cfg->iowq_max) {
 		unsigned int vals[2] = {cfg->iowq_max, cfg->iowq_max};
@@ -302,37 +302,38 @@ static const uint8_t gx_uring_rw_opcode[] = {
  * later SQE can reuse the slot; the socket's file lives until that
  * update is submitted at the end of the turn. Success makes no CQE.
  */
-static bool gx_uring_fix(gx_loop *loop, gx_uring *u, gx_fd *fds)
+/* Queue "slot holds *fd" (-1: empty it), with no CQE on success. */
+static bool gx_uring_files_update(gx_uring *u, int *fd, uint32_t slot)
 {
-	if (!u->nfree)
-		return false;
 	struct io_uring_sqe *sqe = gx_uring_sqe(&u->ring);
 	if (!sqe)
 		return false;
-	uint32_t slot = u->free_slot[--u->nfree];
-	io_uring_prep_files_update(sqe, &fds->fd, 1, (int)slot);
+	io_uring_prep_files_update(sqe, fd, 1, (int)slot);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data(sqe, NULL);
-	fds->slot1 = slot + 1;
-	loop->fixed_used++;
 	return true;
+}
+
+static void gx_uring_fix(gx_loop *loop, gx_uring *u, gx_fd *fds)
+{
+	uint32_t nfree = loop->fixed_files - loop->fixed_used;
+	if (nfree && gx_uring_files_update(u, &fds->fd, u->free_slot[nfree - 1])) {
+		fds->slot1 = u->free_slot[nfree - 1] + 1;
+		loop->fixed_used++;
+	}
 }
 
 static void gx_uring_forget(gx_loop *loop, gx_fd *fds)
 {
 	gx_uring *u = loop->priv;
+	static int none = -1;
 	if (!fds->slot1)
 		return;
-	static const int none = -1;
-	struct io_uring_sqe *sqe = gx_uring_sqe(&u->ring);
-	if (!sqe)
+	if (!gx_uring_files_update(u, &none, fds->slot1 - 1))
 		gx_panic("io", "no SQE to free a registered file slot");
-	io_uring_prep_files_update(sqe, (int *)&none, 1, (int)(fds->slot1 - 1));
-	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data(sqe, NULL);
-	u->free_slot[u->nfree++] = fds->slot1 - 1;
-	fds->slot1 = 0;
 	loop->fixed_used--;
+	u->free_slot[loop->fixed_files - loop->fixed_used - 1] = fds->slot1 - 1;
+	fds->slot1 = 0;
 }
 
 /* Ops that may name a registered file instead of an fd. */
@@ -382,7 +383,7 @@ static int gx_uring_arm(gx_loop *loop, gx_io_op *op)
 		break;
 	case GX_OP_RECV_MULTI:
 		io_uring_prep_recv(sqe, op->fd, NULL, 0, 0);
-		sqe->ioprio |= IORING_RECV_MULTISHOT | (op->flags & GX_RX_BUNDLE ? IORING_RECVSEND_BUNDLE : 0);
+		sqe->ioprio |= IORING_RECV_MULTISHOT | (u->bundle ? IORING_RECVSEND_BUNDLE : 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = 0;
 		break;
