@@ -148,6 +148,8 @@ ssize_t gx_recv_ms(gx_fd *fds, void *buf, size_t len, gx_until u);
  * stream, -EAGAIN: receive plainly once, -errno). They stay queued, and
  * *p valid, until gx_recv_ms_skip drops them (n <= that count). */
 ssize_t gx_recv_ms_peek(gx_fd *fds, const char **p, gx_until u);
+/* True when bytes are queued: a peek or a receive returns at once. */
+bool gx_recv_ms_queued(const gx_fd *fds);
 void gx_recv_ms_skip(gx_fd *fds, size_t n);
 /* fd's state when its receives go through the multishot queue (a stream
  * socket on io_uring, inside a coroutine), else NULL. */

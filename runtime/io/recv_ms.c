@@ -338,6 +338,11 @@ ssize_t gx_recv_ms_peek(gx_fd *fds, const char **p, gx_until u)
 	return (ssize_t)(c->len - c->off);
 }
 
+bool gx_recv_ms_queued(const gx_fd *fds)
+{
+	return fds->rx && fds->rx->q.len > 0;
+}
+
 void gx_recv_ms_skip(gx_fd *fds, size_t n)
 {
 	struct gx_rx *rx = fds->rx;

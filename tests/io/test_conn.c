@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <linux/tcp.h> /* glibc's tcp_info lacks tcpi_data_segs_out */
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -154,6 +156,59 @@ static int corked(void *arg)
 Test(conn, writes_are_corked_until_the_conn_waits)
 {
 	RUN(corked);
+}
+
+/* A pipelined batch over TCP: the peer sends three lines at once, one
+ * reply is written per line. The replies leave in one send, when the
+ * conn has read the batch and waits: the server socket's TCP_INFO counts
+ * one data segment (the multishot path once flushed before every read
+ * from a provided buffer, and sent the first reply alone). */
+static int batch(void *arg)
+{
+	(void)arg;
+	int l = gx_listen_tcp("127.0.0.1", 0, 8, 0);
+	cr_assert_geq(l, 0);
+	struct sockaddr_in a;
+	socklen_t alen = sizeof a;
+	cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+	int cl = gx_dial_tcp("127.0.0.1", ntohs(a.sin_port), gx_timeout(5 * GX_SECOND));
+	cr_assert_geq(cl, 0);
+	int fd = gx_accept(l, NULL, NULL, SOCK_CLOEXEC, gx_timeout(5 * GX_SECOND));
+	cr_assert_geq(fd, 0);
+	int one = 1;
+	cr_assert_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+	gx_conn *c;
+	cr_assert_eq(gx_conn_open(&c, fd, 64), 0);
+	cr_assert_eq(gx_send(cl, "a\nb\nc\n", 6, 0, GX_FOREVER), 6);
+	for (int i = 0; i < 3; i++) {
+		const char *p;
+		cr_assert_eq(gx_conn_read_until(c, '\n', &p, gx_timeout(5 * GX_SECOND)), 2);
+		cr_assert_eq(gx_conn_write(c, "x\n", 2, GX_FOREVER), 2);
+	}
+	const char *p;
+	cr_expect_eq(gx_conn_read_until(c, '\n', &p, gx_timeout(50 * GX_MILLISECOND)), -ETIMEDOUT);
+	char b[16];
+	size_t got = 0;
+	while (got < 6) {
+		ssize_t n = gx_recv(cl, b + got, sizeof b - got, 0, gx_timeout(5 * GX_SECOND));
+		cr_assert_gt(n, 0);
+		got += (size_t)n;
+	}
+	cr_expect_eq(memcmp(b, "x\nx\nx\n", 6), 0);
+	struct tcp_info ti;
+	socklen_t tlen = sizeof ti;
+	cr_assert_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen), 0);
+	cr_expect_eq(ti.tcpi_data_segs_out, 1, "three replies, one send: %u data segments", ti.tcpi_data_segs_out);
+	gx_conn_free(c);
+	gx_close(fd);
+	gx_close(cl);
+	gx_close(l);
+	return 0;
+}
+
+Test(conn, replies_to_a_pipelined_batch_leave_in_one_send)
+{
+	RUN(batch);
 }
 
 static int limits(void *arg)
