@@ -382,9 +382,14 @@ static ssize_t gx_conn_peek(gx_conn *c, const char **p, gx_until u)
 	gx_fd *ms = gx_recv_ms_fd(c->fd);
 	if (!ms)
 		return -EAGAIN;
-	/* flush only when the peek is about to wait: replies to a pipelined
-	 * batch that is already here go out together, in one send */
-	int rc = gx_recv_ms_queued(ms) ? 0 : gx_conn_before_wait(c, u);
+	/* Bytes already here: no wait, so no flush (the replies to a
+	 * pipelined batch leave together, in one send) and no deadline to
+	 * work out (a clock read per call). */
+	if (gx_recv_ms_queued(ms)) {
+		c->since = 0;
+		return gx_recv_ms_peek(ms, p, u);
+	}
+	int rc = gx_conn_before_wait(c, u);
 	if (rc < 0)
 		return rc;
 	ssize_t n = gx_recv_ms_peek(ms, p, gx_conn_until(c, u, false));
