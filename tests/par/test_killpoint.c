@@ -257,6 +257,7 @@ static void late_completer(const char *name, void *arg)
 }
 #endif
 
+__attribute__((unused)) /* only with test points */
 static int t_quick(const void *arg, size_t len, gx_task_result *res)
 {
 	(void)arg;
@@ -405,6 +406,7 @@ static void wait_replaced(void)
 
 static int phantom_rc, phantom_later;
 
+__attribute__((unused)) /* only with test points */
 static int phantom_main(void *arg)
 {
 	(void)arg;
@@ -450,6 +452,7 @@ Test(killpoint, a_receiver_killed_while_blocked_leaves_no_phantom_receiver, .tim
 static size_t place_cap;
 static int place_sent, place_rc;
 
+__attribute__((unused)) /* only with test points */
 static int place_main(void *arg)
 {
 	(void)arg;
