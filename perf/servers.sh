@@ -64,8 +64,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# free_port, wait_port, nginx_conf
+. perf/server-lib.sh
 
 start() { # start NAME PORT CMD... ; remembers the pid
 	local name=$1 port=$2; shift 2
@@ -115,21 +115,7 @@ start gonex "${port[gonex]}" "$ex/httpd" --cpu 0 --port "${port[gonex]}"
 GONEX_BACKEND=epoll start gonex_epoll "${port[gonex_epoll]}" "$ex/httpd" --cpu 0 --port "${port[gonex_epoll]}"
 start baseline "${port[baseline]}" taskset -c 0 "$b/httpd-epoll" --port "${port[baseline]}"
 mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:${port[nginx]};
-    location / { default_type text/plain; return 200 "Hello, World!"; }
-  }
-}
-NGX
+nginx_conf "$tmp/nginx" "${port[nginx]}"
 start nginx "${port[nginx]}" taskset -c 0 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx"
 nginx_worker=$(pgrep -P "$pid_nginx" | head -1 || true)
 [ -n "$nginx_worker" ] || nginx_worker=$pid_nginx

@@ -25,8 +25,8 @@ done
 tmp=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# free_port, wait_port, nginx_conf
+. perf/server-lib.sh
 
 declare -A port
 for s in httpd epoll nginx; do port[$s]=$(free_port); done
@@ -34,21 +34,7 @@ taskset -c 0 "$build/examples/httpd" --cpu 0 --port "${port[httpd]}" >"$tmp/http
 pids+=($!)
 taskset -c 0 "$build/perf/httpd-epoll" --port "${port[epoll]}" >"$tmp/epoll.log" 2>&1 &
 pids+=($!)
-cat >"$tmp/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:${port[nginx]};
-    location / { default_type text/plain; return 200 "Hello, World!"; }
-  }
-}
-NGX
+nginx_conf "$tmp" "${port[nginx]}"
 taskset -c 0 nginx -c "$tmp/nginx.conf" -p "$tmp" >"$tmp/nginx.log" 2>&1 &
 pids+=($!)
 for s in httpd epoll nginx; do wait_port "${port[$s]}" || { echo "perf/tcp-floor.sh: $s did not start" >&2; exit 1; }; done
