@@ -239,21 +239,25 @@ static inline int64_t gx_ring_spin(const gx_rgeo *v)
 	return gx_ring_wakes(v) ? v->spin_ns : -1;
 }
 
-/* The waits below keep a copy of the geometry: the table entry v points
- * at may move (the table grows) or be taken anew while they yield. */
+/* The waits below try once on the table entry v. Only when they must
+ * wait do they copy the geometry: the entry may move (the table grows) or
+ * be taken anew while they yield. */
 static int gx_send_wait(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t len, uint32_t n, gx_off chunk,
 			size_t chunk_len, gx_until u)
 {
+	int rc = gx_send_some(r, v, msgs, len, n, chunk, chunk_len, NULL);
+	if (rc != -EAGAIN)
+		return rc;
 	const gx_rgeo g = *v;
 	for (unsigned misses = 0;;) {
-		int rc = gx_send_some(r, &g, msgs, len, n, chunk, chunk_len, NULL);
-		if (rc != -EAGAIN)
-			return rc;
 		rc = gx_ec_wait(&r->not_full, gx_ready_send, r, gx_ring_spin(&g), u, &r->sleeps);
 		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
 		if (!gx_rg_same(r, &g))
 			return -EINVAL; /* destroyed (or made anew) while we waited */
+		rc = gx_send_some(r, &g, msgs, len, n, chunk, chunk_len, NULL);
+		if (rc != -EAGAIN)
+			return rc;
 	}
 }
 
@@ -473,16 +477,18 @@ static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, const gx_rx *x)
 
 static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, const gx_rx *x, gx_until u)
 {
+	ssize_t rc = gx_recv_some(r, v, x);
+	if (rc != -EAGAIN)
+		return rc;
 	const gx_rgeo g = *v;
 	for (unsigned misses = 0;;) {
-		ssize_t rc = gx_recv_some(r, &g, x);
-		if (rc != -EAGAIN)
-			return rc;
 		int w = gx_ec_wait(&r->not_empty, gx_ready_recv, r, gx_ring_spin(&g), u, &r->sleeps);
 		if (w < 0 || (w = gx_ec_pause(&misses, u)) < 0)
 			return w;
 		if (!gx_rg_same(r, &g))
 			return -EINVAL;
+		if ((rc = gx_recv_some(r, &g, x)) != -EAGAIN)
+			return rc;
 	}
 }
 

@@ -54,6 +54,7 @@ typedef struct gx_rgeo {
 	uint32_t stride;
 	uint32_t msg_size;
 	uint32_t flags;
+	uint32_t shift;   /* log2(stride): a slot's address by shift */
 	int64_t spin_ns;
 	gx_off self;      /* its offset in a */
 } gx_rgeo;
@@ -135,12 +136,12 @@ static inline const gx_rgeo *gx_ring_v(gx_ring *r)
 
 static inline _Atomic uint64_t *gx_seq(const gx_rgeo *v, uint64_t pos)
 {
-	return (_Atomic uint64_t *)(v->slots + (size_t)(pos & (v->cap - 1)) * v->stride);
+	return (_Atomic uint64_t *)(v->slots + ((size_t)(pos & (v->cap - 1)) << v->shift));
 }
 
 static inline char *gx_payload(const gx_rgeo *v, uint64_t pos)
 {
-	return v->slots + (size_t)(pos & (v->cap - 1)) * v->stride + 8;
+	return v->slots + ((size_t)(pos & (v->cap - 1)) << v->shift) + 8;
 }
 
 /* seq's position minus want, as a signed 56-bit difference */

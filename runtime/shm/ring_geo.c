@@ -97,6 +97,7 @@ const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r, bool found)
 		return NULL;
 	if (e.lcap == 0 || e.lcap > e.cap)
 		return NULL;
+	e.shift = (uint32_t)__builtin_ctz(e.stride); /* a power of two, checked above */
 	if (e.spin_ns < 0 || e.spin_ns > GX_SECOND)
 		e.spin_ns = g->spin_ns; /* garbage: the arena's budget */
 	gx_rgeo *known = gx_rg_find(r);
