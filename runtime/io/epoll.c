@@ -187,13 +187,7 @@ static int gx_epoll_register(gx_epoll *e, gx_fd *fds)
 		fds->unpollable = true;
 		return 0;
 	}
-	if (S_ISFIFO(st.st_mode)) {
-		fds->stream = true;
-	} else if (S_ISSOCK(st.st_mode)) {
-		int type = 0;
-		socklen_t len = sizeof type;
-		fds->stream = getsockopt(fds->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
-	}
+	fds->stream = S_ISFIFO(st.st_mode) || (S_ISSOCK(st.st_mode) && gx_fd_stream_socket(fds->fd));
 	int fl = fcntl(fds->fd, F_GETFL);
 	if (fl >= 0 && !(fl & O_NONBLOCK))
 		fcntl(fds->fd, F_SETFL, fl | O_NONBLOCK);
@@ -265,9 +259,9 @@ static int gx_epoll_arm(gx_loop *loop, gx_io_op *op)
 	int rc = gx_epoll_register(e, op->fds);
 	if (rc < 0)
 		return rc;
-	op->write_side = gx_epoll_write_side(op);
 	if (op->fds->rdrained && gx_epoll_plain_read(op)) {
 		op->untried = true; /* empty since the last short read: wait for EPOLLIN */
+		op->write_side = false; /* a read */
 		return 0;
 	}
 	int32_t r = gx_epoll_read(op);
@@ -275,6 +269,7 @@ static int gx_epoll_arm(gx_loop *loop, gx_io_op *op)
 		op->res = r;
 		return 1;
 	}
+	op->write_side = gx_epoll_write_side(op);
 	return 0;
 }
 

@@ -49,6 +49,13 @@ static struct {
 	gx_fd cwd; /* ops on no fd of their own (openat at AT_FDCWD, futex waits) */
 } F = {.cwd = {.fd = AT_FDCWD}};
 
+bool gx_fd_stream_socket(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof type;
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
 gx_fd *gx_fd_state(int fd)
 {
 	if (fd < 0)

@@ -84,6 +84,8 @@ typedef struct gx_fd {
 /* The state of fd, created on first use; NULL for a negative fd or when
  * the table cannot grow. */
 gx_fd *gx_fd_state(int fd);
+/* fd is a SOCK_STREAM socket (both backends' receive shortcuts need one). */
+bool gx_fd_stream_socket(int fd);
 
 /* Count op as in flight on its fd (op->fds set) and the loop / stop. */
 void gx_io_track(gx_io_op *op);

@@ -236,9 +236,7 @@ int gx_recv_ms_applies(gx_fd *fds)
 	}
 	struct gx_rx *rx = fds->rx;
 	if (!rx->decided) {
-		int type = 0;
-		socklen_t len = sizeof type;
-		rx->applies = getsockopt(fds->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+		rx->applies = gx_fd_stream_socket(fds->fd);
 		rx->decided = true;
 		fds->ms = rx->applies;
 	}

@@ -317,8 +317,11 @@ static bool gx_uring_files_update(gx_uring *u, int *fd, uint32_t slot)
 static void gx_uring_fix(gx_loop *loop, gx_uring *u, gx_fd *fds)
 {
 	uint32_t nfree = loop->fixed_files - loop->fixed_used;
-	if (nfree && gx_uring_files_update(u, &fds->fd, u->free_slot[nfree - 1])) {
-		fds->slot1 = u->free_slot[nfree - 1] + 1;
+	if (!nfree)
+		return;
+	uint32_t slot = u->free_slot[nfree - 1];
+	if (gx_uring_files_update(u, &fds->fd, slot)) {
+		fds->slot1 = slot + 1;
 		loop->fixed_used++;
 	}
 }
