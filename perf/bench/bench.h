@@ -7,7 +7,7 @@
  *               shared control page) and the machine's floors on it
  *   ring.c      the bare MPMC ring between two processes
  *   xp.c        the harness of the workloads that run gx_run with workers
- *   xproc.c     chanxproc, xpingpong, wake
+ *   xproc.c     chanxproc, xpingpong, wake, xselect, xselectwake
  *   parallel.c  parallel, dispatch
  *   restart.c   restart, quiet
  *   config.c    config
@@ -38,7 +38,8 @@ int bench_config(void *arg);
 /* The rest return the exit status (0, 1, or 2 for a refused GONEX_*). */
 int bench_ring(long n, size_t batch);
 int bench_chanxproc(long n);
-int bench_xpp(long n, size_t cap, int wake); /* xpingpong (0), wake (1) */
+/* xpingpong (wake 0), wake (1); sel: xselect, xselectwake */
+int bench_xpp(long n, size_t cap, int wake, int sel);
 int bench_parallel(long tasks, long units, long workers);
 int bench_dispatch(long n);
 int bench_restart(long n);

@@ -37,6 +37,10 @@ static void usage(void)
 		"             1), next to the cache-line round trip\n"
 		"  wake N [CAP]  as xpingpong with spin_ns 0 (both sides sleep every round),\n"
 		"             next to the raw futex round trip\n"
+		"  xselect N [CAP]  as xpingpong, but the worker receives with gx_select\n"
+		"             over ping and a distributed channel nobody sends on\n"
+		"  xselectwake N [CAP]  as xselect with spin_ns 0, next to the raw futex\n"
+		"             round trip\n"
 		"  parallel T U P  T tasks of U xorshift units through gx_go_parallel on P\n"
 		"             workers (and, when P > 1, on 1 worker as the baseline)\n"
 		"  dispatch N N gx_go_parallel calls, each awaited before the next, on one\n"
@@ -83,7 +87,8 @@ int main(int argc, char **argv)
 		long n = parse_count(argv[2]);
 		return w[0] == 'c' ? bench_chanxproc(n) : bench_dispatch(n);
 	}
-	if (!strcmp(w, "xpingpong") || !strcmp(w, "wake")) {
+	int sel = !strcmp(w, "xselect") || !strcmp(w, "xselectwake");
+	if (!strcmp(w, "xpingpong") || !strcmp(w, "wake") || sel) {
 		if (argc != 3 && argc != 4)
 			usage();
 		long n = parse_count(argv[2]);
@@ -97,7 +102,8 @@ int main(int argc, char **argv)
 				usage();
 			}
 		}
-		return bench_xpp(n, (size_t)cap, w[0] == 'w');
+		int wake = !strcmp(w, "wake") || !strcmp(w, "xselectwake");
+		return bench_xpp(n, (size_t)cap, wake, sel);
 	}
 	if (!strcmp(w, "restart")) {
 		if (argc != 3)

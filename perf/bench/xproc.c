@@ -10,6 +10,9 @@
  *   xpingpong  the main process sends 2k+1 on one distributed channel, the
  *              task answers 2k+2 on another; N round trips a slice
  *   wake       xpingpong with spin_ns 0: both sides sleep every round
+ *   xselect    xpingpong, but the task receives with gx_select over ping
+ *              and a third distributed channel that never gets a value
+ *   xselectwake  xselect with spin_ns 0, as wake
  *
  * Sleeps: xpingpong and wake count the voluntary context switches of the
  * main process and the worker during a slice (getrusage ru_nvcsw, warm-up
@@ -158,6 +161,7 @@ int bench_chanxproc(long n)
 
 typedef struct xpp_arg {
 	gx_chan *ping, *pong;
+	gx_chan *idle; /* xselect: the select's second case, never sent on; else NULL */
 	long rounds;
 	long warm; /* the first `warm` rounds are not timed */
 } xpp_arg;
@@ -176,6 +180,23 @@ static int64_t cpu_now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* One receive of the echo task: from ping, or (xselect) whichever of
+ * ping and idle gx_select picks; a value on idle is an error. */
+static int xpp_recv(const xpp_arg *a, uint64_t *v, bool *ok)
+{
+	if (!a->idle)
+		return gx_chan_recv(a->ping, v, ok, GX_FOREVER);
+	gx_case cases[2] = {{.chan = a->ping, .op = GX_RECV, .elem = v},
+			    {.chan = a->idle, .op = GX_RECV, .elem = v}};
+	int i = gx_select(cases, 2, GX_FOREVER);
+	if (i < 0)
+		return i;
+	if (i != 0)
+		return -EPROTO; /* nothing is ever sent on idle, nor is it closed */
+	*ok = cases[0].ok;
+	return 0;
+}
+
 /* On the worker: answer every value v on ping with v + 1 on pong. */
 static int xpp_echo(const void *arg, size_t len, gx_task_result *res)
 {
@@ -190,7 +211,7 @@ static int xpp_echo(const void *arg, size_t len, gx_task_result *res)
 		bool ok;
 		if (i == a.warm)
 			c0 = cpu_now(); /* the timed rounds start (within one round) */
-		if ((rc = gx_chan_recv(a.ping, &v, &ok, GX_FOREVER)) < 0 || (!ok && (rc = -EPIPE)))
+		if ((rc = xpp_recv(&a, &v, &ok)) < 0 || (!ok && (rc = -EPIPE)))
 			break;
 		v++;
 		if ((rc = gx_chan_send(a.pong, &v, GX_FOREVER)) < 0)
@@ -206,6 +227,7 @@ static int xpp_echo(const void *arg, size_t len, gx_task_result *res)
 
 typedef struct xpp_state {
 	size_t cap;
+	int sel;                     /* xselect: the task receives with gx_select */
 	ring_count c;
 	int64_t ns;                  /* this slice */
 	int64_t cpu[XP_SLICES];      /* both sides' CPU time over each slice's timed rounds */
@@ -245,10 +267,14 @@ static int xpp_main(void *arg)
 		xp_fail("gx_chan_make", rc);
 		goto err_ping;
 	}
+	if (s->sel && (rc = gx_chan_make(&a.idle, sizeof(uint64_t), s->cap, GX_CHAN_DISTRIBUTED)) < 0) {
+		xp_fail("gx_chan_make", rc);
+		goto err_pong;
+	}
 	gx_future f;
 	if ((rc = gx_go_parallel(&f, xpp_echo, &a, sizeof a, NULL)) < 0) {
 		xp_fail("gx_go_parallel", rc);
-		goto err_pong;
+		goto err_idle;
 	}
 	int64_t s0 = vol_switches();
 	uint64_t k = 0;
@@ -272,6 +298,9 @@ static int xpp_main(void *arg)
 			s->cpu[s->slice++] = cpu_main + r.cpu_ns;
 		ret = 0;
 	}
+err_idle:
+	if (a.idle)
+		gx_chan_free(a.idle);
 err_pong:
 	gx_chan_free(a.pong);
 err_ping:
@@ -279,13 +308,26 @@ err_ping:
 	return ret;
 }
 
+/* The figures' names, by [sel][wake]: the round trip, its CPU time, the
+ * cores it keeps busy. */
+static const char *const xpp_names[2][2][3] = {
+	{{"xcore_pingpong_rtt", "xcore_pingpong_cpu", "xcore_pingpong_cores"},
+	 {"xproc_wake_rtt", "xproc_wake_cpu", "xproc_wake_cores"}},
+	{{"xselect_rtt", "xselect_cpu", "xselect_cores"},
+	 {"xselect_wake_rtt", "xselect_wake_cpu", "xselect_wake_cores"}},
+};
+
 /* n round trips per slice. */
-int bench_xpp(long n, size_t cap, int wake)
+int bench_xpp(long n, size_t cap, int wake, int sel)
 {
+	static const char *const workload[2][2] = {{"xpingpong", "wake"}, {"xselect", "xselectwake"}};
+	const char *const *name = xpp_names[!!sel][!!wake];
 	ring_count c = ring_rounds(n);
-	xpp_state s = {.cap = cap, .c = c};
-	xp_job j = {.name = wake ? "wake" : "xpingpong", .spin_ns = wake ? 0 : -1, .futex_floor = wake, .fl = c,
-		    .fn = xpp_main, .arg = &s, .ns = &s.ns, .budget = xp_budget((double)(c.n + c.warm), wake ? 1e6 : 1e5)};
+	xpp_state s = {.cap = cap, .sel = sel, .c = c};
+	/* a select over a distributed channel may poll (sleeps up to 1 ms) */
+	double worst = wake || sel ? 1e6 : 1e5;
+	xp_job j = {.name = workload[!!sel][!!wake], .spin_ns = wake ? 0 : -1, .futex_floor = wake, .fl = c,
+		    .fn = xpp_main, .arg = &s, .ns = &s.ns, .budget = xp_budget((double)(c.n + c.warm), worst)};
 	int e = xp_measure(&j);
 	if (e)
 		return e;
@@ -297,9 +339,9 @@ int bench_xpp(long n, size_t cap, int wake)
 	double spr = (double)s.switches / (double)s.rounds_all;
 	if (wake && spr < 1.5)
 		fprintf(stderr,
-			"gx-bench: wake: the two sides slept %.2f times a round trip, not 2: xproc_wake_rtt is not a "
+			"gx-bench: %s: the two sides slept %.2f times a round trip, not 2: %s is not a "
 			"wake-up latency\n",
-			spr);
+			j.name, spr, name[0]);
 	/* what the latency costs: CPU time of both sides per round trip, and
 	 * cores kept busy (CPU time over wall time), medians of the slices */
 	int64_t busy[XP_SLICES];
@@ -308,12 +350,16 @@ int bench_xpp(long n, size_t cap, int wake)
 	double cpu_round = median_i64(s.cpu, XP_SLICES) / (double)c.n;
 	double cores = median_i64(busy, XP_SLICES) / 1000.0;
 	printf("RESULT %s %.1f ns rounds=%ld slices=%d stat=best median=%.1f %s=%.1f vs_floor=%.2f "
-	       "sleeps_per_round=%.3f cpu_per_round=%.1f cores_busy=%.2f capacity=%zu spin_ns=%lld cpus=%d,%d\n",
-	       wake ? "xproc_wake_rtt" : "xcore_pingpong_rtt", best, c.n, XP_SLICES, med, fl_name, fl, best / fl, spr,
-	       cpu_round, cores, cap, (long long)j.cfg.spin_ns, j.pin.worker_cpu, j.pin.main_cpu);
-	printf("RESULT %s %.1f ns (CPU time of both sides per round trip, median of the slices)\n",
-	       wake ? "xproc_wake_cpu" : "xcore_pingpong_cpu", cpu_round);
-	printf("RESULT %s %.2f cores (CPU time of both sides over wall time, median of the slices)\n",
-	       wake ? "xproc_wake_cores" : "xcore_pingpong_cores", cores);
+	       "sleeps_per_round=%.3f cpu_per_round=%.1f cores_busy=%.2f capacity=%zu spin_ns=%lld cpus=%d,%d%s\n",
+	       name[0], best, c.n, XP_SLICES, med, fl_name, fl, best / fl, spr, cpu_round, cores, cap,
+	       (long long)j.cfg.spin_ns, j.pin.worker_cpu, j.pin.main_cpu, sel ? " select=ping,idle" : "");
+	printf("RESULT %s %.1f ns (CPU time of both sides per round trip, median of the slices)\n", name[1],
+	       cpu_round);
+	printf("RESULT %s %.2f cores (CPU time of both sides over wall time, median of the slices)\n", name[2],
+	       cores);
+	/* the floor on a line of its own too, so that the report lists it
+	 * next to the figure it was measured for */
+	printf("RESULT %s %.1f ns rounds=%ld slices=%d stat=best (measured in this program, before each slice)\n",
+	       fl_name, fl, c.n, XP_SLICES);
 	return 0;
 }
