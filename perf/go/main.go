@@ -31,6 +31,10 @@ func usage() {
   xcore N [pin]  N int64 values over a buffered channel (capacity 1024) from
               one goroutine to another (GOMAXPROCS=2); with pin, each locked to
               its own thread, pinned to its own CPU
+  xpingpong N [pin]  N round trips of a value over two unbuffered channels
+              (GOMAXPROCS=2); with pin, the whole process (every thread)
+              pinned to the first two CPUs of its affinity mask
+  xselect N [pin]  as xpingpong, the receiver selects over two channels
   parallel T U P  T tasks of U xorshift units on P worker goroutines fed by a
               channel (GOMAXPROCS=P; when P > 1 also on 1 as the baseline)
 Each runs a warm-up and 5 slices; the figure is the best slice, median= the median.
@@ -112,6 +116,12 @@ func main() {
 			usage()
 		}
 		benchXcore(count(args[0]), len(args) == 2)
+	case "xpingpong", "xselect":
+		if len(args) != 1 && (len(args) != 2 || args[1] != "pin") {
+			fmt.Fprintf(os.Stderr, "gobench: %s takes N and optionally 'pin'\n", os.Args[1])
+			usage()
+		}
+		benchXPingpong(count(args[0]), os.Args[1] == "xselect", len(args) == 2)
 	case "parallel":
 		need(3)
 		benchParallel(count(args[0]), count(args[1]), count(args[2]))

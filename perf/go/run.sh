@@ -4,7 +4,8 @@
 # gobench (main.go, workloads.go here) runs the workloads of
 # shared/BENCHMARKS.md in Go and prints gx-bench's RESULT lines with the
 # names prefixed by go_ (go_yield_switch, go_pingpong_rtt, go_select_rtt,
-# go_spawn_exit, go_xcore_chan_throughput, go_parallel_tasks_per_s), so that
+# go_spawn_exit, go_xcore_chan_throughput, go_xcore_pingpong_rtt,
+# go_xselect_rtt, go_parallel_tasks_per_s), so that
 # our figures can be compared to Go measured in the same run.
 #
 # The binary is built with the Go toolchain on PATH (Debian 12: golang-go,
@@ -16,7 +17,7 @@
 #   --build DIR  where the binary and the Go caches go (default /tmp/gonex-go)
 #   WORKLOAD ARGS  as gobench takes them (run with no workload for the list):
 #                yield N, pingpong N, select N, spawn N, xcore N [pin],
-#                parallel T U P
+#                xpingpong N [pin], xselect N [pin], parallel T U P
 # Exit status: gobench's (0 ok, 1 a failed check, 2 bad arguments); 1 when
 # `go` is missing (install golang-go) or the build fails; 2 for bad arguments
 # to this script.
@@ -26,7 +27,8 @@ usage() {
 	cat >&2 <<'EOF_USAGE'
 usage: perf/go/run.sh [--build DIR] WORKLOAD ARGS...
   --build DIR  where gobench and the Go caches go (default /tmp/gonex-go)
-  WORKLOAD ARGS  yield N | pingpong N | select N | spawn N | xcore N [pin] | parallel T U P
+  WORKLOAD ARGS  yield N | pingpong N | select N | spawn N | xcore N [pin] |
+                 xpingpong N [pin] | xselect N [pin] | parallel T U P
 EOF_USAGE
 	exit 2
 }

@@ -4,7 +4,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -164,6 +166,89 @@ func benchXcore(n int, pin bool) {
 		fmt.Sprintf("msgs=%d slices=%d stat=best median=%.2f capacity=%d pin=%s cpus=%d,%d cpu_util=%.2f",
 			n, slices, float64(n)/med*1e3, xcoreCap, mode, cpus[0], cpus[1],
 			float64(busy)/float64(wall)))
+}
+
+// xpingpong / xselect: benchPingpong's round trip with GOMAXPROCS=2, so
+// that the two goroutines may run on two cores (Go decides: a woken
+// goroutine is queued on its waker's P, and an idle P steals it or not;
+// cpu_util= says how much of two cores the process used). With pin, every
+// thread of the process is pinned to the first two CPUs of its affinity
+// mask (as `taskset -c A,B` would; threads made later inherit it) and
+// pin=process is printed; the goroutines are not locked to threads. Figure:
+// ns per round trip, go_xcore_pingpong_rtt or go_xselect_rtt.
+func benchXPingpong(n int, sel, pin bool) {
+	runtime.GOMAXPROCS(2)
+	cpus := [2]int{-1, -1}
+	mode := "none"
+	if pin {
+		cpus = twoCPUs()
+		pinProcess(cpus)
+		mode = "process"
+	}
+	var busy, wall time.Duration // over the timed slices
+	best, med := measure(n, func(n int) time.Duration {
+		ping, pong, idle := make(chan int64), make(chan int64), make(chan int64)
+		go func() {
+			for i := 0; i < n; i++ {
+				var v int64
+				if sel {
+					select {
+					case v = <-ping:
+					case v = <-idle:
+						fail("xselect: a value on the idle channel")
+					}
+				} else {
+					v = <-ping
+				}
+				pong <- v + 1
+			}
+		}()
+		var v int64
+		c0 := cpuTime()
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			ping <- v
+			v = <-pong
+		}
+		t := time.Since(t0)
+		busy += cpuTime() - c0
+		wall += t
+		if v != int64(n) {
+			fail("xpingpong: got %d back after %d rounds", v, n)
+		}
+		return t
+	})
+	name := "go_xcore_pingpong_rtt"
+	if sel {
+		name = "go_xselect_rtt"
+	}
+	result(name, best/float64(n), 2, "ns",
+		fmt.Sprintf("rounds=%d slices=%d stat=best median=%.2f pin=%s cpus=%d,%d cpu_util=%.2f",
+			n, slices, med/float64(n), mode, cpus[0], cpus[1], float64(busy)/float64(wall)))
+}
+
+// pinProcess sets the affinity of every thread of the process to the two
+// CPUs (new threads inherit it from the thread that makes them).
+func pinProcess(cpus [2]int) {
+	var m cpuMask
+	for _, c := range cpus {
+		m[c/64] |= 1 << (c % 64)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		fail("pin: %v", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		_, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, uintptr(tid), unsafe.Sizeof(m),
+			uintptr(unsafe.Pointer(&m)))
+		if e != 0 && e != syscall.ESRCH { // ESRCH: the thread has exited
+			fail("sched_setaffinity(thread %d, CPUs %d,%d): %v", tid, cpus[0], cpus[1], e)
+		}
+	}
 }
 
 // cpuTime: the process's user + system CPU time (all threads).
