@@ -122,6 +122,8 @@ step() { printf '== [%02d:%02d] %s\n' $(((SECONDS - t0) / 60)) $(((SECONDS - t0)
 # runner: gx (perf/gx-bench) or go (perf/go/run.sh, the Go peers). N is the
 # workload's arguments: one count, or several separated by spaces
 # (parallel T U P). The quick counts take a second or two a run on 2 vCPUs.
+# xselect and xselectwake count few rounds: a select over distributed
+# channels polls (tens of us a round), so 5000 take about 4 s a run.
 plan=(
 	"yield|gx|yield|10000000|1000000|"
 	"spawn|gx|spawn|1000000|100000|"
@@ -133,6 +135,8 @@ plan=(
 	"chanxproc|gx|chanxproc|5000000|1000000|"
 	"xpingpong|gx|xpingpong|500000|100000|"
 	"wake|gx|wake|10000|2000|"
+	"xselect|gx|xselect|5000|1000|"
+	"xselectwake|gx|xselectwake|5000|1000|"
 	"parallel_u10|gx|parallel|1000000 10 2|200000 10 2|"
 	"parallel_u10_1w|gx|parallel|1000000 10 1|200000 10 1|"
 	"parallel_cpu|gx|parallel|4000 100000 2|1000 100000 2|"
@@ -145,6 +149,10 @@ plan=(
 	"go_spawn|go|spawn|2000000|300000|"
 	"go_xcore|go|xcore|2000000 pin|1000000 pin|"
 	"go_xcore_unpinned|go|xcore|5000000|2000000|"
+	"go_xpingpong|go|xpingpong|500000|200000|"
+	"go_xpingpong_pin|go|xpingpong|500000 pin|200000 pin|"
+	"go_xselect|go|xselect|500000|200000|"
+	"go_xselect_pin|go|xselect|500000 pin|200000 pin|"
 	"go_parallel_u10_1w|go|parallel|2000000 10 1|1000000 10 1|"
 )
 
