@@ -31,9 +31,12 @@
  * rounds). Values over 112 bytes travel as pool chunks. Limits: capacity x
  * slot must fit one ring (1 MiB; -EINVAL beyond), a value and an 8-byte
  * header one pool chunk (elem_size <= 1 MiB - 8), and it must be made
- * inside gx_run. On an unbuffered one, a try send (and a select's send
- * case) succeeds when a receiver is blocked in a receive, and hands the
- * value to the queue that receiver takes from. gx_chan_free of a
+ * inside gx_run. On an unbuffered one, a send that ends first (deadline,
+ * context, close) takes its value back unless a receiver took it: its
+ * error then means the value was never received, and 0 that it was. A
+ * try send (and a select's send case) there succeeds only when a receiver
+ * is blocked in a receive and takes the value within 20 ms; otherwise it
+ * takes the value back and returns -EAGAIN. gx_chan_free of a
  * distributed channel is -EBUSY while someone waits on it. The calls
  * that address workers directly are in gonex/fanout.h.
  */

@@ -36,9 +36,16 @@
  * Messages sent by broadcast and scatter go to the workers' own rings and
  * do not count against the capacity.
  *
- * Limits: a sender blocked at close returns -EPIPE though its value may
- * still be received; a rendezvous send that times out returns -ETIMEDOUT
- * and its value may still be received.
+ * A rendezvous send that gives up (deadline, context, close) withdraws
+ * its value: the shared ring of a cap-0 channel is a TAKE ring, where the
+ * receiver's release and the sender's withdraw are CASes on the slot's
+ * word and exactly one wins (ring.c). Its error then means the value was
+ * never received; 0 means it was.
+ *
+ * Limits: a buffered sender blocked at close returns -EPIPE though its
+ * value may still be received; a receiver killed between its claim and
+ * its take of a rendezvous value loses it (repair counts it lost) and the
+ * send returns 0.
  *
  * Rejected: a credit counter for capacities that are not a power of two
  * (a death between the take and the give-back lost a place for good);
@@ -203,7 +210,9 @@ static int gx_dch_rings(gx_arena *a, gx_dch *d, uint32_t msg)
 	gx_ring *r;
 	/* NOWAKE: waiters sleep on the channel's eventcounts, never on the
 	 * rings', so the rings skip their wake-up fences */
-	int rc = gx_ring_create_lcap(a, &r, rcap, msg, GX_RING_NOWAKE, d->cap ? d->cap : 1);
+	/* TAKE for a rendezvous: a send that gives up takes its value back */
+	int rc = gx_ring_create_lcap(a, &r, rcap, msg, GX_RING_NOWAKE | (d->cap ? 0 : GX_RING_TAKE),
+				     d->cap ? d->cap : 1);
 	if (rc < 0)
 		return rc;
 	d->main = gx_ring_off(r);

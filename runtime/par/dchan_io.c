@@ -10,10 +10,14 @@
  * another worker; with nothing there it counts itself in its process's
  * rwait word and sleeps on `data`.
  *
- * A try send on a rendezvous channel succeeds only when a receiver waits
+ * A rendezvous send that gives up withdraws its value (gx_ring_withdraw)
+ * unless a receiver won it: an error means never received.
+ *
+ * A try send on a rendezvous channel goes ahead only when a receiver waits
  * (the sum of the processes' rwait words) that no value is already on its
  * way to (the values in the ring), as Go's select-with-default sends only
- * to a waiting receiver.
+ * to a waiting receiver; it then waits up to GX_DCH_TRY_RDV for that
+ * receiver to take the value, and withdraws it otherwise (-EAGAIN).
  *
  * Deaths: a receiver killed while blocked leaves its count in its own
  * process's word, which the supervisor zeroes; a receiver killed holding a
@@ -68,14 +72,28 @@ static bool gx_dch_taken(void *arg)
 	return atomic_load_explicit(&t->v->d->closed, memory_order_relaxed) || gx_ring_taken(t->r, t->pos);
 }
 
-/* A rendezvous: wait until the value sent at pos was taken. */
-static int gx_dch_rendezvous(const gx_dview *v, gx_ring *r, uint64_t pos, gx_until u)
+/* A rendezvous: wait until the value sent at pos was taken. When the wait
+ * ends first (u, or the channel closed), the value is withdrawn unless a
+ * receiver won it meanwhile: then the send went through after all (0).
+ * `fail` is what a withdrawn send returns instead of the wait's error. */
+static int gx_dch_rendezvous(const gx_dview *v, gx_ring *r, uint64_t pos, gx_until u, int fail)
 {
 	gx_dch_rv t = {v, r, pos};
 	int rc = gx_ec_wait(&v->d->space, gx_dch_taken, &t, gx_dspin(v->a), u, NULL);
-	if (rc < 0)
-		return rc;
-	return gx_ring_taken(r, pos) ? 0 : -EPIPE;
+	if (gx_ring_taken(r, pos))
+		return 0;
+	GX_TEST_POINT("dchan.send.withdraw", (void *)v->d);
+	gx_off ck = 0;
+	int w = gx_ring_withdraw(r, pos, &ck);
+	if (w <= 0)
+		return 0; /* a receiver took it first: delivered */
+	if (ck)
+		gx_pool_free(v->a, ck);
+	/* its place is free again (gx_ring_withdraw passed it over) */
+	gx_ec_notify(&v->d->space, NULL);
+	if (fail)
+		return fail;
+	return rc < 0 ? rc : -EPIPE;
 }
 
 /* A try send on a rendezvous: only to a receiver that waits and that no
@@ -84,6 +102,12 @@ static bool gx_dch_receiver_free(const gx_dview *v, gx_ring *r)
 {
 	return gx_dch_rwaiting(v->d) > gx_ring_depth(r);
 }
+
+/* How long a try send on a rendezvous waits for the waiting receiver it
+ * counted to take its value before it withdraws it: that receiver may be
+ * asleep in another process, and waking it costs a futex round trip and a
+ * scheduler turn (tens of microseconds, milliseconds on a busy machine). */
+#define GX_DCH_TRY_RDV (20 * GX_MILLISECOND)
 
 int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 {
@@ -106,9 +130,11 @@ int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 		int rc = gx_dch_put(v, r, val, &pos);
 		if (rc == 0) {
 			gx_ec_notify(&d->data, NULL);
-			if (v->cap || try_only)
-				return 0; /* try: a waiting receiver takes it */
-			return gx_dch_rendezvous(v, r, pos, u);
+			if (v->cap)
+				return 0;
+			/* try: a waiting receiver takes it, or it is taken back */
+			return try_only ? gx_dch_rendezvous(v, r, pos, gx_timeout(GX_DCH_TRY_RDV), -EAGAIN)
+					: gx_dch_rendezvous(v, r, pos, u, 0);
 		}
 		if (rc != -EAGAIN || try_only)
 			return rc;

@@ -77,7 +77,10 @@ int gx_dch_take(const gx_dview *vw, gx_ring *r, void *v, int32_t *from)
 		return -EBADMSG;
 	char m[GX_RING_INLINE_MAX];
 	gx_off ck = 0;
-	ssize_t n = gx_ring_try_recv(r, m, sizeof m, &ck);
+	bool passed = false;
+	ssize_t n = gx_ring_try_recv_passing(r, m, sizeof m, &ck, &passed);
+	if (passed)
+		gx_ec_notify(&vw->d->space, NULL); /* withdrawn places are free again */
 	if (n < 0)
 		return (int)n;
 	const char *p = m;

@@ -40,6 +40,16 @@
  * (tail), and clears the journal after publishing (releasing); repair
  * after its death reads exactly those positions (ring_repair.c).
  *
+ * TAKE rings (a rendezvous channel's): a sender may withdraw a message it
+ * published until a consumer took it. Both sides CAS the slot's word from
+ * the published value: the consumer to released (after copying out; it
+ * holds the tail claim, so the payload stays), the sender to SKIP. The
+ * loser sees the winner's word: a consumer that lost releases the SKIP
+ * and goes on; a sender that lost knows its message was received. A
+ * withdrawn SKIP at tail is passed over at once (gx_ring_pass_skips), so
+ * it holds no place of the logical capacity; so is a dead sender's
+ * repaired SKIP at tail.
+ *
  * Untrusted input: tags and chunk offsets come from other processes; a bad
  * tag or a chunk the pool does not know as handed to a ring consumes the
  * slot and gives -EBADMSG.
@@ -211,6 +221,8 @@ static int gx_send_some(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t l
 			atomic_fetch_add_explicit(&r->corrupt, 1, memory_order_relaxed);
 		return k == 0 ? -EAGAIN : k;
 	}
+	/* a test kills a sender here: claimed, not yet published */
+	GX_TEST_POINT("ring.send.claimed", r);
 	gx_publish(v, pos, k, msgs, len, chunk);
 	gx_journal_done(p);
 	if (at)
@@ -338,6 +350,79 @@ bool gx_ring_taken(gx_ring *r, uint64_t pos)
 	return !v || gx_released(v, pos);
 }
 
+/* ---- withdraw (TAKE rings) ---- */
+
+void gx_ring_pass_skips(gx_ring *r, const gx_rgeo *v, gx_proc *p)
+{
+	for (uint64_t i = 0; i < v->cap; i++) {
+		uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+		/* acquire: pairs with the withdraw's CAS (or repair's) to SKIP */
+		if (atomic_load_explicit(gx_seq(v, pos), memory_order_acquire) != gx_pub(pos, GX_TAG_SKIP))
+			break;
+		/* the claim in p's journal, as gx_journal_claim makes it */
+		atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
+		atomic_store_explicit(&p->rj_pos, pos, memory_order_relaxed);
+		/* release: pairs with gx_live_claims's acquire of n; pos first */
+		atomic_store_explicit(&p->rj_n, 1, memory_order_release);
+		/* acq_rel: the journal claim before it; pairs with a repairer reading tail */
+		if (atomic_compare_exchange_strong_explicit(&r->tail, &pos, pos + 1, memory_order_acq_rel,
+							    memory_order_relaxed))
+			/* release: pairs with the producer's acquire in gx_claim_send */
+			atomic_store_explicit(gx_seq(v, pos), (pos + v->cap) & GX_POS_MASK, memory_order_release);
+		atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
+	}
+}
+
+int gx_ring_withdraw(gx_ring *r, uint64_t pos, gx_off *chunk)
+{
+	const gx_rgeo *v = gx_ring_v(r);
+	if (chunk)
+		*chunk = 0;
+	if (!v || !(v->flags & GX_RING_TAKE))
+		return -EINVAL;
+	_Atomic uint64_t *sq = gx_seq(v, pos);
+	/* acquire: pairs with the receiver's release CAS (gx_rx_take) */
+	uint64_t seq = atomic_load_explicit(sq, memory_order_acquire);
+	uint32_t tag = (uint32_t)(seq >> 56);
+	if (gx_pdiff(seq, pos + 1) != 0 || tag == GX_TAG_SKIP)
+		return 0; /* released: a receiver took it (or its repair) */
+	gx_proc *p = NULL;
+	gx_off off = 0;
+	if (tag == GX_TAG_CHUNK) {
+		/* the journal names the chunk first: a repair after our death
+		 * between the CAS and the take gives it back to the pool */
+		memcpy(&off, gx_payload(v, pos), 8);
+		p = gx_ring_journal(v, GX_JR_SEND);
+		if (p) {
+			atomic_store_explicit(&p->rj_chunk, off, memory_order_relaxed);
+			gx_journal_claim(p, pos, 1);
+		}
+	}
+	/* acquire: a lost CAS saw the receiver's release. Release: pairs with
+	 * the acquire in gx_pass_skips and in the claim of whoever passes it */
+	bool won = atomic_compare_exchange_strong_explicit(sq, &seq, gx_pub(pos, GX_TAG_SKIP), memory_order_acq_rel,
+							   memory_order_acquire);
+	GX_TEST_POINT("ring.withdraw.cas", r);
+	if (won && off) {
+		uint32_t len;
+		if (gx_pool_take(v->a, off, &len) == 0) {
+			if (chunk)
+				*chunk = off;
+			else
+				gx_pool_free(v->a, off);
+		}
+	}
+	if (p)
+		gx_journal_done(p);
+	if (!won)
+		return 0;
+	if ((p = gx_ring_journal(v, GX_JR_RECV)) != NULL) {
+		gx_ring_pass_skips(r, v, p);
+		gx_journal_done(p);
+	}
+	return 1;
+}
+
 /* ---- receive ---- */
 
 enum { GX_RX_ONE, GX_RX_BATCH };
@@ -351,16 +436,26 @@ typedef struct {
 	gx_off *chunk;
 	uint32_t n;
 	int mode;
+	bool passed; /* out: skipped slots were passed over */
 } gx_rx;
 
 /* How many slots from pos (published, tag0 at pos) the call takes: >= 1,
  * or -EMSGSIZE when the first one is not for it. A tag it cannot read
  * becomes GX_TAG_BAD (consumed as one corrupt slot). */
-static int gx_rx_count(const gx_rgeo *v, const gx_rx *x, uint64_t pos, uint32_t *tag0)
+static int gx_rx_count(const gx_rgeo *v, gx_rx *x, uint64_t pos, uint32_t *tag0)
 {
 	uint32_t t = *tag0;
 	if (t == 0 || (t > v->msg_size && t != GX_TAG_CHUNK && t != GX_TAG_SKIP)) {
 		*tag0 = GX_TAG_BAD;
+		return 1;
+	}
+	if ((v->flags & GX_RING_TAKE) && t != GX_TAG_SKIP) {
+		/* one at a time: each is won by a CAS (gx_rx_take) */
+		if (x->mode == GX_RX_BATCH && t != v->msg_size)
+			return -EMSGSIZE;
+		if (x->mode == GX_RX_ONE &&
+		    ((t <= GX_RING_INLINE_MAX && t > x->cap) || (t == GX_TAG_CHUNK && !x->chunk)))
+			return -EMSGSIZE;
 		return 1;
 	}
 	if (x->mode == GX_RX_BATCH) {
@@ -381,7 +476,7 @@ static int gx_rx_count(const gx_rgeo *v, const gx_rx *x, uint64_t pos, uint32_t 
 
 /* Claim the next k published slots at tail. Returns k and *first, *tag0,
  * or -EAGAIN (empty), -EPIPE (closed and empty), -EMSGSIZE. */
-static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, const gx_rx *x, uint64_t *first,
+static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, gx_rx *x, uint64_t *first,
 			 uint32_t *tag0)
 {
 	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
@@ -426,7 +521,7 @@ static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, const gx_rx *
 
 /* Copy out the k claimed slots at pos (tag0 the first's tag): the result
  * of the call, or -EAGAIN for a skipped slot (nothing: go on). */
-static ssize_t gx_rx_copy(gx_ring *r, const gx_rgeo *v, const gx_rx *x, uint64_t pos, uint32_t k, uint32_t tag0)
+static ssize_t gx_rx_copy(gx_ring *r, const gx_rgeo *v, gx_rx *x, uint64_t pos, uint32_t k, uint32_t tag0)
 {
 	if (tag0 == GX_TAG_SKIP)
 		return -EAGAIN;
@@ -454,12 +549,51 @@ static ssize_t gx_rx_copy(gx_ring *r, const gx_rgeo *v, const gx_rx *x, uint64_t
 	return tag0;
 }
 
+/* The claimed slot at pos of a TAKE ring, published with tag0: its
+ * message is ours only if our release, a CAS from the published word,
+ * wins against the sender's withdraw (the CAS to SKIP in
+ * gx_ring_withdraw). The copy comes first: the payload cannot change
+ * while we hold the tail claim (only a release frees the slot, and only
+ * we release it). A lost CAS found SKIP: the slot is released as passed
+ * over, and the copy is dropped (-EAGAIN). The chunk of a chunk message
+ * is taken from the pool only after the CAS won. */
+static ssize_t gx_rx_take(gx_ring *r, const gx_rgeo *v, gx_rx *x, uint64_t pos, uint32_t tag0)
+{
+	_Atomic uint64_t *sq = gx_seq(v, pos);
+	uint64_t want = gx_pub(pos, tag0), done = (pos + v->cap) & GX_POS_MASK;
+	gx_off off = 0;
+	if (tag0 == GX_TAG_CHUNK)
+		memcpy(&off, gx_payload(v, pos), 8);
+	else if (x->mode == GX_RX_BATCH)
+		memcpy(x->buf, gx_payload(v, pos), v->msg_size);
+	else
+		gx_copy_msg(x->buf, gx_payload(v, pos), tag0);
+	/* release: the copy out first; pairs with the sender's acquire in
+	 * gx_released. Its failure order is relaxed: what it found is the
+	 * withdraw's SKIP, nothing we read through */
+	if (!atomic_compare_exchange_strong_explicit(sq, &want, done, memory_order_release, memory_order_relaxed)) {
+		/* release: pairs with the next producer's acquire in gx_claim_send */
+		atomic_store_explicit(sq, done, memory_order_release);
+		x->passed = true;
+		return -EAGAIN;
+	}
+	if (!off)
+		return x->mode == GX_RX_BATCH ? 1 : tag0;
+	uint32_t len;
+	if (gx_pool_take(v->a, off, &len) < 0) {
+		atomic_fetch_add_explicit(&r->corrupt, 1, memory_order_relaxed);
+		return -EBADMSG;
+	}
+	*x->chunk = off;
+	return len;
+}
+
 /*
  * Take what x asks for from tail. Returns the count (single: the length)
  * or -EAGAIN (empty), -EPIPE (closed and empty), -EMSGSIZE, -EBADMSG.
  * Skipped slots are consumed and passed over.
  */
-static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, const gx_rx *x)
+static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, gx_rx *x)
 {
 	for (;;) {
 		gx_proc *p = gx_ring_journal(v, GX_JR_RECV);
@@ -472,11 +606,21 @@ static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, const gx_rx *x)
 			gx_journal_done(p);
 			return k;
 		}
-		ssize_t res = gx_rx_copy(r, v, x, pos, (uint32_t)k, tag0);
-		for (uint32_t i = 0; i < (uint32_t)k; i++)
-			/* release: the copies out first; pairs with the
-			 * producer's acquire in gx_claim_send */
-			atomic_store_explicit(gx_seq(v, pos + i), (pos + i + v->cap) & GX_POS_MASK, memory_order_release);
+		/* a test stops or kills a receiver here: claimed, not yet taken */
+		GX_TEST_POINT("ring.recv.claimed", r);
+		ssize_t res;
+		if ((v->flags & GX_RING_TAKE) && tag0 != GX_TAG_SKIP && tag0 != GX_TAG_BAD) {
+			res = gx_rx_take(r, v, x, pos, tag0); /* released by its CAS */
+		} else {
+			res = gx_rx_copy(r, v, x, pos, (uint32_t)k, tag0);
+			if (tag0 == GX_TAG_SKIP)
+				x->passed = true;
+			for (uint32_t i = 0; i < (uint32_t)k; i++)
+				/* release: the copies out first; pairs with the
+				 * producer's acquire in gx_claim_send */
+				atomic_store_explicit(gx_seq(v, pos + i), (pos + i + v->cap) & GX_POS_MASK,
+						      memory_order_release);
+		}
 		gx_journal_done(p);
 		if (gx_ring_wakes(v))
 			gx_ec_notify(&r->not_full, &r->wakes);
@@ -485,7 +629,7 @@ static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, const gx_rx *x)
 	}
 }
 
-static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, const gx_rx *x, gx_until u)
+static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, gx_rx *x, gx_until u)
 {
 	ssize_t rc = gx_recv_some(r, v, x);
 	if (rc != -EAGAIN)
@@ -507,8 +651,20 @@ ssize_t gx_ring_try_recv(gx_ring *r, void *buf, size_t cap, gx_off *chunk)
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || (!buf && cap))
 		return -EINVAL;
-	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE};
+	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE, false};
 	return gx_recv_some(r, v, &x);
+}
+
+ssize_t gx_ring_try_recv_passing(gx_ring *r, void *buf, size_t cap, gx_off *chunk, bool *passed)
+{
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || (!buf && cap))
+		return -EINVAL;
+	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE, false};
+	ssize_t rc = gx_recv_some(r, v, &x);
+	if (passed)
+		*passed = x.passed;
+	return rc;
 }
 
 ssize_t gx_ring_recv(gx_ring *r, void *buf, size_t cap, gx_off *chunk, gx_until u)
@@ -516,7 +672,7 @@ ssize_t gx_ring_recv(gx_ring *r, void *buf, size_t cap, gx_off *chunk, gx_until 
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || (!buf && cap))
 		return -EINVAL;
-	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE};
+	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE, false};
 	return gx_recv_wait(r, v, &x, u);
 }
 
@@ -525,7 +681,7 @@ int gx_ring_try_recv_batch(gx_ring *r, void *msgs, size_t n)
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || !msgs || n == 0)
 		return -EINVAL;
-	gx_rx x = {msgs, 0, NULL, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, GX_RX_BATCH};
+	gx_rx x = {msgs, 0, NULL, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, GX_RX_BATCH, false};
 	return (int)gx_recv_some(r, v, &x);
 }
 
@@ -534,7 +690,7 @@ int gx_ring_recv_batch(gx_ring *r, void *msgs, size_t n, gx_until u)
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || !msgs || n == 0)
 		return -EINVAL;
-	gx_rx x = {msgs, 0, NULL, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, GX_RX_BATCH};
+	gx_rx x = {msgs, 0, NULL, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, GX_RX_BATCH, false};
 	return (int)gx_recv_wait(r, v, &x, u);
 }
 

@@ -156,4 +156,12 @@ static inline uint64_t gx_pub(uint64_t pos, uint32_t tag)
 	return ((pos + 1) & GX_POS_MASK) | (uint64_t)tag << 56;
 }
 
+/* ring.c: pass over the skipped slots at tail (a withdrawn message, a
+ * dead sender's repaired claim), claimed and released as a consumer
+ * would, each claim in journal p (kind RECV on r, set by the caller: the
+ * caller's own, or a dead slot's under repair): a skip holds a place of
+ * the logical capacity until a consumer comes by, and a rendezvous or a
+ * full channel may have none coming. */
+void gx_ring_pass_skips(gx_ring *r, const gx_rgeo *v, gx_proc *p);
+
 #endif

@@ -88,7 +88,7 @@ const gx_rgeo *gx_rg_take(gx_arena *a, gx_ring *r, bool found)
 	e.cap = *(volatile uint32_t *)&r->cap;
 	e.stride = *(volatile uint32_t *)&r->stride;
 	e.msg_size = *(volatile uint32_t *)&r->msg_size;
-	e.flags = *(volatile uint32_t *)&r->flags & GX_RING_NOWAKE;
+	e.flags = *(volatile uint32_t *)&r->flags & (GX_RING_NOWAKE | GX_RING_TAKE);
 	e.spin_ns = *(volatile int64_t *)&r->spin_ns;
 	e.lcap = *(volatile uint32_t *)&r->lcap;
 	if (e.cap < 2 || e.cap > (1u << 24) || (e.cap & (e.cap - 1)) || e.stride < 16 || e.stride > 128 ||
@@ -143,6 +143,11 @@ static int gx_ring_register(gx_arena *a, uint64_t off)
 
 int gx_ring_create(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t msg_size, unsigned flags)
 {
+	if (flags & ~GX_RING_NOWAKE) {
+		if (out)
+			*out = NULL;
+		return -EINVAL; /* TAKE is the runtime's own */
+	}
 	return gx_ring_create_lcap(a, out, capacity, msg_size, flags, capacity);
 }
 
@@ -154,7 +159,7 @@ int gx_ring_create_lcap(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t 
 	*out = NULL;
 	const gx_arena_geo *g = gx_geo(a);
 	if (!g || capacity < 2 || capacity > (1u << 24) || (capacity & (capacity - 1)) || msg_size < 1 ||
-	    msg_size > GX_RING_INLINE_MAX || (flags & ~GX_RING_NOWAKE) || lcap < 1 || lcap > capacity)
+	    msg_size > GX_RING_INLINE_MAX || (flags & ~(GX_RING_NOWAKE | GX_RING_TAKE)) || lcap < 1 || lcap > capacity)
 		return -EINVAL;
 	uint32_t stride = gx_ring_stride(msg_size);
 	uint64_t bytes = GX_RING_HDR + (uint64_t)capacity * stride;

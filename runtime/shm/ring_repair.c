@@ -102,7 +102,10 @@ int gx_ring_salvage(gx_arena *a, gx_ring *r, int slot, void (*cb)(const void *ms
 			cb(gx_payload(v, q), tag, arg);
 			given++;
 		}
-		atomic_compare_exchange_strong(sq, &seq, (q + v->cap) & GX_POS_MASK);
+		/* a withdraw may race the CAS (TAKE rings): release what it found */
+		while (!atomic_compare_exchange_strong(sq, &seq, (q + v->cap) & GX_POS_MASK) &&
+		       gx_held(r, v, slot, q, seq))
+			;
 	}
 	atomic_store(&p->rj_kind, GX_JR_NONE);
 	gx_ec_notify(&r->not_full, &r->wakes);
@@ -130,17 +133,23 @@ static void gx_repair_recv(gx_ring *r, const gx_rgeo *v, int slot, uint64_t q, g
 {
 	_Atomic uint64_t *sq = gx_seq(v, q);
 	uint64_t seq = atomic_load(sq);
-	if (!gx_held(r, v, slot, q, seq))
+	/* on a TAKE ring the sender may withdraw (CAS to SKIP) while we look:
+	 * a failed CAS is tried again on what it found, while still held */
+	while (gx_held(r, v, slot, q, seq)) {
+		uint32_t tag = (uint32_t)(seq >> 56);
+		gx_off off = 0;
+		if (tag == GX_TAG_CHUNK)
+			memcpy(&off, gx_payload(v, q), 8);
+		if (!atomic_compare_exchange_strong(sq, &seq, (q + v->cap) & GX_POS_MASK))
+			continue;
+		/* the chunk only once the CAS won (a withdraw took it back) */
+		if (off)
+			gx_pool_free_ring_chunk(v->a, off);
+		if (tag != GX_TAG_SKIP) {
+			atomic_fetch_add(&r->lost, 1);
+			rep->slots_lost++;
+		}
 		return;
-	uint32_t tag = (uint32_t)(seq >> 56);
-	if (tag == GX_TAG_CHUNK) {
-		gx_off off;
-		memcpy(&off, gx_payload(v, q), 8);
-		gx_pool_free_ring_chunk(v->a, off);
-	}
-	if (atomic_compare_exchange_strong(sq, &seq, (q + v->cap) & GX_POS_MASK) && tag != GX_TAG_SKIP) {
-		atomic_fetch_add(&r->lost, 1);
-		rep->slots_lost++;
 	}
 }
 
@@ -172,6 +181,14 @@ void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *re
 		memcpy(&in, gx_payload(v, pos), 8);
 		if (n == 0 || seq != gx_pub(pos, GX_TAG_CHUNK) || in != ck)
 			gx_pool_free_ring_chunk_of(a, ck, slot);
+	}
+	/* the skips it left at tail hold places nobody may come to free:
+	 * passed over under the dead slot's journal (ours may be mid-claim) */
+	if (kind == GX_JR_SEND) {
+		atomic_store(&p->rj_n, 0);
+		atomic_store(&p->rj_chunk, 0);
+		atomic_store(&p->rj_kind, GX_JR_RECV);
+		gx_ring_pass_skips(r, v, p);
 	}
 	atomic_store(&p->rj_kind, GX_JR_NONE);
 	gx_ec_notify(&r->not_empty, &r->wakes);

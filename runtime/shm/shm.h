@@ -287,6 +287,19 @@ int gx_ring_try_send_at(gx_ring *r, const void *msg, size_t len, gx_off chunk, u
 /* ring.c: the message sent at pos was taken and released by a consumer
  * (or its claim was repaired after the consumer died). */
 bool gx_ring_taken(gx_ring *r, uint64_t pos);
+/* ring.c: a ring flag for gx_ring_create_lcap only (a rendezvous
+ * channel's ring): its senders may take a message back (gx_ring_withdraw)
+ * until a receiver took it, and its receivers release each slot by a CAS
+ * from the published word, so that exactly one of the two wins. */
+#define GX_RING_TAKE 2u
+/* ring.c: take back the message sent at pos on a TAKE ring unless a
+ * receiver took it first. 1: withdrawn (never received; a chunk it
+ * carried is ours again in *chunk, which may be NULL for inline
+ * messages), 0: a receiver took it, -EINVAL: not a TAKE ring. */
+int gx_ring_withdraw(gx_ring *r, uint64_t pos, gx_off *chunk);
+/* ring.c: gx_ring_try_recv that also says whether it passed over skipped
+ * slots (withdrawn or repaired: a place given back to the senders). */
+ssize_t gx_ring_try_recv_passing(gx_ring *r, void *buf, size_t cap, gx_off *chunk, bool *passed);
 /* ring.c: every ring of the registry stops being one (gx_arena_reset). */
 void gx_ring_forget_all(gx_arena *a);
 /* r, a ring of a as this process knows it: NULL when it is not one, or

@@ -970,6 +970,72 @@ Test(dchan, unbuffered_send_without_blocking_reaches_a_waiting_receiver, .timeou
 	run2(unbuffered_ready_main);
 }
 
+/* ---- a rendezvous send that gives up ---- */
+
+#define WD_N 3000
+static _Atomic uint8_t *wd_got; /* shared: how often value i was received */
+
+/* Receive until closed, napping 0..63 us before each receive (so that
+ * some senders give up and some win), counting each value got. */
+static int t_recv_counting(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)res;
+	targ a;
+	if (!targ_of(arg, len, &a))
+		return -EPROTO;
+	uint32_t x = 2463534242u;
+	for (;;) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		gx_sleep((int64_t)(x & 63) * GX_MICROSECOND);
+		int v = 0;
+		bool ok = false;
+		int rc = gx_chan_recv(a.c, &v, &ok, gx_timeout(T_LONG));
+		if (rc < 0)
+			return rc;
+		if (!ok)
+			return 0;
+		if (v < 1 || v > WD_N)
+			return -EBADMSG;
+		atomic_fetch_add(&wd_got[v], 1);
+	}
+}
+
+static int withdraw_main(void *arg)
+{
+	(void)arg;
+	gx_chan *c = dmake(sizeof(int), 0);
+	targ a = {.c = c};
+	gx_future f = spawn(t_recv_counting, &a, 0);
+	static int rc[WD_N + 1];
+	int timed_out = 0;
+	for (int i = 1; i <= WD_N; i++) {
+		rc[i] = gx_chan_send(c, &i, gx_timeout((10 + (i * 37) % 60) * GX_MICROSECOND));
+		timed_out += rc[i] == -ETIMEDOUT;
+	}
+	cr_expect_eq(gx_chan_close(c), 0);
+	cr_expect_eq(get(f, NULL, 0, NULL), 0, "the receiver");
+	int wrong = 0;
+	for (int i = 1; i <= WD_N; i++) {
+		cr_expect(rc[i] == 0 || rc[i] == -ETIMEDOUT, "send %d: %d", i, rc[i]);
+		int want = rc[i] == 0;
+		if (atomic_load(&wd_got[i]) != want && wrong++ < 5)
+			cr_expect_fail("value %d: send returned %d, received %d times", i, rc[i],
+				       (int)atomic_load(&wd_got[i]));
+	}
+	cr_expect_eq(wrong, 0, "%d of %d values were received against what their send returned", wrong, WD_N);
+	cr_log_info("%d of %d sends timed out", timed_out, WD_N);
+	dfree(c);
+	return 0;
+}
+
+Test(dchan, a_rendezvous_send_that_times_out_was_never_received, .timeout = 60)
+{
+	wd_got = shared_page(WD_N + 1);
+	run2(withdraw_main);
+}
+
 static int close_main(void *arg)
 {
 	(void)arg;

@@ -509,6 +509,188 @@ Test(killpoint, a_rendezvous_whose_receiver_died_holding_the_value_is_not_stuck,
 	place_case(0);
 }
 
+/* ---- distributed channels: senders killed, receivers stalled ---- */
+
+/* Set in a worker only while its task is in the channel call the test
+ * aims at: a point of the ring fires for the runtime's own rings too. */
+static _Atomic int in_call;
+
+#if GX_TEST_POINTS
+/* In a worker, in the aimed call, at the armed point: die there. */
+static void kill_in_call(const char *name, void *arg)
+{
+	(void)arg;
+	if (gx_worker_id() >= 0 && atomic_load(&in_call) && strcmp(name, S->point) == 0 &&
+	    atomic_exchange(&S->armed, 0))
+		raise(SIGKILL);
+}
+
+/* In a worker, in the aimed call, at the armed point: stop there 300 ms
+ * (the whole process: no other coroutine of it runs meanwhile). */
+static void stall_in_call(const char *name, void *arg)
+{
+	(void)arg;
+	if (gx_worker_id() >= 0 && atomic_load(&in_call) && strcmp(name, S->point) == 0 &&
+	    atomic_exchange(&S->armed, 0)) {
+		atomic_store(&S->started, 1);
+		nap_ms(300);
+	}
+}
+#endif
+
+static int t_send_one(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)len;
+	(void)res;
+	gx_chan *ch;
+	memcpy(&ch, arg, sizeof ch);
+	int v = 1;
+	atomic_store(&in_call, 1);
+	int rc = gx_chan_send(ch, &v, gx_timeout(20 * GX_SECOND));
+	atomic_store(&in_call, 0);
+	return rc;
+}
+
+static int t_recv_aimed(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)len;
+	(void)res;
+	gx_chan *ch;
+	memcpy(&ch, arg, sizeof ch);
+	int v = 0;
+	atomic_store(&in_call, 1);
+	int rc = gx_chan_recv(ch, &v, NULL, gx_timeout(20 * GX_SECOND));
+	atomic_store(&in_call, 0);
+	return rc < 0 ? rc : v;
+}
+
+static size_t claimed_cap;
+static int claimed_sent, claimed_order, claimed_rdv, claimed_got;
+
+__attribute__((unused)) /* only with test points */
+static int claimed_main(void *arg)
+{
+	(void)arg;
+	gx_chan *ch;
+	cr_assert_eq(gx_chan_make(&ch, sizeof(int), claimed_cap, GX_CHAN_DISTRIBUTED), 0);
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_send_one, &ch, sizeof ch, NULL), 0);
+	wait_replaced(); /* killed with a slot claimed and nothing in it */
+	gx_future_free(f);
+	if (claimed_cap) {
+		/* every place is there: cap values go in without a receiver */
+		claimed_sent = 0;
+		int v = 100;
+		while (claimed_sent <= (int)claimed_cap + 1 && gx_chan_try_send(ch, &v) == 0) {
+			claimed_sent++;
+			v++;
+		}
+		/* and come out in order, the dead claim passed over */
+		claimed_order = 1;
+		for (int i = 0; i < claimed_sent; i++) {
+			bool ok = false;
+			int got = -1;
+			if (gx_chan_recv(ch, &got, &ok, gx_timeout(5 * GX_SECOND)) < 0 || !ok || got != 100 + i)
+				claimed_order = 0;
+		}
+	}
+	/* a rendezvous (or a send into the emptied buffer) goes through */
+	gx_future g;
+	cr_assert_eq(gx_go_parallel(&g, t_recv_forever, &ch, sizeof ch, NULL), 0);
+	int v = 11;
+	claimed_rdv = gx_chan_send(ch, &v, gx_timeout(10 * GX_SECOND));
+	claimed_got = gx_future_get(g, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	gx_chan_close(ch);
+	return 0;
+}
+
+static void claimed_case(size_t cap)
+{
+#if !GX_TEST_POINTS
+	(void)cap;
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	shared_init();
+	snprintf(S->point, sizeof S->point, "ring.send.claimed");
+	atomic_store(&S->armed, 1);
+	gx_test_point_fn = kill_in_call;
+	claimed_cap = cap;
+	gx_config c = config(1);
+	c.retry_attempts = 0; /* the killed sender's task is not run again */
+	run(&c, claimed_main, NULL);
+	gx_test_point_fn = NULL;
+	cr_expect_eq(atomic_load(&S->armed), 0, "the sender was killed with its slot claimed");
+	if (cap) {
+		cr_expect_eq(claimed_sent, (int)cap, "try sends that went in after repair: %d of capacity %zu",
+			     claimed_sent, cap);
+		cr_expect(claimed_order, "the values came out in order");
+	}
+	cr_expect_eq(claimed_rdv, 0, "a send after repair: %d", claimed_rdv);
+	cr_expect_eq(claimed_got, 11, "its receiver got: %d", claimed_got);
+#endif
+}
+
+Test(killpoint, a_sender_killed_between_claim_and_publish_loses_no_place_cap_0, .timeout = 60)
+{
+	claimed_case(0);
+}
+
+Test(killpoint, a_sender_killed_between_claim_and_publish_loses_no_place_cap_1, .timeout = 60)
+{
+	claimed_case(1);
+}
+
+Test(killpoint, a_sender_killed_between_claim_and_publish_loses_no_place_cap_3, .timeout = 60)
+{
+	claimed_case(3);
+}
+
+Test(killpoint, a_sender_killed_between_claim_and_publish_loses_no_place_cap_4, .timeout = 60)
+{
+	claimed_case(4);
+}
+
+static int stalled_first, stalled_second, stalled_got;
+
+__attribute__((unused)) /* only with test points */
+static int stalled_main(void *arg)
+{
+	(void)arg;
+	gx_chan *ch;
+	cr_assert_eq(gx_chan_make(&ch, sizeof(int), 0, GX_CHAN_DISTRIBUTED), 0);
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_recv_aimed, &ch, sizeof ch, NULL), 0);
+	gx_sleep(100 * GX_MILLISECOND); /* the receiver waits */
+	int v = 1;
+	/* the receiver claims the value and stops there past our deadline */
+	stalled_first = gx_chan_send(ch, &v, gx_timeout(30 * GX_MILLISECOND));
+	v = 2;
+	stalled_second = gx_chan_send(ch, &v, gx_timeout(10 * GX_SECOND));
+	stalled_got = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	gx_chan_close(ch);
+	return 0;
+}
+
+Test(killpoint, a_rendezvous_send_that_timed_out_is_not_received_by_a_receiver_that_had_claimed_it,
+     .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	shared_init();
+	snprintf(S->point, sizeof S->point, "ring.recv.claimed");
+	atomic_store(&S->armed, 1);
+	gx_test_point_fn = stall_in_call;
+	gx_config c = config(1);
+	run(&c, stalled_main, NULL);
+	gx_test_point_fn = NULL;
+	cr_expect_eq(atomic_load(&S->armed), 0, "the receiver stopped between its claim and its take");
+	cr_expect_eq(stalled_first, -ETIMEDOUT, "the first send: %d", stalled_first);
+	cr_expect_eq(stalled_second, 0, "the second send: %d", stalled_second);
+	cr_expect_eq(stalled_got, 2, "the receiver got the second value, never the withdrawn one: %d", stalled_got);
+#endif
+}
+
 /* ---- a completion cut short: its result chunk ---- */
 
 static uint64_t chunks_in_use(void)
