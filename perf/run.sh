@@ -122,8 +122,7 @@ step() { printf '== [%02d:%02d] %s\n' $(((SECONDS - t0) / 60)) $(((SECONDS - t0)
 # runner: gx (perf/gx-bench) or go (perf/go/run.sh, the Go peers). N is the
 # workload's arguments: one count, or several separated by spaces
 # (parallel T U P). The quick counts take a second or two a run on 2 vCPUs.
-# xselect and xselectwake count few rounds: a select over distributed
-# channels polls (tens of us a round), so 5000 take about 4 s a run.
+# xselectwake counts few rounds: each sleeps on a futex (tens of us).
 plan=(
 	"yield|gx|yield|10000000|1000000|"
 	"spawn|gx|spawn|1000000|100000|"
@@ -135,7 +134,7 @@ plan=(
 	"chanxproc|gx|chanxproc|5000000|1000000|"
 	"xpingpong|gx|xpingpong|500000|100000|"
 	"wake|gx|wake|10000|2000|"
-	"xselect|gx|xselect|5000|1000|"
+	"xselect|gx|xselect|500000|100000|"
 	"xselectwake|gx|xselectwake|5000|1000|"
 	"parallel_u10|gx|parallel|1000000 10 2|200000 10 2|"
 	"parallel_u10_1w|gx|parallel|1000000 10 1|200000 10 1|"

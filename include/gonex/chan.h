@@ -26,9 +26,11 @@
  * runtime's shared arena: the same calls work on it from the main process
  * and every worker (pass the gx_chan * in a task's argument: it is the same
  * address everywhere). Its capacity is exact, cap 0 is a rendezvous, close
- * drains as above. Blocking calls spin, then sleep on a futex; a select
- * with a distributed case polls (sleeps of 20 us doubling to 1 ms between
- * rounds). Values over 112 bytes travel as pool chunks. Limits: capacity x
+ * drains as above. Blocking calls spin, then sleep on a futex. A select
+ * with a distributed case registers with each of its channels and sleeps
+ * once, on all their futexes and its local channels at the same time
+ * (io_uring; on the epoll backend it naps 20 us doubling to 1 ms between
+ * looks). Values over 112 bytes travel as pool chunks. Limits: capacity x
  * slot must fit one ring (1 MiB; -EINVAL beyond), a value and an 8-byte
  * header one pool chunk (elem_size <= 1 MiB - 8), and it must be made
  * inside gx_run. On an unbuffered one, a send that ends first (deadline,

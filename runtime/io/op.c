@@ -202,11 +202,12 @@ static void gx_io_complete_cb(gx_io_req *req, int32_t res, uint32_t flags)
 
 /* ---- running one op ---- */
 
-static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
+/* Run op with the caller's waiter w (initialised for this coroutine; it
+ * may hold other clauses: whichever fires first ends the wait, and the op
+ * is then cancelled and its completion awaited). The op's own completion
+ * fires w with 0, so the other clauses take indexes >= 1. */
+static ssize_t gx_io_run_on(gx_io_op *op, gx_waiter *wp, gx_until u, const char *reason)
 {
-	gx_co *self = gx_co_current();
-	if (!self)
-		return -EPERM;
 	bool nofd = op->opcode == GX_OP_FUTEX_WAIT || op->opcode == GX_OP_FUTEX_WAITV;
 	gx_fd *fds = op->fd == AT_FDCWD || nofd ? &F.cwd : gx_fd_state(op->fd);
 	if (!fds)
@@ -214,10 +215,9 @@ static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
 	if (fds->closing)
 		return -EBADF;
 	gx_loop *loop = gx_loop_get();
-	gx_waiter w;
-	gx_waiter_init(&w, self);
+	gx_waiter *w = wp;
 	op->req.complete = gx_io_complete_cb;
-	op->w = &w;
+	op->w = w;
 	op->fds = fds;
 	op->done = false;
 	op->cancel_wait = false;
@@ -228,10 +228,10 @@ static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
 	if (rc == 1)
 		return op->res;
 	gx_io_track(op);
-	rc = gx_wait(&w, u, reason);
-	if (!op->done) { /* u ended first: cancel, then wait for the kernel */
-		if (w.fired == GX_FIRED_NONE) /* u had ended before: gx_wait never parked */
-			w.fired = rc == -ETIMEDOUT ? GX_FIRED_TIMEOUT : GX_FIRED_CTX;
+	rc = gx_wait(w, u, reason);
+	if (!op->done) { /* u ended first (or another clause fired): cancel, then wait for the kernel */
+		if (w->fired == GX_FIRED_NONE) /* u had ended before: gx_wait never parked */
+			w->fired = rc == -ETIMEDOUT ? GX_FIRED_TIMEOUT : GX_FIRED_CTX;
 		/* (the epoll backend's cancel completes at once: that must not
 		 * ready this coroutine, which is running) */
 		loop->ops->cancel(loop, op);
@@ -243,6 +243,16 @@ static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
 			return rc;
 	}
 	return op->res;
+}
+
+static ssize_t gx_io_run(gx_io_op *op, gx_until u, const char *reason)
+{
+	gx_co *self = gx_co_current();
+	if (!self)
+		return -EPERM;
+	gx_waiter w;
+	gx_waiter_init(&w, self);
+	return gx_io_run_on(op, &w, u, reason);
 }
 
 static ssize_t gx_io(int opcode, int fd, void *buf, uint32_t len, uint64_t off, int flags, gx_until u,
@@ -576,12 +586,18 @@ static int gx_futex_op_known;
 
 /* Run a futex wait op (filled in by the caller) and learn from the
  * kernel's answer whether it has futex ops at all. */
-static int gx_io_futex_run(gx_io_op *op, gx_until u)
+static int gx_io_futex_run(gx_io_op *op, gx_waiter *w, gx_until u)
 {
 	if (gx_futex_op_known < 0)
 		return -EOPNOTSUPP;
 	op->fd = -1; /* no fd: gx_io_run files it under F.cwd */
-	int rc = (int)gx_io_run(op, u, "futex");
+	gx_co *self = gx_co_current();
+	gx_waiter own;
+	if (!w) {
+		gx_waiter_init(&own, self);
+		w = &own;
+	}
+	int rc = (int)gx_io_run_on(op, w, u, "futex");
 	if (!op->done)
 		return rc; /* never reached the kernel: epoll's -EOPNOTSUPP, no SQE */
 	if (op->res == -EINVAL || op->res == -EOPNOTSUPP) {
@@ -616,7 +632,7 @@ int gx_io_futex_wait(_Atomic uint32_t *addr, uint32_t val, gx_until u)
 	op.opcode = GX_OP_FUTEX_WAIT;
 	op.buf = (void *)addr;
 	op.len = val;
-	return gx_io_futex_run(&op, u);
+	return gx_io_futex_run(&op, NULL, u);
 }
 
 int gx_io_futex_wait2(_Atomic uint32_t *addr, uint32_t val, _Atomic uint32_t *addr2, uint32_t val2, gx_until u)
@@ -638,7 +654,7 @@ int gx_io_futex_wait2(_Atomic uint32_t *addr, uint32_t val, _Atomic uint32_t *ad
 	op.opcode = GX_OP_FUTEX_WAITV;
 	op.buf = v;
 	op.len = 2;
-	return gx_io_futex_run(&op, u);
+	return gx_io_futex_run(&op, NULL, u);
 }
 
 int gx_shutdown(int fd, int how)
@@ -692,4 +708,25 @@ int gx_close(int fd)
 		fds->fd = fd;
 	}
 	return close(fd) == 0 ? 0 : -errno;
+}
+
+int gx_io_futex_waitv_on(const gx_futex_waitv *v, uint32_t n, gx_waiter *w, gx_until u)
+{
+	if (!gx_co_current())
+		return -EPERM;
+	if (n == 0 || n > GX_FUTEX_WAITV_MAX || !v || !w)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = gx_futex_addr_ok((_Atomic uint32_t *)(uintptr_t)v[i].uaddr);
+		if (rc < 0)
+			return rc;
+	}
+	gx_io_op op;
+	memset(&op, 0, sizeof op);
+	op.opcode = GX_OP_FUTEX_WAITV;
+	op.buf = (void *)v;
+	op.len = n;
+	int rc = gx_io_futex_run(&op, w, u);
+	/* another clause of w fired: its index, whatever the futex did */
+	return w->fired > 0 ? w->fired : rc;
 }

@@ -132,6 +132,16 @@ typedef struct gx_futex_waitv {
  * another value than given. Same returns and errors. */
 int gx_io_futex_wait2(_Atomic uint32_t *addr, uint32_t val, _Atomic uint32_t *addr2, uint32_t val2, gx_until u);
 
+/* As gx_io_futex_wait2 on n shared words (1..GX_FUTEX_WAITV_MAX, the
+ * kernel's limit), with the caller's waiter w: it may hold other wait
+ * clauses (channel nodes, with indexes >= 1), and the first to fire ends
+ * the wait (the futex op is then cancelled and awaited). Returns 0 when a
+ * word changed or was woken (or differed at arm time), the index of
+ * another clause of w that fired, or gx_io_futex_wait's errors. The
+ * vector stays the caller's and must live until the call returns. */
+#define GX_FUTEX_WAITV_MAX 128u
+int gx_io_futex_waitv_on(const gx_futex_waitv *v, uint32_t n, gx_waiter *w, gx_until u);
+
 /* ---- multishot receive into the buffer ring (recv_ms.c, io_uring) ---- */
 
 /* Register the process's buffer ring; 0 or -errno (then gx_recv stays on

@@ -368,6 +368,7 @@ static const gx_dchan_hooks gx_dch_hooks = {
 	.make = gx_dch_make, .free = gx_dch_free,
 	.send = gx_dch_send, .recv = gx_dch_recv, .close = gx_dch_close,
 	.len = gx_dch_len, .cap = gx_dch_cap,
+	.select = gx_dch_select,
 };
 
 /* gx_run calls this (a constructor would not run when the static library

@@ -122,11 +122,33 @@ static inline void gx_dch_took(const gx_dview *v)
 int gx_dch_put(const gx_dview *v, gx_ring *r, const void *val, uint64_t *pos);
 int gx_dch_take(const gx_dview *v, gx_ring *r, void *val, int32_t *from);
 
+/* This process's rwait word of d. */
+static inline _Atomic uint32_t *gx_dch_rwait_mine(gx_dch *d)
+{
+	int me = gx_worker_id();
+	return &d->rwait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0];
+}
+
+/* How long a try send on a rendezvous waits for the waiting receiver it
+ * counted to take its value before it withdraws it: that receiver may be
+ * asleep in another process, and waking it costs a futex round trip and a
+ * scheduler turn (tens of microseconds, milliseconds on a busy machine). */
+#define GX_DCH_TRY_RDV (20 * GX_MILLISECOND)
+
 /* dchan_io.c */
 int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only);
+/* gx_dch_send with a try's rendezvous wait of rdv_wait ns, and `mine` of
+ * the waiting receivers the caller's own (a select's receive cases on the
+ * same channel: a try send does not count them). */
+int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int64_t rdv_wait, uint32_t mine);
 int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only);
 /* Something for this process to receive (or closed, or gone): the
  * receivers' eventcount predicate; arg is the gx_dview. */
 bool gx_dch_ready(void *arg);
+/* Room for a send (or closed, or gone): the senders' predicate. */
+bool gx_dch_room(void *arg);
+
+/* dselect.c: a select with a distributed case (gx_select's hook). */
+int gx_dch_select(gx_case *cases, size_t n, bool block, gx_until u);
 
 #endif

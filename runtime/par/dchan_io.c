@@ -33,13 +33,6 @@
 #include <gonex/chan.h>
 #include <gonex/coro.h>
 
-/* This process's rwait word. */
-static inline _Atomic uint32_t *gx_dch_rwait_mine(gx_dch *d)
-{
-	int me = gx_worker_id();
-	return &d->rwait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0];
-}
-
 /* Receivers blocked on d, in every process. */
 static uint64_t gx_dch_rwaiting(gx_dch *d)
 {
@@ -51,7 +44,7 @@ static uint64_t gx_dch_rwaiting(gx_dch *d)
 
 /* ---- send ---- */
 
-static bool gx_dch_room(void *arg)
+bool gx_dch_room(void *arg)
 {
 	const gx_dview *v = arg;
 	gx_ring *r = gx_dch_main(v);
@@ -97,19 +90,20 @@ static int gx_dch_rendezvous(const gx_dview *v, gx_ring *r, uint64_t pos, gx_unt
 }
 
 /* A try send on a rendezvous: only to a receiver that waits and that no
- * value is on its way to already. */
-static bool gx_dch_receiver_free(const gx_dview *v, gx_ring *r)
+ * value is on its way to already (`mine`: the caller's own receive
+ * cases among the waiting, a select's, which must not meet itself). */
+static bool gx_dch_receiver_free(const gx_dview *v, gx_ring *r, uint32_t mine)
 {
-	return gx_dch_rwaiting(v->d) > gx_ring_depth(r);
+	return gx_dch_rwaiting(v->d) > gx_ring_depth(r) + mine;
 }
 
-/* How long a try send on a rendezvous waits for the waiting receiver it
- * counted to take its value before it withdraws it: that receiver may be
- * asleep in another process, and waking it costs a futex round trip and a
- * scheduler turn (tens of microseconds, milliseconds on a busy machine). */
-#define GX_DCH_TRY_RDV (20 * GX_MILLISECOND)
 
 int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
+{
+	return gx_dch_send_opt(c, val, u, try_only, GX_DCH_TRY_RDV, 0);
+}
+
+int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int64_t rdv_wait, uint32_t mine)
 {
 	gx_dview view; /* this call's own copy (dchan.h) */
 	const gx_dview *v = &view;
@@ -124,7 +118,7 @@ int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 	for (unsigned misses = 0;;) {
 		if (atomic_load_explicit(&d->closed, memory_order_relaxed))
 			return -EPIPE;
-		if (v->cap == 0 && try_only && !gx_dch_receiver_free(v, r))
+		if (v->cap == 0 && try_only && !gx_dch_receiver_free(v, r, mine))
 			return -EAGAIN;
 		uint64_t pos;
 		int rc = gx_dch_put(v, r, val, &pos);
@@ -133,7 +127,7 @@ int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 			if (v->cap)
 				return 0;
 			/* try: a waiting receiver takes it, or it is taken back */
-			return try_only ? gx_dch_rendezvous(v, r, pos, gx_timeout(GX_DCH_TRY_RDV), -EAGAIN)
+			return try_only ? gx_dch_rendezvous(v, r, pos, gx_timeout(rdv_wait), -EAGAIN)
 					: gx_dch_rendezvous(v, r, pos, u, 0);
 		}
 		if (rc != -EAGAIN || try_only)
@@ -218,6 +212,8 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 			return -EAGAIN;
 		_Atomic uint32_t *mine = gx_dch_rwait_mine(d);
 		atomic_fetch_add(mine, 1);
+		if (v->cap == 0) /* a receiver waits: a select's send case may go ahead */
+			gx_ec_notify(&d->space, NULL);
 		GX_TEST_POINT("dchan.recv.wait", (void *)d);
 		rc = gx_ec_wait(&d->data, gx_dch_ready, (void *)v, gx_dspin(v->a), u, NULL);
 		atomic_fetch_sub(mine, 1);

@@ -334,6 +334,22 @@ void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *re
 
 /* wake.c: eventcount (gx_ec above) */
 
+/*
+ * One waiter on several eventcounts at once (a select over distributed
+ * channels), the protocol of gx_ec_wait spelt out: join each (counted as
+ * a waiter from the first round to the last), then each round take every
+ * key (gx_ec_key), and the death count, fence (seq_cst: pairs with the
+ * fence in gx_ec_notify), re-check every condition, and sleep on all the
+ * words at once (gx_io_futex_waitv_on); leave each at the end.
+ */
+void gx_ec_join(gx_ec *ec);
+uint32_t gx_ec_key(gx_ec *ec);
+void gx_ec_leave(gx_ec *ec);
+/* The death count of ec's arena (NULL when not in an arena mapped here):
+ * a sleeper waits on it too, so that a peer that died owing a wake-up is
+ * made up for by its repair. */
+_Atomic uint32_t *gx_ec_deaths(const gx_ec *ec);
+
 /* Wake sleepers of ec, if any (cheap when none: one load). */
 void gx_ec_notify(gx_ec *ec, _Atomic uint64_t *wakes);
 /*

@@ -254,3 +254,28 @@ int gx_ec_pause(unsigned *misses, gx_until u)
 	nanosleep(&ts, NULL);
 	return gx_until_err(u, gx_mono());
 }
+
+/* ---- one waiter on several eventcounts (a select) ---- */
+
+void gx_ec_join(gx_ec *ec)
+{
+	atomic_fetch_add(&ec->waiters, 1);
+}
+
+uint32_t gx_ec_key(gx_ec *ec)
+{
+	/* as in gx_ec_wait: key first, then clear pending */
+	uint32_t key = atomic_load(&ec->seq);
+	atomic_store(&ec->pending, 0);
+	return key;
+}
+
+void gx_ec_leave(gx_ec *ec)
+{
+	atomic_fetch_sub(&ec->waiters, 1);
+}
+
+_Atomic uint32_t *gx_ec_deaths(const gx_ec *ec)
+{
+	return gx_deaths_of(ec);
+}

@@ -33,6 +33,8 @@ typedef struct gx_dchan_hooks {
 	int (*close)(gx_chan *c);
 	size_t (*len)(const gx_chan *c);
 	size_t (*cap)(const gx_chan *c);
+	/* a select with at least one distributed case, all of it */
+	int (*select)(gx_case *cases, size_t n, bool block, gx_until u);
 } gx_dchan_hooks;
 
 extern const gx_dchan_hooks *gx_dchan;

@@ -21,73 +21,17 @@
 #include "core/rand.h"
 #include "sync/chan.h"
 
-#include <gonex/time.h>
 
 #define GX_SELECT_STACK_CASES 16
 
-/*
- * A select with a distributed channel among its cases polls: every round
- * tries the cases in a random order (try never blocks and performs only
- * the case it reports), then sleeps 20 us doubling to 1 ms. Cross-process
- * readiness has no wait queue to enlist on, so a wake-up there can lag by
- * up to that sleep.
- */
-static int gx_select_poll(gx_case *cases, size_t n, bool block, gx_until u)
-{
-	int64_t nap = 20 * GX_MICROSECOND;
-	uint32_t perm[64];
-	for (;;) {
-		/* a fresh random order each round: the first ready case in a
-		 * uniformly random order is uniform among the ready ones (past
-		 * 64 cases, a random rotation) */
-		size_t start = n ? gx_rand_below((uint32_t)n) : 0;
-		if (n <= 64) {
-			for (uint32_t k = 0; k < n; k++)
-				perm[k] = k;
-			for (uint32_t k = (uint32_t)n; k > 1; k--) {
-				uint32_t j = gx_rand_below(k), t = perm[k - 1];
-				perm[k - 1] = perm[j];
-				perm[j] = t;
-			}
-		}
-		for (size_t j = 0; j < n; j++) {
-			size_t i = n <= 64 ? perm[j] : (start + j) % n;
-			gx_case *k = &cases[i];
-			if (!k->chan)
-				continue;
-			int rc = k->op == GX_SEND ? gx_chan_try_send(k->chan, k->elem)
-						  : gx_chan_try_recv(k->chan, k->elem, &k->ok);
-			if (rc == -EAGAIN)
-				continue;
-			return rc < 0 ? rc : (int)i;
-		}
-		if (!block)
-			return -EAGAIN;
-		int rc = gx_sleep_for(nap, u);
-		if (rc < 0)
-			return rc;
-		nap = nap * 2 > GX_MILLISECOND ? GX_MILLISECOND : nap * 2;
-	}
-}
-
-/* Whether a case names a distributed channel: then the whole select polls. */
+/* Whether a case names a distributed channel: then the whole select is
+ * the parallel layer's (par/dselect.c, through the channel hooks). */
 static bool gx_select_has_d(const gx_case *cases, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (cases[i].chan && gx_chan_is_d(cases[i].chan))
 			return true;
 	return false;
-}
-
-/* A select with a distributed channel: the cases' ops checked, then polled. */
-static int gx_select_d(gx_case *cases, size_t n, bool block, gx_until u)
-{
-	for (size_t j = 0; j < n; j++)
-		if (cases[j].op != GX_RECV && cases[j].op != GX_SEND)
-			return -EINVAL;
-	if (block && !gx_co_current())
-		return -EPERM;
-	return gx_select_poll(cases, n, block, u);
 }
 
 /* Pass 1: every case checked, one ready case chosen uniformly (*chosen,
@@ -164,7 +108,7 @@ static int gx_select_impl(gx_case *cases, size_t n, bool block, gx_until u)
 	if (n > INT32_MAX)
 		return -EINVAL;
 	if (gx_select_has_d(cases, n))
-		return gx_select_d(cases, n, block, u);
+		return gx_dchan->select(cases, n, block, u);
 	int chosen;
 	int rc = gx_select_pick(cases, n, &chosen);
 	if (rc < 0)

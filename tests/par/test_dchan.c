@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1034,6 +1035,198 @@ Test(dchan, a_rendezvous_send_that_times_out_was_never_received, .timeout = 60)
 {
 	wd_got = shared_page(WD_N + 1);
 	run2(withdraw_main);
+}
+
+/* ---- select that blocks ---- */
+
+#define MEET_N 200
+
+/* MEET_N rounds of a select that receives from a.c or from a channel
+ * nobody sends on; result: the values in order. */
+static int t_select_recv_n(const void *arg, size_t len, gx_task_result *res)
+{
+	targ a;
+	if (!targ_of(arg, len, &a))
+		return -EPROTO;
+	gx_chan *quiet = NULL;
+	int rc = gx_chan_make(&quiet, sizeof(int), 0, GX_CHAN_DISTRIBUTED);
+	if (rc < 0)
+		return rc;
+	int out[MEET_N];
+	for (int i = 0; i < MEET_N && rc >= 0; i++) {
+		int v = -1, q = -1;
+		gx_case cs[2] = {{quiet, GX_RECV, &q, false}, {a.c, GX_RECV, &v, false}};
+		rc = gx_select(cs, 2, gx_timeout(T_LONG));
+		if (rc == 1)
+			out[i] = v;
+		else if (rc >= 0)
+			rc = -EPROTO; /* the quiet channel never delivers */
+	}
+	gx_chan_free(quiet);
+	if (rc < 0)
+		return rc;
+	return gx_task_return(res, out, sizeof out);
+}
+
+static int meet_main(void *arg)
+{
+	(void)arg;
+	gx_chan *c = dmake(sizeof(int), 0);
+	gx_chan *local = NULL;
+	cr_assert_eq(gx_chan_make(&local, sizeof(int), 0, 0), 0);
+	targ a = {.c = c};
+	gx_future f = spawn(t_select_recv_n, &a, 0);
+	int bad = 0;
+	for (int i = 0; i < MEET_N; i++) {
+		int v = 1000 + i, l = -1;
+		/* a send case on the unbuffered channel, and a local receive
+		 * that nobody sends to */
+		gx_case cs[2] = {{local, GX_RECV, &l, false}, {c, GX_SEND, &v, false}};
+		int rc = gx_select(cs, 2, gx_timeout(T_LONG));
+		if (rc != 1 && bad++ < 3)
+			cr_expect_fail("select %d: %d", i, rc);
+	}
+	int out[MEET_N];
+	size_t n = 0;
+	cr_expect_eq(get(f, out, sizeof out, &n), 0, "the receiving select");
+	cr_expect_eq(n, sizeof out);
+	for (size_t i = 0; i < n / sizeof(int) && i < MEET_N; i++)
+		if (out[i] != 1000 + (int)i && bad++ < 6)
+			cr_expect_fail("value %zu: %d", i, out[i]);
+	cr_expect_eq(bad, 0);
+	gx_chan_free(local);
+	dfree(c);
+	return 0;
+}
+
+Test(dchan, two_selects_on_one_unbuffered_channel_meet, .timeout = 60)
+{
+	run2(meet_main);
+}
+
+static int self_main(void *arg)
+{
+	(void)arg;
+	gx_chan *c = dmake(sizeof(int), 0);
+	int v = 5, got = -1;
+	gx_case cs[2] = {{c, GX_SEND, &v, false}, {c, GX_RECV, &got, false}};
+	cr_expect_eq(gx_select(cs, 2, gx_timeout(T_SHORT)), -ETIMEDOUT, "nobody else on the channel");
+	cr_expect_eq(gx_select_try(cs, 2), -EAGAIN);
+	cr_expect_eq(got, -1);
+	/* and nothing was left in it */
+	cr_expect_eq(gx_chan_try_recv(c, &got, NULL), -EAGAIN);
+	dfree(c);
+	return 0;
+}
+
+Test(dchan, a_select_does_not_meet_itself_on_an_unbuffered_channel, .timeout = 30)
+{
+	run2(self_main);
+}
+
+/* Send a.base on a.c after a nap of a.ns. */
+static int t_send_later(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)res;
+	targ a;
+	if (!targ_of(arg, len, &a))
+		return -EPROTO;
+	gx_sleep(a.ns);
+	int v = a.base;
+	return gx_chan_send(a.c, &v, gx_timeout(T_LONG));
+}
+
+static long sleep_switches;
+static int sleep_rc, sleep_v;
+
+static int sleeps_main(void *arg)
+{
+	(void)arg;
+	gx_chan *c = dmake(sizeof(int), 1);
+	gx_chan *quiet = dmake(sizeof(int), 0);
+	targ a = {.c = c, .base = 77, .ns = 300 * GX_MILLISECOND};
+	gx_future f = spawn(t_send_later, &a, 0);
+	int v = -1, q = -1;
+	gx_case cs[2] = {{quiet, GX_RECV, &q, false}, {c, GX_RECV, &v, false}};
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
+	sleep_rc = gx_select(cs, 2, gx_timeout(T_LONG));
+	getrusage(RUSAGE_SELF, &r1);
+	sleep_v = v;
+	sleep_switches = (r1.ru_nvcsw - r0.ru_nvcsw) + (r1.ru_nivcsw - r0.ru_nivcsw);
+	cr_expect_eq(get(f, NULL, 0, NULL), 0);
+	dfree(c);
+	dfree(quiet);
+	return 0;
+}
+
+Test(dchan, select_over_distributed_channels_sleeps_until_one_is_ready, .timeout = 30)
+{
+	run2(sleeps_main);
+	cr_expect_eq(sleep_rc, 1);
+	cr_expect_eq(sleep_v, 77);
+	cr_log_info("context switches of the main process over a 300 ms select: %ld", sleep_switches);
+	/* one sleep on io_uring (a few switches around it); polling every
+	 * 1 ms made hundreds. Elsewhere (epoll) it naps 1 ms at a time. */
+	const char *b = getenv("GONEX_BACKEND");
+	if (b && strcmp(b, "uring") == 0)
+		cr_expect_lt(sleep_switches, 40, "the select woke %ld times", sleep_switches);
+}
+
+/* A local peer ends a select that sleeps on distributed channels too. */
+static void local_later(void *p)
+{
+	gx_chan *l = p;
+	gx_sleep(50 * GX_MILLISECOND);
+	int v = 42;
+	gx_chan_send(l, &v, gx_timeout(T_LONG));
+}
+
+static void local_recv_later(void *p)
+{
+	struct {
+		gx_chan *l, *done;
+	} *pr = p;
+	gx_sleep(50 * GX_MILLISECOND);
+	int v = -1;
+	if (gx_chan_recv(pr->l, &v, NULL, gx_timeout(T_LONG)) == 0)
+		gx_chan_send(pr->done, &v, gx_timeout(T_LONG));
+}
+
+static int local_wake_main(void *arg)
+{
+	(void)arg;
+	gx_chan *quiet = dmake(sizeof(int), 0);
+	gx_chan *l = NULL;
+	cr_assert_eq(gx_chan_make(&l, sizeof(int), 0, 0), 0);
+	cr_assert_gt(gx_go(local_later, l), 0);
+	int v = -1, q = -1;
+	gx_case cs[2] = {{quiet, GX_RECV, &q, false}, {l, GX_RECV, &v, false}};
+	cr_expect_eq(gx_select(cs, 2, gx_timeout(T_LONG)), 1);
+	cr_expect_eq(v, 42);
+	cr_expect(cs[1].ok);
+	/* and a local receiver takes a select's send */
+	gx_case cs2[2] = {{quiet, GX_RECV, &q, false}, {l, GX_SEND, &v, false}};
+	int got = -1;
+	gx_chan *done = NULL;
+	cr_assert_eq(gx_chan_make(&done, sizeof(int), 1, 0), 0);
+	v = 43;
+	struct {
+		gx_chan *l, *done;
+	} pr = {l, done};
+	cr_assert_gt(gx_go(local_recv_later, &pr), 0);
+	cr_expect_eq(gx_select(cs2, 2, gx_timeout(T_LONG)), 1);
+	cr_expect_eq(gx_chan_recv(done, &got, NULL, gx_timeout(T_LONG)), 0);
+	cr_expect_eq(got, 43);
+	gx_chan_free(done);
+	gx_chan_free(l);
+	dfree(quiet);
+	return 0;
+}
+
+Test(dchan, a_local_peer_ends_a_select_that_sleeps_on_distributed_channels, .timeout = 30)
+{
+	run2(local_wake_main);
 }
 
 static int close_main(void *arg)
