@@ -113,18 +113,20 @@ void gx_dch_forget_worker(int i)
 
 /* ---- this process's views ---- */
 
-#define GX_DVIEWS 4096u /* > GX_DCH_MAX: probes end at a free or stale entry */
-static gx_dview gx_dviews[GX_DVIEWS];
+gx_dview gx_dviews[GX_DVIEWS];
+uint64_t gx_dview_gen = 1;
 
-static inline size_t gx_dview_hash(const void *d)
+void gx_dch_forget_views(void)
 {
-	return (size_t)((((uint64_t)(uintptr_t)d >> 6) * 0x9e3779b97f4a7c15ull) >> 40) & (GX_DVIEWS - 1);
+	gx_dview_gen++;
 }
 
-/* An entry whose channel is gone (freed, or made anew elsewhere). */
+/* An entry whose channel is gone (freed, made anew elsewhere, or of an
+ * arena gone since: its header is not read then). */
 static bool gx_dview_stale(const gx_dview *e)
 {
-	return !e->d || atomic_load_explicit(&e->d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC ||
+	return !e->d || e->gen != gx_dview_gen ||
+	       atomic_load_explicit(&e->d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC ||
 	       atomic_load_explicit(&e->d->nonce, memory_order_relaxed) != e->nonce;
 }
 
@@ -142,7 +144,7 @@ static uint64_t gx_dch_mac(uint64_t self, uint64_t nonce, uint32_t elem_size, ui
  * anew may sit where this process knew rings of another size). */
 static const gx_dview *gx_dview_take(gx_arena *a, gx_dch *d)
 {
-	gx_dview e = {.d = d, .a = a};
+	gx_dview e = {.d = d, .a = a, .gen = gx_dview_gen, .me = gx_worker_id()};
 	/* acquire: pairs with gx_dch_make's release of the magic */
 	if (atomic_load_explicit(&d->magic, memory_order_acquire) != GX_DCHAN_MAGIC)
 		return NULL;
@@ -161,8 +163,11 @@ static const gx_dview *gx_dview_take(gx_arena *a, gx_dch *d)
 	e.main = gx_ring_at(a, main);
 	if (!e.main)
 		return NULL;
-	for (uint32_t i = 0; i < e.nw; i++)
-		gx_ring_at(a, h->w[i]);
+	for (uint32_t i = 0; i < e.nw; i++) {
+		gx_ring *w = gx_ring_at(a, h->w[i]);
+		if ((int32_t)i == e.me)
+			e.mine = w;
+	}
 	size_t i = gx_dview_hash(d);
 	for (size_t k = 0; k < GX_DVIEWS; k++, i = (i + 1) & (GX_DVIEWS - 1))
 		if (gx_dviews[i].d == d || gx_dview_stale(&gx_dviews[i])) {
@@ -172,7 +177,7 @@ static const gx_dview *gx_dview_take(gx_arena *a, gx_dch *d)
 	return NULL;
 }
 
-bool gx_dch_view(const gx_chan *c, gx_dview *out)
+bool gx_dch_view_slow(const gx_chan *c, gx_dview *out)
 {
 	gx_dch *d = (gx_dch *)c;
 	gx_arena *a = gx_par_arena(0);
@@ -183,7 +188,7 @@ bool gx_dch_view(const gx_chan *c, gx_dview *out)
 	const gx_dview *e = NULL;
 	for (size_t k = 0; k < 16; k++, i = (i + 1) & (GX_DVIEWS - 1)) {
 		if (gx_dviews[i].d == d) {
-			if (gx_dch_same(&gx_dviews[i]))
+			if (!gx_dview_stale(&gx_dviews[i]) && gx_dviews[i].me == gx_worker_id())
 				e = &gx_dviews[i];
 			break;
 		}

@@ -60,14 +60,14 @@ typedef struct gx_dch {
 typedef struct gx_dview {
 	gx_dch *d; /* key; NULL free */
 	uint64_t nonce;
+	uint64_t gen;  /* gx_dview_gen when taken: older entries are stale */
 	gx_arena *a;
 	gx_ring *main; /* the shared queue, found when the view was taken */
+	gx_ring *mine; /* worker `me`'s own ring of the channel, NULL in main */
+	int32_t me;    /* gx_worker_id() when taken (a table forked into a
+			* restarted worker is retaken there) */
 	uint32_t elem_size, cap, flags, nw;
 } gx_dview;
-
-/* Fill *out with the view of c: false when c is not a live distributed
- * channel of the runtime's arena. */
-bool gx_dch_view(const gx_chan *c, gx_dview *out);
 
 /* After a wait: the channel of view v is still there, the same one. */
 static inline bool gx_dch_same(const gx_dview *v)
@@ -76,16 +76,46 @@ static inline bool gx_dch_same(const gx_dview *v)
 	       atomic_load_explicit(&v->d->nonce, memory_order_relaxed) == v->nonce;
 }
 
+/* The views' table (dchan.c), and its generation: bumped before the
+ * runtime's arena goes (gx_dch_forget_views), so that no entry of an
+ * arena unmapped since is read through. */
+#define GX_DVIEWS 4096u /* > GX_DCH_MAX: probes end at a free or stale entry */
+extern gx_dview gx_dviews[GX_DVIEWS];
+extern uint64_t gx_dview_gen;
+void gx_dch_forget_views(void);
+
+static inline size_t gx_dview_hash(const void *d)
+{
+	return (size_t)((((uint64_t)(uintptr_t)d >> 6) * 0x9e3779b97f4a7c15ull) >> 40) & (GX_DVIEWS - 1);
+}
+
+bool gx_dch_view_slow(const gx_chan *c, gx_dview *out);
+
+/* Fill *out with the view of c: false when c is not a live distributed
+ * channel of the runtime's arena. The fast path: c's entry in its home
+ * place, of this arena's generation, still naming the same channel (an
+ * entry is made only for a channel checked to lie in the arena, so its
+ * header may be read), taken by this process. */
+static inline bool gx_dch_view(const gx_chan *c, gx_dview *out)
+{
+	const gx_dview *e = &gx_dviews[gx_dview_hash(c)];
+	if (e->d == (const gx_dch *)c && e->gen == gx_dview_gen && gx_dch_same(e) && e->me == gx_worker_id()) {
+		*out = *e;
+		return true;
+	}
+	return gx_dch_view_slow(c, out);
+}
+
 static inline int64_t gx_dspin(gx_arena *a)
 {
 	return gx_geo(a)->spin_ns;
 }
 
-/* The shared queue, as found when the view was taken (NULL when it is
- * gone). */
+/* The shared queue, as found when the view was taken (every ring call
+ * checks its ring again). */
 static inline gx_ring *gx_dch_main(const gx_dview *v)
 {
-	return gx_ring_known(v->a, v->main);
+	return v->main;
 }
 
 /* Worker i's own ring of the channel, NULL for none (or one this process
@@ -98,8 +128,7 @@ static inline gx_ring *gx_dch_wring(const gx_dview *v, uint32_t i)
 /* This process's ring of the channel (a worker's own), NULL in main. */
 static inline gx_ring *gx_dch_mine(const gx_dview *v)
 {
-	int me = gx_worker_id();
-	return me >= 0 ? gx_dch_wring(v, (uint32_t)me) : NULL;
+	return v->mine;
 }
 
 /* The shared queue may be taken from here (not routed elsewhere). */

@@ -31,14 +31,8 @@ int gx_dch_put(const gx_dview *vw, gx_ring *r, const void *v, uint64_t *pos)
 	if (!r)
 		return -EBADMSG;
 	int32_t hdr[2] = {gx_worker_id(), 0};
-	if (vw->elem_size <= GX_DCH_INLINE) {
-		char m[GX_RING_INLINE_MAX];
-		memcpy(m, hdr, GX_DCH_HDR);
-		if (vw->elem_size)
-			memcpy(m + GX_DCH_HDR, v, vw->elem_size);
-		uint64_t at;
-		return gx_ring_try_send_at(r, m, GX_DCH_HDR + vw->elem_size, 0, pos ? pos : &at);
-	}
+	if (vw->elem_size <= GX_DCH_INLINE)
+		return gx_ring_put_hv(r, hdr, v, vw->elem_size, pos);
 	size_t room = vw->elem_size;
 #if GX_HAVE_LZ4
 	if (vw->flags & GX_CHAN_COMPRESS)
@@ -75,16 +69,36 @@ int gx_dch_take(const gx_dview *vw, gx_ring *r, void *v, int32_t *from)
 	gx_arena *a = vw->a;
 	if (!r)
 		return -EBADMSG;
-	char m[GX_RING_INLINE_MAX];
 	gx_off ck = 0;
 	bool passed = false;
-	ssize_t n = gx_ring_try_recv_passing(r, m, sizeof m, &ck, &passed);
+	int32_t hdr[2] = {0, 0};
+	ssize_t n;
+	if (vw->elem_size <= GX_DCH_INLINE) {
+		/* the value straight from the slot into the caller's element
+		 * (a scratch one when v is NULL) */
+		char scratch[GX_DCH_INLINE];
+		n = gx_ring_take_hv(r, hdr, v ? v : scratch, vw->elem_size, &ck, &passed);
+		if (passed)
+			gx_ec_notify(&vw->d->space, NULL); /* withdrawn places are free again */
+		if (n < 0)
+			return (int)n;
+		if (ck) {
+			gx_pool_free(a, ck); /* a chunk for an inline element: garbage */
+			return -EBADMSG;
+		}
+		if ((size_t)n != GX_DCH_HDR + vw->elem_size || hdr[1] != 0)
+			return -EBADMSG;
+		if (from)
+			*from = hdr[0];
+		return 0;
+	}
+	char m[GX_RING_INLINE_MAX];
+	n = gx_ring_try_recv_passing(r, m, sizeof m, &ck, &passed);
 	if (passed)
 		gx_ec_notify(&vw->d->space, NULL); /* withdrawn places are free again */
 	if (n < 0)
 		return (int)n;
 	const char *p = m;
-	int32_t hdr[2] = {0, 0};
 	if (ck) {
 		p = (size_t)n >= GX_DCH_HDR ? gx_arena_ptr(a, ck, (size_t)n) : NULL;
 		if (p)

@@ -4,6 +4,7 @@
  * first coroutine, and the code ranges a task function must lie in.
  */
 #include "par/par.h"
+#include "par/dchan.h"
 
 #include <link.h>
 #include <sched.h>
@@ -310,6 +311,7 @@ int gx_par_init(const gx_config *cfg)
 	gx_par_signals();
 	return 0;
 err_destroy_arena:
+	gx_dch_forget_views();
 	gx_arena_destroy(gx_pl.a);
 	gx_pl.a = NULL;
 	gx_pl.p = NULL;
@@ -460,6 +462,7 @@ void gx_par_fini(void)
 		gx_pl.enabled = 0;
 	}
 	if (gx_pl.a && gx_pl.me < 0) {
+		gx_dch_forget_views();
 		gx_arena_destroy(gx_pl.a);
 		gx_pl.a = NULL;
 		gx_pl.p = NULL;

@@ -57,11 +57,14 @@ static struct {
 	int slot;
 } gx_slots[GX_SLOT_CACHE];
 
+gx_slot_hint gx_slot_last;
+
 static pthread_once_t gx_atfork_once = PTHREAD_ONCE_INIT;
 
 static void gx_slots_forget(void)
 {
 	memset(gx_slots, 0, sizeof gx_slots);
+	gx_slot_last.a = NULL;
 }
 
 static void gx_atfork_init(void)
@@ -86,13 +89,17 @@ static int gx_my_node(const gx_arena *a)
 int gx_shm_slot(gx_arena *a)
 {
 	for (int i = 0; i < GX_SLOT_CACHE; i++)
-		if (gx_slots[i].a == a)
+		if (gx_slots[i].a == a) {
+			gx_slot_last.slot = gx_slots[i].slot;
+			gx_slot_last.a = a;
 			return gx_slots[i].slot;
+		}
 	return gx_arena_attach(a);
 }
 
 void gx_shm_slot_forget(gx_arena *a)
 {
+	gx_slot_last.a = NULL;
 	for (int i = 0; i < GX_SLOT_CACHE; i++)
 		if (gx_slots[i].a == a)
 			gx_slots[i].a = NULL;
@@ -141,6 +148,7 @@ int gx_arena_detach(gx_arena *a)
 		if (gx_slots[i].a != a)
 			continue;
 		int s = gx_slots[i].slot;
+		gx_slot_last.a = NULL;
 		gx_pool_flush_cache(a, s);
 		gx_arena_hdr *h = gx_ah(a);
 		atomic_fetch_sub(&h->procs_used, 1);

@@ -65,7 +65,7 @@
 
 static inline gx_proc *gx_ring_journal(const gx_rgeo *v, uint32_t kind)
 {
-	int s = gx_shm_slot(v->a);
+	int s = gx_shm_slot_fast(v->a);
 	if (s < 0)
 		return NULL;
 	gx_proc *p = &gx_ah(v->a)->proc[s];
@@ -176,7 +176,7 @@ static inline void gx_copy_msg(void *dst, const void *src, size_t len)
 {
 	if (len == 8)
 		memcpy(dst, src, 8);
-	else
+	else if (len) /* a 0-byte value may come with NULL pointers */
 		memcpy(dst, src, len);
 }
 
@@ -230,6 +230,80 @@ static int gx_send_some(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t l
 	if (gx_ring_wakes(v)) /* nobody sleeps on a NOWAKE ring: no fence */
 		gx_ec_notify(&r->not_empty, &r->wakes);
 	return k;
+}
+
+/*
+ * The common send, in a straight line: one inline message of len bytes
+ * (len <= msg_size), made of hdr's 8 bytes then len - 8 bytes of msg
+ * (hdr != NULL: a channel's header and value, copied straight into the
+ * slot), or of len bytes of msg. The same claim and publish as
+ * gx_claim_send and gx_publish (the same ordering pairs), without their
+ * loops over a batch and their chunk branches. 0 with *at (may be NULL),
+ * -EAGAIN full, -EPIPE, -EINVAL, -EBADMSG.
+ */
+static inline __attribute__((always_inline)) int gx_send1(gx_ring *r, const gx_rgeo *v, const void *hdr,
+							    const void *msg, size_t len, uint64_t *at)
+{
+	if (len > v->msg_size)
+		return -EMSGSIZE;
+	if (atomic_load_explicit(&r->closed, memory_order_relaxed))
+		return -EPIPE;
+	gx_proc *p = gx_ring_journal(v, GX_JR_SEND);
+	if (!p)
+		return -EINVAL;
+	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+	for (;;) {
+		_Atomic uint64_t *sq = gx_seq(v, pos);
+		/* acquire: pairs with the consumer's release of the slot */
+		int64_t d = gx_pdiff(atomic_load_explicit(sq, memory_order_acquire), pos);
+		if (d == 0 && gx_within_lcap(v, pos)) {
+			gx_journal_claim(p, pos, 1);
+			/* acq_rel: the journal claim before it; pairs with a repairer reading head */
+			if (!atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + 1, memory_order_acq_rel,
+								   memory_order_relaxed)) {
+				/* lost the race: the journal must not cover
+				 * a position someone else claimed */
+				atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
+				continue;
+			}
+			/* a test kills a sender here: claimed, not yet published */
+			GX_TEST_POINT("ring.send.claimed", r);
+			char *pl = (char *)sq + 8;
+			if (hdr) {
+				memcpy(pl, hdr, 8);
+				gx_copy_msg(pl + 8, msg, len - 8);
+			} else {
+				gx_copy_msg(pl, msg, len);
+			}
+			/* release: pairs with the consumer's acquire of seq */
+			atomic_store_explicit(sq, gx_pub(pos, (uint32_t)len), memory_order_release);
+			gx_journal_done(p);
+			if (at)
+				*at = pos;
+			if (gx_ring_wakes(v)) /* nobody sleeps on a NOWAKE ring: no fence */
+				gx_ec_notify(&r->not_empty, &r->wakes);
+			return 0;
+		}
+		if (d <= 0) { /* full (at the slot, or at the logical capacity) */
+			gx_journal_done(p);
+			return -EAGAIN;
+		}
+		uint64_t now = atomic_load_explicit(&r->head, memory_order_relaxed);
+		if (now == pos) { /* a slot ahead of head: garbage */
+			gx_journal_done(p);
+			atomic_fetch_add_explicit(&r->corrupt, 1, memory_order_relaxed);
+			return -EBADMSG;
+		}
+		pos = now;
+	}
+}
+
+int gx_ring_put_hv(gx_ring *r, const void *hdr, const void *val, size_t len, uint64_t *pos)
+{
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v || !hdr || (len && !val))
+		return -EINVAL;
+	return gx_send1(r, v, hdr, val, 8 + len, pos);
 }
 
 static bool gx_ready_send(void *arg)
@@ -288,8 +362,7 @@ int gx_ring_try_send(gx_ring *r, const void *msg, size_t len)
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || !msg || len == 0)
 		return -EINVAL;
-	int rc = gx_send_some(r, v, msg, len, 1, 0, 0, NULL);
-	return rc < 0 ? rc : 0;
+	return gx_send1(r, v, NULL, msg, len, NULL);
 }
 
 int gx_ring_send(gx_ring *r, const void *msg, size_t len, gx_until u)
@@ -297,7 +370,10 @@ int gx_ring_send(gx_ring *r, const void *msg, size_t len, gx_until u)
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || !msg || len == 0)
 		return -EINVAL;
-	int rc = gx_send_wait(r, v, msg, len, 1, 0, 0, u);
+	int rc = gx_send1(r, v, NULL, msg, len, NULL);
+	if (rc != -EAGAIN)
+		return rc;
+	rc = gx_send_wait(r, v, msg, len, 1, 0, 0, u);
 	return rc < 0 ? rc : 0;
 }
 
@@ -340,7 +416,9 @@ int gx_ring_try_send_at(gx_ring *r, const void *msg, size_t len, gx_off chunk, u
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || !pos || (chunk ? v->msg_size < 8 || len > GX_POOL_MAX_CHUNK : !msg || len == 0))
 		return -EINVAL;
-	int rc = chunk ? gx_send_some(r, v, NULL, 8, 1, chunk, len, pos) : gx_send_some(r, v, msg, len, 1, 0, 0, pos);
+	if (!chunk)
+		return gx_send1(r, v, NULL, msg, len, pos);
+	int rc = gx_send_some(r, v, NULL, 8, 1, chunk, len, pos);
 	return rc < 0 ? rc : 0;
 }
 
@@ -629,6 +707,104 @@ static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, gx_rx *x)
 	}
 }
 
+/*
+ * The common receive, in a straight line: the message at tail when it is
+ * an inline one the caller can take (tag <= cap). With hdr (a channel's
+ * message: its 8-byte header, then the value): the header into hdr, the
+ * rest into buf (up to cap bytes). The same claim and release as
+ * gx_claim_recv and gx_recv_some (the same ordering pairs); anything else
+ * (empty, closed, a chunk, a skip, garbage, a message too big) goes to
+ * gx_recv_some: 1 when the fast path ended the call (*res its result),
+ * 0 to take the slow path.
+ */
+static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_rgeo *v, void *hdr, void *buf,
+							    size_t cap, bool *passed, ssize_t *res)
+{
+	gx_proc *p = gx_ring_journal(v, GX_JR_RECV);
+	if (!p)
+		return 0;
+	for (;;) {
+		uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+		_Atomic uint64_t *sq = gx_seq(v, pos);
+		/* acquire: pairs with the producer's release of seq */
+		uint64_t seq = atomic_load_explicit(sq, memory_order_acquire);
+		uint32_t tag = (uint32_t)(seq >> 56);
+		/* with hdr only the exact length: nothing is copied out of a
+		 * message the caller refuses */
+		if (gx_pdiff(seq, pos + 1) != 0 || tag == 0 || tag > v->msg_size || (hdr ? tag != cap + 8 : tag > cap)) {
+			if (gx_pdiff(seq, pos + 1) < 0 &&
+			    /* acquire: pairs with the close's CAS */
+			    !atomic_load_explicit(&r->closed, memory_order_acquire)) {
+				gx_journal_done(p);
+				*res = -EAGAIN; /* empty */
+				return 1;
+			}
+			gx_journal_done(p);
+			return 0;
+		}
+		gx_journal_claim(p, pos, 1);
+		/* acq_rel: the journal claim before it; pairs with a repairer reading tail */
+		if (!atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + 1, memory_order_acq_rel,
+							   memory_order_relaxed)) {
+			atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
+			continue;
+		}
+		/* a test stops or kills a receiver here: claimed, not yet taken */
+		GX_TEST_POINT("ring.recv.claimed", r);
+		const char *pl = (const char *)sq + 8;
+		if (hdr) {
+			memcpy(hdr, pl, 8);
+			gx_copy_msg(buf, pl + 8, tag - 8);
+		} else {
+			gx_copy_msg(buf, pl, tag);
+		}
+		uint64_t done = (pos + v->cap) & GX_POS_MASK;
+		if (v->flags & GX_RING_TAKE) {
+			/* release: the copy out first; pairs with the sender's
+			 * acquire in gx_released. Lost: the sender withdrew it
+			 * (gx_rx_take says more) */
+			if (!atomic_compare_exchange_strong_explicit(sq, &seq, done, memory_order_release,
+								     memory_order_relaxed)) {
+				/* release: pairs with the next producer's acquire in gx_claim_send */
+				atomic_store_explicit(sq, done, memory_order_release);
+				*passed = true;
+				continue;
+			}
+		} else {
+			/* release: the copy out first; pairs with the producer's acquire in gx_claim_send */
+			atomic_store_explicit(sq, done, memory_order_release);
+		}
+		gx_journal_done(p);
+		if (gx_ring_wakes(v))
+			gx_ec_notify(&r->not_full, &r->wakes);
+		*res = tag;
+		return 1;
+	}
+}
+
+ssize_t gx_ring_take_hv(gx_ring *r, void *hdr, void *val, size_t len, gx_off *chunk, bool *passed)
+{
+	const gx_rgeo *v = gx_ring_v(r);
+	*passed = false;
+	if (!v || !hdr || (len && !val))
+		return -EINVAL;
+	ssize_t res;
+	if (gx_recv1(r, v, hdr, val, len, passed, &res))
+		return res;
+	/* the slow path into a buffer: a chunk, a skip, or a message this
+	 * call refuses (its length is all the caller needs to know) */
+	char m[GX_RING_INLINE_MAX];
+	gx_rx x = {m, sizeof m, chunk, 1, GX_RX_ONE, false};
+	res = gx_recv_some(r, v, &x);
+	*passed = *passed || x.passed;
+	if (res == (ssize_t)(8 + len) && !(chunk && *chunk)) {
+		memcpy(hdr, m, 8);
+		if (len)
+			memcpy(val, m + 8, len);
+	}
+	return res;
+}
+
 static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, gx_rx *x, gx_until u)
 {
 	ssize_t rc = gx_recv_some(r, v, x);
@@ -651,6 +827,10 @@ ssize_t gx_ring_try_recv(gx_ring *r, void *buf, size_t cap, gx_off *chunk)
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || (!buf && cap))
 		return -EINVAL;
+	bool passed = false;
+	ssize_t res;
+	if (gx_recv1(r, v, NULL, buf, cap, &passed, &res))
+		return res;
 	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE, false};
 	return gx_recv_some(r, v, &x);
 }
@@ -660,10 +840,15 @@ ssize_t gx_ring_try_recv_passing(gx_ring *r, void *buf, size_t cap, gx_off *chun
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || (!buf && cap))
 		return -EINVAL;
-	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE, false};
-	ssize_t rc = gx_recv_some(r, v, &x);
+	bool p1 = false;
+	ssize_t rc;
+	if (!gx_recv1(r, v, NULL, buf, cap, &p1, &rc)) {
+		gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE, false};
+		rc = gx_recv_some(r, v, &x);
+		p1 = p1 || x.passed;
+	}
 	if (passed)
-		*passed = x.passed;
+		*passed = p1;
 	return rc;
 }
 
@@ -672,6 +857,10 @@ ssize_t gx_ring_recv(gx_ring *r, void *buf, size_t cap, gx_off *chunk, gx_until 
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || (!buf && cap))
 		return -EINVAL;
+	bool passed = false;
+	ssize_t res;
+	if (gx_recv1(r, v, NULL, buf, cap, &passed, &res) && res != -EAGAIN)
+		return res;
 	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE, false};
 	return gx_recv_wait(r, v, &x, u);
 }

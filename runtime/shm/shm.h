@@ -197,6 +197,17 @@ int gx_proc_stat(int32_t pid, char *state, int32_t *ppid);
 
 /* This process's slot in a (attach on first use), or -ENOSPC. */
 int gx_shm_slot(gx_arena *a);
+/* The arena gx_shm_slot answered for last, and its slot (cleared by
+ * gx_shm_slot_forget, detach and fork): the hot paths' shortcut. */
+typedef struct {
+	gx_arena *a;
+	int slot;
+} gx_slot_hint;
+extern gx_slot_hint gx_slot_last;
+static inline int gx_shm_slot_fast(gx_arena *a)
+{
+	return a == gx_slot_last.a ? gx_slot_last.slot : gx_shm_slot(a);
+}
 /* Forget this process's slot of a without detaching (a is being
  * unmapped, or its header was written anew): the next gx_shm_slot attaches. */
 void gx_shm_slot_forget(gx_arena *a);
@@ -297,6 +308,16 @@ bool gx_ring_taken(gx_ring *r, uint64_t pos);
  * carried is ours again in *chunk, which may be NULL for inline
  * messages), 0: a receiver took it, -EINVAL: not a TAKE ring. */
 int gx_ring_withdraw(gx_ring *r, uint64_t pos, gx_off *chunk);
+/* ring.c: a channel's message, straight into the slot and out of it: put
+ * sends hdr's 8 bytes then len bytes of val as one inline message (0 with
+ * *pos, or gx_ring_try_send's errors); take receives the next message:
+ * when it is 8 + len inline bytes, the header into hdr and the rest into
+ * val; a chunk's offset into *chunk (may be NULL: then a chunk is
+ * -EMSGSIZE); returns the message's length (anything but 8 + len, or a
+ * chunk, is the caller's to refuse) or gx_ring_try_recv's errors; and
+ * says whether it passed over skipped slots. */
+int gx_ring_put_hv(gx_ring *r, const void *hdr, const void *val, size_t len, uint64_t *pos);
+ssize_t gx_ring_take_hv(gx_ring *r, void *hdr, void *val, size_t len, gx_off *chunk, bool *passed);
 /* ring.c: gx_ring_try_recv that also says whether it passed over skipped
  * slots (withdrawn or repaired: a place given back to the senders). */
 ssize_t gx_ring_try_recv_passing(gx_ring *r, void *buf, size_t cap, gx_off *chunk, bool *passed);
