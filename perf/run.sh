@@ -132,7 +132,7 @@ plan=(
 	"select|gx|select|5000000|500000|"
 	"ring|gx|ring|20000000|2000000|"
 	"chanxproc|gx|chanxproc|5000000|1000000|"
-	"xpingpong|gx|xpingpong|500000|100000|"
+	"xpingpong|gx|xpingpong|500000 0|100000 0|"
 	"wake|gx|wake|10000|2000|"
 	"xselect|gx|xselect|500000|100000|"
 	"xselectwake|gx|xselectwake|5000|1000|"

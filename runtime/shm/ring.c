@@ -40,6 +40,26 @@
  * (tail), and clears the journal after publishing (releasing); repair
  * after its death reads exactly those positions (ring_repair.c).
  *
+ * Cache lines that cross cores, per message on the fast path (gx_send1,
+ * gx_recv1: one producer process, one consumer process, nobody asleep):
+ *  - the slot's line: the producer's write (seq and payload) fetches it
+ *    from the consumer, which released it last; the consumer's read
+ *    fetches it back, and its release (a write to the same line) takes
+ *    ownership. Two transfers and an upgrade, all on that one line;
+ *  - head stays with the producer and tail with the consumer (one of
+ *    each side: several producers pass head between them); the header's
+ *    geometry, nonce and closed lines are read-only (shared, no transfer);
+ *    the journal is the process's own line;
+ *  - the wake-up check: a NOWAKE ring (a channel's) has none; otherwise a
+ *    fence and a read of the eventcount's waiters line, which moves only
+ *    when someone registers to sleep.
+ * So one line per message. A ping-pong over two rings moves two slot lines
+ * per round trip, and each side waits for the other's release before it
+ * reuses a slot, so its floor is about twice the one-line round trip (a
+ * bare two-ring Vyukov ping-pong measured 1.9-2.1x it); a message carried
+ * in the slot sequence's epoch instead of a separate waiter count (the
+ * sleeper's flag in the seq word) would save only the fence, not a line.
+ *
  * TAKE rings (a rendezvous channel's): a sender may withdraw a message it
  * published until a consumer took it. Both sides CAS the slot's word from
  * the published value: the consumer to released (after copying out; it
