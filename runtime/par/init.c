@@ -288,6 +288,9 @@ int gx_par_init(const gx_config *cfg)
 	if (n == 0)
 		return 0;
 	gx_pl.nworkers = n;
+	/* more processes than CPUs (the workers at most, and this one):
+	 * spinners share (wake.c); the workers inherit it */
+	gx_ec_spin_yields = gx_pl.wmax + 1 > gx_ncpus();
 	gx_arena_opts o;
 	gx_arena_opts_init(&o);
 	o.size = cfg->shm_size;
@@ -312,6 +315,7 @@ int gx_par_init(const gx_config *cfg)
 	return 0;
 err_destroy_arena:
 	gx_dch_forget_views();
+	gx_ec_spin_yields = false;
 	gx_arena_destroy(gx_pl.a);
 	gx_pl.a = NULL;
 	gx_pl.p = NULL;
@@ -463,6 +467,7 @@ void gx_par_fini(void)
 	}
 	if (gx_pl.a && gx_pl.me < 0) {
 		gx_dch_forget_views();
+		gx_ec_spin_yields = false;
 		gx_arena_destroy(gx_pl.a);
 		gx_pl.a = NULL;
 		gx_pl.p = NULL;

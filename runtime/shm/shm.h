@@ -363,6 +363,9 @@ void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *re
  * fence in gx_ec_notify), re-check every condition, and sleep on all the
  * words at once (gx_io_futex_waitv_on); leave each at the end.
  */
+/* wake.c: spinners give their CPU away every 64 looks (the runtime's
+ * processes outnumber its CPUs; set before the workers are forked). */
+extern bool gx_ec_spin_yields;
 void gx_ec_join(gx_ec *ec);
 uint32_t gx_ec_key(gx_ec *ec);
 void gx_ec_leave(gx_ec *ec);

@@ -51,6 +51,14 @@
  * The futexes are shared (never FUTEX_PRIVATE_FLAG): the words are in a
  * MAP_SHARED memfd mapped by several processes.
  *
+ * Spinning on a shared CPU: when the runtime has more processes than CPUs
+ * (gx_ec_spin_yields, set by the parallel runtime), a spinner gives its
+ * CPU away (sched_yield) every 64 looks: an idle worker spinning on the
+ * CPU of the main process would otherwise take half its time, and the
+ * main process is the one that makes the work (two workers on two CPUs
+ * ran tiny tasks at half the rate of one). Elsewhere a spinner keeps its
+ * CPU: a yield there only delays the look that finds the word changed.
+ *
  * Rejected: sleeping with a timeout to catch lost wake-ups (an idle runtime
  * would wake for nothing, and a lost one would still cost the timeout);
  * per-ecount lists of sleepers for repair to walk (a sleeper's death leaves
@@ -76,6 +84,8 @@
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
 #endif
+
+bool gx_ec_spin_yields;
 
 static inline int64_t gx_mono(void)
 {
@@ -184,6 +194,8 @@ static int gx_ec_spin(bool (*ready)(void *), void *arg, int64_t spin_ns, gx_unti
 				return 0;
 			if (co)
 				gx_yield(); /* let the others run while we spin */
+			if (gx_ec_spin_yields)
+				sched_yield(); /* and the processes that share our CPU */
 			else if (spin_ns < 0)
 				sched_yield();
 		}
