@@ -27,8 +27,10 @@
  *    supervisor (gx_dch_forget_worker): after repair it is exact.
  *
  * Ordering: the values travel through the ring (its release/acquire
- * pairs); the eventcounts `data` (receivers) and `space` (senders) fence
- * before they look for sleepers; `closed` is set by CAS and read relaxed
+ * pairs); a send looks for sleeping receivers (`data`) after its claim,
+ * a seq_cst CAS on the ring's head that receivers count as ready (the
+ * ring's depth), so without a fence (gx_ec_notify_claimed); receivers
+ * fence before they look for sleeping senders (`space`); `closed` is set by CAS and read relaxed
  * before each attempt (a send racing a close may still land, as in Go).
  * The magic word is stored last with release (gx_chan_is_d and the
  * registry read it with acquire).

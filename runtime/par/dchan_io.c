@@ -123,7 +123,9 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 		uint64_t pos;
 		int rc = gx_dch_put(v, r, val, &pos);
 		if (rc == 0) {
-			gx_ec_notify(&d->data, NULL);
+			/* its claim was a seq_cst CAS, and receivers count a
+			 * claimed head as ready (gx_dch_ready: the depth) */
+			gx_ec_notify_claimed(&d->data, NULL);
 			if (v->cap)
 				return 0;
 			/* try: a waiting receiver takes it, or it is taken back */

@@ -32,8 +32,15 @@
  *  - head and tail are claimed by CAS; a claim's journal entry is stored
  *    before the CAS (acq_rel), so a repairer that sees the claim sees it.
  *  - wake-ups: eventcounts not_empty (consumers sleep there) and not_full
- *    (producers), see wake.c; a publish costs a fence and one load when
- *    nobody sleeps. A NOWAKE ring skips both (its users sleep elsewhere).
+ *    (producers), see wake.c. A single-message publish costs one load when
+ *    nobody sleeps: its claim is a seq_cst CAS on head, and sleeping
+ *    consumers count a claimed head as ready (gx_ready_recv), so the
+ *    claim stands in for the eventcount's fence (gx_ec_notify_claimed;
+ *    its partner is the fence in gx_ec_wait). A consumer that wakes for a
+ *    claim not yet published spins for it; one whose producer died there
+ *    keeps waking (a millisecond's nap every thousand) until repair skips
+ *    the claim. Other calls fence and load. A NOWAKE ring skips both (its
+ *    users sleep elsewhere).
  *
  * Claims: a producer (consumer) writes the position it is about to claim
  * and how many into its process slot's ring journal before the CAS on head
@@ -51,14 +58,15 @@
  *    geometry, nonce and closed lines are read-only (shared, no transfer);
  *    the journal is the process's own line;
  *  - the wake-up check: a NOWAKE ring (a channel's) has none; otherwise a
- *    fence and a read of the eventcount's waiters line, which moves only
- *    when someone registers to sleep.
+ *    read of the eventcount's waiters line, which moves only when
+ *    someone registers to sleep.
  * So one line per message. A ping-pong over two rings moves two slot lines
  * per round trip, and each side waits for the other's release before it
  * reuses a slot, so its floor is about twice the one-line round trip (a
- * bare two-ring Vyukov ping-pong measured 1.9-2.1x it); a message carried
- * in the slot sequence's epoch instead of a separate waiter count (the
- * sleeper's flag in the seq word) would save only the fence, not a line.
+ * bare two-ring Vyukov ping-pong measured 1.9-2.1x it). A sleeper's flag
+ * in the slot's sequence word (an eventcount epoch there) would save the
+ * waiter count's load, not a line: the publish would have to be an
+ * exchange to see it, which costs what the fence did.
  *
  * TAKE rings (a rendezvous channel's): a sender may withdraw a message it
  * published until a consumer took it. Both sides CAS the slot's word from
@@ -278,8 +286,12 @@ static inline __attribute__((always_inline)) int gx_send1(gx_ring *r, const gx_r
 		int64_t d = gx_pdiff(atomic_load_explicit(sq, memory_order_acquire), pos);
 		if (d == 0 && gx_within_lcap(v, pos)) {
 			gx_journal_claim(p, pos, 1);
-			/* acq_rel: the journal claim before it; pairs with a repairer reading head */
-			if (!atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + 1, memory_order_acq_rel,
+			/* seq_cst (a release too: the journal claim before it;
+			 * pairs with a repairer reading head): it orders this
+			 * message before the look at the waiters below
+			 * (gx_ec_notify_claimed), whose sleepers count a
+			 * claimed head as ready (gx_ready_recv) */
+			if (!atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + 1, memory_order_seq_cst,
 								   memory_order_relaxed)) {
 				/* lost the race: the journal must not cover
 				 * a position someone else claimed */
@@ -300,8 +312,8 @@ static inline __attribute__((always_inline)) int gx_send1(gx_ring *r, const gx_r
 			gx_journal_done(p);
 			if (at)
 				*at = pos;
-			if (gx_ring_wakes(v)) /* nobody sleeps on a NOWAKE ring: no fence */
-				gx_ec_notify(&r->not_empty, &r->wakes);
+			if (gx_ring_wakes(v)) /* nobody sleeps on a NOWAKE ring */
+				gx_ec_notify_claimed(&r->not_empty, &r->wakes);
 			return 0;
 		}
 		if (d <= 0) { /* full (at the slot, or at the logical capacity) */
@@ -345,9 +357,12 @@ static bool gx_ready_recv(void *arg)
 	if (!v)
 		return true;
 	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	/* acquire: pairs with the producer's release of the slot's seq */
+	/* acquire: pairs with the producer's release of the slot's seq. A
+	 * claimed head counts too (gx_ec_notify_claimed's side of the
+	 * bargain): the message is on its way, the call spins for it */
 	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
-	       gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0;
+	       gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0 ||
+	       atomic_load_explicit(&r->head, memory_order_relaxed) != pos;
 }
 
 static inline int64_t gx_ring_spin(const gx_rgeo *v)

@@ -363,6 +363,12 @@ void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *re
  * fence in gx_ec_notify), re-check every condition, and sleep on all the
  * words at once (gx_io_futex_waitv_on); leave each at the end.
  */
+/* wake.c: gx_ec_notify for a publish whose claim was a seq_cst CAS on a
+ * ring's head, when the waiters' condition counts a claimed position as
+ * ready (head != tail: they then spin until it is published): the claim
+ * orders the publish before the look at the waiter count, so no fence.
+ * A fence and a load cost ~10 ns per message; this costs the load. */
+void gx_ec_notify_claimed(gx_ec *ec, _Atomic uint64_t *wakes);
 /* wake.c: spinners give their CPU away every 64 looks (the runtime's
  * processes outnumber its CPUs; set before the workers are forked). */
 extern bool gx_ec_spin_yields;

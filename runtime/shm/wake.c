@@ -114,6 +114,22 @@ void gx_ec_notify(gx_ec *ec, _Atomic uint64_t *wakes)
 		atomic_fetch_add_explicit(wakes, 1, memory_order_relaxed);
 }
 
+void gx_ec_notify_claimed(gx_ec *ec, _Atomic uint64_t *wakes)
+{
+	/* no fence: the caller's claim (a seq_cst CAS on head) stands in for
+	 * it. seq_cst load: in the single order of seq_cst operations either
+	 * it comes after the waiter's registration (we see it) or the
+	 * waiter's re-check comes after our claim (it sees head moved) */
+	if (atomic_load_explicit(&ec->waiters, memory_order_seq_cst) == 0)
+		return;
+	if (atomic_load_explicit(&ec->pending, memory_order_relaxed) || atomic_exchange(&ec->pending, 1))
+		return;
+	atomic_fetch_add(&ec->seq, 1);
+	syscall(SYS_futex, &ec->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	if (wakes)
+		atomic_fetch_add_explicit(wakes, 1, memory_order_relaxed);
+}
+
 /* The arena's death count for ec's sleepers, NULL when ec is not in an
  * arena mapped here. */
 static _Atomic uint32_t *gx_deaths_of(const gx_ec *ec)
