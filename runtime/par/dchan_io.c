@@ -105,6 +105,11 @@ int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 
 int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int64_t rdv_wait, uint32_t mine)
 {
+	/* a try's wait for the take: rdv_wait, or less when u ends first */
+	gx_until rdv = gx_timeout(rdv_wait);
+	if (u.deadline >= 0 && u.deadline < rdv.deadline)
+		rdv.deadline = u.deadline;
+	rdv.ctx = u.ctx;
 	gx_dview view; /* this call's own copy (dchan.h) */
 	const gx_dview *v = &view;
 	if (!gx_dch_view(c, &view) || (!val && v->elem_size))
@@ -129,7 +134,7 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 			if (v->cap)
 				return 0;
 			/* try: a waiting receiver takes it, or it is taken back */
-			return try_only ? gx_dch_rendezvous(v, r, pos, gx_timeout(rdv_wait), -EAGAIN)
+			return try_only ? gx_dch_rendezvous(v, r, pos, rdv, -EAGAIN)
 					: gx_dch_rendezvous(v, r, pos, u, 0);
 		}
 		if (rc != -EAGAIN || try_only)
@@ -202,8 +207,17 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 		}
 		/* acquire: pairs with the close's CAS; the values published before it are seen below */
 		if (atomic_load_explicit(&d->closed, memory_order_acquire)) {
-			if (gx_dch_closing_left(v))
+			if (gx_dch_closing_left(v)) {
+				/* a claim not yet published (or a dead sender's,
+				 * until repair skips it: the supervisor must get
+				 * to run, so yield, and nap now and then) */
+				if (!try_only && gx_co_current()) {
+					gx_yield();
+					if ((rc = gx_ec_pause(&misses, u)) < 0)
+						return rc;
+				}
 				continue;
+			}
 			if (val && v->elem_size)
 				memset(val, 0, v->elem_size);
 			if (ok)

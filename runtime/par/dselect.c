@@ -85,6 +85,7 @@ typedef struct {
 	gx_ec **ecs;     /* the distinct eventcounts, vec[i] is ecs[i]'s word */
 	uint32_t nvec;   /* distinct eventcounts, then the death count */
 	_Atomic uint32_t *deaths;
+	gx_until u;      /* the select's own end: a send case's wait for its take ends by it too */
 	bool joined;
 } gx_dsel_state;
 
@@ -132,7 +133,7 @@ static int gx_dsel_try_one(gx_dsel_state *s, size_t i, int64_t rdv)
 	if (!c->d)
 		rc = k->op == GX_SEND ? gx_chan_try_send(k->chan, k->elem) : gx_chan_try_recv(k->chan, k->elem, &k->ok);
 	else if (k->op == GX_SEND)
-		rc = gx_dch_send_opt(k->chan, k->elem, GX_FOREVER, true, rdv, s->joined ? c->mine : 0);
+		rc = gx_dch_send_opt(k->chan, k->elem, s->u, true, rdv, s->joined ? c->mine : 0);
 	else
 		rc = gx_dch_recv(k->chan, k->elem, &k->ok, GX_FOREVER, true);
 	if (rc == -EAGAIN)
@@ -356,7 +357,7 @@ int gx_dch_select(gx_case *cases, size_t n, bool block, gx_until u)
 	gx_futex_waitv vec_small[GX_DSEL_STACK + 1];
 	gx_ec *ecs_small[GX_DSEL_STACK];
 	gx_dsel_state s = {.cases = cases, .n = n, .st = st_small, .nodes = nodes_small, .vec = vec_small,
-			   .ecs = ecs_small};
+			   .ecs = ecs_small, .u = block ? u : GX_FOREVER};
 	if (n > GX_DSEL_STACK) {
 		s.st = malloc(n * sizeof *s.st);
 		s.nodes = malloc(n * sizeof *s.nodes);

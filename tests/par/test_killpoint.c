@@ -650,6 +650,51 @@ Test(killpoint, a_sender_killed_between_claim_and_publish_loses_no_place_cap_4, 
 	claimed_case(4);
 }
 
+static int closed_rc, closed_ok = -1;
+
+__attribute__((unused)) /* only with test points */
+static int closed_claim_main(void *arg)
+{
+	(void)arg;
+	gx_chan *ch;
+	cr_assert_eq(gx_chan_make(&ch, sizeof(int), 1, GX_CHAN_DISTRIBUTED), 0);
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_send_one, &ch, sizeof ch, NULL), 0);
+	/* wait for the kill without yielding: the supervisor (a coroutine
+	 * of this process) has not repaired the dead claim yet */
+	for (int i = 0; i < 20000 && atomic_load(&S->armed); i++)
+		nap_ms(1);
+	nap_ms(20); /* dead for sure, not only signalled */
+	gx_chan_close(ch);
+	/* closed, with a claim that will never be published: the receive
+	 * must let the repair run, then see the channel closed and empty */
+	int v = -1;
+	bool ok = true;
+	closed_rc = gx_chan_recv(ch, &v, &ok, gx_timeout(10 * GX_SECOND));
+	closed_ok = ok;
+	gx_future_free(f);
+	return 0;
+}
+
+Test(killpoint, a_receive_on_a_closed_channel_waits_out_a_dead_senders_claim, .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	shared_init();
+	snprintf(S->point, sizeof S->point, "ring.send.claimed");
+	atomic_store(&S->armed, 1);
+	gx_test_point_fn = kill_in_call;
+	gx_config c = config(1);
+	c.retry_attempts = 0;
+	run(&c, closed_claim_main, NULL);
+	gx_test_point_fn = NULL;
+	cr_expect_eq(atomic_load(&S->armed), 0, "the sender was killed with its slot claimed");
+	cr_expect_eq(closed_rc, 0, "the receive: %d", closed_rc);
+	cr_expect_eq(closed_ok, 0, "closed and empty: ok false");
+#endif
+}
+
 static int stalled_first, stalled_second, stalled_got;
 
 __attribute__((unused)) /* only with test points */
