@@ -2129,7 +2129,7 @@ static int free_busy_main(void *arg)
 		/* freed under the waiter: see what it made of it */
 		int code = gx_future_get(f, &o, sizeof o, NULL, gx_timeout(2 * GX_SECOND));
 		gx_stats_worker ws1 = worker_info(0);
-		cr_log_warn("after the free, the waiting worker's task gave code %d, recv %d; worker 0 pid %d -> %d, "
+		cr_log_info("after the free, the waiting worker's task gave code %d, recv %d; worker 0 pid %d -> %d, "
 			    "tasks %llu -> %llu, running %llu",
 			    code, o.rc, ws0.pid, ws1.pid, (unsigned long long)ws0.tasks, (unsigned long long)ws1.tasks,
 			    (unsigned long long)ws1.running);
