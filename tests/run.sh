@@ -189,6 +189,7 @@ if [ "$valgrind" = 1 ]; then
     local d; d=$(mktemp -d)
     local rc=0
     valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+      --suppressions=tests/valgrind.supp \
       --trace-children=yes --log-file="$d/vg.%p.log" "$@" || rc=$?
     # "==pid==" lines are reports; "--pid--" lines are valgrind's own notes
     # (such as its missing epoll_pwait2 wrapper, which our fallback covers)
