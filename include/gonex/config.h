@@ -35,7 +35,7 @@ typedef enum gx_guard_kind {
 /* How gx_go_parallel picks a worker (GONEX_BALANCE). */
 typedef enum gx_balance_kind {
 	GX_BALANCE_ROUND_ROBIN = 0, /* in turn */
-	GX_BALANCE_LEAST_BUSY = 1,  /* fewest queued plus running, chosen per 8 tasks */
+	GX_BALANCE_LEAST_BUSY = 1,  /* fewest queued plus running */
 	GX_BALANCE_WEIGHTED = 2,    /* in proportion to gx_config.weights */
 	GX_BALANCE_PREDICTIVE = 3,  /* earliest expected finish: per-function
 				     * average run time times what is queued */

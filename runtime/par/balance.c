@@ -7,11 +7,6 @@
  */
 #include "par/par.h"
 
-/* Tasks that go to the worker least-busy chose before it chooses again
- * (a batch of dispatches), and submissions between looks for an idle
- * worker to nudge. */
-#define GX_PICK_BATCH 8
-
 /* ---- choosing a worker ---- */
 
 int gx_active(int i)
@@ -63,13 +58,6 @@ int gx_par_pick(int64_t cost)
 	}
 	case GX_BALANCE_LEAST_BUSY:
 	default: {
-		/* chosen once per GX_PICK_BATCH tasks: each choice reads every
-		 * worker's inbox and running count, lines the workers write
-		 * with every task they take (a cache miss each, per task) */
-		if (gx_pl.lb_left && gx_pl.lb_last < n && gx_active(gx_pl.lb_last)) {
-			gx_pl.lb_left--;
-			return gx_pl.lb_last;
-		}
 		uint64_t load = 0;
 		uint32_t start = gx_pl.rr++; /* ties go round */
 		for (int k = 0; k < n; k++) {
@@ -86,20 +74,15 @@ int gx_par_pick(int64_t cost)
 					break;
 			}
 		}
-		gx_pl.lb_last = best;
-		gx_pl.lb_left = best >= 0 ? GX_PICK_BATCH - 1 : 0;
 		return best;
 	}
 	}
 }
 
-/* A worker is asleep and this inbox has a backlog: nudge a sleeper. Once
- * per GX_PICK_BATCH submissions: the idle count is a line the workers
- * write whenever they go idle or busy. */
+/* A worker is asleep and this inbox has a backlog: nudge a sleeper. */
 void gx_nudge_idle(int busy)
 {
-	if (!gx_pl.cfg.work_stealing || gx_pl.nudge_n++ % GX_PICK_BATCH ||
-	    !atomic_load_explicit(&gx_pl.p->idle_workers, memory_order_relaxed))
+	if (!gx_pl.cfg.work_stealing || !atomic_load_explicit(&gx_pl.p->idle_workers, memory_order_relaxed))
 		return;
 	gx_ring *in = gx_inbox(busy);
 	if (!in || gx_ring_depth(in) < 2)

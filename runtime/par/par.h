@@ -313,9 +313,6 @@ typedef struct gx_par_local {
 	int pipe_w;      /* main -> spawner requests */
 	int own_arena;   /* workers == 0: a lazily made arena of our own */
 	uint32_t rr;     /* round-robin */
-	int32_t lb_last; /* least-busy: the worker picked for this batch */
-	uint32_t lb_left; /* picks left before it is chosen again */
-	uint32_t nudge_n; /* submissions since the last look for idle workers */
 	int64_t swrr[GX_MAX_WORKERS];
 	int enabled;
 	int stopping;
