@@ -47,7 +47,9 @@
  * Limits: a buffered sender blocked at close returns -EPIPE though its
  * value may still be received; a receiver killed between its claim and
  * its take of a rendezvous value loses it (repair counts it lost) and the
- * send returns 0.
+ * send returns 0; a rendezvous sender killed after its put leaves its
+ * value in the ring, and a later receiver gets it (a task run again after
+ * that death sends it once more).
  *
  * Rejected: a credit counter for capacities that are not a power of two
  * (a death between the take and the give-back lost a place for good);
@@ -106,8 +108,9 @@ void gx_dch_forget_worker(int i)
 		gx_dch *d = gx_dch_at(gx_pl.a, atomic_load(&gx_pl.p->dchans[k]));
 		if (!d)
 			continue;
-		/* its blocked receivers died with it */
+		/* its blocked receivers (and rendezvous senders) died with it */
 		atomic_store(&d->rwait[i + 1], 0);
+		atomic_store(&d->swait[i + 1], 0);
 		gx_ec_notify(&d->data, NULL);
 		gx_ec_notify(&d->space, NULL);
 	}
@@ -297,7 +300,8 @@ static bool gx_dch_busy(gx_dch *d)
 	if (atomic_load(&d->data.waiters) || atomic_load(&d->space.waiters))
 		return true;
 	for (int i = 0; i <= GX_MAX_WORKERS; i++)
-		if (atomic_load_explicit(&d->rwait[i], memory_order_relaxed))
+		if (atomic_load_explicit(&d->rwait[i], memory_order_relaxed) ||
+		    atomic_load_explicit(&d->swait[i], memory_order_relaxed))
 			return true;
 	return false;
 }

@@ -40,6 +40,9 @@ typedef struct gx_dch {
 	_Atomic int32_t route;
 	gx_off w[GX_MAX_WORKERS]; /* each worker's own ring (broadcast, scatter, balance) */
 	_Alignas(64) _Atomic uint32_t rwait[GX_MAX_WORKERS + 1];
+	/* rendezvous senders between their put and their return, counted as
+	 * rwait is (one word per process): a free must wait for them too */
+	_Alignas(64) _Atomic uint32_t swait[GX_MAX_WORKERS + 1];
 	_Alignas(64) gx_ec data;  /* receivers sleep here */
 	_Alignas(64) gx_ec space; /* senders sleep here */
 } gx_dch;
@@ -151,11 +154,17 @@ static inline void gx_dch_took(const gx_dview *v)
 int gx_dch_put(const gx_dview *v, gx_ring *r, const void *val, uint64_t *pos);
 int gx_dch_take(const gx_dview *v, gx_ring *r, void *val, int32_t *from);
 
-/* This process's rwait word of d. */
+/* This process's rwait word of d, and its swait word. */
 static inline _Atomic uint32_t *gx_dch_rwait_mine(gx_dch *d)
 {
 	int me = gx_worker_id();
 	return &d->rwait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0];
+}
+
+static inline _Atomic uint32_t *gx_dch_swait_mine(gx_dch *d)
+{
+	int me = gx_worker_id();
+	return &d->swait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0];
 }
 
 /* How long a try send on a rendezvous waits for the waiting receiver it

@@ -69,10 +69,12 @@ static bool gx_dch_taken(void *arg)
  * ends first (u, or the channel closed), the value is withdrawn unless a
  * receiver won it meanwhile: then the send went through after all (0).
  * `fail` is what a withdrawn send returns instead of the wait's error. */
-static int gx_dch_rendezvous(const gx_dview *v, gx_ring *r, uint64_t pos, gx_until u, int fail)
+static int gx_dch_rendezvous_wait(const gx_dview *v, gx_ring *r, uint64_t pos, gx_until u, int fail)
 {
 	gx_dch_rv t = {v, r, pos};
 	int rc = gx_ec_wait(&v->d->space, gx_dch_taken, &t, gx_dspin(v->a), u, NULL);
+	if (!gx_dch_same(v))
+		return -EINVAL; /* freed under us (a peer's free: ours waits) */
 	if (gx_ring_taken(r, pos))
 		return 0;
 	GX_TEST_POINT("dchan.send.withdraw", (void *)v->d);
@@ -87,6 +89,15 @@ static int gx_dch_rendezvous(const gx_dview *v, gx_ring *r, uint64_t pos, gx_unt
 	if (fail)
 		return fail;
 	return rc < 0 ? rc : -EPIPE;
+}
+
+/* The wait above, counted in this process's swait word from before the
+ * put (the caller's) until the return: gx_chan_free is -EBUSY meanwhile. */
+static int gx_dch_rendezvous(const gx_dview *v, gx_ring *r, uint64_t pos, gx_until u, int fail)
+{
+	int rc = gx_dch_rendezvous_wait(v, r, pos, u, fail);
+	atomic_fetch_sub(gx_dch_swait_mine(v->d), 1);
+	return rc;
 }
 
 /* A try send on a rendezvous: only to a receiver that waits and that no
@@ -126,7 +137,11 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 		if (v->cap == 0 && try_only && !gx_dch_receiver_free(v, r, mine))
 			return -EAGAIN;
 		uint64_t pos;
+		if (v->cap == 0) /* counted before the value is out: a free sees it */
+			atomic_fetch_add(gx_dch_swait_mine(d), 1);
 		int rc = gx_dch_put(v, r, val, &pos);
+		if (rc != 0 && v->cap == 0)
+			atomic_fetch_sub(gx_dch_swait_mine(d), 1);
 		if (rc == 0) {
 			/* its claim was a seq_cst CAS, and receivers count a
 			 * claimed head as ready (gx_dch_ready: the depth) */

@@ -174,8 +174,10 @@ static int gx_claim_send(gx_ring *r, const gx_rgeo *v, gx_proc *p, uint32_t n, u
 			continue;
 		}
 		gx_journal_claim(p, pos, k);
-		/* acq_rel: the journal claim before it; pairs with a repairer reading head */
-		if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + k, memory_order_acq_rel,
+		/* seq_cst (a release too: the journal claim before it; pairs
+		 * with a repairer reading head): a channel's chunk message
+		 * looks for sleepers without a fence after it, as gx_send1 */
+		if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + k, memory_order_seq_cst,
 							  memory_order_relaxed)) {
 			*first = pos;
 			return (int)k;
@@ -675,12 +677,12 @@ static ssize_t gx_rx_take(gx_ring *r, const gx_rgeo *v, gx_rx *x, uint64_t pos, 
 	_Atomic uint64_t *sq = gx_seq(v, pos);
 	uint64_t want = gx_pub(pos, tag0), done = (pos + v->cap) & GX_POS_MASK;
 	gx_off off = 0;
+	char won[GX_RING_INLINE_MAX]; /* the caller's buffer only once the CAS won */
+	size_t n = tag0 == GX_TAG_CHUNK ? 0 : x->mode == GX_RX_BATCH ? v->msg_size : tag0;
 	if (tag0 == GX_TAG_CHUNK)
 		memcpy(&off, gx_payload(v, pos), 8);
-	else if (x->mode == GX_RX_BATCH)
-		memcpy(x->buf, gx_payload(v, pos), v->msg_size);
 	else
-		gx_copy_msg(x->buf, gx_payload(v, pos), tag0);
+		gx_copy_msg(won, gx_payload(v, pos), n);
 	/* release: the copy out first; pairs with the sender's acquire in
 	 * gx_released. Its failure order is relaxed: what it found is the
 	 * withdraw's SKIP, nothing we read through */
@@ -690,8 +692,10 @@ static ssize_t gx_rx_take(gx_ring *r, const gx_rgeo *v, gx_rx *x, uint64_t pos, 
 		x->passed = true;
 		return -EAGAIN;
 	}
-	if (!off)
+	if (!off) {
+		gx_copy_msg(x->buf, won, n);
 		return x->mode == GX_RX_BATCH ? 1 : tag0;
+	}
 	uint32_t len;
 	if (gx_pool_take(v->a, off, &len) < 0) {
 		atomic_fetch_add_explicit(&r->corrupt, 1, memory_order_relaxed);
@@ -787,11 +791,12 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 		/* a test stops or kills a receiver here: claimed, not yet taken */
 		GX_TEST_POINT("ring.recv.claimed", r);
 		const char *pl = (const char *)sq + 8;
-		if (hdr) {
-			memcpy(hdr, pl, 8);
-			gx_copy_msg(buf, pl + 8, tag - 8);
-		} else {
-			gx_copy_msg(buf, pl, tag);
+		char won[GX_RING_INLINE_MAX];
+		if (v->flags & GX_RING_TAKE) {
+			/* copied aside first: a message the sender takes back
+			 * (the CAS below lost) must not reach the caller */
+			memcpy(won, pl, tag);
+			pl = won;
 		}
 		uint64_t done = (pos + v->cap) & GX_POS_MASK;
 		if (v->flags & GX_RING_TAKE) {
@@ -805,10 +810,16 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 				*passed = true;
 				continue;
 			}
+		}
+		if (hdr) {
+			memcpy(hdr, pl, 8);
+			gx_copy_msg(buf, pl + 8, tag - 8);
 		} else {
+			gx_copy_msg(buf, pl, tag);
+		}
+		if (!(v->flags & GX_RING_TAKE))
 			/* release: the copy out first; pairs with the producer's acquire in gx_claim_send */
 			atomic_store_explicit(sq, done, memory_order_release);
-		}
 		gx_journal_done(p);
 		if (gx_ring_wakes(v))
 			gx_ec_notify(&r->not_full, &r->wakes);

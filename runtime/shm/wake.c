@@ -122,7 +122,9 @@ void gx_ec_notify_claimed(gx_ec *ec, _Atomic uint64_t *wakes)
 	 * waiter's re-check comes after our claim (it sees head moved) */
 	if (atomic_load_explicit(&ec->waiters, memory_order_seq_cst) == 0)
 		return;
-	if (atomic_load_explicit(&ec->pending, memory_order_relaxed) || atomic_exchange(&ec->pending, 1))
+	/* seq_cst: without the fence, a relaxed load could see a pending
+	 * that a waiter's later-ordered clearing already reset */
+	if (atomic_load_explicit(&ec->pending, memory_order_seq_cst) || atomic_exchange(&ec->pending, 1))
 		return;
 	atomic_fetch_add(&ec->seq, 1);
 	syscall(SYS_futex, &ec->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);

@@ -1229,6 +1229,41 @@ Test(dchan, a_local_peer_ends_a_select_that_sleeps_on_distributed_channels, .tim
 	run2(local_wake_main);
 }
 
+/* gx_chan_free while a rendezvous sender of this process waits for its
+ * take: -EBUSY, and the send then ends on its own. */
+static gx_chan *fr_ch;
+static int fr_send = 99, fr_done, fr_free;
+
+static void fr_sender(void *arg)
+{
+	(void)arg;
+	int v = 5;
+	fr_send = gx_chan_send(fr_ch, &v, gx_timeout(300 * GX_MILLISECOND));
+	fr_done = 1;
+}
+
+static int free_sender_main(void *arg)
+{
+	(void)arg;
+	fr_ch = dmake(sizeof(int), 0);
+	cr_assert_gt(gx_go(fr_sender, NULL), 0);
+	gx_yield(); /* the sender put its value and spins, yielding */
+	fr_free = gx_chan_free(fr_ch);
+	for (int i = 0; i < 400 && !fr_done; i++)
+		gx_sleep(5 * GX_MILLISECOND);
+	cr_expect(fr_done, "the send returned");
+	if (fr_free != 0)
+		dfree(fr_ch);
+	return 0;
+}
+
+Test(dchan, free_while_a_rendezvous_sender_waits_is_ebusy, .timeout = 30)
+{
+	run2(free_sender_main);
+	cr_expect_eq(fr_free, -EBUSY, "gx_chan_free with a sender waiting: %d", fr_free);
+	cr_expect_eq(fr_send, -ETIMEDOUT, "the send nobody took: %d", fr_send);
+}
+
 static int close_main(void *arg)
 {
 	(void)arg;

@@ -695,6 +695,60 @@ Test(killpoint, a_receive_on_a_closed_channel_waits_out_a_dead_senders_claim, .t
 #endif
 }
 
+/* A try receive stopped between its claim and its take while the
+ * sender gives up: it must report nothing and leave its element alone. */
+static int t_try_recv_aimed(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)len;
+	(void)res;
+	gx_chan *ch;
+	memcpy(&ch, arg, sizeof ch);
+	gx_sleep(30 * GX_MILLISECOND); /* the value is in the ring by now */
+	int v = -1;
+	atomic_store(&in_call, 1);
+	int rc = gx_chan_try_recv(ch, &v, NULL);
+	atomic_store(&in_call, 0);
+	atomic_store(&S->ran[0], v);
+	return rc;
+}
+
+static int lost_send, lost_recv;
+
+__attribute__((unused)) /* only with test points */
+static int lost_main(void *arg)
+{
+	(void)arg;
+	gx_chan *ch;
+	cr_assert_eq(gx_chan_make(&ch, sizeof(int), 0, GX_CHAN_DISTRIBUTED), 0);
+	gx_future f;
+	cr_assert_eq(gx_go_parallel(&f, t_try_recv_aimed, &ch, sizeof ch, NULL), 0);
+	int v = 4242;
+	lost_send = gx_chan_send(ch, &v, gx_timeout(100 * GX_MILLISECOND));
+	lost_recv = gx_future_get(f, NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	gx_future_free(f);
+	gx_chan_close(ch);
+	return 0;
+}
+
+Test(killpoint, a_try_receive_that_lost_to_a_withdraw_leaves_its_element_alone, .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	shared_init();
+	snprintf(S->point, sizeof S->point, "ring.recv.claimed");
+	atomic_store(&S->armed, 1);
+	gx_test_point_fn = stall_in_call;
+	gx_config c = config(1);
+	run(&c, lost_main, NULL);
+	gx_test_point_fn = NULL;
+	cr_expect_eq(atomic_load(&S->armed), 0, "the receiver stopped at its claim");
+	cr_expect_eq(lost_send, -ETIMEDOUT, "the send gave up: %d", lost_send);
+	cr_expect_eq(lost_recv, -EAGAIN, "the try receive found nothing: %d", lost_recv);
+	cr_expect_eq(atomic_load(&S->ran[0]), -1, "its element holds %d", atomic_load(&S->ran[0]));
+#endif
+}
+
 static int stalled_first, stalled_second, stalled_got;
 
 __attribute__((unused)) /* only with test points */

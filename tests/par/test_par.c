@@ -1043,6 +1043,56 @@ static int least_busy_burst_main(void *arg)
 	return 0;
 }
 
+/* Two long tasks submitted back to back to two idle workers: the second
+ * goes to the other worker (a pick reused for a batch of submissions sent
+ * both to one worker while the other idled). */
+static int t_hold_worker(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	(void)res;
+	struct timespec ts = {0, 300 * 1000000L}; /* the whole process */
+	nanosleep(&ts, NULL);
+	return gx_worker_id();
+}
+
+static int two_long_w[2];
+
+static int two_long_main(void *arg)
+{
+	(void)arg;
+	gx_sleep(100 * GX_MILLISECOND); /* both idle */
+	gx_future f[2];
+	for (int k = 0; k < 2; k++)
+		cr_assert_eq(gx_go_parallel(&f[k], t_hold_worker, NULL, 0, NULL), 0);
+	for (int k = 0; k < 2; k++) {
+		two_long_w[k] = gx_future_get(f[k], NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+		gx_future_free(f[k]);
+	}
+	return 0;
+}
+
+static void two_long_case(int stealing)
+{
+	gx_config c = config(2);
+	c.balance = GX_BALANCE_LEAST_BUSY;
+	c.work_stealing = stealing;
+	run(&c, two_long_main, NULL);
+	cr_expect(two_long_w[0] >= 0 && two_long_w[1] >= 0, "the tasks: %d %d", two_long_w[0], two_long_w[1]);
+	cr_expect_neq(two_long_w[0], two_long_w[1], "both long tasks ran on worker %d while the other idled",
+		      two_long_w[0]);
+}
+
+Test(balance, least_busy_spreads_two_long_tasks_without_stealing, .timeout = 60)
+{
+	two_long_case(0);
+}
+
+Test(balance, least_busy_spreads_two_long_tasks_with_stealing, .timeout = 60)
+{
+	two_long_case(1);
+}
+
 Test(balance, least_busy_sends_a_burst_to_the_lighter_worker, .timeout = 60)
 {
 	shared_init();
