@@ -110,7 +110,7 @@ void gx_dch_forget_worker(int i)
 			continue;
 		/* its blocked receivers (and rendezvous senders) died with it */
 		atomic_store(&d->rwait[i + 1], 0);
-		atomic_store(&d->swait[i + 1], 0);
+		atomic_store(&d->swait[i + 1].n, 0);
 		gx_ec_notify(&d->data, NULL);
 		gx_ec_notify(&d->space, NULL);
 	}
@@ -301,7 +301,7 @@ static bool gx_dch_busy(gx_dch *d)
 		return true;
 	for (int i = 0; i <= GX_MAX_WORKERS; i++)
 		if (atomic_load_explicit(&d->rwait[i], memory_order_relaxed) ||
-		    atomic_load_explicit(&d->swait[i], memory_order_relaxed))
+		    atomic_load_explicit(&d->swait[i].n, memory_order_relaxed))
 			return true;
 	return false;
 }

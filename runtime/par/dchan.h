@@ -41,8 +41,12 @@ typedef struct gx_dch {
 	gx_off w[GX_MAX_WORKERS]; /* each worker's own ring (broadcast, scatter, balance) */
 	_Alignas(64) _Atomic uint32_t rwait[GX_MAX_WORKERS + 1];
 	/* rendezvous senders between their put and their return, counted as
-	 * rwait is (one word per process): a free must wait for them too */
-	_Alignas(64) _Atomic uint32_t swait[GX_MAX_WORKERS + 1];
+	 * rwait is (one word per process): a free must wait for them too.
+	 * Each on a line of its own: every rendezvous send writes it twice,
+	 * and a shared line would cross cores with every message */
+	struct {
+		_Alignas(64) _Atomic uint32_t n;
+	} swait[GX_MAX_WORKERS + 1];
 	_Alignas(64) gx_ec data;  /* receivers sleep here */
 	_Alignas(64) gx_ec space; /* senders sleep here */
 } gx_dch;
@@ -164,7 +168,7 @@ static inline _Atomic uint32_t *gx_dch_rwait_mine(gx_dch *d)
 static inline _Atomic uint32_t *gx_dch_swait_mine(gx_dch *d)
 {
 	int me = gx_worker_id();
-	return &d->swait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0];
+	return &d->swait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0].n;
 }
 
 /* How long a try send on a rendezvous waits for the waiting receiver it
