@@ -224,13 +224,15 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 		if (atomic_load_explicit(&d->closed, memory_order_acquire)) {
 			if (gx_dch_closing_left(v)) {
 				/* a claim not yet published (or a dead sender's,
-				 * until repair skips it: the supervisor must get
-				 * to run, so yield, and nap now and then) */
-				if (!try_only && gx_co_current()) {
-					gx_yield();
-					if ((rc = gx_ec_pause(&misses, u)) < 0)
-						return rc;
-				}
+				 * until repair skips it; or a depth a peer
+				 * scribbled): a try does not wait for it; a
+				 * receive lets the supervisor run (yield), naps
+				 * now and then, and ends by its deadline */
+				if (try_only || !gx_co_current())
+					return -EAGAIN;
+				gx_yield();
+				if ((rc = gx_ec_pause(&misses, u)) < 0)
+					return rc;
 				continue;
 			}
 			if (val && v->elem_size)
