@@ -108,7 +108,6 @@ static bool gx_dch_receiver_free(const gx_dview *v, gx_ring *r, uint32_t mine)
 	return gx_dch_rwaiting(v->d) > gx_ring_depth(r) + mine;
 }
 
-
 int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 {
 	return gx_dch_send_opt(c, val, u, try_only, GX_DCH_TRY_RDV, 0);
@@ -116,11 +115,6 @@ int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 
 int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int64_t rdv_wait, uint32_t mine)
 {
-	/* a try's wait for the take: rdv_wait, or less when u ends first */
-	gx_until rdv = gx_timeout(rdv_wait);
-	if (u.deadline >= 0 && u.deadline < rdv.deadline)
-		rdv.deadline = u.deadline;
-	rdv.ctx = u.ctx;
 	gx_dview view; /* this call's own copy (dchan.h) */
 	const gx_dview *v = &view;
 	if (!gx_dch_view(c, &view) || (!val && v->elem_size))
@@ -148,9 +142,15 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 			gx_ec_notify_claimed(&d->data, NULL);
 			if (v->cap)
 				return 0;
-			/* try: a waiting receiver takes it, or it is taken back */
-			return try_only ? gx_dch_rendezvous(v, r, pos, rdv, -EAGAIN)
-					: gx_dch_rendezvous(v, r, pos, u, 0);
+			if (!try_only)
+				return gx_dch_rendezvous(v, r, pos, u, 0);
+			/* try: a waiting receiver takes it within rdv_wait (or
+			 * before u ends), or it is taken back */
+			gx_until rdv = gx_timeout(rdv_wait);
+			if (u.deadline >= 0 && u.deadline < rdv.deadline)
+				rdv.deadline = u.deadline;
+			rdv.ctx = u.ctx;
+			return gx_dch_rendezvous(v, r, pos, rdv, -EAGAIN);
 		}
 		if (rc != -EAGAIN || try_only)
 			return rc;
