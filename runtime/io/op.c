@@ -637,24 +637,17 @@ int gx_io_futex_wait(_Atomic uint32_t *addr, uint32_t val, gx_until u)
 
 int gx_io_futex_wait2(_Atomic uint32_t *addr, uint32_t val, _Atomic uint32_t *addr2, uint32_t val2, gx_until u)
 {
-	if (!gx_co_current())
+	gx_co *self = gx_co_current();
+	if (!self)
 		return -EPERM;
-	int rc = gx_futex_addr_ok(addr);
-	if (rc == 0)
-		rc = gx_futex_addr_ok(addr2);
-	if (rc < 0)
-		return rc;
 	/* on this stack until the op's last CQE (gx_io_run waits for it) */
 	gx_futex_waitv v[2] = {
 		{.val = val, .uaddr = (uint64_t)(uintptr_t)addr, .flags = GX_FUTEX2_SIZE_U32},
 		{.val = val2, .uaddr = (uint64_t)(uintptr_t)addr2, .flags = GX_FUTEX2_SIZE_U32},
 	};
-	gx_io_op op;
-	memset(&op, 0, sizeof op);
-	op.opcode = GX_OP_FUTEX_WAITV;
-	op.buf = v;
-	op.len = 2;
-	return gx_io_futex_run(&op, NULL, u);
+	gx_waiter w; /* a waiter of its own: no other clause fires it */
+	gx_waiter_init(&w, self);
+	return gx_io_futex_waitv_on(v, 2, &w, u);
 }
 
 int gx_shutdown(int fd, int how)

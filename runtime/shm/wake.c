@@ -94,24 +94,32 @@ static inline int64_t gx_mono(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void gx_ec_notify(gx_ec *ec, _Atomic uint64_t *wakes)
+/* Someone registered: wake this round of sleepers. One FUTEX_WAKE per
+ * round: it wakes every waiter that registered before it, and a waiter
+ * that registers later clears `pending` first, so the next publish wakes
+ * it. Without this, every publish between a wake and the woken waiter's
+ * decrement paid a syscall (13 per sleep, counted in the parallel
+ * benchmark). */
+static void gx_ec_wake_round(gx_ec *ec, _Atomic uint64_t *wakes)
 {
-	/* seq_cst: the caller's condition store before the load of waiters
-	 * (pairs with the fence in gx_ec_wait) */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&ec->waiters, memory_order_relaxed) == 0)
-		return;
-	/* one FUTEX_WAKE per round of sleepers: it wakes every waiter that
-	 * registered before it, and a waiter that registers later clears
-	 * `pending` first, so the next publish wakes it. Without this, every
-	 * publish between a wake and the woken waiter's decrement paid a
-	 * syscall (13 per sleep, counted in the parallel benchmark). */
-	if (atomic_load_explicit(&ec->pending, memory_order_relaxed) || atomic_exchange(&ec->pending, 1))
+	/* seq_cst: gx_ec_notify_claimed has no fence before it, and a
+	 * relaxed load could see a pending that a waiter's later-ordered
+	 * clearing already reset */
+	if (atomic_load_explicit(&ec->pending, memory_order_seq_cst) || atomic_exchange(&ec->pending, 1))
 		return;
 	atomic_fetch_add(&ec->seq, 1);
 	syscall(SYS_futex, &ec->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	if (wakes)
 		atomic_fetch_add_explicit(wakes, 1, memory_order_relaxed);
+}
+
+void gx_ec_notify(gx_ec *ec, _Atomic uint64_t *wakes)
+{
+	/* seq_cst: the caller's condition store before the load of waiters
+	 * (pairs with the fence in gx_ec_wait) */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&ec->waiters, memory_order_relaxed) != 0)
+		gx_ec_wake_round(ec, wakes);
 }
 
 void gx_ec_notify_claimed(gx_ec *ec, _Atomic uint64_t *wakes)
@@ -120,16 +128,8 @@ void gx_ec_notify_claimed(gx_ec *ec, _Atomic uint64_t *wakes)
 	 * it. seq_cst load: in the single order of seq_cst operations either
 	 * it comes after the waiter's registration (we see it) or the
 	 * waiter's re-check comes after our claim (it sees head moved) */
-	if (atomic_load_explicit(&ec->waiters, memory_order_seq_cst) == 0)
-		return;
-	/* seq_cst: without the fence, a relaxed load could see a pending
-	 * that a waiter's later-ordered clearing already reset */
-	if (atomic_load_explicit(&ec->pending, memory_order_seq_cst) || atomic_exchange(&ec->pending, 1))
-		return;
-	atomic_fetch_add(&ec->seq, 1);
-	syscall(SYS_futex, &ec->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-	if (wakes)
-		atomic_fetch_add_explicit(wakes, 1, memory_order_relaxed);
+	if (atomic_load_explicit(&ec->waiters, memory_order_seq_cst) != 0)
+		gx_ec_wake_round(ec, wakes);
 }
 
 /* The arena's death count for ec's sleepers, NULL when ec is not in an
