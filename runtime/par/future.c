@@ -322,11 +322,14 @@ int gx_future_try(gx_future f, void *buf, size_t cap, size_t *len)
 	return rc < 0 ? rc : gx_fut_read(x, buf, cap, len);
 }
 
-int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
+/* gx_future_wait, and the slot it read (*xp, set on every return but
+ * -EINVAL and a failed wait's) */
+static int gx_fut_wait_x(gx_future f, void *buf, size_t cap, size_t *len, gx_until u, gx_fut **xp)
 {
 	gx_fut *x = gx_fut_of(f);
 	if (!x)
 		return -EINVAL;
+	*xp = x;
 	gx_fut_want fw = {x, (uint32_t)(f.h >> 32)};
 	if (!gx_fut_ready(&fw)) {
 		/* a tenth of the spin budget: a quick task (a dispatch round
@@ -340,6 +343,12 @@ int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 	if (!gx_fut_done(x, fw.gen))
 		return -EINVAL; /* freed while we waited */
 	return gx_fut_read(x, buf, cap, len);
+}
+
+int gx_future_wait(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
+{
+	gx_fut *x;
+	return gx_fut_wait_x(f, buf, cap, len, u, &x);
 }
 
 int gx_future_origin(gx_future f)
@@ -388,10 +397,22 @@ int gx_future_free(gx_future f)
 
 int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 {
-	int rc = gx_future_wait(f, buf, cap, len, u);
+	gx_fut *x = NULL;
+	int rc = gx_fut_wait_x(f, buf, cap, len, u, &x);
 	if (rc == -ETIMEDOUT || rc == -ECANCELED || rc == -EINVAL)
 		return rc;
-	gx_future_free(f);
+	/* the wait saw it DONE: the free's one move, without looking the
+	 * slot up again (gx_future_free for anything else, a scribble
+	 * meanwhile included) */
+	uint32_t gen = (uint32_t)(f.h >> 32);
+	uint64_t done = gx_sw(gen, GX_FUT_DONE);
+	if (x && atomic_compare_exchange_strong(&x->sw, &done, gx_sw(gen, GX_FUT_FREEING))) {
+		GX_TEST_POINT("fut.free.claimed", &f);
+		gx_fut_drop_result(x);
+		gx_fut_release((uint32_t)f.h);
+	} else {
+		gx_future_free(f);
+	}
 	return rc;
 }
 

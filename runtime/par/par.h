@@ -354,7 +354,8 @@ static inline uint64_t gx_fh(uint32_t idx, uint32_t gen)
 typedef struct gx_task {
 	gx_task_rec rec;
 	int stolen;
-	int slot; /* entry in the worker's running table, -1 for none */
+	int slot;             /* entry in the worker's running table, -1 for none */
+	struct gx_task *next; /* on the spare list (task.c) */
 } gx_task;
 
 /* init.c */
