@@ -138,6 +138,7 @@ plan=(
 	"xselectwake|gx|xselectwake|5000|1000|"
 	"parallel_u10|gx|parallel|1000000 10 2|200000 10 2|"
 	"parallel_u10_1w|gx|parallel|1000000 10 1|200000 10 1|"
+	"parallel_u10_batch|gx|parallel|1000000 10 2 32|200000 10 2 32|"
 	"parallel_cpu|gx|parallel|4000 100000 2|1000 100000 2|"
 	"dispatch|gx|dispatch|1000000|100000|"
 	"restart|gx|restart|100|20|"

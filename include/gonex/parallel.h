@@ -97,6 +97,24 @@ typedef struct gx_par_opts {
 GX_API int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, const gx_par_opts *opts);
 
 /*
+ * Run n tasks fn(args + i * len, len), i = 0..n-1, with out[i] the future
+ * of task i: as n calls of gx_go_parallel, but dispatched in batches. The
+ * tasks are shared among the active workers (or all go to opts.worker),
+ * and each worker's share, up to 32 tasks, enters its inbox as one batch:
+ * one publish and at most one wake-up for all of them. Each task is still
+ * taken, run, re-run after a worker's death and answered on its own.
+ * Returns n; or k < n when an error stopped the submission part-way
+ * (tasks 0..k-1 were submitted, out[k..n-1] are zero handles, and a call
+ * for the rest tells the error); or, when none was submitted, the errors
+ * of gx_go_parallel (-EINVAL also for n > INT_MAX, or args NULL with n
+ * and len non-zero). Tasks that need more than a record (an argument over
+ * GX_TASK_INLINE bytes), a breaker or the predictive strategy's costs,
+ * and a runtime without workers, go one at a time: same results, no batch.
+ */
+GX_API int gx_go_parallel_n(gx_future *out, size_t n, gx_task_fn fn, const void *args, size_t len,
+			    const gx_par_opts *opts);
+
+/*
  * Wait for a future as u allows. On completion returns the task's code
  * (>= 0 or its -errno), and when buf is non-NULL copies up to cap result
  * bytes there and stores the full length in *len (when len is non-NULL).

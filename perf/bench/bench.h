@@ -40,7 +40,7 @@ int bench_ring(long n, size_t batch);
 int bench_chanxproc(long n);
 /* xpingpong (wake 0), wake (1); sel: xselect, xselectwake */
 int bench_xpp(long n, size_t cap, int wake, int sel);
-int bench_parallel(long tasks, long units, long workers);
+int bench_parallel(long tasks, long units, long workers, long batch);
 int bench_dispatch(long n);
 int bench_restart(long n);
 int bench_quiet(long seconds, long workers);

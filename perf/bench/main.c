@@ -41,8 +41,9 @@ static void usage(void)
 		"             over ping and a distributed channel nobody sends on\n"
 		"  xselectwake N [CAP]  as xselect with spin_ns 0, next to the raw futex\n"
 		"             round trip\n"
-		"  parallel T U P  T tasks of U xorshift units through gx_go_parallel on P\n"
-		"             workers (and, when P > 1, on 1 worker as the baseline)\n"
+		"  parallel T U P [B]  T tasks of U xorshift units through gx_go_parallel\n"
+		"             on P workers (and, when P > 1, on 1 worker as the baseline);\n"
+		"             with B > 1, B tasks a call of gx_go_parallel_n\n"
 		"  dispatch N N gx_go_parallel calls, each awaited before the next, on one\n"
 		"             idle worker\n"
 		"  restart N  SIGKILL worker 0 N times; each time, the time until its\n"
@@ -121,14 +122,15 @@ int main(int argc, char **argv)
 		return bench_quiet(sec, p);
 	}
 	if (!strcmp(w, "parallel")) {
-		if (argc != 5)
+		if (argc != 5 && argc != 6)
 			usage();
 		long t = parse_count(argv[2]), u = parse_count(argv[3]), p = parse_count(argv[4]);
+		long b = argc == 6 ? parse_count(argv[5]) : 1;
 		if (p > GX_MAX_WORKERS) {
 			fprintf(stderr, "gx-bench: %ld workers is over %d\n", p, GX_MAX_WORKERS);
 			usage();
 		}
-		return bench_parallel(t, u, p);
+		return bench_parallel(t, u, p, b);
 	}
 	gx_main_fn fn = NULL;
 	long n = 0; /* the count for fn, but for config */

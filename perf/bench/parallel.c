@@ -2,7 +2,8 @@
  * The gx_go_parallel workloads, on the harness of xp.c:
  *   parallel  T tasks of U units of the xorshift work of BENCHMARKS.md on P
  *             workers, at most PAR_WINDOW futures in flight (the oldest
- *             awaited first); every task's result is checked. When P > 1
+ *             awaited first); every task's result is checked. With B > 1,
+ *             submitted B at a time through gx_go_parallel_n. When P > 1
  *             each slice alternates with a 1-worker run of the same tasks,
  *             the baseline. No floor: the figure is a rate, compared with
  *             the 1-worker run.
@@ -45,7 +46,7 @@ static int par_work(const void *arg, size_t len, gx_task_result *res)
 }
 
 typedef struct par_state {
-	long tasks, warm;
+	long tasks, warm, batch;
 	uint64_t units, want;
 	int64_t ns;       /* this run's timed batch */
 	int workers_seen; /* gx_workers() in main_fn */
@@ -69,16 +70,26 @@ static int par_wait(gx_future f, uint64_t want)
 	return 0;
 }
 
-/* count tasks, at most PAR_WINDOW in flight: the oldest is awaited first. */
+/* count tasks, at most PAR_WINDOW in flight: the oldest is awaited first.
+ * With p->batch > 1 they go through gx_go_parallel_n, that many a call. */
 static int par_batch(const par_state *p, long count)
 {
-	long head = 0;
-	for (long i = 0; i < count; i++) {
-		if (i - head == PAR_WINDOW && par_wait(par_win[head++ % PAR_WINDOW], p->want))
-			return 1;
-		int rc = gx_go_parallel(&par_win[i % PAR_WINDOW], par_work, &p->units, sizeof p->units, NULL);
-		if (rc < 0)
-			return xp_fail("gx_go_parallel", rc);
+	static uint64_t args[PAR_WINDOW];
+	long head = 0, b = p->batch > 1 ? p->batch : 1;
+	for (long i = 0; i < PAR_WINDOW; i++)
+		args[i] = p->units;
+	for (long i = 0; i < count;) {
+		long k = count - i < b ? count - i : b;
+		if (k > PAR_WINDOW - i % PAR_WINDOW)
+			k = PAR_WINDOW - i % PAR_WINDOW; /* the window's end: the rest next call */
+		while (i + k - head > PAR_WINDOW)
+			if (par_wait(par_win[head++ % PAR_WINDOW], p->want))
+				return 1;
+		int rc = b == 1 ? gx_go_parallel(&par_win[i % PAR_WINDOW], par_work, &p->units, sizeof p->units, NULL)
+				: gx_go_parallel_n(&par_win[i % PAR_WINDOW], (size_t)k, par_work, args, sizeof args[0], NULL);
+		if (rc < 0 || (b > 1 && rc == 0))
+			return xp_fail(b == 1 ? "gx_go_parallel" : "gx_go_parallel_n", rc ? rc : -EIO);
+		i += b == 1 ? 1 : rc;
 	}
 	while (head < count)
 		if (par_wait(par_win[head++ % PAR_WINDOW], p->want))
@@ -149,12 +160,12 @@ static const char *balance_name(gx_balance_kind b)
 	return "?";
 }
 
-int bench_parallel(long tasks, long units, long workers)
+int bench_parallel(long tasks, long units, long workers, long batch)
 {
 	gx_config cfg, cfg1;
 	if (xp_config(&cfg, (int)workers, -1) < 0 || xp_config(&cfg1, 1, -1) < 0)
 		return 2;
-	par_state p = {.tasks = tasks, .warm = tasks / 10, .units = (uint64_t)units};
+	par_state p = {.tasks = tasks, .warm = tasks / 10, .units = (uint64_t)units, .batch = batch};
 	p.want = xorshift_units(p.units);
 	par_state p1 = p;
 	int64_t t[XP_SLICES], t1[XP_SLICES];
@@ -186,7 +197,7 @@ int bench_parallel(long tasks, long units, long workers)
 		       "baseline_main_cpu=%d",
 		       best / best1, med / med1, best1, med1, seen1, p1.main_cpu);
 	}
-	printf(" main_cpu=%d window=%d balance=%s stealing=%d spin_ns=%lld\n", p.main_cpu, PAR_WINDOW,
+	printf(" main_cpu=%d window=%d batch=%ld balance=%s stealing=%d spin_ns=%lld\n", p.main_cpu, PAR_WINDOW, batch,
 	       balance_name(cfg.balance), cfg.work_stealing, (long long)cfg.spin_ns);
 	return 0;
 }

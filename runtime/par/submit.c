@@ -9,12 +9,22 @@
  * in a full inbox at most as long as opts.until allows, and tries each
  * worker at most once when inboxes turn out closed.
  *
+ * gx_go_parallel_n packs up to GX_BATCH records on its stack and sends
+ * them with one ring batch (one publish, one wake-up check) to the worker
+ * picked for that share; a share is at most the batch divided among the
+ * active workers, so a short batch of long tasks still spreads. Records
+ * the inbox did not take have their futures released before the next
+ * share; the caller learns the count submitted.
+ *
  * Rejected: a submission that waits for ever on a full inbox (an inbox a
  * peer made look full held the caller for good); retrying closed inboxes
- * without end.
+ * without end; batching inside gx_go_parallel itself, records held back
+ * until the caller waits or yields (a task submitted before a long
+ * computation in main would not start until it ended).
  */
 #include "par/par.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "core/sched.h"
@@ -158,7 +168,10 @@ static gx_until gx_send_until(const gx_par_opts *opts)
 	return opts->until;
 }
 
-static int gx_task_send(gx_task_rec *r, int target, gx_until u)
+/* Send the k records at r (k > 1 only with no costs: see
+ * gx_go_parallel_n) into one inbox; the count sent (at least 1: a batch
+ * into a full inbox sends what fits), or -errno with none sent. */
+static int gx_task_send(gx_task_rec *r, int k, int target, gx_until u)
 {
 	/* a closed inbox (the runtime stopping, or a close a peer scribbled
 	 * in) sends the task to another worker: each gets one try */
@@ -172,10 +185,10 @@ static int gx_task_send(gx_task_rec *r, int target, gx_until u)
 		gx_ring *in = gx_inbox(w);
 		if (r->cost)
 			atomic_fetch_add_explicit(&gx_pl.p->w[w].backlog_ns, r->cost, memory_order_relaxed);
-		int rc = in ? gx_ring_send(in, r, sizeof *r, u) : -EINVAL;
-		if (rc == 0) {
+		int rc = !in ? -EINVAL : k == 1 ? gx_ring_send(in, r, sizeof *r, u) : gx_ring_send_batch(in, r, (size_t)k, u);
+		if (rc >= 0) {
 			gx_nudge_idle(w);
-			return 0;
+			return k == 1 ? 1 : rc;
 		}
 		if (r->cost)
 			atomic_fetch_sub_explicit(&gx_pl.p->w[w].backlog_ns, r->cost, memory_order_relaxed);
@@ -215,7 +228,7 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 	}
 	if (gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE)
 		gx_task_cost(&r, (uint64_t)(uintptr_t)fn, opts);
-	rc = gx_task_send(&r, target, gx_send_until(opts));
+	rc = gx_task_send(&r, 1, target, gx_send_until(opts));
 	if (rc < 0) {
 		if (b && (r.flags & GX_TASK_PROBE))
 			gx_brk_report(b, 1, -ECANCELED, 0); /* not a verdict */
@@ -223,6 +236,92 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 		gx_fut_release(idx);
 		out->h = 0;
 	}
-	return rc;
+	return rc < 0 ? rc : 0;
+}
+
+/* ---- gx_go_parallel_n ---- */
+
+/* Records a batch sends at most: one share of a worker's inbox. */
+#define GX_BATCH 32
+
+/* The workers a batch is shared among: the active ones (at least 1). */
+static int gx_batch_ways(int target)
+{
+	if (target >= 0)
+		return 1;
+	int n = 0;
+	for (int i = 0; i < gx_pl.nslots; i++)
+		n += gx_active(i);
+	return n ? n : 1;
+}
+
+/* A batch of what the plain call would do alike for each task: workers
+ * to send to, no breaker to ask, no cost to learn, arguments inline. */
+static bool gx_batchable(size_t len, const gx_par_opts *opts)
+{
+	return gx_pl.nslots > 0 && !gx_pl.degraded && len <= GX_TASK_INLINE &&
+	       gx_pl.cfg.balance != GX_BALANCE_PREDICTIVE && !(opts && opts->breaker) && !gx_pl.cfg.circuit_breaker &&
+	       !atomic_load_explicit(&gx_pl.p->nbrk, memory_order_relaxed);
+}
+
+int gx_go_parallel_n(gx_future *out, size_t n, gx_task_fn fn, const void *args, size_t len, const gx_par_opts *opts)
+{
+	if (!out || n > INT_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		out[i].h = 0;
+	if (!fn || (n && len && !args))
+		return -EINVAL;
+	if (!n)
+		return 0;
+	int target;
+	int rc = gx_go_admissible(fn, len, opts, &target);
+	if (rc < 0)
+		return rc;
+	const unsigned char *a = args;
+	if (!gx_batchable(len, opts)) {
+		/* one at a time, each as gx_go_parallel does it */
+		for (size_t i = 0; i < n; i++) {
+			rc = gx_go_parallel(&out[i], fn, a + i * len, len, opts);
+			if (rc < 0)
+				return i ? (int)i : rc;
+		}
+		return (int)n;
+	}
+	gx_until u = gx_send_until(opts);
+	int ways = gx_batch_ways(target);
+	gx_task_rec recs[GX_BATCH];
+	uint32_t idx[GX_BATCH];
+	size_t done = 0;
+	while (done < n) {
+		/* a share per worker, so that a batch of two long tasks
+		 * starts on two workers */
+		size_t left = n - done, k = (left + (size_t)ways - 1) / (size_t)ways;
+		if (k > GX_BATCH)
+			k = GX_BATCH;
+		size_t packed = 0;
+		for (; packed < k; packed++) {
+			uint64_t fh;
+			rc = gx_fut_alloc(&idx[packed], &fh);
+			if (rc < 0)
+				break; /* the table is full */
+			rc = gx_task_pack(&recs[packed], fh, fn, a + (done + packed) * len, len, opts);
+			if (rc < 0) {
+				gx_fut_release(idx[packed]);
+				break;
+			}
+		}
+		int sent = packed ? gx_task_send(recs, (int)packed, target, u) : rc;
+		for (int i = sent > 0 ? sent : 0; i < (int)packed; i++)
+			gx_fut_release(idx[i]); /* not sent: back, and tried again next round */
+		if (sent <= 0)
+			return done ? (int)done : sent;
+		for (int i = 0; i < sent; i++)
+			out[done + (size_t)i].h = recs[i].fut;
+		done += (size_t)sent;
+		if ((size_t)sent < k && rc < 0)
+			break; /* the futures ran out (rc): what was packed went */
+	}
+	return (int)done;
 }
 

@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -264,6 +265,22 @@ static int t_check(const void *arg, size_t len, gx_task_result *res)
 			break;
 		}
 	return gx_task_return(res, &o, sizeof o);
+}
+
+/* Results set again and again, between the sizes kept in the run's frame
+ * and the ones allocated: the last stands (int 42 after 200 bytes, 3
+ * bytes and 100 more). */
+static int t_rereturn(const void *arg, size_t len, gx_task_result *res)
+{
+	(void)arg;
+	(void)len;
+	uint8_t b[200];
+	memset(b, 0xab, sizeof b);
+	int v = 42;
+	if (gx_task_return(res, b, sizeof b) || gx_task_return(res, b, 3) || gx_task_return(res, b, 100) ||
+	    gx_task_return(res, &v, sizeof v))
+		return -EIO;
+	return 0;
 }
 
 /* code: what gx_task_return says to GX_TASK_MAX + 1 bytes */
@@ -1232,6 +1249,181 @@ Test(balance, predictive_learns_function_costs, .timeout = 60)
 	c.balance = GX_BALANCE_PREDICTIVE;
 	c.work_stealing = 0;
 	run(&c, predictive_learn_main, NULL);
+}
+
+/* ------------------------------------------------ batches (gx_go_parallel_n) */
+
+/* int64 x -> result x*x, code x % 5, after a 1 ms nap (so a batch is
+ * still running when a worker is killed) */
+static int t_slow_square(const void *arg, size_t len, gx_task_result *res)
+{
+	gx_sleep(GX_MILLISECOND);
+	return t_square(arg, len, res);
+}
+
+#define BATCH_N 1000
+
+/* Every task of a batch: its own argument, its own result and code, in
+ * out[] order; shares on both workers; the calls that are refused. */
+static int batch_main(void *arg)
+{
+	gx_config *cfg = arg;
+	static int64_t xs[BATCH_N];
+	static gx_future f[BATCH_N];
+	for (int i = 0; i < BATCH_N; i++)
+		xs[i] = i + 1;
+	cr_assert_eq(gx_go_parallel_n(f, BATCH_N, t_square, xs, sizeof xs[0], NULL), BATCH_N);
+	int per[2] = {0, 0};
+	for (int i = 0; i < BATCH_N; i++) {
+		int64_t y = -1;
+		size_t n = 0;
+		int rc = gx_future_get(f[i], &y, sizeof y, &n, gx_timeout(T_LONG));
+		cr_expect_eq(rc, (int)(xs[i] % 5), "task %d: code %d", i, rc);
+		cr_expect_eq(n, sizeof y);
+		cr_expect_eq(y, xs[i] * xs[i], "task %d: %lld", i, (long long)y);
+	}
+	for (int w = 0; w < 2; w++)
+		per[w] = (int)stats(w).tasks;
+	if (cfg->balance != GX_BALANCE_PREDICTIVE) /* predictive goes one at a time, by cost */
+		cr_expect(per[0] > 0 && per[1] > 0, "both workers ran a share: %d and %d", per[0], per[1]);
+
+	/* results replaced inside the task: the last one comes back */
+	cr_assert_eq(gx_go_parallel_n(f, 2, t_rereturn, NULL, 0, NULL), 2);
+	for (int k = 0; k < 2; k++)
+		cr_expect_eq(get_int(f[k]), 42, "task %d: the last result set", k);
+
+	/* one task, and a batch of tasks with arguments in chunks (one at a
+	 * time inside: the same answers) */
+	cr_assert_eq(gx_go_parallel_n(f, 1, t_square, xs, sizeof xs[0], NULL), 1);
+	int64_t y = 0;
+	cr_expect_eq(gx_future_get(f[0], &y, sizeof y, NULL, gx_timeout(T_LONG)), 1);
+	cr_expect_eq(y, 1);
+	enum { BIG = 3, BIGLEN = GX_TASK_INLINE + 100 };
+	static uint8_t big[BIG * BIGLEN];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = pat(i % BIGLEN, BIGLEN); /* what t_check expects of each */
+	cr_assert_eq(gx_go_parallel_n(f, BIG, t_check, big, BIGLEN, NULL), BIG);
+	for (int k = 0; k < BIG; k++) {
+		check_out o = {0, -2};
+		cr_expect_eq(gx_future_get(f[k], &o, sizeof o, NULL, gx_timeout(T_LONG)), 0,
+			     "task %d of the chunked batch", k);
+		cr_expect_eq(o.len, BIGLEN);
+		cr_expect_eq(o.first_bad, -1, "task %d: byte %lld differs", k, (long long)o.first_bad);
+	}
+
+	/* refused: nothing submitted, out[] all zero handles */
+	cr_expect_eq(gx_go_parallel_n(f, 0, t_square, xs, sizeof xs[0], NULL), 0);
+	cr_expect_eq(gx_go_parallel_n(NULL, 2, t_square, xs, sizeof xs[0], NULL), -EINVAL);
+	f[0].h = f[1].h = 77;
+	cr_expect_eq(gx_go_parallel_n(f, 2, NULL, xs, sizeof xs[0], NULL), -EINVAL);
+	cr_expect_eq(f[0].h, 0, "a refused call leaves zero handles");
+	cr_expect_eq(f[1].h, 0);
+	cr_expect_eq(gx_go_parallel_n(f, 2, t_square, NULL, sizeof xs[0], NULL), -EINVAL);
+	cr_expect_eq(gx_go_parallel_n(f, 2, t_square, xs, GX_TASK_MAX + 1, NULL), -EMSGSIZE);
+	cr_expect_eq(gx_go_parallel_n(f, (size_t)INT_MAX + 1, t_square, xs, sizeof xs[0], NULL), -EINVAL);
+	gx_par_opts bad = GX_PAR_OPTS_INIT;
+	bad.worker = 7;
+	cr_expect_eq(gx_go_parallel_n(f, 2, t_square, xs, sizeof xs[0], &bad), -EINVAL);
+	return 0;
+}
+
+Test(batch, every_task_gets_its_argument_and_its_own_answer, .timeout = 60)
+{
+	shared_init();
+	gx_config c = config(2);
+	run(&c, batch_main, &c);
+}
+
+Test(batch, with_the_predictive_strategy_tasks_go_one_at_a_time_alike, .timeout = 60)
+{
+	shared_init();
+	gx_config c = config(2);
+	c.balance = GX_BALANCE_PREDICTIVE;
+	run(&c, batch_main, &c);
+}
+
+/* A batch of two long tasks to two idle workers: one each, also without
+ * stealing (the share of each worker is half the batch). */
+static int batch_two_long_main(void *arg)
+{
+	(void)arg;
+	gx_sleep(100 * GX_MILLISECOND); /* both idle */
+	gx_future f[2];
+	cr_assert_eq(gx_go_parallel_n(f, 2, t_hold_worker, NULL, 0, NULL), 2);
+	for (int k = 0; k < 2; k++)
+		two_long_w[k] = gx_future_get(f[k], NULL, 0, NULL, gx_timeout(10 * GX_SECOND));
+	return 0;
+}
+
+Test(batch, two_long_tasks_start_on_two_workers, .timeout = 60)
+{
+	gx_config c = config(2);
+	c.balance = GX_BALANCE_LEAST_BUSY;
+	c.work_stealing = 0;
+	run(&c, batch_two_long_main, NULL);
+	cr_expect(two_long_w[0] >= 0 && two_long_w[1] >= 0, "the tasks: %d %d", two_long_w[0], two_long_w[1]);
+	cr_expect_neq(two_long_w[0], two_long_w[1], "both long tasks of the batch ran on worker %d", two_long_w[0]);
+}
+
+/* More tasks than the future table holds: the count that fit, zero
+ * handles after it, and -EAGAIN for the rest until some are freed. */
+static int batch_full_main(void *arg)
+{
+	(void)arg;
+	enum { MANY = 70000 }; /* over the largest table (65536) */
+	gx_future *f = calloc(MANY, sizeof *f);
+	cr_assert_not_null(f);
+	int got = gx_go_parallel_n(f, MANY, t_noop, NULL, 0, NULL);
+	cr_assert(got >= 1024 && got < MANY, "submitted %d of %d", got, MANY);
+	for (int i = got; i < MANY; i++)
+		cr_assert_eq(f[i].h, 0, "out[%d] of a task never submitted", i);
+	cr_expect_eq(gx_go_parallel_n(f + got, (size_t)(MANY - got), t_noop, NULL, 0, NULL), -EAGAIN,
+		     "the table is full");
+	for (int i = 0; i < got; i++)
+		cr_assert_eq(gx_future_get(f[i], NULL, 0, NULL, gx_timeout(T_LONG)), 0, "task %d", i);
+	int more = gx_go_parallel_n(f + got, (size_t)(MANY - got), t_noop, NULL, 0, NULL);
+	cr_expect_eq(more, MANY - got, "the rest once the table is free again");
+	for (int i = got; i < got + (more > 0 ? more : 0); i++)
+		cr_assert_eq(gx_future_get(f[i], NULL, 0, NULL, gx_timeout(T_LONG)), 0, "task %d", i);
+	free(f);
+	return 0;
+}
+
+Test(batch, a_full_future_table_gives_a_partial_count, .timeout = 120)
+{
+	gx_config c = config(2);
+	run(&c, batch_full_main, NULL);
+}
+
+/* Worker 0 is killed while batches of slow tasks are queued and running
+ * on it: every task is answered once, with its own result. */
+static int batch_kill_main(void *arg)
+{
+	(void)arg;
+	enum { N = 400 };
+	static int64_t xs[N];
+	static gx_future f[N];
+	for (int i = 0; i < N; i++)
+		xs[i] = i + 3;
+	cr_assert_eq(gx_go_parallel_n(f, N, t_slow_square, xs, sizeof xs[0], NULL), N);
+	gx_sleep(20 * GX_MILLISECOND);
+	int pid = stats(0).pid;
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	for (int i = 0; i < N; i++) {
+		int64_t y = -1;
+		int rc = gx_future_get(f[i], &y, sizeof y, NULL, gx_timeout(T_LONG));
+		cr_expect_eq(rc, (int)(xs[i] % 5), "task %d: code %d", i, rc);
+		cr_expect_eq(y, xs[i] * xs[i], "task %d: %lld", i, (long long)y);
+	}
+	return 0;
+}
+
+Test(batch, a_worker_killed_mid_batch_costs_a_rerun_not_a_task, .timeout = 60)
+{
+	gx_config c = config(2);
+	c.work_stealing = 0;
+	run(&c, batch_kill_main, NULL);
 }
 
 /* ================================================================ 3. stealing */
