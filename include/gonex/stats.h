@@ -80,6 +80,8 @@ typedef struct gx_stats {
 	int main_pid;
 	int enabled;     /* GONEX_STATS was on */
 	int degraded;    /* tasks run in the main process: no worker left */
+	uint64_t main_tasks; /* tasks the main process took from the inboxes
+			      * and ran while it waited (GONEX_MAIN_HELPS) */
 	int nworkers;    /* worker slots */
 	gx_stats_worker w[GX_MAX_WORKERS];
 	int nfn;

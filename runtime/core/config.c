@@ -72,6 +72,7 @@ static const gx_knob gx_knobs[] = {
 	 {"round-robin", "least-busy", "weighted", "predictive", 0}},
 	{"GONEX_WEIGHTS", GX_K_WEIGHTS, F(weights), 0, 0, 0, {0}},
 	{"GONEX_WORK_STEALING", GX_K_BOOL, F(work_stealing), 1, 0, 1, {0}},
+	{"GONEX_MAIN_HELPS", GX_K_BOOL, F(main_helps), 0, 0, 1, {0}},
 	{"GONEX_AUTOSCALING", GX_K_BOOL, F(autoscaling), 0, 0, 1, {0}},
 	{"GONEX_CIRCUIT_BREAKER", GX_K_BOOL, F(circuit_breaker), 0, 0, 1, {0}},
 	{"GONEX_HEALTH_MONITORING", GX_K_BOOL, F(health_monitoring), 1, 0, 1, {0}},

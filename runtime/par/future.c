@@ -33,6 +33,7 @@
 
 #include "core/sched.h"
 #include "core/testpoint.h"
+#include "core/wait.h"
 
 /* ---- the state word: generation << 32 | state ---- */
 
@@ -331,6 +332,11 @@ static int gx_fut_wait_x(gx_future f, void *buf, size_t cap, size_t *len, gx_unt
 		return -EINVAL;
 	*xp = x;
 	gx_fut_want fw = {x, (uint32_t)(f.h >> 32)};
+	/* main helps: queued tasks run here while ours is not done (each
+	 * started one runs when we yield to it) */
+	if (gx_pl.cfg.main_helps && gx_pl.me < 0 && gx_pl.nslots > 0)
+		while (!gx_fut_ready(&fw) && !gx_until_err(u, gx_now()) && gx_main_help())
+			gx_yield();
 	if (!gx_fut_ready(&fw)) {
 		/* a tenth of the spin budget: a quick task (a dispatch round
 		 * trip is ~250 ns) still completes within it, while a waiter

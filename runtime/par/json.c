@@ -4,7 +4,7 @@
  *
  * Invariants:
  * - the output is one object: {"now_ns", "main_pid", "stats", "degraded",
- *   "workers": [...], "functions": [...], "breakers": [...]}; the field
+ *   "workers": [...], "functions": [...], "breakers": [...], "main_tasks"}; the field
  *   names and their order are an interface (scripts read them): add, do
  *   not rename;
  * - an array holds at most its table's size whatever the count says
@@ -152,7 +152,7 @@ int gx_stats_json(const gx_stats *s, int fd)
 	gx_json_array(f, "workers", s, s->nworkers, GX_MAX_WORKERS, gx_json_worker);
 	gx_json_array(f, "functions", s, s->nfn, GX_STATS_FN_MAX, gx_json_fn);
 	gx_json_array(f, "breakers", s, s->nbreaker, GX_STATS_BREAKER_MAX, gx_json_breaker);
-	fputs("}\n", f);
+	fprintf(f, ",\"main_tasks\":%llu}\n", (unsigned long long)s->main_tasks);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;

@@ -228,6 +228,7 @@ typedef struct gx_par {
 	_Atomic uint32_t nbrk;     /* breakers made (indexes below it) */
 	gx_brk brk[GX_BREAKER_MAX];
 	_Atomic uint64_t dchans[1024]; /* distributed channels' offsets (dchan.c), 0 */
+	_Atomic uint64_t main_helped;  /* tasks main took from inboxes (cfg.main_helps) */
 } gx_par;
 
 /* gx_run, before anything else starts: set up the arena, the tables and
@@ -406,6 +407,7 @@ int64_t gx_cost_of(uint64_t fn);
 /* worker.c */
 _Noreturn void gx_worker_main(int i);
 int64_t gx_heartbeat_every(void);
+int gx_main_help(void);
 
 /* spawner.c */
 _Noreturn void gx_spawner(int rfd, int parent);

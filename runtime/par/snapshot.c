@@ -252,6 +252,7 @@ static int gx_stats_from(const char *base, uint64_t size, gx_stats *out)
 	int64_t now = gx_now();
 	out->now_ns = now;
 	out->main_pid = p->main_pid;
+	out->main_tasks = atomic_load_explicit(&p->main_helped, memory_order_relaxed);
 	out->enabled = p->stats_on != 0;
 	out->degraded = atomic_load((_Atomic uint32_t *)&p->degraded) != 0;
 	/* counts are read once: the memory may change under us */

@@ -110,6 +110,34 @@ static int gx_steal(int cancel)
 	return got;
 }
 
+/* Main helps (cfg.main_helps): one queued task from the fullest inbox,
+ * started in a coroutine of the main process, as a run with no workers
+ * starts it (no running table: main's death is the program's). 1 when
+ * one was started, 0 when no inbox had a task. */
+int gx_main_help(void)
+{
+	int victim = -1;
+	uint64_t most = 0;
+	for (int i = 0; i < gx_pl.nslots; i++) {
+		gx_ring *o = gx_inbox(i);
+		uint64_t d = o ? gx_ring_depth(o) : 0;
+		if (d > most) {
+			most = d;
+			victim = i;
+		}
+	}
+	if (victim < 0)
+		return 0;
+	gx_task_rec r;
+	if (gx_ring_try_recv_batch(gx_inbox(victim), &r, 1) != 1)
+		return 0; /* taken meanwhile, or not a record: the worker's */
+	if (r.cost) /* it was counted in the worker's backlog (predictive) */
+		atomic_fetch_sub_explicit(&gx_pl.p->w[victim].backlog_ns, r.cost, memory_order_relaxed);
+	atomic_fetch_add_explicit(&gx_pl.p->main_helped, 1, memory_order_relaxed);
+	gx_task_start(&r, 1, 0);
+	return 1;
+}
+
 /* How often a worker stamps its heartbeat: a quarter of the task timeout,
  * at most 100 ms. */
 int64_t gx_heartbeat_every(void)

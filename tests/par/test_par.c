@@ -1426,6 +1426,85 @@ Test(batch, a_worker_killed_mid_batch_costs_a_rerun_not_a_task, .timeout = 60)
 	run(&c, batch_kill_main, NULL);
 }
 
+/* ------------------------------------------------ main helps */
+
+/* The one worker is blocked (t_block_process); a task queued behind the
+ * blocker is what main waits on. With main_helps, main takes it from the
+ * inbox and runs it (gx_worker_id -1 there), and counts it; without, the
+ * wait times out and main ran nothing. */
+static int help_main(void *arg)
+{
+	int helps = *(int *)arg;
+	gx_future b, f;
+	cr_assert_eq(gx_go_parallel(&b, t_block_process, NULL, 0, NULL), 0);
+	cr_assert(wait_flag(&S->blocker_started, 1), "the blocker never started");
+	cr_assert_eq(gx_go_parallel(&f, t_id, NULL, 0, NULL), 0);
+	int v = -5;
+	int rc = gx_future_wait(f, &v, sizeof v, NULL, gx_timeout(helps ? T_LONG : 200 * GX_MILLISECOND));
+	static gx_stats snap;
+	cr_assert_eq(gx_stats_snapshot(&snap), 0);
+	if (helps) {
+		cr_expect_eq(rc, 0, "the queued task ran: %d", rc);
+		cr_expect_eq(v, -1, "in the main process (gx_worker_id %d)", v);
+		cr_expect_eq(snap.main_tasks, 1, "main counts the task it ran: %llu", (unsigned long long)snap.main_tasks);
+		cr_expect_eq(snap.w[0].queued, 0, "nothing left in the blocked worker's inbox");
+	} else {
+		cr_expect_eq(rc, -ETIMEDOUT, "without main_helps the task waits for its worker: %d", rc);
+		cr_expect_eq(snap.main_tasks, 0);
+	}
+	return 0;
+}
+
+Test(main_helps, a_task_queued_behind_a_blocked_worker_runs_in_main, .timeout = 60)
+{
+	shared_init();
+	gx_config c = config(1);
+	c.main_helps = 1;
+	int helps = 1;
+	run(&c, help_main, &helps);
+}
+
+Test(main_helps, off_by_default_main_runs_nothing, .timeout = 60)
+{
+	shared_init();
+	gx_config c = config(1);
+	cr_assert_eq(c.main_helps, 0, "off by default");
+	int helps = 0;
+	run(&c, help_main, &helps);
+}
+
+/* Tiny tasks with main helping: every answer right, and the tasks are
+ * run in one place each (workers' counters plus main's make the total). */
+static int help_many_main(void *arg)
+{
+	(void)arg;
+	enum { N = 20000 };
+	static int64_t xs[N];
+	static gx_future f[N];
+	for (int i = 0; i < N; i++)
+		xs[i] = i;
+	cr_assert_eq(gx_go_parallel_n(f, N, t_square, xs, sizeof xs[0], NULL), N);
+	for (int i = 0; i < N; i++) {
+		int64_t y = -1;
+		cr_expect_eq(gx_future_get(f[i], &y, sizeof y, NULL, gx_timeout(T_LONG)), (int)(xs[i] % 5));
+		cr_expect_eq(y, xs[i] * xs[i], "task %d", i);
+	}
+	static gx_stats snap;
+	cr_assert_eq(gx_stats_snapshot(&snap), 0);
+	uint64_t ran = snap.main_tasks;
+	for (int w = 0; w < snap.nworkers; w++)
+		ran += snap.w[w].tasks;
+	cr_expect_eq(ran, N, "tasks run: %llu (main %llu)", (unsigned long long)ran, (unsigned long long)snap.main_tasks);
+	return 0;
+}
+
+Test(main_helps, every_task_runs_once_with_main_helping, .timeout = 60)
+{
+	gx_config c = config(2);
+	c.main_helps = 1;
+	run(&c, help_many_main, NULL);
+}
+
 /* ================================================================ 3. stealing */
 
 #define STEAL_N 100
