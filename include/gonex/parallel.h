@@ -100,7 +100,7 @@ GX_API int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t
  * Run n tasks fn(args + i * len, len), i = 0..n-1, with out[i] the future
  * of task i: as n calls of gx_go_parallel, but dispatched in batches. The
  * tasks are shared among the active workers (or all go to opts.worker),
- * and each worker's share, up to 32 tasks, enters its inbox as one batch:
+ * and each worker's share, up to 16 tasks, enters its inbox as one batch:
  * one publish and at most one wake-up for all of them. Each task is still
  * taken, run, re-run after a worker's death and answered on its own.
  * Returns n; or k < n when an error stopped the submission part-way
@@ -108,8 +108,9 @@ GX_API int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t
  * for the rest tells the error); or, when none was submitted, the errors
  * of gx_go_parallel (-EINVAL also for n > INT_MAX, or args NULL with n
  * and len non-zero). Tasks that need more than a record (an argument over
- * GX_TASK_INLINE bytes), a breaker or the predictive strategy's costs,
- * and a runtime without workers, go one at a time: same results, no batch.
+ * GX_TASK_INLINE bytes), a function with a breaker, the predictive
+ * strategy's costs, and a runtime without workers, go one at a time: the
+ * same results, without the batch.
  */
 GX_API int gx_go_parallel_n(gx_future *out, size_t n, gx_task_fn fn, const void *args, size_t len,
 			    const gx_par_opts *opts);
@@ -131,7 +132,11 @@ GX_API int gx_future_try(gx_future f, void *buf, size_t cap, size_t *len);
  * -EINVAL for a freed or bogus one. */
 GX_API int gx_future_free(gx_future f);
 
-/* Wait, copy, free in one call (the usual case). */
+/* Wait, copy, free in one call (the usual case). The future is freed once
+ * it is done, whatever code the task gave (a task's own -ETIMEDOUT, or
+ * the watchdog's, included); when the wait itself ends first (u) it
+ * returns -ETIMEDOUT / -ECANCELED and the future stays, to wait again or
+ * free. */
 GX_API int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u);
 
 /* Who answered a finished future (see gonex/breaker.h). */

@@ -323,14 +323,14 @@ int gx_future_try(gx_future f, void *buf, size_t cap, size_t *len)
 	return rc < 0 ? rc : gx_fut_read(x, buf, cap, len);
 }
 
-/* gx_future_wait, and the slot it read (*xp, set on every return but
- * -EINVAL and a failed wait's) */
+/* gx_future_wait; *xp the slot when what it returns is the task's code
+ * (the future was DONE), NULL when it is the wait's own error */
 static int gx_fut_wait_x(gx_future f, void *buf, size_t cap, size_t *len, gx_until u, gx_fut **xp)
 {
+	*xp = NULL;
 	gx_fut *x = gx_fut_of(f);
 	if (!x)
 		return -EINVAL;
-	*xp = x;
 	gx_fut_want fw = {x, (uint32_t)(f.h >> 32)};
 	/* main helps: queued tasks run here while ours is not done (each
 	 * started one runs when we yield to it) */
@@ -348,6 +348,7 @@ static int gx_fut_wait_x(gx_future f, void *buf, size_t cap, size_t *len, gx_unt
 	}
 	if (!gx_fut_done(x, fw.gen))
 		return -EINVAL; /* freed while we waited */
+	*xp = x;
 	return gx_fut_read(x, buf, cap, len);
 }
 
@@ -403,16 +404,17 @@ int gx_future_free(gx_future f)
 
 int gx_future_get(gx_future f, void *buf, size_t cap, size_t *len, gx_until u)
 {
-	gx_fut *x = NULL;
+	gx_fut *x;
 	int rc = gx_fut_wait_x(f, buf, cap, len, u, &x);
-	if (rc == -ETIMEDOUT || rc == -ECANCELED || rc == -EINVAL)
-		return rc;
-	/* the wait saw it DONE: the free's one move, without looking the
+	if (!x)
+		return rc; /* the wait's own error: the future stays */
+	/* the wait saw it DONE, whatever code the task gave (its own
+	 * -ETIMEDOUT included): the free's one move, without looking the
 	 * slot up again (gx_future_free for anything else, a scribble
 	 * meanwhile included) */
 	uint32_t gen = (uint32_t)(f.h >> 32);
 	uint64_t done = gx_sw(gen, GX_FUT_DONE);
-	if (x && atomic_compare_exchange_strong(&x->sw, &done, gx_sw(gen, GX_FUT_FREEING))) {
+	if (atomic_compare_exchange_strong(&x->sw, &done, gx_sw(gen, GX_FUT_FREEING))) {
 		GX_TEST_POINT("fut.free.claimed", &f);
 		gx_fut_drop_result(x);
 		gx_fut_release((uint32_t)f.h);

@@ -156,9 +156,6 @@ static void gx_task_cost(gx_task_rec *r, uint64_t fn, const gx_par_opts *opts)
 	r->cost = c > 0 ? c : 10000;
 }
 
-/* Send r to worker target, or (target -1) to the one the balancer picks,
- * picking again while the picked inbox turns out closed. 0, or -errno
- * with r sent nowhere. */
 /* How long a submission may wait for room: opts.until, where an all-zero
  * one (options zeroed by hand) is forever. */
 static gx_until gx_send_until(const gx_par_opts *opts)
@@ -169,8 +166,10 @@ static gx_until gx_send_until(const gx_par_opts *opts)
 }
 
 /* Send the k records at r (k > 1 only with no costs: see
- * gx_go_parallel_n) into one inbox; the count sent (at least 1: a batch
- * into a full inbox sends what fits), or -errno with none sent. */
+ * gx_go_parallel_n) to worker target, or (target -1) to the one the
+ * balancer picks, picking again while the picked inbox turns out closed.
+ * The count sent (at least 1: a batch into a full inbox sends what fits),
+ * or -errno with none sent. */
 static int gx_task_send(gx_task_rec *r, int k, int target, gx_until u)
 {
 	/* a closed inbox (the runtime stopping, or a close a peer scribbled
@@ -241,8 +240,9 @@ int gx_go_parallel(gx_future *out, gx_task_fn fn, const void *arg, size_t len, c
 
 /* ---- gx_go_parallel_n ---- */
 
-/* Records a batch sends at most: one share of a worker's inbox. */
-#define GX_BATCH 32
+/* Records a batch sends at most: one share of a worker's inbox. 16 keeps
+ * the records on the stack under 2 KiB (a coroutine's stack may be 16). */
+#define GX_BATCH 16
 
 /* The workers a batch is shared among: the active ones (at least 1). */
 static int gx_batch_ways(int target)
@@ -256,12 +256,16 @@ static int gx_batch_ways(int target)
 }
 
 /* A batch of what the plain call would do alike for each task: workers
- * to send to, no breaker to ask, no cost to learn, arguments inline. */
-static bool gx_batchable(size_t len, const gx_par_opts *opts)
+ * to send to, no breaker for fn to ask, no cost to learn, arguments
+ * inline. */
+static bool gx_batchable(gx_task_fn fn, size_t len, const gx_par_opts *opts)
 {
-	return gx_pl.nslots > 0 && !gx_pl.degraded && len <= GX_TASK_INLINE &&
-	       gx_pl.cfg.balance != GX_BALANCE_PREDICTIVE && !(opts && opts->breaker) && !gx_pl.cfg.circuit_breaker &&
-	       !atomic_load_explicit(&gx_pl.p->nbrk, memory_order_relaxed);
+	if (gx_pl.nslots == 0 || gx_pl.degraded || len > GX_TASK_INLINE || gx_pl.cfg.balance == GX_BALANCE_PREDICTIVE)
+		return false;
+	/* as gx_task_admit looks: only when some breaker may apply */
+	bool may = (opts && opts->breaker) || atomic_load_explicit(&gx_pl.p->nbrk, memory_order_relaxed) ||
+		   gx_pl.cfg.circuit_breaker;
+	return !may || !gx_brk_pick((uint64_t)(uintptr_t)fn, opts);
 }
 
 int gx_go_parallel_n(gx_future *out, size_t n, gx_task_fn fn, const void *args, size_t len, const gx_par_opts *opts)
@@ -278,34 +282,34 @@ int gx_go_parallel_n(gx_future *out, size_t n, gx_task_fn fn, const void *args, 
 	int rc = gx_go_admissible(fn, len, opts, &target);
 	if (rc < 0)
 		return rc;
-	const unsigned char *a = args;
-	if (!gx_batchable(len, opts)) {
+	const unsigned char *a = args; /* NULL only with len 0 */
+	if (!gx_batchable(fn, len, opts)) {
 		/* one at a time, each as gx_go_parallel does it */
 		for (size_t i = 0; i < n; i++) {
-			rc = gx_go_parallel(&out[i], fn, a + i * len, len, opts);
+			rc = gx_go_parallel(&out[i], fn, a ? a + i * len : NULL, len, opts);
 			if (rc < 0)
 				return i ? (int)i : rc;
 		}
 		return (int)n;
 	}
 	gx_until u = gx_send_until(opts);
-	int ways = gx_batch_ways(target);
+	/* a share per worker, so that a batch of two long tasks starts on
+	 * two workers: the same size for every share of the call */
+	size_t ways = (size_t)gx_batch_ways(target), share = (n + ways - 1) / ways;
+	if (share > GX_BATCH)
+		share = GX_BATCH;
 	gx_task_rec recs[GX_BATCH];
 	uint32_t idx[GX_BATCH];
 	size_t done = 0;
 	while (done < n) {
-		/* a share per worker, so that a batch of two long tasks
-		 * starts on two workers */
-		size_t left = n - done, k = (left + (size_t)ways - 1) / (size_t)ways;
-		if (k > GX_BATCH)
-			k = GX_BATCH;
+		size_t k = n - done < share ? n - done : share;
 		size_t packed = 0;
 		for (; packed < k; packed++) {
 			uint64_t fh;
 			rc = gx_fut_alloc(&idx[packed], &fh);
 			if (rc < 0)
 				break; /* the table is full */
-			rc = gx_task_pack(&recs[packed], fh, fn, a + (done + packed) * len, len, opts);
+			rc = gx_task_pack(&recs[packed], fh, fn, a ? a + (done + packed) * len : NULL, len, opts);
 			if (rc < 0) {
 				gx_fut_release(idx[packed]);
 				break;
@@ -319,8 +323,8 @@ int gx_go_parallel_n(gx_future *out, size_t n, gx_task_fn fn, const void *args, 
 		for (int i = 0; i < sent; i++)
 			out[done + (size_t)i].h = recs[i].fut;
 		done += (size_t)sent;
-		if ((size_t)sent < k && rc < 0)
-			break; /* the futures ran out (rc): what was packed went */
+		/* on: a round that packs nothing (the table full, rc) ends
+		 * the call, so a partial count means the next call fails */
 	}
 	return (int)done;
 }

@@ -101,9 +101,8 @@ int gx_task_return(gx_task_result *res, const void *data, size_t len)
 	if (len > GX_TASK_MAX)
 		return -EMSGSIZE;
 	if (len <= GX_RESULT_SMALL) {
-		/* memmove: data may be the result set before, in small */
 		if (len)
-			memmove(res->small, data, len);
+			memcpy(res->small, data, len);
 		free(res->own);
 		res->own = NULL;
 		res->data = res->small;

@@ -910,6 +910,13 @@ static int try_main(void *arg)
 	cr_expect_eq(gx_future_get(f, NULL, 0, NULL, gx_timeout(T_LONG)), 7);
 	cr_expect_eq(gx_future_get(f, NULL, 0, NULL, gx_timeout(GX_SECOND)), -EINVAL, "get freed it");
 	cr_expect_eq(gx_future_free(f), -EINVAL);
+	/* also when the task's own code is one a wait could give */
+	int codes[] = {-ETIMEDOUT, -ECANCELED, -EINVAL};
+	for (int k = 0; k < 3; k++) {
+		cr_assert_eq(gx_go_parallel(&f, t_code, &codes[k], sizeof codes[k], NULL), 0);
+		cr_expect_eq(gx_future_get(f, NULL, 0, NULL, gx_timeout(T_LONG)), codes[k]);
+		cr_expect_eq(gx_future_free(f), -EINVAL, "get freed the future of a task that returned %d", codes[k]);
+	}
 
 	/* freeing a running task's future: handles fail, the result is dropped */
 	atomic_store(&S->gate, 0);
@@ -921,7 +928,7 @@ static int try_main(void *arg)
 	cr_expect_eq(gx_future_wait(f, &v, sizeof v, &n, gx_timeout(GX_SECOND)), -EINVAL);
 	cr_expect_eq(gx_future_free(f), -EINVAL);
 	atomic_store(&S->gate, 1);
-	cr_assert(wait_tasks_total(2, 3), "the abandoned task finished");
+	cr_assert(wait_tasks_total(2, 6), "the abandoned task finished");
 	/* the slots keep working */
 	for (int i = 0; i < 50; i++) {
 		cr_assert_eq(gx_go_parallel(&f, t_id, NULL, 0, NULL), 0);
@@ -1253,12 +1260,23 @@ Test(balance, predictive_learns_function_costs, .timeout = 60)
 
 /* ------------------------------------------------ batches (gx_go_parallel_n) */
 
-/* int64 x -> result x*x, code x % 5, after a 1 ms nap (so a batch is
- * still running when a worker is killed) */
-static int t_slow_square(const void *arg, size_t len, gx_task_result *res)
+/* {x, iters}: burn iters (the whole worker: queued tasks wait), then
+ * result x*x, code x % 5 */
+typedef struct {
+	int64_t x;
+	uint64_t iters;
+} burn_sq;
+
+static int t_burn_square(const void *arg, size_t len, gx_task_result *res)
 {
-	gx_sleep(GX_MILLISECOND);
-	return t_square(arg, len, res);
+	burn_sq a;
+	if (len != sizeof a)
+		return -EPROTO;
+	memcpy(&a, arg, sizeof a);
+	sink = burn(a.iters);
+	int64_t y = a.x * a.x;
+	int rc = gx_task_return(res, &y, sizeof y);
+	return rc < 0 ? rc : (int)(a.x % 5);
 }
 
 #define BATCH_N 1000
@@ -1331,6 +1349,7 @@ Test(batch, every_task_gets_its_argument_and_its_own_answer, .timeout = 60)
 {
 	shared_init();
 	gx_config c = config(2);
+	c.work_stealing = 0; /* the shares, not a thief, put tasks on both */
 	run(&c, batch_main, &c);
 }
 
@@ -1395,27 +1414,45 @@ Test(batch, a_full_future_table_gives_a_partial_count, .timeout = 120)
 	run(&c, batch_full_main, NULL);
 }
 
-/* Worker 0 is killed while batches of slow tasks are queued and running
- * on it: every task is answered once, with its own result. */
+/* Worker 0 is killed while it runs a task of a batch and more of its
+ * share are queued behind it: every task is answered, with its own
+ * result, and the one it was running ran again. */
 static int batch_kill_main(void *arg)
 {
 	(void)arg;
-	enum { N = 400 };
-	static int64_t xs[N];
+	enum { N = 64 };
+	static burn_sq xs[N];
 	static gx_future f[N];
+	uint64_t iters = iters_for(3 * GX_MILLISECOND);
 	for (int i = 0; i < N; i++)
-		xs[i] = i + 3;
-	cr_assert_eq(gx_go_parallel_n(f, N, t_slow_square, xs, sizeof xs[0], NULL), N);
-	gx_sleep(20 * GX_MILLISECOND);
-	int pid = stats(0).pid;
-	cr_assert_gt(pid, 0);
-	cr_assert_eq(kill(pid, SIGKILL), 0);
+		xs[i] = (burn_sq){i + 3, iters};
+	gx_par_opts o = GX_PAR_OPTS_INIT;
+	o.name = "batch_burn";
+	cr_assert_eq(gx_go_parallel_n(f, N, t_burn_square, xs, sizeof xs[0], &o), N);
+	int64_t end = gx_time_after(10 * GX_SECOND);
+	while (stats(0).running == 0 && gx_now() < end)
+		gx_sleep(100 * GX_MICROSECOND);
+	int pending = 0;
+	for (int i = 0; i < N; i++)
+		pending += gx_future_try(f[i], NULL, 0, NULL) == -EAGAIN;
+	gx_stats_worker w0 = stats(0);
+	cr_assert_gt(w0.running, 0, "worker 0 runs a task of the batch");
+	cr_assert_gt(w0.queued, 0, "with more of its share queued");
+	cr_assert_eq(kill(w0.pid, SIGKILL), 0);
 	for (int i = 0; i < N; i++) {
 		int64_t y = -1;
 		int rc = gx_future_get(f[i], &y, sizeof y, NULL, gx_timeout(T_LONG));
-		cr_expect_eq(rc, (int)(xs[i] % 5), "task %d: code %d", i, rc);
-		cr_expect_eq(y, xs[i] * xs[i], "task %d: %lld", i, (long long)y);
+		cr_expect_eq(rc, (int)(xs[i].x % 5), "task %d: code %d", i, rc);
+		cr_expect_eq(y, xs[i].x * xs[i].x, "task %d: %lld", i, (long long)y);
 	}
+	cr_expect_gt(pending, 0);
+	static gx_stats snap;
+	cr_assert_eq(gx_stats_snapshot(&snap), 0);
+	uint64_t retries = 0;
+	for (int k = 0; k < snap.nfn; k++)
+		if (!strcmp(snap.fn[k].name, "batch_burn"))
+			retries = snap.fn[k].retries;
+	cr_expect_geq(retries, 1, "the task worker 0 was running ran again");
 	return 0;
 }
 
