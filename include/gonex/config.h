@@ -172,7 +172,8 @@ typedef struct gx_config {
 	int work_stealing;
 	/* GONEX_MAIN_HELPS: while the main process waits on a future that is
 	 * not done, it takes queued tasks from the workers' inboxes and runs
-	 * them itself, in coroutines of its own. Off by default, because it
+	 * them itself, in coroutines of its own, one at a time (while a task
+	 * it took is blocked, it waits as without help). Off by default, because it
 	 * gives up the isolation that workers exist for: a task that crashes
 	 * in main takes the whole program down, one that hangs or hogs the
 	 * CPU holds main, and no watchdog timeout, re-run or memory limit

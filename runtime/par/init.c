@@ -482,4 +482,6 @@ void gx_par_fini(void)
 	gx_pl.degraded = 0;
 	gx_pl.nrestart = 0;
 	gx_requeue_fini();
+	gx_task_spares_fini();
+	gx_pl.helped_running = 0;
 }

@@ -334,6 +334,7 @@ typedef struct gx_par_local {
 	gx_chan *hb_bell;     /* worker: wakes a resting heartbeat */
 	int hb_resting;
 	uint8_t stale_looks[GX_MAX_WORKERS]; /* main: watchdog looks in a row */
+	int helped_running;   /* main: tasks it took to help, not yet ended */
 } gx_par_local;
 
 extern gx_par_local gx_pl;
@@ -355,6 +356,7 @@ static inline uint64_t gx_fh(uint32_t idx, uint32_t gen)
 typedef struct gx_task {
 	gx_task_rec rec;
 	int stolen;
+	int helped;           /* taken by main to help (gx_main_help) */
 	int slot;             /* entry in the worker's running table, -1 for none */
 	struct gx_task *next; /* on the spare list (task.c) */
 } gx_task;
@@ -396,6 +398,8 @@ void gx_task_answer(const gx_task_rec *r, gx_brk *b, int rc, int refused, int ma
 void gx_task_fail(const gx_task_rec *r, int rc, int may_run);
 void gx_task_drop(const gx_task_rec *r, int rc);
 void gx_task_start(const gx_task_rec *r, int stolen, int cancel);
+void gx_task_start_helped(const gx_task_rec *r);
+void gx_task_spares_fini(void);
 
 /* balance.c */
 int gx_active(int i);

@@ -335,6 +335,17 @@ static gx_task *gx_task_get(void)
 	return t;
 }
 
+/* gx_par_fini: the spare task structs back to malloc (no task runs). */
+void gx_task_spares_fini(void)
+{
+	while (gx_task_spare) {
+		gx_task *t = gx_task_spare;
+		gx_task_spare = t->next;
+		free(t);
+	}
+	gx_task_nspare = 0;
+}
+
 static void gx_task_put(gx_task *t)
 {
 	if (gx_task_nspare >= GX_TASK_KEEP) {
@@ -385,6 +396,8 @@ static void gx_task_run(void *arg)
 	if (r->len > GX_TASK_INLINE && c.argp)
 		gx_chunk_drop(r->chunk);
 	free(c.res.own);
+	if (t->helped)
+		gx_pl.helped_running--;
 	gx_task_put(t);
 	gx_wg_done(&gx_pl.tasks_wg);
 }
@@ -398,7 +411,7 @@ void gx_task_drop(const gx_task_rec *r, int rc)
 		gx_chunk_drop(r->chunk);
 }
 
-void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
+static void gx_task_begin(const gx_task_rec *r, int stolen, int cancel, int helped)
 {
 	gx_wk *w = gx_pl.me >= 0 ? &gx_pl.p->w[gx_pl.me] : NULL;
 	if (cancel) {
@@ -412,6 +425,7 @@ void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
 	}
 	t->rec = *r;
 	t->stolen = stolen;
+	t->helped = helped;
 	t->slot = gx_rt_put(r);
 	if (w) {
 		atomic_fetch_add_explicit(&w->running, 1, memory_order_relaxed);
@@ -420,13 +434,28 @@ void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
 	}
 	gx_wg_add(&gx_pl.tasks_wg, 1);
 	/* FIFO: tasks taken together start in the order they were sent */
+	if (helped)
+		gx_pl.helped_running++;
 	if (gx_go_fifo(gx_task_run, t) < 0) {
 		gx_wg_done(&gx_pl.tasks_wg);
 		gx_rt_clear(t->slot);
 		if (w)
 			atomic_fetch_sub(&w->running, 1);
+		if (helped)
+			gx_pl.helped_running--;
 		gx_task_put(t);
 		gx_task_drop(r, -ENOMEM);
 	}
+}
+
+void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
+{
+	gx_task_begin(r, stolen, cancel, 0);
+}
+
+/* Main, helping (gx_main_help): as a stolen task, counted while it runs. */
+void gx_task_start_helped(const gx_task_rec *r)
+{
+	gx_task_begin(r, 1, 0, 1);
 }
 

@@ -113,9 +113,13 @@ static int gx_steal(int cancel)
 /* Main helps (cfg.main_helps): one queued task from the fullest inbox,
  * started in a coroutine of the main process, as a run with no workers
  * starts it (no running table: main's death is the program's). 1 when
- * one was started, 0 when no inbox had a task. */
+ * one was started; 0 when no inbox had a task, or while a task main took
+ * is still running: one that blocks (a nap, a channel) must not make main
+ * take the whole queue from the workers, one after the other. */
 int gx_main_help(void)
 {
+	if (gx_pl.helped_running > 0)
+		return 0;
 	int victim = -1;
 	uint64_t most = 0;
 	for (int i = 0; i < gx_pl.nslots; i++) {
@@ -134,7 +138,7 @@ int gx_main_help(void)
 	if (r.cost) /* it was counted in the worker's backlog (predictive) */
 		atomic_fetch_sub_explicit(&gx_pl.p->w[victim].backlog_ns, r.cost, memory_order_relaxed);
 	atomic_fetch_add_explicit(&gx_pl.p->main_helped, 1, memory_order_relaxed);
-	gx_task_start(&r, 1, 0);
+	gx_task_start_helped(&r);
 	return 1;
 }
 

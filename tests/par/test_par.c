@@ -1535,6 +1535,48 @@ static int help_many_main(void *arg)
 	return 0;
 }
 
+/* int ms: naps that long (a coroutine nap: the worker goes on) */
+static int t_nap(const void *arg, size_t len, gx_task_result *res)
+{
+	int ms;
+	(void)res;
+	if (len != sizeof ms)
+		return -EPROTO;
+	memcpy(&ms, arg, sizeof ms);
+	gx_sleep(ms * GX_MILLISECOND);
+	return 0;
+}
+
+/* Behind a blocked worker: napping tasks, then one main waits on. Main
+ * takes one napping task and, while it naps, no other: the queue stays
+ * the worker's. */
+static int help_one_main(void *arg)
+{
+	(void)arg;
+	gx_future b, f[8], g;
+	cr_assert_eq(gx_go_parallel(&b, t_block_process, NULL, 0, NULL), 0);
+	cr_assert(wait_flag(&S->blocker_started, 1), "the blocker never started");
+	int ms = 300;
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(gx_go_parallel(&f[i], t_nap, &ms, sizeof ms, NULL), 0);
+	cr_assert_eq(gx_go_parallel(&g, t_id, NULL, 0, NULL), 0);
+	cr_expect_eq(gx_future_wait(g, NULL, 0, NULL, gx_timeout(100 * GX_MILLISECOND)), -ETIMEDOUT);
+	static gx_stats snap;
+	cr_assert_eq(gx_stats_snapshot(&snap), 0);
+	cr_expect_eq(snap.main_tasks, 1, "main took one task while it naps, not %llu",
+		     (unsigned long long)snap.main_tasks);
+	cr_expect_eq(snap.w[0].queued, 8, "the rest stay queued: %llu", (unsigned long long)snap.w[0].queued);
+	return 0;
+}
+
+Test(main_helps, a_task_main_took_that_blocks_does_not_make_it_take_the_queue, .timeout = 60)
+{
+	shared_init();
+	gx_config c = config(1);
+	c.main_helps = 1;
+	run(&c, help_one_main, NULL);
+}
+
 Test(main_helps, every_task_runs_once_with_main_helping, .timeout = 60)
 {
 	gx_config c = config(2);
