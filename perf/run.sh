@@ -25,7 +25,7 @@
 #   --quick    under 2 minutes: 3 runs each, smaller N, one short server run
 #              (the 1,000,000 parked check keeps its count)
 #   --runs N   runs per workload (default 5, or 3 with --quick)
-# The full run takes under 15 minutes. Exit status: 0 when every step
+# The full run takes about 17 minutes on 2 vCPUs. Exit status: 0 when every step
 # succeeded, 1 when one failed, 2 for bad arguments. GONEX_* variables in
 # the environment reach every workload and are recorded in the results.
 set -euo pipefail
