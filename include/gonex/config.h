@@ -173,12 +173,13 @@ typedef struct gx_config {
 	/* GONEX_MAIN_HELPS: while the main process waits on a future that is
 	 * not done, it takes queued tasks from the workers' inboxes and runs
 	 * them itself, in coroutines of its own, one at a time (while a task
-	 * it took is blocked, it waits as without help). Off by default, because it
-	 * gives up the isolation that workers exist for: a task that crashes
-	 * in main takes the whole program down, one that hangs or hogs the
-	 * CPU holds main, and no watchdog timeout, re-run or memory limit
-	 * applies to it. Turn it on for trusted tasks when main would
-	 * otherwise idle on a core. Default 0. */
+	 * it took is blocked, it waits as without help). Off by default,
+	 * because it gives up the isolation that workers exist for: a task
+	 * that crashes in main takes the whole program down, one that hangs
+	 * or hogs the CPU holds main, and no watchdog timeout, re-run or
+	 * memory limit applies to it. Turn it on for trusted tasks when main
+	 * would otherwise idle on a core; tiny tasks run faster on the
+	 * workers alone. Default 0. */
 	int main_helps;
 	/* GONEX_AUTOSCALING: grow and shrink the workers between min and max
 	 * from how long tasks wait. Default 0. */
