@@ -72,9 +72,13 @@ static const char *bstate(int st)
 static void show(const gx_stats *s, const gx_stats *prev, double dt, int pid)
 {
 	char a[32], b[32], c[32], d[32], e[32];
-	printf("gonex-stat: pid %d, %d worker slot%s%s%s\n\n", pid, s->nworkers, s->nworkers == 1 ? "" : "s",
+	printf("gonex-stat: pid %d, %d worker slot%s%s%s\n", pid, s->nworkers, s->nworkers == 1 ? "" : "s",
 	       s->degraded ? ", DEGRADED (tasks run in the main process)" : "",
 	       s->enabled ? "" : ", figures off (GONEX_STATS=0)");
+	if (s->main_tasks)
+		printf("main process: %llu task(s) taken from the inboxes to help (GONEX_MAIN_HELPS)\n",
+		       (unsigned long long)s->main_tasks);
+	printf("\n");
 	if (s->nworkers) {
 		printf("%-4s %-8s %-9s %4s %6s %10s %9s %7s %7s %8s %7s %6s %7s %9s\n", "wk", "pid", "state", "cpu",
 		       "util", "tasks", "tasks/s", "steals", "queued", "running", "wakeup", "restr", "health",

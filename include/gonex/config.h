@@ -170,17 +170,6 @@ typedef struct gx_config {
 	/* GONEX_WORK_STEALING: an idle worker takes half of the fullest inbox.
 	 * Default 1. */
 	int work_stealing;
-	/* GONEX_MAIN_HELPS: while the main process waits on a future that is
-	 * not done, it takes queued tasks from the workers' inboxes and runs
-	 * them itself, in coroutines of its own, one at a time (while a task
-	 * it took is blocked, it waits as without help). Off by default,
-	 * because it gives up the isolation that workers exist for: a task
-	 * that crashes in main takes the whole program down, one that hangs
-	 * or hogs the CPU holds main, and no watchdog timeout, re-run or
-	 * memory limit applies to it. Turn it on for trusted tasks when main
-	 * would otherwise idle on a core; tiny tasks run faster on the
-	 * workers alone. Default 0. */
-	int main_helps;
 	/* GONEX_AUTOSCALING: grow and shrink the workers between min and max
 	 * from how long tasks wait. Default 0. */
 	int autoscaling;
@@ -216,6 +205,25 @@ typedef struct gx_config {
 	/* GONEX_DUMP_SIGNAL: SIGQUIT makes every process of the runtime dump
 	 * its coroutines to stderr (gx_dump_all) instead of quitting. Default 0. */
 	int dump_signal;
+
+	/* ---- added later: new fields go last ---- */
+	/* GONEX_MAIN_HELPS: when the main process begins to wait on a future
+	 * that is not done (gx_future_wait, _get), it takes queued tasks from
+	 * the workers' inboxes, as an idle worker steals them (only with
+	 * work_stealing on, only from an inbox with two or more queued), and
+	 * runs them in coroutines of its own, one at a time, until its future
+	 * is done, none is left, or one it took blocks (then it waits as
+	 * without help). Not while the runtime stops; a drain waits for the
+	 * tasks main took. Off by default, because a task run in main has
+	 * none of a worker's isolation: a crash takes the whole program down;
+	 * a task that hangs or hogs the CPU holds main, past the deadline of
+	 * the wait that took it; no watchdog timeout, re-run or memory limit
+	 * applies; it shares main's memory and locks (a task that takes a
+	 * gx_mutex main holds while it waits never ends), and gx_worker_id()
+	 * is -1 there. Turn it on for trusted tasks when main would otherwise
+	 * idle on a core; tiny tasks run faster on the workers alone.
+	 * Default 0. */
+	int main_helps;
 } gx_config;
 
 /* Fill *cfg with the defaults listed above. */

@@ -80,14 +80,15 @@ typedef struct gx_stats {
 	int main_pid;
 	int enabled;     /* GONEX_STATS was on */
 	int degraded;    /* tasks run in the main process: no worker left */
-	uint64_t main_tasks; /* tasks the main process took from the inboxes
-			      * and ran while it waited (GONEX_MAIN_HELPS) */
 	int nworkers;    /* worker slots */
 	gx_stats_worker w[GX_MAX_WORKERS];
 	int nfn;
 	gx_stats_fn fn[GX_STATS_FN_MAX];
 	int nbreaker;
 	gx_stats_breaker breaker[GX_STATS_BREAKER_MAX];
+	/* added later: new fields go last */
+	uint64_t main_tasks; /* tasks the main process took from the inboxes
+			      * and ran while it waited (GONEX_MAIN_HELPS) */
 } gx_stats;
 
 /* The figures of this runtime now. 0, -EINVAL (out NULL), -EPERM outside

@@ -396,6 +396,15 @@ static void gx_par_stop(void)
 	int rc = gx_ec_wait(&gx_pl.local_ev, gx_all_dead, NULL, 0, gx_timeout(30 * GX_SECOND), NULL);
 	if (rc < 0)
 		gx_log("parallel: workers did not stop within 30 s; killing them");
+	/* tasks main took to help (main_helps) end too, as a worker's
+	 * running ones do, within the same bound */
+	for (int64_t end = gx_time_after(30 * GX_SECOND); gx_pl.helped_running > 0;) {
+		if (gx_now() > end) {
+			gx_log("parallel: %d task(s) main took did not end within 30 s", gx_pl.helped_running);
+			break;
+		}
+		gx_sleep(GX_MILLISECOND);
+	}
 	if (gx_pl.stop_ctx) {
 		gx_ctx_release(gx_pl.stop_ctx); /* cancels: the watchers leave */
 		gx_pl.stop_ctx = NULL;

@@ -434,15 +434,19 @@ static void gx_task_begin(const gx_task_rec *r, int stolen, int cancel, int help
 	}
 	gx_wg_add(&gx_pl.tasks_wg, 1);
 	/* FIFO: tasks taken together start in the order they were sent */
-	if (helped)
+	if (helped) {
 		gx_pl.helped_running++;
+		atomic_fetch_add_explicit(&gx_pl.p->main_helped, 1, memory_order_relaxed);
+	}
 	if (gx_go_fifo(gx_task_run, t) < 0) {
 		gx_wg_done(&gx_pl.tasks_wg);
 		gx_rt_clear(t->slot);
 		if (w)
 			atomic_fetch_sub(&w->running, 1);
-		if (helped)
+		if (helped) {
 			gx_pl.helped_running--;
+			atomic_fetch_sub_explicit(&gx_pl.p->main_helped, 1, memory_order_relaxed);
+		}
 		gx_task_put(t);
 		gx_task_drop(r, -ENOMEM);
 	}
@@ -453,9 +457,10 @@ void gx_task_start(const gx_task_rec *r, int stolen, int cancel)
 	gx_task_begin(r, stolen, cancel, 0);
 }
 
-/* Main, helping (gx_main_help): as a stolen task, counted while it runs. */
+/* Main, helping (gx_main_help): counted in the figures, and while it
+ * runs (gx_pl.helped_running). */
 void gx_task_start_helped(const gx_task_rec *r)
 {
-	gx_task_begin(r, 1, 0, 1);
+	gx_task_begin(r, 0, 0, 1);
 }
 

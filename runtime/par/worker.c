@@ -112,16 +112,21 @@ static int gx_steal(int cancel)
 
 /* Main helps (cfg.main_helps): one queued task from the fullest inbox,
  * started in a coroutine of the main process, as a run with no workers
- * starts it (no running table: main's death is the program's). 1 when
- * one was started; 0 when no inbox had a task, or while a task main took
- * is still running: one that blocks (a nap, a channel) must not make main
+ * starts it (no running table: main's death is the program's). It takes
+ * as a thief does (gx_steal): only with work stealing on, so a task sent
+ * to a worker with stealing off stays there (distributed channels' tasks
+ * rely on that), and only from an inbox with two or more queued. 1 when
+ * one was started; 0 when none was, also while the runtime stops (queued
+ * tasks are the drain's or the cancel's) and while a task main took is
+ * still running: one that blocks (a nap, a channel) must not make main
  * take the whole queue from the workers, one after the other. */
 int gx_main_help(void)
 {
-	if (gx_pl.helped_running > 0)
+	if (gx_pl.helped_running > 0 || !gx_pl.cfg.work_stealing || gx_pl.stopping ||
+	    atomic_load_explicit(&gx_pl.p->stop, memory_order_relaxed))
 		return 0;
 	int victim = -1;
-	uint64_t most = 0;
+	uint64_t most = 1;
 	for (int i = 0; i < gx_pl.nslots; i++) {
 		gx_ring *o = gx_inbox(i);
 		uint64_t d = o ? gx_ring_depth(o) : 0;
@@ -137,7 +142,6 @@ int gx_main_help(void)
 		return 0; /* taken meanwhile, or not a record: the worker's */
 	if (r.cost) /* it was counted in the worker's backlog (predictive) */
 		atomic_fetch_sub_explicit(&gx_pl.p->w[victim].backlog_ns, r.cost, memory_order_relaxed);
-	atomic_fetch_add_explicit(&gx_pl.p->main_helped, 1, memory_order_relaxed);
 	gx_task_start_helped(&r);
 	return 1;
 }

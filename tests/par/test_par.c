@@ -1475,7 +1475,9 @@ static int help_main(void *arg)
 	gx_future b, f;
 	cr_assert_eq(gx_go_parallel(&b, t_block_process, NULL, 0, NULL), 0);
 	cr_assert(wait_flag(&S->blocker_started, 1), "the blocker never started");
+	gx_future f2; /* two queued: main takes as a thief, never an inbox's last */
 	cr_assert_eq(gx_go_parallel(&f, t_id, NULL, 0, NULL), 0);
+	cr_assert_eq(gx_go_parallel(&f2, t_id, NULL, 0, NULL), 0);
 	int v = -5;
 	int rc = gx_future_wait(f, &v, sizeof v, NULL, gx_timeout(helps ? T_LONG : 200 * GX_MILLISECOND));
 	static gx_stats snap;
@@ -1484,7 +1486,7 @@ static int help_main(void *arg)
 		cr_expect_eq(rc, 0, "the queued task ran: %d", rc);
 		cr_expect_eq(v, -1, "in the main process (gx_worker_id %d)", v);
 		cr_expect_eq(snap.main_tasks, 1, "main counts the task it ran: %llu", (unsigned long long)snap.main_tasks);
-		cr_expect_eq(snap.w[0].queued, 0, "nothing left in the blocked worker's inbox");
+		cr_expect_eq(snap.w[0].queued, 1, "the other stays in the blocked worker's inbox");
 	} else {
 		cr_expect_eq(rc, -ETIMEDOUT, "without main_helps the task waits for its worker: %d", rc);
 		cr_expect_eq(snap.main_tasks, 0);
@@ -1504,35 +1506,11 @@ Test(main_helps, a_task_queued_behind_a_blocked_worker_runs_in_main, .timeout = 
 Test(main_helps, off_by_default_main_runs_nothing, .timeout = 60)
 {
 	shared_init();
+	unsetenv("GONEX_MAIN_HELPS"); /* the default, whatever the caller's shell says */
 	gx_config c = config(1);
 	cr_assert_eq(c.main_helps, 0, "off by default");
 	int helps = 0;
 	run(&c, help_main, &helps);
-}
-
-/* Tiny tasks with main helping: every answer right, and the tasks are
- * run in one place each (workers' counters plus main's make the total). */
-static int help_many_main(void *arg)
-{
-	(void)arg;
-	enum { N = 20000 };
-	static int64_t xs[N];
-	static gx_future f[N];
-	for (int i = 0; i < N; i++)
-		xs[i] = i;
-	cr_assert_eq(gx_go_parallel_n(f, N, t_square, xs, sizeof xs[0], NULL), N);
-	for (int i = 0; i < N; i++) {
-		int64_t y = -1;
-		cr_expect_eq(gx_future_get(f[i], &y, sizeof y, NULL, gx_timeout(T_LONG)), (int)(xs[i] % 5));
-		cr_expect_eq(y, xs[i] * xs[i], "task %d", i);
-	}
-	static gx_stats snap;
-	cr_assert_eq(gx_stats_snapshot(&snap), 0);
-	uint64_t ran = snap.main_tasks;
-	for (int w = 0; w < snap.nworkers; w++)
-		ran += snap.w[w].tasks;
-	cr_expect_eq(ran, N, "tasks run: %llu (main %llu)", (unsigned long long)ran, (unsigned long long)snap.main_tasks);
-	return 0;
 }
 
 /* int ms: naps that long (a coroutine nap: the worker goes on) */
@@ -1577,11 +1555,112 @@ Test(main_helps, a_task_main_took_that_blocks_does_not_make_it_take_the_queue, .
 	run(&c, help_one_main, NULL);
 }
 
-Test(main_helps, every_task_runs_once_with_main_helping, .timeout = 60)
+/* Both workers blocked; tasks queued on worker 1: main runs every one
+ * it waits on, each once with its own answer, and leaves the inbox's
+ * last one (a thief's rule) where it is. */
+static int help_many_main(void *arg)
 {
+	(void)arg;
+	enum { N = 1000 }; /* under an inbox's 1024: the batch goes in whole */
+	static int64_t xs[N];
+	static gx_future f[N];
+	gx_future b[2];
+	gx_par_opts on = GX_PAR_OPTS_INIT;
+	for (int w = 0; w < 2; w++) {
+		on.worker = w;
+		cr_assert_eq(gx_go_parallel(&b[w], t_block_process, NULL, 0, &on), 0);
+	}
+	int64_t end = gx_time_after(10 * GX_SECOND);
+	while ((stats(0).running == 0 || stats(1).running == 0) && gx_now() < end)
+		gx_sleep(GX_MILLISECOND);
+	cr_assert(stats(0).running == 1 && stats(1).running == 1, "both workers are blocked");
+	for (int i = 0; i < N; i++)
+		xs[i] = i;
+	on.worker = 1;
+	cr_assert_eq(gx_go_parallel_n(f, N, t_square, xs, sizeof xs[0], &on), N);
+	for (int i = 0; i < N - 1; i++) {
+		int64_t y = -1;
+		cr_expect_eq(gx_future_get(f[i], &y, sizeof y, NULL, gx_timeout(T_LONG)), (int)(xs[i] % 5));
+		cr_expect_eq(y, xs[i] * xs[i], "task %d", i);
+	}
+	static gx_stats snap;
+	cr_assert_eq(gx_stats_snapshot(&snap), 0);
+	cr_expect_eq(snap.main_tasks, N - 1, "main ran %llu", (unsigned long long)snap.main_tasks);
+	cr_expect_eq(snap.w[0].tasks + snap.w[1].tasks, 0, "the workers ran none");
+	cr_expect_eq(snap.w[1].queued, 1, "the last stays queued: %llu", (unsigned long long)snap.w[1].queued);
+	return 0;
+}
+
+Test(main_helps, main_runs_each_task_it_waits_on_once, .timeout = 60)
+{
+	shared_init();
 	gx_config c = config(2);
 	c.main_helps = 1;
 	run(&c, help_many_main, NULL);
+}
+
+/* Stealing off: a task sent to a blocked worker stays there (distributed
+ * channels' pinned receivers rely on it), main_helps or not. */
+static int help_pinned_main(void *arg)
+{
+	(void)arg;
+	gx_par_opts on1 = GX_PAR_OPTS_INIT;
+	on1.worker = 1;
+	gx_future b, f[2];
+	cr_assert_eq(gx_go_parallel(&b, t_block_process, NULL, 0, &on1), 0);
+	cr_assert(wait_flag(&S->blocker_started, 1), "the blocker never started");
+	for (int k = 0; k < 2; k++)
+		cr_assert_eq(gx_go_parallel(&f[k], t_id, NULL, 0, &on1), 0);
+	cr_expect_eq(gx_future_wait(f[0], NULL, 0, NULL, gx_timeout(200 * GX_MILLISECOND)), -ETIMEDOUT);
+	static gx_stats snap;
+	cr_assert_eq(gx_stats_snapshot(&snap), 0);
+	cr_expect_eq(snap.main_tasks, 0, "main took %llu with stealing off", (unsigned long long)snap.main_tasks);
+	return 0;
+}
+
+Test(main_helps, with_stealing_off_a_task_stays_on_its_worker, .timeout = 60)
+{
+	shared_init();
+	gx_config c = config(2);
+	c.main_helps = 1;
+	c.work_stealing = 0;
+	run(&c, help_pinned_main, NULL);
+}
+
+/* int ms: naps, then counts itself in S->ran */
+static int t_nap_count(const void *arg, size_t len, gx_task_result *res)
+{
+	int rc = t_nap(arg, len, res);
+	atomic_fetch_add(&S->ran, 1);
+	return rc;
+}
+
+/* Main takes a napping task, then returns while it naps: the drain lets
+ * it end (and the worker runs the other). */
+static int help_drain_main(void *arg)
+{
+	(void)arg;
+	gx_future b, f[2];
+	cr_assert_eq(gx_go_parallel(&b, t_block_process, NULL, 0, NULL), 0);
+	cr_assert(wait_flag(&S->blocker_started, 1), "the blocker never started");
+	int ms[2] = {1000, 10}; /* main's outlasts the worker's drain */
+	for (int k = 0; k < 2; k++)
+		cr_assert_eq(gx_go_parallel(&f[k], t_nap_count, &ms[k], sizeof ms[k], NULL), 0);
+	cr_expect_eq(gx_future_wait(f[0], NULL, 0, NULL, gx_timeout(50 * GX_MILLISECOND)), -ETIMEDOUT);
+	static gx_stats snap;
+	cr_assert_eq(gx_stats_snapshot(&snap), 0);
+	cr_expect_eq(snap.main_tasks, 1);
+	return 0;
+}
+
+Test(main_helps, the_drain_lets_a_task_main_took_end, .timeout = 60)
+{
+	shared_init();
+	gx_config c = config(1);
+	c.main_helps = 1;
+	c.shutdown = GX_SHUTDOWN_DRAIN;
+	run(&c, help_drain_main, NULL);
+	cr_expect_eq(atomic_load(&S->ran), 2, "both napping tasks ran to the end: %d", atomic_load(&S->ran));
 }
 
 /* ================================================================ 3. stealing */
