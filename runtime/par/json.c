@@ -4,9 +4,9 @@
  *
  * Invariants:
  * - the output is one object: {"now_ns", "main_pid", "stats", "degraded",
- *   "workers": [...], "functions": [...], "breakers": [...], "main_tasks"}; the field
- *   names and their order are an interface (scripts read them): add, do
- *   not rename;
+ *   "workers": [...], "functions": [...], "breakers": [...],
+ *   "main_tasks"}; the field names and their order are an interface
+ *   (scripts read them): add at the end, do not rename;
  * - an array holds at most its table's size whatever the count says
  *   (GX_MAX_WORKERS, GX_STATS_FN_MAX, GX_STATS_BREAKER_MAX);
  * - strings are escaped: '"' and '\' with a backslash, bytes below 0x20
