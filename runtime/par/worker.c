@@ -79,21 +79,31 @@ static int gx_take(gx_ring *from, size_t k, int stolen, int cancel)
 	return n;
 }
 
-/* Take half of the fullest other inbox. Returns tasks started. */
-static int gx_steal(int cancel)
+/* A thief's victim: the inbox with the most queued, two at least (a lone
+ * task is left to its worker), other than this process's own. Its index
+ * and depth (*most), or -1. */
+static int gx_fullest_inbox(uint64_t *most)
 {
 	int victim = -1;
-	uint64_t most = 1;
+	*most = 1;
 	for (int i = 0; i < gx_pl.nslots; i++) {
 		if (i == gx_pl.me)
 			continue;
 		gx_ring *o = gx_inbox(i);
 		uint64_t d = o ? gx_ring_depth(o) : 0;
-		if (d > most) {
-			most = d;
+		if (d > *most) {
+			*most = d;
 			victim = i;
 		}
 	}
+	return victim;
+}
+
+/* Take half of the fullest other inbox. Returns tasks started. */
+static int gx_steal(int cancel)
+{
+	uint64_t most;
+	int victim = gx_fullest_inbox(&most);
 	if (victim < 0)
 		return 0;
 	uint64_t want = most / 2;
@@ -125,16 +135,8 @@ int gx_main_help(void)
 	if (gx_pl.helped_running > 0 || !gx_pl.cfg.work_stealing || gx_pl.stopping ||
 	    atomic_load_explicit(&gx_pl.p->stop, memory_order_relaxed))
 		return 0;
-	int victim = -1;
-	uint64_t most = 1;
-	for (int i = 0; i < gx_pl.nslots; i++) {
-		gx_ring *o = gx_inbox(i);
-		uint64_t d = o ? gx_ring_depth(o) : 0;
-		if (d > most) {
-			most = d;
-			victim = i;
-		}
-	}
+	uint64_t most;
+	int victim = gx_fullest_inbox(&most); /* main's me is -1: any inbox */
 	if (victim < 0)
 		return 0;
 	gx_task_rec r;

@@ -120,6 +120,23 @@ static inline void gx_journal_claim(gx_proc *p, uint64_t pos, uint32_t n)
 	atomic_store_explicit(&p->rj_n, n, memory_order_release);
 }
 
+/* Claim [*pos, *pos + n) of counter c (head or tail): the journal entry,
+ * then the CAS with success order mo (a release at least: a repairer that
+ * reads the counter with acquire and sees the claim sees the entry). A
+ * lost race clears the entry, which must not go on covering a position
+ * someone else claimed (a repair would take it for ours), and leaves the
+ * counter's value in *pos. */
+static inline __attribute__((always_inline)) bool gx_journal_cas(gx_proc *p, _Atomic uint64_t *c, uint64_t *pos,
+								 uint32_t n, memory_order mo)
+{
+	gx_journal_claim(p, *pos, n);
+	/* mo: the callers name its partners */
+	if (atomic_compare_exchange_weak_explicit(c, pos, *pos + n, mo, memory_order_relaxed))
+		return true;
+	atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
+	return false;
+}
+
 static inline void gx_journal_done(gx_proc *p)
 {
 	/* release: the publishes/releases it covered come first */
@@ -173,18 +190,13 @@ static int gx_claim_send(gx_ring *r, const gx_rgeo *v, gx_proc *p, uint32_t n, u
 			pos = now;
 			continue;
 		}
-		gx_journal_claim(p, pos, k);
 		/* seq_cst (a release too: the journal claim before it; pairs
 		 * with a repairer reading head): a channel's chunk message
 		 * looks for sleepers without a fence after it, as gx_send1 */
-		if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + k, memory_order_seq_cst,
-							  memory_order_relaxed)) {
+		if (gx_journal_cas(p, &r->head, &pos, k, memory_order_seq_cst)) {
 			*first = pos;
 			return (int)k;
 		}
-		/* lost the race: the journal must not go on covering a position
-		 * someone else claimed (a repair would take it for ours) */
-		atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
 	}
 }
 
@@ -287,19 +299,13 @@ static inline __attribute__((always_inline)) int gx_send1(gx_ring *r, const gx_r
 		/* acquire: pairs with the consumer's release of the slot */
 		int64_t d = gx_pdiff(atomic_load_explicit(sq, memory_order_acquire), pos);
 		if (d == 0 && gx_within_lcap(v, pos)) {
-			gx_journal_claim(p, pos, 1);
 			/* seq_cst (a release too: the journal claim before it;
 			 * pairs with a repairer reading head): it orders this
 			 * message before the look at the waiters below
 			 * (gx_ec_notify_claimed), whose sleepers count a
 			 * claimed head as ready (gx_ready_recv) */
-			if (!atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + 1, memory_order_seq_cst,
-								   memory_order_relaxed)) {
-				/* lost the race: the journal must not cover
-				 * a position someone else claimed */
-				atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
+			if (!gx_journal_cas(p, &r->head, &pos, 1, memory_order_seq_cst))
 				continue;
-			}
 			/* a test kills a sender here: claimed, not yet published */
 			GX_TEST_POINT("ring.send.claimed", r);
 			char *pl = (char *)sq + 8;
@@ -623,14 +629,11 @@ static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, gx_rx *x, uin
 		int k = gx_rx_count(v, x, pos, tag0);
 		if (k < 0)
 			return k;
-		gx_journal_claim(p, pos, (uint32_t)k);
 		/* acq_rel: the journal claim before it; pairs with a repairer reading tail */
-		if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + (uint64_t)k, memory_order_acq_rel,
-							  memory_order_relaxed)) {
+		if (gx_journal_cas(p, &r->tail, &pos, (uint32_t)k, memory_order_acq_rel)) {
 			*first = pos;
 			return k;
 		}
-		atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
 	}
 }
 
@@ -781,13 +784,9 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 			gx_journal_done(p);
 			return 0;
 		}
-		gx_journal_claim(p, pos, 1);
 		/* acq_rel: the journal claim before it; pairs with a repairer reading tail */
-		if (!atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + 1, memory_order_acq_rel,
-							   memory_order_relaxed)) {
-			atomic_store_explicit(&p->rj_n, 0, memory_order_relaxed);
+		if (!gx_journal_cas(p, &r->tail, &pos, 1, memory_order_acq_rel))
 			continue;
-		}
 		/* a test stops or kills a receiver here: claimed, not yet taken */
 		GX_TEST_POINT("ring.recv.claimed", r);
 		const char *pl = (const char *)sq + 8;
