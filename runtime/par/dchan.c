@@ -118,7 +118,7 @@ void gx_dch_forget_worker(int i)
 
 /* ---- this process's views ---- */
 
-gx_dview gx_dviews[GX_DVIEWS];
+gx_dent gx_dviews[GX_DVIEWS];
 uint64_t gx_dview_gen = 1;
 
 void gx_dch_forget_views(void)
@@ -165,19 +165,22 @@ static const gx_dview *gx_dview_take(gx_arena *a, gx_dch *d)
 	    e.cap > (1u << 24) || e.nw > GX_MAX_WORKERS ||
 	    tag != gx_dch_mac(self, e.nonce, e.elem_size, e.cap, flags, e.nw, main))
 		return NULL;
+	struct {
+		gx_rgeo main, mine;
+	} g = {0};
 	e.main = gx_ring_at(a, main);
-	if (!e.main)
+	if (!e.main || !gx_ring_geo(e.main, &g.main))
 		return NULL;
 	for (uint32_t i = 0; i < e.nw; i++) {
 		gx_ring *w = gx_ring_at(a, h->w[i]);
-		if ((int32_t)i == e.me)
+		if ((int32_t)i == e.me && w && gx_ring_geo(w, &g.mine))
 			e.mine = w;
 	}
 	size_t i = gx_dview_hash(d);
 	for (size_t k = 0; k < GX_DVIEWS; k++, i = (i + 1) & (GX_DVIEWS - 1))
-		if (gx_dviews[i].d == d || gx_dview_stale(&gx_dviews[i])) {
-			gx_dviews[i] = e;
-			return &gx_dviews[i];
+		if (gx_dviews[i].v.d == d || gx_dview_stale(&gx_dviews[i].v)) {
+			gx_dviews[i] = (gx_dent){e, g.main, g.mine};
+			return &gx_dviews[i].v;
 		}
 	return NULL;
 }
@@ -192,12 +195,12 @@ bool gx_dch_view_slow(const gx_chan *c, gx_dview *out)
 	size_t i = gx_dview_hash(d);
 	const gx_dview *e = NULL;
 	for (size_t k = 0; k < 16; k++, i = (i + 1) & (GX_DVIEWS - 1)) {
-		if (gx_dviews[i].d == d) {
-			if (!gx_dview_stale(&gx_dviews[i]) && gx_dviews[i].me == gx_worker_id())
-				e = &gx_dviews[i];
+		if (gx_dviews[i].v.d == d) {
+			if (!gx_dview_stale(&gx_dviews[i].v) && gx_dviews[i].v.me == gx_worker_id())
+				e = &gx_dviews[i].v;
 			break;
 		}
-		if (!gx_dviews[i].d)
+		if (!gx_dviews[i].v.d)
 			break;
 	}
 	if (!e)

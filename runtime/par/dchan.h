@@ -87,8 +87,19 @@ static inline bool gx_dch_same(const gx_dview *v)
  * runtime's arena goes (gx_dch_forget_views), so that no entry of an
  * arena unmapped since is read through. */
 #define GX_DVIEWS 4096u /* > GX_DCH_MAX: probes end at a free or stale entry */
-extern gx_dview gx_dviews[GX_DVIEWS];
 extern uint64_t gx_dview_gen;
+
+/* An entry of the table: the view, and the geometry of its main and of
+ * its mine (mine.r NULL when it has none), copied when the view was
+ * taken: a message goes through the ring without a probe of the rings'
+ * table (gx_ring_put_hv_g). The geometry is not in the view so that a
+ * call's copy of its view stays small (a select holds 16 on its stack);
+ * only a call on the entry itself uses it (gx_dch_geo). */
+typedef struct gx_dent {
+	gx_dview v;
+	gx_rgeo main, mine;
+} gx_dent;
+extern gx_dent gx_dviews[GX_DVIEWS];
 void gx_dch_forget_views(void);
 
 static inline size_t gx_dview_hash(const void *d)
@@ -103,14 +114,53 @@ bool gx_dch_view_slow(const gx_chan *c, gx_dview *out);
  * place, of this arena's generation, still naming the same channel (an
  * entry is made only for a channel checked to lie in the arena, so its
  * header may be read), taken by this process. */
+static inline const gx_dview *gx_dch_hot(const gx_chan *c)
+{
+	const gx_dview *e = &gx_dviews[gx_dview_hash(c)].v;
+	return e->d == (const gx_dch *)c && e->gen == gx_dview_gen && gx_dch_same(e) && e->me == gx_worker_id() ? e
+														  : NULL;
+}
+
 static inline bool gx_dch_view(const gx_chan *c, gx_dview *out)
 {
-	const gx_dview *e = &gx_dviews[gx_dview_hash(c)];
-	if (e->d == (const gx_dch *)c && e->gen == gx_dview_gen && gx_dch_same(e) && e->me == gx_worker_id()) {
+	const gx_dview *e = gx_dch_hot(c);
+	if (e) {
 		*out = *e;
 		return true;
 	}
 	return gx_dch_view_slow(c, out);
+}
+
+/* The view a call works on: the table's entry, found by the fast path
+ * above, until the call first waits (*v then becomes the call's own copy,
+ * *own: a view taken anew meanwhile does not change the call), or its
+ * copy made by the slow path. false: not a live distributed channel. */
+static inline bool gx_dch_view_ref(const gx_chan *c, const gx_dview **v, gx_dview *own)
+{
+	if ((*v = gx_dch_hot(c)))
+		return true;
+	*v = own;
+	return gx_dch_view_slow(c, own);
+}
+
+/* Before a wait: the call goes on with its own copy (gx_dch_view_ref). */
+static inline void gx_dch_view_own(const gx_dview **v, gx_dview *own)
+{
+	if (*v != own) {
+		*own = **v;
+		*v = own;
+	}
+}
+
+/* The copy of r's geometry beside view v, NULL when v is a call's own copy
+ * (the table's entry may have been taken anew since) or r is not one of
+ * its two rings. */
+static inline const gx_rgeo *gx_dch_geo(const gx_dview *v, const gx_ring *r)
+{
+	const gx_dent *g = (const gx_dent *)(const void *)v; /* v is its first member */
+	if (g < gx_dviews || g >= gx_dviews + GX_DVIEWS)
+		return NULL;
+	return r == v->main ? &g->main : r && r == v->mine ? &g->mine : NULL;
 }
 
 static inline int64_t gx_dspin(gx_arena *a)

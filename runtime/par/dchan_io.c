@@ -115,9 +115,9 @@ int gx_dch_send(gx_chan *c, const void *val, gx_until u, bool try_only)
 
 int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int64_t rdv_wait, uint32_t mine)
 {
-	gx_dview view; /* this call's own copy (dchan.h) */
-	const gx_dview *v = &view;
-	if (!gx_dch_view(c, &view) || (!val && v->elem_size))
+	gx_dview view; /* this call's own copy, once it waits (dchan.h) */
+	const gx_dview *v;
+	if (!gx_dch_view_ref(c, &v, &view) || (!val && v->elem_size))
 		return -EINVAL;
 	if (!try_only && !gx_co_current())
 		return -EPERM;
@@ -142,6 +142,7 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 			gx_ec_notify_claimed(&d->data, NULL);
 			if (v->cap)
 				return 0;
+			gx_dch_view_own(&v, &view);
 			if (!try_only)
 				return gx_dch_rendezvous(v, r, pos, u, 0);
 			/* try: a waiting receiver takes it within rdv_wait (or
@@ -154,6 +155,7 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 		}
 		if (rc != -EAGAIN || try_only)
 			return rc;
+		gx_dch_view_own(&v, &view);
 		rc = gx_ec_wait(&d->space, gx_dch_room, (void *)v, gx_dspin(v->a), u, NULL);
 		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
@@ -206,9 +208,9 @@ static int gx_dch_closing_left(const gx_dview *v)
 
 int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 {
-	gx_dview view;
-	const gx_dview *v = &view;
-	if (!gx_dch_view(c, &view))
+	gx_dview view; /* this call's own copy, once it waits (dchan.h) */
+	const gx_dview *v;
+	if (!gx_dch_view_ref(c, &v, &view))
 		return -EINVAL;
 	if (!try_only && !gx_co_current())
 		return -EPERM;
@@ -230,6 +232,7 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 				 * now and then, and ends by its deadline */
 				if (try_only || !gx_co_current())
 					return -EAGAIN;
+				gx_dch_view_own(&v, &view);
 				gx_yield();
 				if ((rc = gx_ec_pause(&misses, u)) < 0)
 					return rc;
@@ -243,6 +246,7 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 		}
 		if (try_only)
 			return -EAGAIN;
+		gx_dch_view_own(&v, &view);
 		_Atomic uint32_t *mine = gx_dch_rwait_mine(d);
 		atomic_fetch_add(mine, 1);
 		if (v->cap == 0) /* a receiver waits: a select's send case may go ahead */

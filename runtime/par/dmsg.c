@@ -30,9 +30,11 @@ int gx_dch_put(const gx_dview *vw, gx_ring *r, const void *v, uint64_t *pos)
 	gx_arena *a = vw->a;
 	if (!r)
 		return -EBADMSG;
-	int32_t hdr[2] = {gx_worker_id(), 0};
-	if (vw->elem_size <= GX_DCH_INLINE)
-		return gx_ring_put_hv(r, hdr, v, vw->elem_size, pos);
+	int32_t hdr[2] = {vw->me, 0}; /* the view was taken by this worker */
+	if (vw->elem_size <= GX_DCH_INLINE) {
+		const gx_rgeo *g = gx_dch_geo(vw, r);
+		return g ? gx_ring_put_hv_g(g, hdr, v, vw->elem_size, pos) : gx_ring_put_hv(r, hdr, v, vw->elem_size, pos);
+	}
 	size_t room = vw->elem_size;
 #if GX_HAVE_LZ4
 	if (vw->flags & GX_CHAN_COMPRESS)
@@ -77,7 +79,9 @@ int gx_dch_take(const gx_dview *vw, gx_ring *r, void *v, int32_t *from)
 		/* the value straight from the slot into the caller's element
 		 * (a scratch one when v is NULL) */
 		char scratch[GX_DCH_INLINE];
-		n = gx_ring_take_hv(r, hdr, v ? v : scratch, vw->elem_size, &ck, &passed);
+		const gx_rgeo *g = gx_dch_geo(vw, r);
+		n = g ? gx_ring_take_hv_g(g, hdr, v ? v : scratch, vw->elem_size, &ck, &passed)
+		      : gx_ring_take_hv(r, hdr, v ? v : scratch, vw->elem_size, &ck, &passed);
 		if (passed)
 			gx_ec_notify(&vw->d->space, NULL); /* withdrawn places are free again */
 		if (n < 0)

@@ -346,6 +346,22 @@ int gx_ring_put_hv(gx_ring *r, const void *hdr, const void *val, size_t len, uin
 	return gx_send1(r, v, hdr, val, 8 + len, pos);
 }
 
+/* A caller's copy of the geometry (shm.h): good while the ring carries its
+ * nonce, as the table's entry would be; else the table decides. */
+static inline bool gx_rg_current(const gx_rgeo *g)
+{
+	return g->r && atomic_load_explicit(&g->r->nonce, memory_order_relaxed) == g->nonce;
+}
+
+int gx_ring_put_hv_g(const gx_rgeo *g, const void *hdr, const void *val, size_t len, uint64_t *pos)
+{
+	if (!gx_rg_current(g))
+		return gx_ring_put_hv(g->r, hdr, val, len, pos);
+	if (!hdr || (len && !val))
+		return -EINVAL;
+	return gx_send1(g->r, g, hdr, val, 8 + len, pos);
+}
+
 static bool gx_ready_send(void *arg)
 {
 	gx_ring *r = arg;
@@ -827,9 +843,9 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 	}
 }
 
-ssize_t gx_ring_take_hv(gx_ring *r, void *hdr, void *val, size_t len, gx_off *chunk, bool *passed)
+static inline __attribute__((always_inline)) ssize_t gx_take_hv(gx_ring *r, const gx_rgeo *v, void *hdr, void *val,
+								 size_t len, gx_off *chunk, bool *passed)
 {
-	const gx_rgeo *v = gx_ring_v(r);
 	*passed = false;
 	if (!v || !hdr || (len && !val))
 		return -EINVAL;
@@ -848,6 +864,18 @@ ssize_t gx_ring_take_hv(gx_ring *r, void *hdr, void *val, size_t len, gx_off *ch
 			memcpy(val, m + 8, len);
 	}
 	return res;
+}
+
+ssize_t gx_ring_take_hv(gx_ring *r, void *hdr, void *val, size_t len, gx_off *chunk, bool *passed)
+{
+	return gx_take_hv(r, gx_ring_v(r), hdr, val, len, chunk, passed);
+}
+
+ssize_t gx_ring_take_hv_g(const gx_rgeo *g, void *hdr, void *val, size_t len, gx_off *chunk, bool *passed)
+{
+	if (!gx_rg_current(g))
+		return gx_ring_take_hv(g->r, hdr, val, len, chunk, passed);
+	return gx_take_hv(g->r, g, hdr, val, len, chunk, passed);
 }
 
 static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, gx_rx *x, gx_until u)

@@ -43,22 +43,7 @@ struct gx_ring {
 
 _Static_assert(offsetof(struct gx_ring, slots) <= GX_RING_HDR, "ring header too big");
 
-/* This process's copy of one ring's geometry (ring_geo.c). */
-typedef struct gx_rgeo {
-	gx_ring *r;       /* key; NULL free, GX_RG_DEAD a removed entry */
-	uint64_t nonce;
-	gx_arena *a;
-	char *slots;
-	uint64_t cap;     /* slots (a power of two) */
-	uint64_t lcap;    /* messages it may hold at once (<= cap) */
-	uint32_t stride;
-	uint32_t msg_size;
-	uint32_t flags;
-	uint32_t shift;   /* log2(stride): a slot's address by shift */
-	int64_t spin_ns;
-	gx_off self;      /* its offset in a */
-} gx_rgeo;
-
+/* gx_rgeo, this process's copy of one ring's geometry, is in shm.h. */
 #define GX_RG_DEAD ((gx_ring *)1)
 
 /* The table itself, an open-addressing hash keyed by the ring's address

@@ -215,6 +215,15 @@ gx_ring *gx_ring_known(gx_arena *a, gx_ring *r)
 	return v && v->a == a ? r : NULL;
 }
 
+bool gx_ring_geo(gx_ring *r, gx_rgeo *out)
+{
+	const gx_rgeo *v = gx_ring_v(r);
+	if (!v)
+		return false;
+	*out = *v;
+	return true;
+}
+
 gx_off gx_ring_off(const gx_ring *r)
 {
 	const gx_rgeo *v = gx_ring_v((gx_ring *)r);

@@ -291,6 +291,31 @@ int64_t gx_arena_carve(gx_arena *a, size_t bytes);
  * counter beside the ring to repair after a death. */
 int gx_ring_create_lcap(gx_arena *a, gx_ring **out, uint32_t capacity, uint32_t msg_size, unsigned flags,
 			uint32_t lcap);
+/* ring_geo.c: this process's copy of one ring's geometry, checked against
+ * the arena's bounds when taken: every slot address a call computes comes
+ * from it, never from the header in shared memory. The table in
+ * ring_geo.c holds one per ring; a caller on a hot path may keep its own
+ * (gx_ring_geo) and call the _g functions below, which check it against
+ * the ring's nonce (one load of a line nobody writes) instead of probing
+ * the table. */
+typedef struct gx_rgeo {
+	gx_ring *r;       /* key; NULL free, GX_RG_DEAD a removed entry */
+	uint64_t nonce;
+	gx_arena *a;
+	char *slots;
+	uint64_t cap;     /* slots (a power of two) */
+	uint64_t lcap;    /* messages it may hold at once (<= cap) */
+	uint32_t stride;
+	uint32_t msg_size;
+	uint32_t flags;
+	uint32_t shift;   /* log2(stride): a slot's address by shift */
+	int64_t spin_ns;
+	gx_off self;      /* its offset in a */
+} gx_rgeo;
+
+/* ring_geo.c: *out = r's geometry (as gx_ring_at takes it). false: r is
+ * not a ring (or one whose message size changed, as gx_ring_known). */
+bool gx_ring_geo(gx_ring *r, gx_rgeo *out);
 /* ring.c: send one message (inline msg/len, or the pool chunk `chunk` of
  * len bytes when chunk != 0) without waiting, and say at which position:
  * 0 with *pos, or gx_ring_try_send's errors. */
@@ -318,6 +343,11 @@ int gx_ring_withdraw(gx_ring *r, uint64_t pos, gx_off *chunk);
  * says whether it passed over skipped slots. */
 int gx_ring_put_hv(gx_ring *r, const void *hdr, const void *val, size_t len, uint64_t *pos);
 ssize_t gx_ring_take_hv(gx_ring *r, void *hdr, void *val, size_t len, gx_off *chunk, bool *passed);
+/* ring.c: the same on the caller's copy g of the ring's geometry
+ * (gx_ring_geo): the ring is g->r; a copy the ring no longer matches (it
+ * was made anew at the same place) goes through the table as above. */
+int gx_ring_put_hv_g(const gx_rgeo *g, const void *hdr, const void *val, size_t len, uint64_t *pos);
+ssize_t gx_ring_take_hv_g(const gx_rgeo *g, void *hdr, void *val, size_t len, gx_off *chunk, bool *passed);
 /* ring.c: gx_ring_try_recv that also says whether it passed over skipped
  * slots (withdrawn or repaired: a place given back to the senders). */
 ssize_t gx_ring_try_recv_passing(gx_ring *r, void *buf, size_t cap, gx_off *chunk, bool *passed);
