@@ -181,6 +181,25 @@ bool gx_dch_ready(void *arg)
 	return !r || (gx_dch_main_mine(v) && gx_ring_depth(r));
 }
 
+/* gx_dch_ready for the spin (gx_ec_wait_spin): a message published at
+ * tail rather than a head moved. The shared ring's head is the line a
+ * sender CASes first; a receiver spinning on it pulls it away from the
+ * sender between two messages. */
+static bool gx_dch_ready_spin(void *arg)
+{
+	const gx_dview *v = arg;
+	gx_dch *d = v->d;
+	if (atomic_load_explicit(&d->closed, memory_order_relaxed))
+		return true;
+	if (atomic_load_explicit(&d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC)
+		return true;
+	gx_ring *m = gx_dch_mine(v);
+	if (m && gx_ring_peek(m))
+		return true;
+	gx_ring *r = gx_dch_main(v);
+	return !r || (gx_dch_main_mine(v) && gx_ring_peek(r));
+}
+
 /* One value for this process, if there is one: 0, or -EAGAIN, -EBADMSG. */
 static int gx_dch_take_one(const gx_dview *v, void *val)
 {
@@ -252,7 +271,7 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 		if (v->cap == 0) /* a receiver waits: a select's send case may go ahead */
 			gx_ec_notify(&d->space, NULL);
 		GX_TEST_POINT("dchan.recv.wait", (void *)d);
-		rc = gx_ec_wait(&d->data, gx_dch_ready, (void *)v, gx_dspin(v->a), u, NULL);
+		rc = gx_ec_wait_spin(&d->data, gx_dch_ready, gx_dch_ready_spin, (void *)v, gx_dspin(v->a), u, NULL);
 		atomic_fetch_sub(mine, 1);
 		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;

@@ -389,6 +389,22 @@ static bool gx_ready_recv(void *arg)
 	       atomic_load_explicit(&r->head, memory_order_relaxed) != pos;
 }
 
+/* gx_ready_recv without the claimed head, for the spin (gx_ec_wait_spin):
+ * a message (or a skip, or garbage) published at tail. Head is the line
+ * the producer writes first in every send; a spinner that read it would
+ * pull it away from the producer once more per message. */
+static bool gx_ready_recv_spin(void *arg)
+{
+	gx_ring *r = arg;
+	const gx_rgeo *v = gx_rg(r);
+	if (!v)
+		return true;
+	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	/* acquire: pairs with the producer's release of the slot's seq */
+	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
+	       gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0;
+}
+
 static inline int64_t gx_ring_spin(const gx_rgeo *v)
 {
 	return gx_ring_wakes(v) ? v->spin_ns : -1;
@@ -885,7 +901,8 @@ static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, gx_rx *x, gx_until u)
 		return rc;
 	const gx_rgeo g = *v;
 	for (unsigned misses = 0;;) {
-		int w = gx_ec_wait(&r->not_empty, gx_ready_recv, r, gx_ring_spin(&g), u, &r->sleeps);
+		int w = gx_ec_wait_spin(&r->not_empty, gx_ready_recv, gx_ready_recv_spin, r, gx_ring_spin(&g), u,
+					 &r->sleeps);
 		if (w < 0 || (w = gx_ec_pause(&misses, u)) < 0)
 			return w;
 		if (!gx_rg_same(r, &g))
@@ -1006,6 +1023,11 @@ bool gx_ring_has_room(gx_ring *r)
 gx_ec *gx_ring_consumer_ec(gx_ring *r)
 {
 	return r ? &r->not_empty : NULL;
+}
+
+bool gx_ring_peek(gx_ring *r)
+{
+	return r && gx_ready_recv_spin(r);
 }
 
 uint64_t gx_ring_depth(const gx_ring *r)

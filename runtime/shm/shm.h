@@ -364,6 +364,10 @@ gx_ec *gx_ring_consumer_ec(gx_ring *r);
 /* ring.c: the slot at head is free (a send would not find the ring full);
  * reads only what producers share, not the consumers' tail */
 bool gx_ring_has_room(gx_ring *r);
+/* ring.c: a message (or a skip, or garbage) is published at tail, or the
+ * ring is closed: what a receive would find, read without the producers'
+ * head (a spinner's look: gx_ec_wait_spin). */
+bool gx_ring_peek(gx_ring *r);
 /* ring.c: messages queued now (head - tail) */
 uint64_t gx_ring_depth(const gx_ring *r);
 
@@ -418,6 +422,17 @@ void gx_ec_notify(gx_ec *ec, _Atomic uint64_t *wakes);
  * epoll). 0 when ready, -ETIMEDOUT / -ECANCELED when u ended.
  */
 int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, _Atomic uint64_t *sleeps);
+/*
+ * gx_ec_wait whose spin looks with spin_ready(arg) instead: a cheaper
+ * look that reads only lines the peer writes once per message (a ring's
+ * slot at tail, not the head its producers CAS first), so that a spinner
+ * does not pull the producer's line away between two of its writes. The
+ * look after registering, which must see what a claim publishes (a
+ * claimed head: gx_ec_notify_claimed), is ready(arg); spin_ready may be
+ * late, never early: whatever it calls ready, ready must too.
+ */
+int gx_ec_wait_spin(gx_ec *ec, bool (*ready)(void *), bool (*spin_ready)(void *), void *arg, int64_t spin_ns,
+		    gx_until u, _Atomic uint64_t *sleeps);
 /*
  * For a loop that waits with gx_ec_wait and then retries an operation:
  * call it when the retry failed again. After 1000 misses in a row (the

@@ -223,10 +223,16 @@ static int gx_ec_spin(bool (*ready)(void *), void *arg, int64_t spin_ns, gx_unti
 
 int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, _Atomic uint64_t *sleeps)
 {
+	return gx_ec_wait_spin(ec, ready, ready, arg, spin_ns, u, sleeps);
+}
+
+int gx_ec_wait_spin(gx_ec *ec, bool (*ready)(void *), bool (*spin_ready)(void *), void *arg, int64_t spin_ns,
+		    gx_until u, _Atomic uint64_t *sleeps)
+{
 	bool co = gx_co_current() != NULL;
-	if (ready(arg))
+	if (spin_ready(arg))
 		return 0;
-	int s = gx_ec_spin(ready, arg, spin_ns, u, co);
+	int s = gx_ec_spin(spin_ready, arg, spin_ns, u, co);
 	if (s)
 		return s > 0 ? 0 : s;
 	_Atomic uint32_t *deaths = gx_deaths_of(ec);
