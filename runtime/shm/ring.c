@@ -794,9 +794,7 @@ static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, gx_rx *x)
 static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_rgeo *v, void *hdr, void *buf,
 							    size_t cap, bool *passed, ssize_t *res)
 {
-	gx_proc *p = gx_ring_journal(v, GX_JR_RECV);
-	if (!p)
-		return 0;
+	gx_proc *p = NULL; /* the journal is written only for a claim */
 	for (;;) {
 		uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
 		_Atomic uint64_t *sq = gx_seq(v, pos);
@@ -806,16 +804,18 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 		/* with hdr only the exact length: nothing is copied out of a
 		 * message the caller refuses */
 		if (gx_pdiff(seq, pos + 1) != 0 || tag == 0 || tag > v->msg_size || (hdr ? tag != cap + 8 : tag > cap)) {
+			if (p)
+				gx_journal_done(p);
 			if (gx_pdiff(seq, pos + 1) < 0 &&
 			    /* acquire: pairs with the close's CAS */
 			    !atomic_load_explicit(&r->closed, memory_order_acquire)) {
-				gx_journal_done(p);
 				*res = -EAGAIN; /* empty */
 				return 1;
 			}
-			gx_journal_done(p);
 			return 0;
 		}
+		if (!p && !(p = gx_ring_journal(v, GX_JR_RECV)))
+			return 0;
 		/* acq_rel: the journal claim before it; pairs with a repairer reading tail */
 		if (!gx_journal_cas(p, &r->tail, &pos, 1, memory_order_acq_rel))
 			continue;
@@ -894,10 +894,13 @@ ssize_t gx_ring_take_hv_g(const gx_rgeo *g, void *hdr, void *val, size_t len, gx
 	return gx_take_hv(g->r, g, hdr, val, len, chunk, passed);
 }
 
-static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, gx_rx *x, gx_until u)
+/* Receive x, waiting until u. `empty`: the caller's gx_recv1 found the
+ * ring empty just now (no second look before the wait). After each wait
+ * a single receive tries gx_recv1 first, as gx_ring_recv does. */
+static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, gx_rx *x, gx_until u, bool empty)
 {
-	ssize_t rc = gx_recv_some(r, v, x);
-	if (rc != -EAGAIN)
+	ssize_t rc;
+	if (!empty && (rc = gx_recv_some(r, v, x)) != -EAGAIN)
 		return rc;
 	const gx_rgeo g = *v;
 	for (unsigned misses = 0;;) {
@@ -907,6 +910,11 @@ static ssize_t gx_recv_wait(gx_ring *r, const gx_rgeo *v, gx_rx *x, gx_until u)
 			return w;
 		if (!gx_rg_same(r, &g))
 			return -EINVAL;
+		if (x->mode == GX_RX_ONE && gx_recv1(r, &g, NULL, x->buf, x->cap, &x->passed, &rc)) {
+			if (rc != -EAGAIN)
+				return rc;
+			continue;
+		}
 		if ((rc = gx_recv_some(r, &g, x)) != -EAGAIN)
 			return rc;
 	}
@@ -949,10 +957,11 @@ ssize_t gx_ring_recv(gx_ring *r, void *buf, size_t cap, gx_off *chunk, gx_until 
 		return -EINVAL;
 	bool passed = false;
 	ssize_t res;
-	if (gx_recv1(r, v, NULL, buf, cap, &passed, &res) && res != -EAGAIN)
+	bool ended = gx_recv1(r, v, NULL, buf, cap, &passed, &res);
+	if (ended && res != -EAGAIN)
 		return res;
 	gx_rx x = {buf, cap, chunk, 1, GX_RX_ONE, false};
-	return gx_recv_wait(r, v, &x, u);
+	return gx_recv_wait(r, v, &x, u, ended); /* ended: with -EAGAIN, empty */
 }
 
 int gx_ring_try_recv_batch(gx_ring *r, void *msgs, size_t n)
@@ -970,7 +979,7 @@ int gx_ring_recv_batch(gx_ring *r, void *msgs, size_t n, gx_until u)
 	if (!v || !msgs || n == 0)
 		return -EINVAL;
 	gx_rx x = {msgs, 0, NULL, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, GX_RX_BATCH, false};
-	return (int)gx_recv_wait(r, v, &x, u);
+	return (int)gx_recv_wait(r, v, &x, u, false);
 }
 
 /* ---- close, stats ---- */
