@@ -59,7 +59,14 @@
  *    the journal is the process's own line;
  *  - the wake-up check: a NOWAKE ring (a channel's) has none; otherwise a
  *    read of the eventcount's waiters line, which moves only when
- *    someone registers to sleep.
+ *    someone registers to sleep;
+ *  - a consumer that spins for the next message looks only at the slot at
+ *    tail (gx_ready_recv_spin), never at head: a look at head, which the
+ *    producer CASes first in every send, pulled that line away from the
+ *    producer once more per message (two more transfers a ping-pong
+ *    round: 232 against 133 ns in the same minutes, floor 45 ns). Only
+ *    the look after registering to sleep reads head (a claimed head counts
+ *    as ready, see above).
  * So one line per message. A ping-pong over two rings moves two slot lines
  * per round trip, and each side waits for the other's release before it
  * reuses a slot, so its floor is about twice the one-line round trip (a

@@ -19,7 +19,10 @@
  * rewrites a header with a fresh nonce must not change that. A call that
  * waits copies the geometry before it yields (the table may grow and move
  * meanwhile, or an entry be taken anew) and, after each wait, checks that
- * the ring still carries the nonce of its copy.
+ * the ring still carries the nonce of its copy. A caller with a hot path
+ * (a distributed channel's view, par/dchan.h) may keep its own copy
+ * (gx_ring_geo) and pass it to the _g calls, which check it against the
+ * ring's nonce as the table's lookup would, without the table's probe.
  *
  * Invariants:
  *  - slot addresses depend only on the position and on this process's copy
@@ -41,7 +44,8 @@
  *
  * Rejected: re-reading and re-validating the header on every call (a
  * header rewritten between the check and the use still steers a copy); a
- * process-local ring handle (every caller holds the shared pointer).
+ * process-local ring handle in the API (every caller holds the shared
+ * pointer; the copies above are an option for the runtime's own callers).
  */
 #include "shm/ring.h"
 
