@@ -196,10 +196,17 @@ static inline bool gx_dch_main_mine(const gx_dview *v)
 }
 
 /* A receiver took a value from the shared queue: the ring's release gave
- * its place back; wake a sender waiting for it. */
+ * its place back; wake a sender waiting for it. No fence: the take's
+ * claim (a seq_cst CAS on the ring's tail, or on the slot for a
+ * rendezvous) stands in for it, and every sleeper on `space` sees that
+ * claim in its look after registering: gx_dch_room counts a claimed
+ * place as room, a rendezvous sender's gx_dch_taken reads the slot, and
+ * a select with a send case does not sleep while its channel has a
+ * claimed place (dselect.c). The fence cost a line round trip per
+ * message: it waited for the slot's release to reach the sender's core. */
 static inline void gx_dch_took(const gx_dview *v)
 {
-	gx_ec_notify(&v->d->space, NULL);
+	gx_ec_notify_claimed(&v->d->space, NULL);
 }
 
 /* dmsg.c: put val into ring r (no wait): 0 with *pos (may be NULL), or
@@ -237,7 +244,8 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only);
 /* Something for this process to receive (or closed, or gone): the
  * receivers' eventcount predicate; arg is the gx_dview. */
 bool gx_dch_ready(void *arg);
-/* Room for a send (or closed, or gone): the senders' predicate. */
+/* Room for a send, or a place a receiver claimed (or closed, or gone):
+ * the senders' look after registering to sleep on `space`. */
 bool gx_dch_room(void *arg);
 
 /* dselect.c: a select with a distributed case (gx_select's hook). */

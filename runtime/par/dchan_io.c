@@ -44,13 +44,23 @@ static uint64_t gx_dch_rwaiting(gx_dch *d)
 
 /* ---- send ---- */
 
+/* The spinner's look for room: the slot at head, not head - tail: the
+ * consumers' tail line is theirs, and reading it while they CAS it slowed
+ * them down. */
+static bool gx_dch_room_spin(void *arg)
+{
+	const gx_dview *v = arg;
+	gx_ring *r = gx_dch_main(v);
+	return atomic_load_explicit(&v->d->closed, memory_order_relaxed) || !r || gx_ring_has_room(r);
+}
+
 bool gx_dch_room(void *arg)
 {
 	const gx_dview *v = arg;
 	gx_ring *r = gx_dch_main(v);
-	/* the slot at head, not head - tail: the consumers' tail line is
-	 * theirs, and reading it while they CAS it slowed them down */
-	return atomic_load_explicit(&v->d->closed, memory_order_relaxed) || !r || gx_ring_has_room(r);
+	/* a place a receiver claimed counts: its wake-up has no fence
+	 * (gx_dch_took), so a sleeper must see the claim */
+	return atomic_load_explicit(&v->d->closed, memory_order_relaxed) || !r || gx_ring_room_claimed(r);
 }
 
 typedef struct {
@@ -156,7 +166,7 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 		if (rc != -EAGAIN || try_only)
 			return rc;
 		gx_dch_view_own(&v, &view);
-		rc = gx_ec_wait(&d->space, gx_dch_room, (void *)v, gx_dspin(v->a), u, NULL);
+		rc = gx_ec_wait_spin(&d->space, gx_dch_room, gx_dch_room_spin, (void *)v, gx_dspin(v->a), u, NULL);
 		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
 		if (!gx_dch_same(v))

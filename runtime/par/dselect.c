@@ -29,7 +29,10 @@
  *    the eventcounts' waiter counts come back to what they were;
  *  - no lost wake-up: every round takes each word's key and the death
  *    count, fences (seq_cst; pairs with the fence in gx_ec_notify), then
- *    re-tries every case before it sleeps on those keys;
+ *    re-tries every case before it sleeps on those keys; a receive wakes
+ *    `space` with no fence (its claim stands in: gx_dch_took), so a
+ *    buffered send case whose channel has a place claimed and not yet
+ *    released keeps the select awake (gx_dsel_room_claimed);
  *  - a select never meets itself: its send case on an unbuffered channel
  *    does not count its own receive cases on that channel as receivers.
  *
@@ -323,9 +326,24 @@ static int gx_dsel_spin(gx_dsel_state *s, int64_t rdv, gx_until u)
 	}
 }
 
+/* A buffered distributed send case whose channel has room or a place a
+ * receiver claimed and is about to release: the receiver's wake-up has no
+ * fence (gx_dch_took), so the round may have missed the release while the
+ * wake-up missed our registration; the select tries again rather than
+ * sleep. (An unbuffered send case waits for a receiver, whose wait
+ * notifies with a fence, and for the take within its try.) */
+static bool gx_dsel_room_claimed(gx_dsel_state *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->st[i].d && s->cases[i].op == GX_SEND && s->st[i].v.cap && gx_dch_room(&s->st[i].v))
+			return true;
+	return false;
+}
+
 static int gx_dsel_run(gx_dsel_state *s, bool block, gx_until u)
 {
 	int64_t rdv = GX_DSEL_RDV_FIRST, backoff = 20 * GX_MICROSECOND;
+	unsigned misses = 0;
 	int rc = gx_dsel_round(s, rdv);
 	if (rc != -EAGAIN || !block)
 		return rc;
@@ -342,6 +360,11 @@ static int gx_dsel_run(gx_dsel_state *s, bool block, gx_until u)
 			return rc;
 		if ((rc = gx_until_err(u, gx_now())))
 			return rc;
+		if (gx_dsel_room_claimed(s)) {
+			if ((rc = gx_ec_pause(&misses, u)) < 0)
+				return rc;
+			continue;
+		}
 		if ((rc = gx_dsel_sleep(s, m, &futex, &backoff, u)) != -EAGAIN)
 			return rc;
 		rdv = rdv * 2 > GX_DSEL_RDV_MAX ? GX_DSEL_RDV_MAX : rdv * 2;

@@ -369,7 +369,10 @@ int gx_ring_put_hv_g(const gx_rgeo *g, const void *hdr, const void *val, size_t 
 	return gx_send1(g->r, g, hdr, val, 8 + len, pos);
 }
 
-static bool gx_ready_send(void *arg)
+/* Room for a send: the slot at head is free and within the logical
+ * capacity (or closed). The spinner's look: it reads the slot, not the
+ * consumers' tail, which they CAS with every message. */
+static bool gx_ready_send_spin(void *arg)
 {
 	gx_ring *r = arg;
 	const gx_rgeo *v = gx_rg(r);
@@ -379,6 +382,25 @@ static bool gx_ready_send(void *arg)
 	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
 	       (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos) >= 0 &&
 		gx_within_lcap(v, pos));
+}
+
+/* The look after registering to sleep: room, or a place a consumer has
+ * claimed (head - tail < lcap) and is about to release. A receive's
+ * claim is a seq_cst CAS on tail and its wake-up a seq_cst load of the
+ * waiters (gx_ec_notify_claimed, no fence): either that load sees this
+ * sleeper, or this look, after the sleeper's fence, sees the claim. A
+ * sender woken for a claim not yet released retries until it is (a dead
+ * consumer's claim: until repair releases it, napping a millisecond
+ * every thousand tries, gx_ec_pause). */
+static bool gx_ready_send(void *arg)
+{
+	if (gx_ready_send_spin(arg))
+		return true;
+	gx_ring *r = arg;
+	const gx_rgeo *v = gx_rg(r);
+	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	return h - t < v->lcap;
 }
 
 static bool gx_ready_recv(void *arg)
@@ -428,7 +450,8 @@ static int gx_send_wait(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t l
 		return rc;
 	const gx_rgeo g = *v;
 	for (unsigned misses = 0;;) {
-		rc = gx_ec_wait(&r->not_full, gx_ready_send, r, gx_ring_spin(&g), u, &r->sleeps);
+		rc = gx_ec_wait_spin(&r->not_full, gx_ready_send, gx_ready_send_spin, r, gx_ring_spin(&g), u,
+				     &r->sleeps);
 		if (rc < 0 || (rc = gx_ec_pause(&misses, u)) < 0)
 			return rc;
 		if (!gx_rg_same(r, &g))
@@ -668,8 +691,11 @@ static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, gx_rx *x, uin
 		int k = gx_rx_count(v, x, pos, tag0);
 		if (k < 0)
 			return k;
-		/* acq_rel: the journal claim before it; pairs with a repairer reading tail */
-		if (gx_journal_cas(p, &r->tail, &pos, (uint32_t)k, memory_order_acq_rel)) {
+		/* seq_cst (a release too: the journal claim before it; pairs
+		 * with a repairer reading tail): it orders the claim before
+		 * the look at the waiters (gx_ec_notify_claimed), whose
+		 * sleepers count a claimed tail as room (gx_ready_send) */
+		if (gx_journal_cas(p, &r->tail, &pos, (uint32_t)k, memory_order_seq_cst)) {
 			*first = pos;
 			return k;
 		}
@@ -725,10 +751,13 @@ static ssize_t gx_rx_take(gx_ring *r, const gx_rgeo *v, gx_rx *x, uint64_t pos, 
 		memcpy(&off, gx_payload(v, pos), 8);
 	else
 		gx_copy_msg(won, gx_payload(v, pos), n);
-	/* release: the copy out first; pairs with the sender's acquire in
-	 * gx_released. Its failure order is relaxed: what it found is the
-	 * withdraw's SKIP, nothing we read through */
-	if (!atomic_compare_exchange_strong_explicit(sq, &want, done, memory_order_release, memory_order_relaxed)) {
+	/* seq_cst (a release: the copy out first; pairs with the sender's
+	 * acquire in gx_released): it orders the take before the look at the
+	 * waiters that the caller's wake-up makes without a fence (a
+	 * rendezvous sender sleeps until its message is taken; a distributed
+	 * channel's gx_dch_took). Its failure order is relaxed: what it found
+	 * is the withdraw's SKIP, nothing we read through */
+	if (!atomic_compare_exchange_strong_explicit(sq, &want, done, memory_order_seq_cst, memory_order_relaxed)) {
 		/* release: pairs with the next producer's acquire in gx_claim_send */
 		atomic_store_explicit(sq, done, memory_order_release);
 		x->passed = true;
@@ -781,8 +810,8 @@ static ssize_t gx_recv_some(gx_ring *r, const gx_rgeo *v, gx_rx *x)
 						      memory_order_release);
 		}
 		gx_journal_done(p);
-		if (gx_ring_wakes(v))
-			gx_ec_notify(&r->not_full, &r->wakes);
+		if (gx_ring_wakes(v)) /* the claim stands in for the fence */
+			gx_ec_notify_claimed(&r->not_full, &r->wakes);
 		if (res != -EAGAIN)
 			return res;
 	}
@@ -823,8 +852,9 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 		}
 		if (!p && !(p = gx_ring_journal(v, GX_JR_RECV)))
 			return 0;
-		/* acq_rel: the journal claim before it; pairs with a repairer reading tail */
-		if (!gx_journal_cas(p, &r->tail, &pos, 1, memory_order_acq_rel))
+		/* seq_cst: as in gx_claim_recv (the repairer's partner and
+		 * the sleeping senders', gx_ready_send) */
+		if (!gx_journal_cas(p, &r->tail, &pos, 1, memory_order_seq_cst))
 			continue;
 		/* a test stops or kills a receiver here: claimed, not yet taken */
 		GX_TEST_POINT("ring.recv.claimed", r);
@@ -838,10 +868,10 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 		}
 		uint64_t done = (pos + v->cap) & GX_POS_MASK;
 		if (v->flags & GX_RING_TAKE) {
-			/* release: the copy out first; pairs with the sender's
-			 * acquire in gx_released. Lost: the sender withdrew it
-			 * (gx_rx_take says more) */
-			if (!atomic_compare_exchange_strong_explicit(sq, &seq, done, memory_order_release,
+			/* seq_cst (a release: the copy out first; pairs with
+			 * the sender's acquire in gx_released): as in gx_rx_take.
+			 * Lost: the sender withdrew it (gx_rx_take says more) */
+			if (!atomic_compare_exchange_strong_explicit(sq, &seq, done, memory_order_seq_cst,
 								     memory_order_relaxed)) {
 				/* release: pairs with the next producer's acquire in gx_claim_send */
 				atomic_store_explicit(sq, done, memory_order_release);
@@ -859,8 +889,8 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 			/* release: the copy out first; pairs with the producer's acquire in gx_claim_send */
 			atomic_store_explicit(sq, done, memory_order_release);
 		gx_journal_done(p);
-		if (gx_ring_wakes(v))
-			gx_ec_notify(&r->not_full, &r->wakes);
+		if (gx_ring_wakes(v)) /* the claim stands in for the fence */
+			gx_ec_notify_claimed(&r->not_full, &r->wakes);
 		*res = tag;
 		return 1;
 	}
@@ -1032,6 +1062,11 @@ void gx_ring_kick(gx_ring *r)
 }
 
 bool gx_ring_has_room(gx_ring *r)
+{
+	return gx_ready_send_spin(r);
+}
+
+bool gx_ring_room_claimed(gx_ring *r)
 {
 	return gx_ready_send(r);
 }

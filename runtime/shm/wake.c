@@ -124,10 +124,11 @@ void gx_ec_notify(gx_ec *ec, _Atomic uint64_t *wakes)
 
 void gx_ec_notify_claimed(gx_ec *ec, _Atomic uint64_t *wakes)
 {
-	/* no fence: the caller's claim (a seq_cst CAS on head) stands in for
-	 * it. seq_cst load: in the single order of seq_cst operations either
-	 * it comes after the waiter's registration (we see it) or the
-	 * waiter's re-check comes after our claim (it sees head moved) */
+	/* no fence: the caller's claim (a seq_cst CAS on head, or on tail or
+	 * a slot for a receive) stands in for it. seq_cst load: in the single
+	 * order of seq_cst operations either it comes after the waiter's
+	 * registration (we see it) or the waiter's re-check comes after our
+	 * claim (it sees head, tail or the slot moved) */
 	if (atomic_load_explicit(&ec->waiters, memory_order_seq_cst) != 0)
 		gx_ec_wake_round(ec, wakes);
 }

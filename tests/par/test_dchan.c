@@ -723,6 +723,70 @@ Test(dchan, fifo_from_a_single_sender, .timeout = 30)
 	run2(fifo_main);
 }
 
+/* Send base .. base+n-1 as gx_select does, each with a nil case beside it
+ * (so the select is the distributed one, dselect.c); code: the first error. */
+static int t_sel_send_seq(const void *arg, size_t len, gx_task_result *res)
+{
+	targ a;
+	(void)res;
+	if (!targ_of(arg, len, &a))
+		return -EPROTO;
+	for (int i = 0; i < a.n; i++) {
+		int v = a.base + i;
+		gx_case cs[2] = {{.chan = NULL, .op = GX_RECV}, {.chan = a.c, .op = GX_SEND, .elem = &v}};
+		int rc = gx_select(cs, 2, gx_timeout(T_LONG));
+		if (rc != 1)
+			return rc < 0 ? rc : -EPROTO;
+	}
+	return 0;
+}
+
+#define WAKE_N 20000
+#define WAKE_WAIT (5 * GX_SECOND) /* only a lost wake-up outlasts it */
+
+/* A receive wakes a sender asleep on a full channel without a fence (its
+ * claim stands in: gx_dch_took), so the sender's look after registering
+ * must count a place a receiver claimed (gx_dch_room), and a select with
+ * that send case must not sleep past one (gx_dsel_room_claimed). With
+ * the spin budget at 0 every wait sleeps at once: on a channel of
+ * capacity 1, nearly every send and every receive sleeps. A lost wake-up
+ * leaves both sides asleep, and the receive times out. */
+static int sleepy_main(void *arg)
+{
+	(void)arg;
+	for (int sel = 0; sel < 2; sel++) {
+		gx_chan *c = dmake(sizeof(int), 1);
+		targ a = {.c = c, .n = WAKE_N, .base = 0};
+		gx_future f = spawn(sel ? t_sel_send_seq : t_send_seq, &a, 0);
+		int bad = -1, badv = 0;
+		for (int i = 0; i < WAKE_N && bad < 0; i++) {
+			int v = -1;
+			bool ok = false;
+			int rc = gx_chan_recv(c, &v, &ok, gx_timeout(WAKE_WAIT));
+			if (rc < 0 || !ok || v != i) {
+				bad = i;
+				badv = rc < 0 ? rc : v;
+			}
+		}
+		cr_expect_eq(bad, -1, "%s: receive %d gave %d (a negative code: an error; -110: timed out)",
+			     sel ? "select sender" : "sender", bad, badv);
+		if (bad >= 0)
+			gx_chan_close(c); /* the sender must not wait out T_LONG */
+		int rc = get(f, NULL, 0, NULL);
+		cr_expect(bad >= 0 || rc == 0, "the sender's code: %d", rc);
+		dfree(c);
+	}
+	return 0;
+}
+
+Test(dchan, a_sender_asleep_on_a_full_channel_is_woken_by_every_take, .timeout = 120)
+{
+	shared_init();
+	gx_config c = config(2);
+	c.spin_ns = 0;
+	run(&c, sleepy_main, NULL);
+}
+
 #define PROD_N 5000
 
 static int producers_main(void *arg)

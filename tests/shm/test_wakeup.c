@@ -1,7 +1,10 @@
-/* Lost wake-ups: a process killed after it marked a wake-up as sent and before its FUTEX_WAKE (a seccomp filter kills it exactly there) leaves no sleeper asleep once repair has run, in a thread or in a coroutine. */
+/* Lost wake-ups: a process killed after it marked a wake-up as sent and before its FUTEX_WAKE (a seccomp filter kills it exactly there) leaves no sleeper asleep once repair has run, in a thread or in a coroutine; and a receive, which wakes sleeping senders without a fence, is seen by their look as soon as it claimed its place. */
 #include "harness.h"
 
 #include "../common/killpoint.h"
+
+#include "core/testpoint.h"
+#include "shm/shm.h"
 
 /* The state letter of pid from /proc (R, S, Z...), '?' when unreadable. */
 static char proc_state(pid_t pid)
@@ -214,4 +217,59 @@ Test(wakeup, a_repair_wakes_sleepers_who_then_go_back_to_sleep, .timeout = 60)
 	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
 	expect_clean_exit(sleeper, 10, "the receiver");
 	gx_arena_destroy(a);
+}
+
+/* ---- a receive's claim is room for a sleeping sender's look ---- */
+
+/* A receive wakes the senders asleep on a full ring without a fence
+ * (gx_ec_notify_claimed): its claim, a seq_cst CAS on tail, stands in.
+ * That holds only if a sender's look after registering to sleep counts a
+ * place claimed and not yet released as room; the spinner's look (the
+ * slot alone) does not. Checked between the claim and the release. */
+#if GX_TEST_POINTS
+static gx_ring *claim_ring;
+static int claim_hits, claim_spin_room, claim_sleeper_room;
+
+static void look_at_claim(const char *name, void *arg)
+{
+	if (strcmp(name, "ring.recv.claimed") != 0 || arg != claim_ring || claim_hits++)
+		return;
+	claim_spin_room = gx_ring_has_room(claim_ring);
+	claim_sleeper_room = gx_ring_room_claimed(claim_ring);
+}
+#endif
+
+Test(wakeup, a_receive_that_claimed_its_place_is_room_for_a_sleeping_senders_look, .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	gx_arena *a = new_arena(32 * MiB);
+	cr_assert_geq(gx_arena_attach(a), 0);
+	/* a ring of 4 holding 4, and one of 4 slots holding 3 (a channel's
+	 * logical capacity): each full, then one receive */
+	for (uint32_t lcap = 4; lcap >= 3; lcap--) {
+		cr_assert_eq(gx_ring_create_lcap(a, &claim_ring, 4, 8, 0, lcap), 0);
+		for (uint64_t v = 0; v < lcap; v++)
+			cr_assert_eq(gx_ring_try_send(claim_ring, &v, 8), 0);
+		uint64_t v = 99;
+		cr_assert_eq(gx_ring_try_send(claim_ring, &v, 8), -EAGAIN, "full at %u", lcap);
+		cr_expect_not(gx_ring_room_claimed(claim_ring), "no room and no claim yet (lcap %u)", lcap);
+		claim_hits = 0;
+		claim_spin_room = claim_sleeper_room = -1;
+		gx_test_point_fn = look_at_claim;
+		uint64_t got = 99;
+		ssize_t n = gx_ring_try_recv(claim_ring, &got, 8, NULL);
+		gx_test_point_fn = NULL;
+		cr_assert_eq(n, 8);
+		cr_expect_eq(got, 0);
+		cr_assert_eq(claim_hits, 1, "the receive passed its claim point (lcap %u)", lcap);
+		cr_expect_eq(claim_spin_room, 0, "before the release the slot is not free (lcap %u)", lcap);
+		cr_expect_eq(claim_sleeper_room, 1, "the sleeper's look counts the claim (lcap %u)", lcap);
+		cr_expect(gx_ring_has_room(claim_ring), "after the release the slot is free (lcap %u)", lcap);
+		cr_expect_eq(gx_ring_try_send(claim_ring, &v, 8), 0);
+		cr_expect_eq(gx_ring_destroy(a, claim_ring), 0);
+	}
+	gx_arena_destroy(a);
+#endif
 }
