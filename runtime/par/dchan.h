@@ -117,7 +117,7 @@ bool gx_dch_view_slow(const gx_chan *c, gx_dview *out);
 static inline const gx_dview *gx_dch_hot(const gx_chan *c)
 {
 	const gx_dview *e = &gx_dviews[gx_dview_hash(c)].v;
-	return e->d == (const gx_dch *)c && e->gen == gx_dview_gen && gx_dch_same(e) && e->me == gx_worker_id() ? e
+	return e->d == (const gx_dch *)c && e->gen == gx_dview_gen && gx_dch_same(e) && e->me == gx_par_me() ? e
 														  : NULL;
 }
 
@@ -192,7 +192,7 @@ static inline gx_ring *gx_dch_mine(const gx_dview *v)
 static inline bool gx_dch_main_mine(const gx_dview *v)
 {
 	int32_t rt = atomic_load_explicit(&v->d->route, memory_order_relaxed);
-	return rt < 0 || rt == gx_worker_id();
+	return rt < 0 || rt == gx_par_me();
 }
 
 /* A receiver took a value from the shared queue: the ring's release gave
@@ -218,13 +218,13 @@ int gx_dch_take(const gx_dview *v, gx_ring *r, void *val, int32_t *from);
 /* This process's rwait word of d, and its swait word. */
 static inline _Atomic uint32_t *gx_dch_rwait_mine(gx_dch *d)
 {
-	int me = gx_worker_id();
+	int me = gx_par_me();
 	return &d->rwait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0];
 }
 
 static inline _Atomic uint32_t *gx_dch_swait_mine(gx_dch *d)
 {
-	int me = gx_worker_id();
+	int me = gx_par_me();
 	return &d->swait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0].n;
 }
 

@@ -339,6 +339,12 @@ typedef struct gx_par_local {
 
 extern gx_par_local gx_pl;
 
+/* gx_worker_id() inline, for the runtime's hot paths (a channel call). */
+static inline int gx_par_me(void)
+{
+	return gx_pl.me;
+}
+
 /* Worker i's inbox ring: this process's copy, never the slot's offset
  * (NULL for an index out of range). */
 static inline gx_ring *gx_inbox(int i)
