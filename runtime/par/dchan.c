@@ -29,8 +29,11 @@
  * Ordering: the values travel through the ring (its release/acquire
  * pairs); a send looks for sleeping receivers (`data`) after its claim,
  * a seq_cst CAS on the ring's head that receivers count as ready (the
- * ring's depth), so without a fence (gx_ec_notify_claimed); receivers
- * fence before they look for sleeping senders (`space`); `closed` is set by CAS and read relaxed
+ * ring's depth), so without a fence (gx_ec_notify_claimed); a receive
+ * looks for sleeping senders (`space`) after its claim the same way (a
+ * seq_cst CAS on tail, or on the slot for a rendezvous take), which
+ * senders count as room (gx_dch_room) or as taken; `closed` is set by CAS
+ * and read relaxed
  * before each attempt (a send racing a close may still land, as in Go).
  * The magic word is stored last with release (gx_chan_is_d and the
  * registry read it with acquire).

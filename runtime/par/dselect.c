@@ -343,7 +343,8 @@ static bool gx_dsel_room_claimed(gx_dsel_state *s)
 static int gx_dsel_run(gx_dsel_state *s, bool block, gx_until u)
 {
 	int64_t rdv = GX_DSEL_RDV_FIRST, backoff = 20 * GX_MICROSECOND;
-	unsigned misses = 0;
+	unsigned claimed = 0;
+	int64_t nap = GX_MILLISECOND;
 	int rc = gx_dsel_round(s, rdv);
 	if (rc != -EAGAIN || !block)
 		return rc;
@@ -361,10 +362,21 @@ static int gx_dsel_run(gx_dsel_state *s, bool block, gx_until u)
 		if ((rc = gx_until_err(u, gx_now())))
 			return rc;
 		if (gx_dsel_room_claimed(s)) {
-			if ((rc = gx_ec_pause(&misses, u)) < 0)
-				return rc;
+			/* its receiver releases the place within a few
+			 * instructions, unless it was stopped or died there
+			 * (until repair): then nap, 1 ms doubling to 64 ms,
+			 * trying every case after each */
+			if (++claimed > 1000) {
+				if ((rc = gx_sleep_for(nap, u)) < 0)
+					return rc;
+				nap = nap < 64 * GX_MILLISECOND ? nap * 2 : nap;
+			} else {
+				gx_cpu_relax();
+			}
 			continue;
 		}
+		claimed = 0;
+		nap = GX_MILLISECOND;
 		if ((rc = gx_dsel_sleep(s, m, &futex, &backoff, u)) != -EAGAIN)
 			return rc;
 		rdv = rdv * 2 > GX_DSEL_RDV_MAX ? GX_DSEL_RDV_MAX : rdv * 2;

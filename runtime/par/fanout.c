@@ -140,6 +140,8 @@ int gx_chan_gather(gx_chan *c, void *out, int *from, gx_until u)
 			}
 			continue;
 		}
+		if (rc == -EBADMSG)
+			gx_dch_took(d); /* garbage consumed: its place is free */
 		if (rc != -EAGAIN)
 			break;
 		if (atomic_load(&d->d->closed)) {

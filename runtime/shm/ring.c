@@ -397,7 +397,11 @@ static bool gx_ready_send(void *arg)
 	if (gx_ready_send_spin(arg))
 		return true;
 	gx_ring *r = arg;
+	/* looked up again: the ring may have been destroyed (or made anew)
+	 * since the look above; the call reports it */
 	const gx_rgeo *v = gx_rg(r);
+	if (!v)
+		return true;
 	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	return h - t < v->lcap;
@@ -1078,7 +1082,12 @@ gx_ec *gx_ring_consumer_ec(gx_ring *r)
 
 bool gx_ring_peek(gx_ring *r)
 {
-	return r && gx_ready_recv_spin(r);
+	const gx_rgeo *v = r ? gx_rg(r) : NULL;
+	if (!v)
+		return false;
+	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	/* acquire: pairs with the producer's release of the slot's seq */
+	return gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0;
 }
 
 uint64_t gx_ring_depth(const gx_ring *r)

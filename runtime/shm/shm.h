@@ -370,9 +370,11 @@ bool gx_ring_has_room(gx_ring *r);
  * after registering to sleep, which a receive wakes without a fence
  * (gx_ec_notify_claimed). Its caller retries until the place is free. */
 bool gx_ring_room_claimed(gx_ring *r);
-/* ring.c: a message (or a skip, or garbage) is published at tail, or the
- * ring is closed: what a receive would find, read without the producers'
- * head (a spinner's look: gx_ec_wait_spin). */
+/* ring.c: a message (or a skip, or garbage) is published at tail: what a
+ * receive would find, read without the producers' head (a spinner's look:
+ * gx_ec_wait_spin). false for a ring this process does not know, and it
+ * does not look at the ring's own closed flag: the caller's full look
+ * decides those. */
 bool gx_ring_peek(gx_ring *r);
 /* ring.c: messages queued now (head - tail) */
 uint64_t gx_ring_depth(const gx_ring *r);
@@ -441,7 +443,12 @@ int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_
  * does not pull the producer's line away between two of its writes. The
  * look after registering, which must see what a claim publishes (a
  * claimed head: gx_ec_notify_claimed), is ready(arg); spin_ready may be
- * late, never early: whatever it calls ready, ready must too.
+ * late, never early: whatever it calls ready, ready must too. When ready
+ * held and spin_ready does not (a place claimed and not yet published or
+ * released: a few instructions on the peer's side), the wait ends only
+ * once spin_ready holds, spinning a little, then napping 1 ms doubling to
+ * 64 ms, so that a peer stopped or dead between its claim and its publish
+ * (until repair) costs this process no core.
  */
 int gx_ec_wait_spin(gx_ec *ec, bool (*ready)(void *), bool (*spin_ready)(void *), void *arg, int64_t spin_ns,
 		    gx_until u, _Atomic uint64_t *sleeps);

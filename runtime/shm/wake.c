@@ -222,6 +222,35 @@ static int gx_ec_spin(bool (*ready)(void *), void *arg, int64_t spin_ns, gx_unti
 	}
 }
 
+/* The full look held, the spinner's does not: a place claimed and not yet
+ * published (or released). Its peer finishes it within a few
+ * instructions, unless it was stopped or died there; then repair finishes
+ * it (a dead peer's) or nothing does until it runs again. Wait for it
+ * without a registration (no wake-up is owed for it): a thousand looks,
+ * then naps of 1 ms doubling to 64 ms, ended by u. */
+static int gx_ec_settle(bool (*spin_ready)(void *), void *arg, gx_until u, bool co)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (spin_ready(arg))
+			return 0;
+		gx_cpu_relax();
+	}
+	for (int64_t nap = GX_MILLISECOND; !spin_ready(arg); nap = nap < 64 * GX_MILLISECOND ? nap * 2 : nap) {
+		if (co) {
+			int rc = gx_sleep_for(nap, u);
+			if (rc < 0)
+				return rc;
+		} else {
+			int rc = gx_until_err(u, gx_mono());
+			if (rc)
+				return rc;
+			struct timespec ts = {nap / GX_SECOND, nap % GX_SECOND};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
 int gx_ec_wait(gx_ec *ec, bool (*ready)(void *), void *arg, int64_t spin_ns, gx_until u, _Atomic uint64_t *sleeps)
 {
 	return gx_ec_wait_spin(ec, ready, ready, arg, spin_ns, u, sleeps);
@@ -275,6 +304,8 @@ int gx_ec_wait_spin(gx_ec *ec, bool (*ready)(void *), bool (*spin_ready)(void *)
 			break;
 	}
 	atomic_fetch_sub(&ec->waiters, 1);
+	if (rc == 0 && spin_ready != ready && !spin_ready(arg))
+		rc = gx_ec_settle(spin_ready, arg, u, co);
 	return rc;
 }
 

@@ -273,3 +273,123 @@ Test(wakeup, a_receive_that_claimed_its_place_is_room_for_a_sleeping_senders_loo
 	gx_arena_destroy(a);
 #endif
 }
+
+/* ---- a place claimed and never released: the waiting sender naps ---- */
+
+/* CPU ticks (user + system) pid has used, -1 when unreadable. */
+static long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	long ticks = 0;
+	int field = 3; /* the state, just after ") " */
+	for (char *save = NULL, *tok = p ? strtok_r(p + 2, " ", &save) : NULL; tok && field <= 15;
+	     tok = strtok_r(NULL, " ", &save), field++)
+		if (field == 14 || field == 15) /* utime, stime */
+			ticks += atol(tok);
+	return p ? ticks : -1;
+}
+
+#if GX_TEST_POINTS
+static void stop_at_claim(const char *name, void *arg)
+{
+	(void)arg;
+	if (strcmp(name, "ring.recv.claimed") == 0)
+		raise(SIGSTOP);
+}
+#endif
+
+/* A sender's look after registering counts a place a receiver claimed as
+ * room (it is woken without a fence); when that receiver is stopped (or
+ * dies) between its claim and its release, the sender waits for the
+ * release napping, not spinning a core, and sends once repair has
+ * released the dead receiver's claim. A review found it at 80 of 100
+ * ticks a second before the naps. */
+Test(wakeup, a_sender_waiting_on_a_stopped_receivers_claim_naps, .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	gx_arena *a = new_arena(32 * MiB);
+	gx_ring *r = NULL;
+	cr_assert_eq(gx_ring_create(a, &r, 2, 8, 0), 0);
+	uint64_t v = 1;
+	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
+	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
+	pid_t rx = fork_child();
+	if (rx == 0) {
+		CHILD_CHECK(gx_arena_attach(a) >= 0, 2, "attach");
+		gx_test_point_fn = stop_at_claim;
+		uint64_t got;
+		gx_ring_try_recv(r, &got, 8, NULL);
+		_exit(0);
+	}
+	int st;
+	cr_assert_eq(waitpid(rx, &st, WUNTRACED), rx);
+	cr_assert(WIFSTOPPED(st), "the receiver stopped at its claim");
+	pid_t tx = fork_child();
+	if (tx == 0) {
+		CHILD_CHECK(gx_arena_attach(a) >= 0, 2, "attach");
+		uint64_t w = 7;
+		CHILD_CHECK(gx_ring_send(r, &w, 8, gx_timeout(30 * GX_SECOND)) == 0, 3, "the send after repair");
+		_exit(0);
+	}
+	nap_us(300000); /* past the spin and the first naps */
+	long hz = sysconf(_SC_CLK_TCK), c0 = cpu_ticks(tx);
+	nap_us(1000000);
+	long c1 = cpu_ticks(tx);
+	cr_assert_geq(c0, 0);
+	cr_expect_lt(c1 - c0, hz / 4, "the waiting sender used %ld of %ld ticks in a second", c1 - c0, hz);
+	kill(rx, SIGKILL);
+	cr_assert_eq(waitpid(rx, &st, 0), rx);
+	gx_repair_report rep;
+	cr_expect_geq(gx_arena_repair(a, rx, &rep), 0);
+	expect_clean_exit(tx, 10, "the sender");
+	gx_arena_destroy(a);
+#endif
+}
+
+/* The sleeper's look for room reads the ring's geometry twice; a ring
+ * destroyed and made again at the same place between the two made the
+ * second one NULL (a review's crash). Another process remakes the ring
+ * under the looks for two seconds. */
+Test(wakeup, a_look_for_room_survives_its_ring_being_made_again_under_it, .timeout = 60)
+{
+	gx_arena *a = new_arena(32 * MiB);
+	gx_ring *r = NULL;
+	cr_assert_eq(gx_ring_create(a, &r, 2, 8, 0), 0);
+	uint64_t v = 1;
+	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
+	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
+	pid_t looker = fork_child();
+	if (looker == 0) {
+		CHILD_CHECK(gx_arena_attach(a) >= 0, 2, "attach");
+		for (int64_t end = gx_now() + 2 * GX_SECOND; gx_now() < end;)
+			for (int i = 0; i < 10000; i++)
+				(void)gx_ring_room_claimed(r);
+		_exit(0);
+	}
+	pid_t remaker = fork_child();
+	if (remaker == 0) {
+		CHILD_CHECK(gx_arena_attach(a) >= 0, 2, "attach");
+		for (int64_t end = gx_now() + 2 * GX_SECOND; gx_now() < end;) {
+			CHILD_CHECK(gx_ring_destroy(a, r) == 0, 3, "destroy");
+			gx_ring *again = NULL;
+			CHILD_CHECK(gx_ring_create(a, &again, 2, 8, 0) == 0, 4, "create");
+			CHILD_CHECK(again == r, 5, "made again at the same place");
+			gx_ring_try_send(again, &v, 8);
+			gx_ring_try_send(again, &v, 8);
+		}
+		_exit(0);
+	}
+	expect_clean_exit(looker, 20, "the looker");
+	expect_clean_exit(remaker, 20, "the remaker");
+	gx_arena_destroy(a);
+}
