@@ -36,11 +36,14 @@
  *    nobody sleeps: its claim is a seq_cst CAS on head, and sleeping
  *    consumers count a claimed head as ready (gx_ready_recv), so the
  *    claim stands in for the eventcount's fence (gx_ec_notify_claimed;
- *    its partner is the fence in gx_ec_wait). A consumer that wakes for a
- *    claim not yet published spins for it; one whose producer died there
- *    keeps waking (a millisecond's nap every thousand) until repair skips
- *    the claim. Other calls fence and load. A NOWAKE ring skips both (its
- *    users sleep elsewhere).
+ *    its partner is the fence in gx_ec_wait). A receive's claim on tail
+ *    does the same for sleeping producers, which count a claimed place as
+ *    room (gx_ready_send). One that wakes for a claim not yet published
+ *    (released) waits for it, a thousand looks and then naps of 1 ms
+ *    doubling to 64 ms (gx_ec_wait_spin), so a peer stopped there, or
+ *    dead until repair skips (releases) its claim, costs no core. Close
+ *    and repair fence and load. A NOWAKE ring skips the look (its users
+ *    sleep elsewhere).
  *
  * Claims: a producer (consumer) writes the position it is about to claim
  * and how many into its process slot's ring journal before the CAS on head
