@@ -244,6 +244,11 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only);
 /* Something for this process to receive (or closed, or gone): the
  * receivers' eventcount predicate; arg is the gx_dview. */
 bool gx_dch_ready(void *arg);
+/* gx_dch_ready for the spin (gx_ec_wait_spin): a message published at
+ * tail rather than a head moved. The shared ring's head is the line a
+ * sender CASes first; a receiver spinning on it pulls it away from the
+ * sender between two messages. */
+bool gx_dch_ready_spin(void *arg);
 /* Room for a send, or a place a receiver claimed (or closed, or gone):
  * the senders' look after registering to sleep on `space`. */
 bool gx_dch_room(void *arg);

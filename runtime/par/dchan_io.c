@@ -191,11 +191,7 @@ bool gx_dch_ready(void *arg)
 	return !r || (gx_dch_main_mine(v) && gx_ring_depth(r));
 }
 
-/* gx_dch_ready for the spin (gx_ec_wait_spin): a message published at
- * tail rather than a head moved. The shared ring's head is the line a
- * sender CASes first; a receiver spinning on it pulls it away from the
- * sender between two messages. */
-static bool gx_dch_ready_spin(void *arg)
+bool gx_dch_ready_spin(void *arg)
 {
 	const gx_dview *v = arg;
 	gx_dch *d = v->d;

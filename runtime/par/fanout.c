@@ -148,7 +148,7 @@ int gx_chan_gather(gx_chan *c, void *out, int *from, gx_until u)
 			rc = -EPIPE;
 			break;
 		}
-		rc = gx_ec_wait(&d->d->data, gx_dch_ready, (void *)d, gx_dspin(d->a), u, NULL);
+		rc = gx_ec_wait_spin(&d->d->data, gx_dch_ready, gx_dch_ready_spin, (void *)d, gx_dspin(d->a), u, NULL);
 		if (rc < 0)
 			break;
 	}
