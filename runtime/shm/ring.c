@@ -372,19 +372,36 @@ int gx_ring_put_hv_g(const gx_rgeo *g, const void *hdr, const void *val, size_t 
 	return gx_send1(g->r, g, hdr, val, 8 + len, pos);
 }
 
-/* Room for a send: the slot at head is free and within the logical
- * capacity (or closed). The spinner's look: it reads the slot, not the
- * consumers' tail, which they CAS with every message. */
+/* The slot at head is free and within the logical capacity, or the ring
+ * is closed. It reads the slot, not the consumers' tail, which they CAS
+ * with every message. */
+static inline bool gx_room_at_head(gx_ring *r, const gx_rgeo *v)
+{
+	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+	/* acquire: pairs with the consumer's release of the slot */
+	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
+	       (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos) >= 0 &&
+		gx_within_lcap(v, pos));
+}
+
+/* A message (or a skip, or garbage) is published at tail. It reads the
+ * slot, not head, the line the producer writes first in every send: a
+ * spinner that read it would pull it away from the producer once more
+ * per message. */
+static inline bool gx_published_at_tail(gx_ring *r, const gx_rgeo *v)
+{
+	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	/* acquire: pairs with the producer's release of the slot's seq */
+	return gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0;
+}
+
+/* Room for a send: the spinner's look (gx_ec_wait_spin). A ring this
+ * process no longer knows counts as ready: the call reports it. */
 static bool gx_ready_send_spin(void *arg)
 {
 	gx_ring *r = arg;
 	const gx_rgeo *v = gx_rg(r);
-	if (!v)
-		return true; /* the call reports it */
-	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
-	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
-	       (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos) >= 0 &&
-		gx_within_lcap(v, pos));
+	return !v || gx_room_at_head(r, v);
 }
 
 /* The look after registering to sleep: room, or a place a consumer has
@@ -392,53 +409,36 @@ static bool gx_ready_send_spin(void *arg)
  * claim is a seq_cst CAS on tail and its wake-up a seq_cst load of the
  * waiters (gx_ec_notify_claimed, no fence): either that load sees this
  * sleeper, or this look, after the sleeper's fence, sees the claim. A
- * sender woken for a claim not yet released retries until it is (a dead
- * consumer's claim: until repair releases it, napping a millisecond
- * every thousand tries, gx_ec_pause). */
+ * sender woken for a claim not yet released waits until it is (a dead
+ * consumer's claim: until repair releases it; gx_ec_wait_spin naps). */
 static bool gx_ready_send(void *arg)
 {
-	if (gx_ready_send_spin(arg))
-		return true;
 	gx_ring *r = arg;
-	/* looked up again: the ring may have been destroyed (or made anew)
-	 * since the look above; the call reports it */
 	const gx_rgeo *v = gx_rg(r);
-	if (!v)
+	if (!v || gx_room_at_head(r, v))
 		return true;
 	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	return h - t < v->lcap;
 }
 
-static bool gx_ready_recv(void *arg)
-{
-	gx_ring *r = arg;
-	const gx_rgeo *v = gx_rg(r);
-	if (!v)
-		return true;
-	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	/* acquire: pairs with the producer's release of the slot's seq. A
-	 * claimed head counts too (gx_ec_notify_claimed's side of the
-	 * bargain): the message is on its way, the call spins for it */
-	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
-	       gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0 ||
-	       atomic_load_explicit(&r->head, memory_order_relaxed) != pos;
-}
-
-/* gx_ready_recv without the claimed head, for the spin (gx_ec_wait_spin):
- * a message (or a skip, or garbage) published at tail. Head is the line
- * the producer writes first in every send; a spinner that read it would
- * pull it away from the producer once more per message. */
+/* A message at tail (or closed): the spinner's look for a receive. */
 static bool gx_ready_recv_spin(void *arg)
 {
 	gx_ring *r = arg;
 	const gx_rgeo *v = gx_rg(r);
-	if (!v)
-		return true;
-	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	/* acquire: pairs with the producer's release of the slot's seq */
-	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
-	       gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0;
+	return !v || atomic_load_explicit(&r->closed, memory_order_relaxed) || gx_published_at_tail(r, v);
+}
+
+/* The look after registering to sleep: that, or a claimed head
+ * (gx_ec_notify_claimed's side of the bargain: the message is on its
+ * way, and the wait ends once it is published, gx_ec_wait_spin). */
+static bool gx_ready_recv(void *arg)
+{
+	gx_ring *r = arg;
+	return gx_ready_recv_spin(r) ||
+	       atomic_load_explicit(&r->head, memory_order_relaxed) !=
+		       atomic_load_explicit(&r->tail, memory_order_relaxed);
 }
 
 static inline int64_t gx_ring_spin(const gx_rgeo *v)
@@ -1086,11 +1086,7 @@ gx_ec *gx_ring_consumer_ec(gx_ring *r)
 bool gx_ring_peek(gx_ring *r)
 {
 	const gx_rgeo *v = r ? gx_rg(r) : NULL;
-	if (!v)
-		return false;
-	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	/* acquire: pairs with the producer's release of the slot's seq */
-	return gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0;
+	return v && gx_published_at_tail(r, v);
 }
 
 uint64_t gx_ring_depth(const gx_ring *r)

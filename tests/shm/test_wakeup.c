@@ -6,19 +6,27 @@
 #include "core/testpoint.h"
 #include "shm/shm.h"
 
-/* The state letter of pid from /proc (R, S, Z...), '?' when unreadable. */
-static char proc_state(pid_t pid)
+/* Read /proc/PID/stat into buf: the fields after the command name (the
+ * state first), NULL when unreadable. */
+static char *proc_stat_fields(pid_t pid, char *buf, size_t size)
 {
-	char path[64], buf[512];
+	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	FILE *f = fopen(path, "re");
 	if (!f)
-		return '?';
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
+		return NULL;
+	size_t n = fread(buf, 1, size - 1, f);
 	fclose(f);
 	buf[n] = 0;
 	char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' ? rp[2] : '?';
+	return rp && rp[1] == ' ' ? rp + 2 : NULL;
+}
+
+/* The state letter of pid from /proc (R, S, Z...), '?' when unreadable. */
+static char proc_state(pid_t pid)
+{
+	char buf[1024], *f = proc_stat_fields(pid, buf, sizeof buf);
+	return f ? f[0] : '?';
 }
 
 /* Wait until the ring counted a sleep and pid is asleep in the kernel. */
@@ -279,22 +287,25 @@ Test(wakeup, a_receive_that_claimed_its_place_is_room_for_a_sleeping_senders_loo
 /* CPU ticks (user + system) pid has used, -1 when unreadable. */
 static long cpu_ticks(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
+	char buf[1024], *save = NULL, *f = proc_stat_fields(pid, buf, sizeof buf);
 	if (!f)
 		return -1;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
 	long ticks = 0;
-	int field = 3; /* the state, just after ") " */
-	for (char *save = NULL, *tok = p ? strtok_r(p + 2, " ", &save) : NULL; tok && field <= 15;
-	     tok = strtok_r(NULL, " ", &save), field++)
+	int field = 3; /* the state */
+	for (char *tok = strtok_r(f, " ", &save); tok && field <= 15; tok = strtok_r(NULL, " ", &save), field++)
 		if (field == 14 || field == 15) /* utime, stime */
 			ticks += atol(tok);
-	return p ? ticks : -1;
+	return ticks;
+}
+
+/* A ring of two 8-byte slots in a, both full. */
+static gx_ring *full_ring_of_two(gx_arena *a)
+{
+	gx_ring *r = NULL;
+	cr_assert_eq(gx_ring_create(a, &r, 2, 8, 0), 0);
+	for (uint64_t v = 1; v <= 2; v++)
+		cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
+	return r;
 }
 
 #if GX_TEST_POINTS
@@ -318,11 +329,7 @@ Test(wakeup, a_sender_waiting_on_a_stopped_receivers_claim_naps, .timeout = 60)
 	cr_skip_test("built without -Dtest_points=true");
 #else
 	gx_arena *a = new_arena(32 * MiB);
-	gx_ring *r = NULL;
-	cr_assert_eq(gx_ring_create(a, &r, 2, 8, 0), 0);
-	uint64_t v = 1;
-	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
-	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
+	gx_ring *r = full_ring_of_two(a);
 	pid_t rx = fork_child();
 	if (rx == 0) {
 		CHILD_CHECK(gx_arena_attach(a) >= 0, 2, "attach");
@@ -363,11 +370,8 @@ Test(wakeup, a_sender_waiting_on_a_stopped_receivers_claim_naps, .timeout = 60)
 Test(wakeup, a_look_for_room_survives_its_ring_being_made_again_under_it, .timeout = 60)
 {
 	gx_arena *a = new_arena(32 * MiB);
-	gx_ring *r = NULL;
-	cr_assert_eq(gx_ring_create(a, &r, 2, 8, 0), 0);
+	gx_ring *r = full_ring_of_two(a);
 	uint64_t v = 1;
-	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
-	cr_assert_eq(gx_ring_try_send(r, &v, 8), 0);
 	pid_t looker = fork_child();
 	if (looker == 0) {
 		CHILD_CHECK(gx_arena_attach(a) >= 0, 2, "attach");
