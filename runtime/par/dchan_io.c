@@ -28,6 +28,7 @@
 
 #include <string.h>
 
+#include "arch/relax.h"
 #include "core/testpoint.h"
 
 #include <gonex/chan.h>
@@ -73,6 +74,24 @@ static bool gx_dch_taken(void *arg)
 {
 	gx_dch_rv *t = arg;
 	return atomic_load_explicit(&t->v->d->closed, memory_order_relaxed) || gx_ring_taken(t->r, t->pos);
+}
+
+/* A receiver that waits takes a rendezvous value within a few looks: look
+ * GX_RING_LOOKS times on the view's own geometry copy, a pause between
+ * two, before the wait. The call has not yielded since its put, so the
+ * view is still the table's entry, and the channel is still there (a free
+ * waits for the swait word this send is counted in). */
+static bool gx_dch_taken_soon(const gx_dview *v, gx_ring *r, uint64_t pos)
+{
+	const gx_rgeo *g = gx_dch_geo(v, r);
+	if (!g || gx_dspin(v->a) <= 0)
+		return false;
+	for (int i = 0; i < GX_RING_LOOKS; i++) {
+		if (gx_ring_taken_g(g, pos))
+			return true;
+		gx_cpu_relax();
+	}
+	return false;
 }
 
 /* A rendezvous: wait until the value sent at pos was taken. When the wait
@@ -152,6 +171,10 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 			gx_ec_notify_claimed(&d->data, NULL);
 			if (v->cap)
 				return 0;
+			if (!try_only && gx_dch_taken_soon(v, r, pos)) {
+				atomic_fetch_sub(gx_dch_swait_mine(d), 1);
+				return 0;
+			}
 			gx_dch_view_own(&v, &view);
 			if (!try_only)
 				return gx_dch_rendezvous(v, r, pos, u, 0);
@@ -243,8 +266,16 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 	if (!try_only && !gx_co_current())
 		return -EPERM;
 	gx_dch *d = v->d;
-	for (unsigned misses = 0;;) {
+	/* GX_RING_LOOKS says why only up to capacity 1. A receiver in its
+	 * looks is not yet counted in rwait: a try send that comes then
+	 * finds no receiver, as it would a moment earlier */
+	int looks = try_only || v->cap > 1 || gx_dspin(v->a) <= 0 ? 0 : GX_RING_LOOKS;
+	for (unsigned misses = 0;; looks = 0) {
 		int rc = gx_dch_take_one(v, val);
+		for (int i = 0; rc == -EAGAIN && i < looks && !atomic_load_explicit(&d->closed, memory_order_relaxed); i++) {
+			gx_cpu_relax();
+			rc = gx_dch_take_one(v, val);
+		}
 		if (rc != -EAGAIN) {
 			if (rc == 0 && ok)
 				*ok = true;

@@ -230,6 +230,8 @@ static inline void gx_copy_msg(void *dst, const void *src, size_t len)
 {
 	if (len == 8)
 		memcpy(dst, src, 8);
+	else if (len == 16) /* a channel's header and an 8-byte value */
+		memcpy(dst, src, 16);
 	else if (len) /* a 0-byte value may come with NULL pointers */
 		memcpy(dst, src, len);
 }
@@ -540,6 +542,11 @@ bool gx_ring_taken(gx_ring *r, uint64_t pos)
 {
 	const gx_rgeo *v = gx_ring_v(r);
 	return !v || gx_released(v, pos);
+}
+
+bool gx_ring_taken_g(const gx_rgeo *g, uint64_t pos)
+{
+	return gx_rg_current(g) ? gx_released(g, pos) : gx_ring_taken(g->r, pos);
 }
 
 /* ---- withdraw (TAKE rings) ---- */
@@ -872,7 +879,7 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 		if (v->flags & GX_RING_TAKE) {
 			/* copied aside first: a message the sender takes back
 			 * (the CAS below lost) must not reach the caller */
-			memcpy(won, pl, tag);
+			gx_copy_msg(won, pl, tag);
 			pl = won;
 		}
 		uint64_t done = (pos + v->cap) & GX_POS_MASK;

@@ -102,17 +102,6 @@ static inline const gx_rgeo *gx_rg(gx_ring *r)
 	return a ? gx_rg_take(a, r, false) : NULL;
 }
 
-/* Looks gx_ring_recv takes at the slot at tail before it goes into the
- * eventcount's wait, a pause between two (~23 ns each on the 2-vCPU EPYC
- * VM: ~1.5 us in all). A message that arrives meanwhile is taken by the
- * straight-line path that found the ring empty: no predicate called
- * through a pointer, no copy of the geometry, no clock read. That cut a
- * ring ping-pong round trip from ~119 to 101-113 ns (floor 41-48 ns, old
- * and new binaries alternating). Only with a spin budget (spin_ns > 0),
- * ahead of it. A distributed channel's receive gained nothing from the
- * same looks (xpingpong 161 against 166 ns), so it has none. */
-#define GX_RING_LOOKS 64
-
 /* After a wait: r still carries the ring a call's copy g was taken from
  * (destroyed or made anew meanwhile: the call ends with -EINVAL). */
 static inline bool gx_rg_same(const gx_ring *r, const gx_rgeo *g)

@@ -323,6 +323,8 @@ int gx_ring_try_send_at(gx_ring *r, const void *msg, size_t len, gx_off chunk, u
 /* ring.c: the message sent at pos was taken and released by a consumer
  * (or its claim was repaired after the consumer died). */
 bool gx_ring_taken(gx_ring *r, uint64_t pos);
+/* The same on a caller's copy of the geometry (as gx_ring_put_hv_g). */
+bool gx_ring_taken_g(const gx_rgeo *g, uint64_t pos);
 /* ring.c: a ring flag for gx_ring_create_lcap only (a rendezvous
  * channel's ring): its senders may take a message back (gx_ring_withdraw)
  * until a receiver took it, and its receivers release each slot by a CAS
@@ -430,6 +432,23 @@ _Atomic uint32_t *gx_ec_deaths(const gx_ec *ec);
 
 /* Wake sleepers of ec, if any (cheap when none: one load). */
 void gx_ec_notify(gx_ec *ec, _Atomic uint64_t *wakes);
+/* Looks a blocking receive takes before it goes into the eventcount's
+ * wait, a pause between two (~23 ns each on the 2-vCPU EPYC VM: ~1.5 us
+ * in all), each by the straight-line path that found nothing: no
+ * predicate called through a pointer, no copy of the geometry, no clock
+ * read, no registration. Only with a spin budget (spin_ns > 0), ahead of
+ * it. Old and new binaries alternating, same minutes:
+ *  - gx_ring_recv: ring ping-pong ~119 -> 101-113 ns (floor 41-48 ns);
+ *  - gx_chan_recv on a distributed channel of capacity 0 or 1: xpingpong
+ *    cap 1 ~137 -> ~120 ns (floor 46-48 ns), 550 -> 445 ns when the floor
+ *    is ~350 ns. Not on a larger capacity: there a receiver that takes the
+ *    moment a message lands takes the line its sender is still filling,
+ *    and chanxproc (capacity 1024) fell from ~57 to ~50 M msg/s; the
+ *    slower way out of the wait lets the messages gather. With capacity 0
+ *    or 1 the sender cannot run ahead, so nothing gathers;
+ *  - a rendezvous send looks so for its "taken" (gx_dch_taken_soon). */
+#define GX_RING_LOOKS 64
+
 /*
  * Wait until ready(arg) is true or u ends: spin for spin_ns, then sleep on
  * ec (futex, io_uring FUTEX_WAIT in a coroutine, or backoff sleeps on
