@@ -4,9 +4,13 @@
  *
  * What: a round tries every case once, in a fresh random order (a try
  * performs only the case it reports, so the first ready case in a uniform
- * order is a uniform choice among the ready ones). When none is ready the
- * select registers once with each of its channels and sleeps on all of
- * them at once:
+ * order is a uniform choice among the ready ones). When none is ready it
+ * spins for the arena's spin budget: a step is a round, or, when every
+ * case is a distributed receive, a look at each case's rings and a try
+ * of the one that looks ready (two or more: a round), which sees a value
+ * sooner than a round of whole receive paths (gx_dsel_look). After that
+ * the select registers once with each of its channels and sleeps on all
+ * of them at once:
  *  - a distributed receive case joins the channel's `data` eventcount and
  *    counts itself in its process's rwait word (so that senders that
  *    hand over only to a waiting receiver, try sends and other selects'
@@ -295,6 +299,61 @@ static int gx_dsel_sleep(gx_dsel_state *s, uint32_t m, bool *futex, int64_t *bac
 	return -EAGAIN;
 }
 
+/* A spinner's looks need every case that is not nil to be a distributed
+ * receive, and at most GX_DSEL_STACK cases: then geo[i] is a copy of case
+ * i's shared ring's geometry (from the views' table), and true. */
+static bool gx_dsel_looks_init(const gx_dsel_state *s, gx_rgeo *geo)
+{
+	if (s->n > GX_DSEL_STACK)
+		return false;
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->cases[i].chan)
+			continue;
+		if (!s->st[i].d || s->cases[i].op != GX_RECV)
+			return false;
+		const gx_dview *e = gx_dch_hot(s->cases[i].chan);
+		const gx_rgeo *g = e && e->main == s->st[i].v.main ? gx_dch_geo(e, e->main) : NULL;
+		if (!g)
+			return false;
+		geo[i] = *g;
+	}
+	return true;
+}
+
+/* Case i may be ready: closed (or freed), a value in the worker's own
+ * ring, or one published at the shared ring's tail. Loads of lines that
+ * move only when a value comes: the spinner's look. */
+static bool gx_dsel_peek(const gx_dsel_state *s, const gx_rgeo *geo, size_t i)
+{
+	const gx_dview *v = &s->st[i].v;
+	if (atomic_load_explicit(&v->d->closed, memory_order_relaxed) ||
+	    atomic_load_explicit(&v->d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC)
+		return true;
+	gx_ring *m = gx_dch_mine(v);
+	if (m && gx_ring_depth(m))
+		return true;
+	return gx_dch_main_mine(v) && gx_ring_peek_g(&geo[i]);
+}
+
+/* A spinner's step when every case is a distributed receive: look at
+ * each case, and try at once the one that looks ready (several: a round,
+ * which chooses among them at random). A round per step tried every case
+ * by its whole receive path, so a value that came waited for half a round
+ * before it was seen. The case done, or -EAGAIN. */
+static int gx_dsel_look(gx_dsel_state *s, const gx_rgeo *geo, int64_t rdv)
+{
+	size_t one = 0, ready = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->cases[i].chan && gx_dsel_peek(s, geo, i)) {
+			one = i;
+			ready++;
+		}
+	if (ready > 1)
+		return gx_dsel_round(s, rdv);
+	int rc = ready ? gx_dsel_try_one(s, one, rdv) : 0;
+	return rc < 0 ? rc : rc > 0 ? (int)one : -EAGAIN;
+}
+
 /* Spin for the arena's spin budget (GONEX_SPIN_NS) trying rounds, yielding
  * to the process's other coroutines every 64: a peer that answers within
  * it costs no futex round trip. The round's result, or -EAGAIN when the
@@ -309,9 +368,11 @@ static int gx_dsel_spin(gx_dsel_state *s, int64_t rdv, gx_until u)
 		}
 	if (spin <= 0)
 		return -EAGAIN;
+	gx_rgeo geo[GX_DSEL_STACK];
+	bool looks = gx_dsel_looks_init(s, geo);
 	int64_t start = gx_now();
 	for (unsigned i = 1;; i++) {
-		int rc = gx_dsel_round(s, rdv);
+		int rc = looks ? gx_dsel_look(s, geo, rdv) : gx_dsel_round(s, rdv);
 		if (rc != -EAGAIN)
 			return rc;
 		if (i % 64 == 0) {

@@ -1108,6 +1108,11 @@ bool gx_ring_peek(gx_ring *r)
 	return v && gx_published_at_tail(r, v);
 }
 
+bool gx_ring_peek_g(const gx_rgeo *g)
+{
+	return gx_rg_current(g) ? gx_published_at_tail(g->r, g) : gx_ring_peek(g->r);
+}
+
 uint64_t gx_ring_depth(const gx_ring *r)
 {
 	if (!r)

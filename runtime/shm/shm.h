@@ -378,6 +378,8 @@ bool gx_ring_room_claimed(gx_ring *r);
  * does not look at the ring's own closed flag: the caller's full look
  * decides those. */
 bool gx_ring_peek(gx_ring *r);
+/* The same on a caller's copy of the geometry (as gx_ring_put_hv_g). */
+bool gx_ring_peek_g(const gx_rgeo *g);
 /* ring.c: messages queued now (head - tail) */
 uint64_t gx_ring_depth(const gx_ring *r);
 

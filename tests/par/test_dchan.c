@@ -1237,6 +1237,43 @@ Test(dchan, select_over_distributed_channels_sleeps_until_one_is_ready, .timeout
 		cr_expect_lt(sleep_switches, 40, "the select woke %ld times", sleep_switches);
 }
 
+/* A select that spins (a budget far longer than the waits) over
+ * distributed receive cases looks at each case's rings and tries the one
+ * that looks ready (gx_dsel_look): a value that comes on the second case,
+ * a close of the first, each from a worker 20 ms on. */
+static int spin_select_main(void *arg)
+{
+	(void)arg;
+	gx_chan *quiet = dmake(sizeof(int), 0);
+	gx_chan *c = dmake(sizeof(int), 1);
+	targ a = {.c = c, .base = 78, .ns = 20 * GX_MILLISECOND};
+	gx_future f = spawn(t_send_later, &a, 0);
+	int v = -1, q = -1;
+	gx_case cs[2] = {{quiet, GX_RECV, &q, false}, {c, GX_RECV, &v, false}};
+	cr_expect_eq(gx_select(cs, 2, gx_timeout(T_LONG)), 1);
+	cr_expect_eq(v, 78);
+	cr_expect(cs[1].ok);
+	cr_expect_eq(q, -1, "the quiet case's element was touched");
+	cr_expect_eq(get(f, NULL, 0, NULL), 0);
+	targ b = {.c = quiet, .ns = 20 * GX_MILLISECOND};
+	f = spawn(t_close_later, &b, 1);
+	gx_case cs2[2] = {{quiet, GX_RECV, &q, true}, {c, GX_RECV, &v, false}};
+	cr_expect_eq(gx_select(cs2, 2, gx_timeout(T_LONG)), 0);
+	cr_expect_not(cs2[0].ok, "a closed channel's case reports !ok");
+	cr_expect_eq(get(f, NULL, 0, NULL), 0);
+	dfree(c);
+	dfree(quiet);
+	return 0;
+}
+
+Test(dchan, a_spinning_select_takes_the_case_that_becomes_ready, .timeout = 30)
+{
+	shared_init();
+	gx_config c = config(2);
+	c.spin_ns = GX_SECOND; /* the most it takes; the waits are 20 ms */
+	run(&c, spin_select_main, NULL);
+}
+
 /* A local peer ends a select that sleeps on distributed channels too. */
 static void local_later(void *p)
 {
