@@ -316,7 +316,9 @@ GX_API int gx_ring_recv_batch(gx_ring *r, void *msgs, size_t n, gx_until u);
 GX_API int gx_ring_try_recv_batch(gx_ring *r, void *msgs, size_t n);
 
 /* Close: sends fail with -EPIPE, receivers drain then get -EPIPE, sleepers
- * wake. -EPIPE if already closed. */
+ * wake. -EPIPE if already closed. The close and the sends' claims are one
+ * word: a send either claimed its place before the close (it goes through,
+ * and receivers get its message before -EPIPE) or fails with -EPIPE. */
 GX_API int gx_ring_close(gx_ring *r);
 
 typedef struct gx_ring_stats {

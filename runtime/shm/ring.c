@@ -15,14 +15,22 @@
  *
  * Invariants:
  *  - tail <= head, and head - tail <= capacity (positions claimed by
- *    producers and not yet by consumers fit in the slots);
+ *    producers and not yet by consumers fit in the slots; head here is
+ *    its position, gx_head_pos);
+ *  - closed is head's top bit (GX_HEAD_CLOSED), set once: a producer's
+ *    claim is a CAS from an open head, so every claim came before the
+ *    close, and a consumer that finds the bit set and tail at head's
+ *    position has seen every message whose send succeeded (gx_empty_at);
  *  - a position is published at most once and released at most once;
  *  - every bound a call uses comes from this process's gx_rgeo
  *    (ring_geo.c), never from the header in shared memory.
  *
  * Who writes what: producers CAS head and store a slot's seq when they
  * publish; consumers CAS tail and store seq when they release; a repairer
- * CASes seq of a dead process's claims (ring_repair.c); anyone may close.
+ * CASes seq of a dead process's claims (ring_repair.c); anyone may close:
+ * head's bit (fetch_or), then the closed word, which spinners and empty
+ * receives read instead of head (a closer killed between the two leaves
+ * the ring closed to producers while its consumers wait on, asleep).
  *
  * Ordering (each pair named at both ends below):
  *  - publish: payload stores, then seq = p + 1 | tag (release); a consumer
@@ -58,7 +66,9 @@
  *    ownership. Two transfers and an upgrade, all on that one line;
  *  - head stays with the producer and tail with the consumer (one of
  *    each side: several producers pass head between them); the header's
- *    geometry, nonce and closed lines are read-only (shared, no transfer);
+ *    geometry and nonce lines are read-only (shared, no transfer), and
+ *    so is the closed word, which only a receive that finds the ring
+ *    empty reads (a send reads closed in head);
  *    the journal is the process's own line;
  *  - the wake-up check: a NOWAKE ring (a channel's) has none; otherwise a
  *    read of the eventcount's waiters line, which moves only when
@@ -177,11 +187,14 @@ static inline bool gx_within_lcap(const gx_rgeo *v, uint64_t pos)
 }
 
 /* Claim up to n consecutive free slots from head. Returns the count and the
- * first position, 0 when full, -EBADMSG for a garbage slot ahead of head. */
+ * first position, 0 when full, -EPIPE once closed, -EBADMSG for a garbage
+ * slot ahead of head. */
 static int gx_claim_send(gx_ring *r, const gx_rgeo *v, gx_proc *p, uint32_t n, uint64_t *first)
 {
 	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	for (;;) {
+		if (pos & GX_HEAD_CLOSED)
+			return -EPIPE; /* the CAS below fails once it is set */
 		uint32_t k = 0;
 		int64_t d = 0;
 		while (k < n) {
@@ -258,8 +271,6 @@ static int gx_send_some(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t l
 {
 	if (len > v->msg_size)
 		return -EMSGSIZE;
-	if (atomic_load_explicit(&r->closed, memory_order_relaxed))
-		return -EPIPE;
 	gx_proc *p = gx_ring_journal(v, GX_JR_SEND);
 	if (!p)
 		return -EINVAL;
@@ -273,7 +284,7 @@ static int gx_send_some(gx_ring *r, const gx_rgeo *v, const void *msgs, size_t l
 			gx_pool_take(v->a, chunk, &l); /* back to OWNED by us, */
 		}
 		gx_journal_done(p); /* and only then out of the journal */
-		if (k < 0)
+		if (k == -EBADMSG)
 			atomic_fetch_add_explicit(&r->corrupt, 1, memory_order_relaxed);
 		return k == 0 ? -EAGAIN : k;
 	}
@@ -302,13 +313,15 @@ static inline __attribute__((always_inline)) int gx_send1(gx_ring *r, const gx_r
 {
 	if (len > v->msg_size)
 		return -EMSGSIZE;
-	if (atomic_load_explicit(&r->closed, memory_order_relaxed))
-		return -EPIPE;
 	gx_proc *p = gx_ring_journal(v, GX_JR_SEND);
 	if (!p)
 		return -EINVAL;
 	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	for (;;) {
+		if (pos & GX_HEAD_CLOSED) { /* closed: the CAS below fails once it is set */
+			gx_journal_done(p);
+			return -EPIPE;
+		}
 		_Atomic uint64_t *sq = gx_seq(v, pos);
 		/* acquire: pairs with the consumer's release of the slot */
 		int64_t d = gx_pdiff(atomic_load_explicit(sq, memory_order_acquire), pos);
@@ -381,7 +394,7 @@ int gx_ring_put_hv_g(const gx_rgeo *g, const void *hdr, const void *val, size_t 
  * with every message. */
 static inline bool gx_room_at_head(gx_ring *r, const gx_rgeo *v)
 {
-	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t pos = gx_head_pos(atomic_load_explicit(&r->head, memory_order_relaxed));
 	/* acquire: pairs with the consumer's release of the slot */
 	return atomic_load_explicit(&r->closed, memory_order_relaxed) ||
 	       (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos) >= 0 &&
@@ -421,7 +434,7 @@ static bool gx_ready_send(void *arg)
 	const gx_rgeo *v = gx_rg(r);
 	if (!v || gx_room_at_head(r, v))
 		return true;
-	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t h = gx_head_pos(atomic_load_explicit(&r->head, memory_order_relaxed));
 	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	return h - t < v->lcap;
 }
@@ -441,7 +454,7 @@ static bool gx_ready_recv(void *arg)
 {
 	gx_ring *r = arg;
 	return gx_ready_recv_spin(r) ||
-	       atomic_load_explicit(&r->head, memory_order_relaxed) !=
+	       gx_head_pos(atomic_load_explicit(&r->head, memory_order_relaxed)) !=
 		       atomic_load_explicit(&r->tail, memory_order_relaxed);
 }
 
@@ -673,6 +686,25 @@ static int gx_rx_count(const gx_rgeo *v, gx_rx *x, uint64_t pos, uint32_t *tag0)
 	return 1;
 }
 
+/* The slot at tail (pos) is not published. -EAGAIN: empty for now. -EPIPE:
+ * empty for good, as the ring is closed (head's closed bit: every claim
+ * came before the close) and no producer's claim is left past pos: a
+ * claim not yet published will be (or skipped by repair) and comes first.
+ * 1: published meanwhile, look again. The closed word is read first, and
+ * head only once it is set: a look at head, which producers CAS with
+ * every message, would pull their line away. */
+static inline int gx_empty_at(gx_ring *r, const gx_rgeo *v, uint64_t pos)
+{
+	/* acquire: pairs with the close's release of closed, after its bit in head */
+	if (!atomic_load_explicit(&r->closed, memory_order_acquire))
+		return -EAGAIN;
+	uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+	/* acquire: pairs with the producer's release of seq */
+	if (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0)
+		return 1;
+	return gx_head_pos(h) <= pos ? -EPIPE : -EAGAIN;
+}
+
 /* Claim the next k published slots at tail. Returns k and *first, *tag0,
  * or -EAGAIN (empty), -EPIPE (closed and empty), -EMSGSIZE. */
 static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, gx_rx *x, uint64_t *first,
@@ -684,13 +716,10 @@ static int gx_claim_recv(gx_ring *r, const gx_rgeo *v, gx_proc *p, gx_rx *x, uin
 		uint64_t seq = atomic_load_explicit(gx_seq(v, pos), memory_order_acquire);
 		int64_t d = gx_pdiff(seq, pos + 1);
 		if (d < 0) {
-			/* acquire: pairs with the close's CAS; a publish before it is seen next */
-			if (!atomic_load_explicit(&r->closed, memory_order_acquire))
-				return -EAGAIN;
-			/* closed: anything published before the close comes first */
-			if (gx_pdiff(atomic_load_explicit(gx_seq(v, pos), memory_order_acquire), pos + 1) >= 0)
-				continue;
-			return -EPIPE;
+			int e = gx_empty_at(r, v, pos);
+			if (e > 0)
+				continue; /* published since */
+			return e;
 		}
 		if (d > 0) {
 			uint64_t now = atomic_load_explicit(&r->tail, memory_order_relaxed);
@@ -859,8 +888,8 @@ static inline __attribute__((always_inline)) int gx_recv1(gx_ring *r, const gx_r
 			if (p)
 				gx_journal_done(p);
 			if (gx_pdiff(seq, pos + 1) < 0 &&
-			    /* acquire: pairs with the close's CAS */
-			    !atomic_load_explicit(&r->closed, memory_order_acquire)) {
+			    /* relaxed: gx_empty_at reads it again, acquire */
+			    !atomic_load_explicit(&r->closed, memory_order_relaxed)) {
 				*res = -EAGAIN; /* empty */
 				return 1;
 			}
@@ -1051,10 +1080,13 @@ int gx_ring_close(gx_ring *r)
 {
 	if (!gx_ring_v(r))
 		return -EINVAL;
-	uint32_t z = 0;
-	/* acq_rel, then the notifies' fences: a sleeper re-checks after */
-	if (!atomic_compare_exchange_strong(&r->closed, &z, 1))
+	/* seq_cst: every claim after it fails (a producer's CAS from an
+	 * open head); the bit was set already: closed before */
+	if (atomic_fetch_or(&r->head, GX_HEAD_CLOSED) & GX_HEAD_CLOSED)
 		return -EPIPE;
+	/* release: the bit first (pairs with gx_empty_at's acquire); then
+	 * the notifies' fences: a sleeper re-checks after */
+	atomic_store_explicit(&r->closed, 1, memory_order_release);
 	gx_ec_notify(&r->not_empty, &r->wakes);
 	gx_ec_notify(&r->not_full, &r->wakes);
 	return 0;
@@ -1069,7 +1101,7 @@ int gx_ring_stats_get(const gx_ring *r, gx_ring_stats *out)
 	memset(out, 0, sizeof *out);
 	out->capacity = (uint32_t)v->cap;
 	out->msg_size = v->msg_size;
-	out->sent = atomic_load(&w->head);
+	out->sent = gx_head_pos(atomic_load(&w->head));
 	out->received = atomic_load(&w->tail);
 	out->queued = out->sent >= out->received ? out->sent - out->received : 0;
 	out->skipped = atomic_load(&w->skipped);
@@ -1117,7 +1149,7 @@ uint64_t gx_ring_depth(const gx_ring *r)
 {
 	if (!r)
 		return 0;
-	uint64_t h = atomic_load_explicit(&((gx_ring *)r)->head, memory_order_relaxed);
+	uint64_t h = gx_head_pos(atomic_load_explicit(&((gx_ring *)r)->head, memory_order_relaxed));
 	uint64_t t = atomic_load_explicit(&((gx_ring *)r)->tail, memory_order_relaxed);
 	return h > t ? h - t : 0;
 }

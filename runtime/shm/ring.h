@@ -32,7 +32,7 @@ struct gx_ring {
 	int64_t spin_ns;
 	gx_off self;
 	_Atomic uint64_t nonce; /* this ring's identity (gx_rgeo) */
-	_Alignas(128) _Atomic uint64_t head;
+	_Alignas(128) _Atomic uint64_t head; /* position, | GX_HEAD_CLOSED once closed */
 	_Alignas(128) _Atomic uint64_t tail;
 	_Alignas(128) gx_ec not_empty;
 	_Alignas(64) gx_ec not_full;
@@ -42,6 +42,18 @@ struct gx_ring {
 };
 
 _Static_assert(offsetof(struct gx_ring, slots) <= GX_RING_HDR, "ring header too big");
+
+/* head's top bit: the ring is closed. gx_ring_close sets it, so a
+ * producer's claim, a CAS from an open head, fails once it is set: every
+ * claim came before the close or fails with -EPIPE, and a consumer that
+ * finds the bit set and tail at head's position knows the ring is empty
+ * for good. The position is the other 63 bits (gx_head_pos). */
+#define GX_HEAD_CLOSED (1ull << 63)
+
+static inline uint64_t gx_head_pos(uint64_t h)
+{
+	return h & ~GX_HEAD_CLOSED;
+}
 
 /* gx_rgeo, this process's copy of one ring's geometry, is in shm.h. */
 #define GX_RG_DEAD ((gx_ring *)1)

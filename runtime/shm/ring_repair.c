@@ -119,7 +119,7 @@ static void gx_repair_send(gx_ring *r, const gx_rgeo *v, int slot, uint64_t q, g
 {
 	_Atomic uint64_t *sq = gx_seq(v, q);
 	uint64_t seq = atomic_load(sq);
-	if (atomic_load(&r->head) <= q || gx_pdiff(seq, q) != 0 || (seq >> 56) != 0 ||
+	if (gx_head_pos(atomic_load(&r->head)) <= q || gx_pdiff(seq, q) != 0 || (seq >> 56) != 0 ||
 	    gx_live_claims(v, slot, GX_JR_SEND, q))
 		return;
 	if (atomic_compare_exchange_strong(sq, &seq, gx_pub(q, GX_TAG_SKIP))) {
