@@ -29,8 +29,8 @@
  * publish; consumers CAS tail and store seq when they release; a repairer
  * CASes seq of a dead process's claims (ring_repair.c); anyone may close:
  * head's bit (fetch_or), then the closed word, which spinners and empty
- * receives read instead of head (a closer killed between the two leaves
- * the ring closed to producers while its consumers wait on, asleep).
+ * receives read instead of head (a closer killed between the two: repair,
+ * or the next close, stores the word and wakes, gx_ring_close_finish).
  *
  * Ordering (each pair named at both ends below):
  *  - publish: payload stores, then seq = p + 1 | tag (release); a consumer
@@ -1076,20 +1076,31 @@ int gx_ring_recv_batch(gx_ring *r, void *msgs, size_t n, gx_until u)
 
 /* ---- close, stats ---- */
 
+/* The second half of a close, once head carries its bit: the closed word
+ * (which empty receives and spinners read) and the wake-ups. Again after
+ * a closer that died between the halves: by a later close, or by repair
+ * (gx_ring_repair_slot), so that no receive waits on a ring closed to
+ * its producers. */
+void gx_ring_close_finish(gx_ring *r)
+{
+	/* release: the bit first (pairs with gx_empty_at's acquire); then
+	 * the notifies' fences: a sleeper re-checks after */
+	atomic_store_explicit(&r->closed, 1, memory_order_release);
+	gx_ec_notify(&r->not_empty, &r->wakes);
+	gx_ec_notify(&r->not_full, &r->wakes);
+}
+
 int gx_ring_close(gx_ring *r)
 {
 	if (!gx_ring_v(r))
 		return -EINVAL;
 	/* seq_cst: every claim after it fails (a producer's CAS from an
 	 * open head); the bit was set already: closed before */
-	if (atomic_fetch_or(&r->head, GX_HEAD_CLOSED) & GX_HEAD_CLOSED)
-		return -EPIPE;
-	/* release: the bit first (pairs with gx_empty_at's acquire); then
-	 * the notifies' fences: a sleeper re-checks after */
-	atomic_store_explicit(&r->closed, 1, memory_order_release);
-	gx_ec_notify(&r->not_empty, &r->wakes);
-	gx_ec_notify(&r->not_full, &r->wakes);
-	return 0;
+	bool again = atomic_fetch_or(&r->head, GX_HEAD_CLOSED) & GX_HEAD_CLOSED;
+	/* a test kills the closer here: repair (or the next close) finishes */
+	GX_TEST_POINT("ring.close.head", r);
+	gx_ring_close_finish(r);
+	return again ? -EPIPE : 0;
 }
 
 int gx_ring_stats_get(const gx_ring *r, gx_ring_stats *out)

@@ -55,6 +55,10 @@ static inline uint64_t gx_head_pos(uint64_t h)
 	return h & ~GX_HEAD_CLOSED;
 }
 
+/* ring.c: a close's second half (the closed word, the wake-ups), for
+ * repair to finish the close of a closer that died after the first. */
+void gx_ring_close_finish(gx_ring *r);
+
 /* gx_rgeo, this process's copy of one ring's geometry, is in shm.h. */
 #define GX_RG_DEAD ((gx_ring *)1)
 

@@ -158,6 +158,10 @@ void gx_ring_repair_slot(gx_arena *a, gx_ring *r, int slot, gx_repair_report *re
 	const gx_rgeo *v = gx_ring_v(r);
 	if (!v || v->a != a || slot < 0 || slot >= GX_SHM_MAX_PROCS)
 		return;
+	/* a closer that died between head's bit and the closed word (it
+	 * need not have had a claim here): finish its close */
+	if ((atomic_load(&r->head) & GX_HEAD_CLOSED) && !atomic_load(&r->closed))
+		gx_ring_close_finish(r);
 	gx_proc *p = &gx_ah(a)->proc[slot];
 	uint32_t kind = atomic_load(&p->rj_kind);
 	if (kind == GX_JR_NONE || atomic_load(&p->rj_ring) != v->self)

@@ -262,6 +262,58 @@ Test(ring, a_close_waits_out_a_claim_made_before_it)
 #endif
 }
 
+/* A closer killed between its two halves (head's bit, then the closed
+ * word and the wake-ups): producers already fail, and a receiver asleep
+ * on the empty ring must not sleep on for good. Repair finishes the close
+ * (the receiver wakes with -EPIPE), and so would the next close. A review
+ * found the receiver asleep until its deadline, through repair. */
+#if GX_TEST_POINTS
+static void die_in_close(const char *name, void *arg)
+{
+	(void)arg;
+	if (strcmp(name, "ring.close.head") == 0)
+		raise(SIGKILL);
+}
+#endif
+
+Test(ring, a_closer_killed_halfway_is_finished_by_repair, .timeout = 60)
+{
+#if !GX_TEST_POINTS
+	cr_skip_test("built without -Dtest_points=true");
+#else
+	gx_arena *a = new_arena(32 * MiB);
+	gx_ring *r = new_ring(a, 8, 8, 0);
+	pid_t rx = fork_child();
+	if (rx == 0) {
+		CHILD_CHECK(gx_arena_attach(a) >= 0, 2, "attach");
+		uint64_t v;
+		ssize_t got = gx_ring_recv(r, &v, 8, NULL, gx_timeout(30 * GX_SECOND));
+		CHILD_CHECK(got == -EPIPE, 3, "the blocked receive: %zd", got);
+		_exit(0);
+	}
+	nap_us(100000); /* asleep on the empty ring */
+	pid_t closer = fork_child();
+	if (closer == 0) {
+		CHILD_CHECK(gx_arena_attach(a) >= 0, 2, "attach");
+		gx_test_point_fn = die_in_close;
+		gx_ring_close(r);
+		_exit(4); /* not reached */
+	}
+	int st;
+	cr_assert_eq(waitpid(closer, &st, 0), closer);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the closer died in its close");
+	uint64_t v = 1;
+	cr_expect_eq(gx_ring_try_send(r, &v, 8), -EPIPE, "closed to producers already");
+	gx_repair_report rep;
+	cr_expect_eq(gx_arena_repair(a, closer, &rep), 1);
+	cr_expect_eq(gx_ring_try_recv(r, &v, 8, NULL), -EPIPE, "closed and empty after repair");
+	cr_expect_eq(stats_of(r).closed, 1);
+	expect_clean_exit(rx, 10, "the receiver");
+	cr_expect_eq(gx_ring_close(r), -EPIPE, "closed already");
+	gx_arena_destroy(a);
+#endif
+}
+
 Test(ring, a_chunk_is_handed_over_intact_and_owned_by_the_receiver)
 {
 	gx_arena *a = new_arena(32 * MiB);
