@@ -269,12 +269,15 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only)
 	/* GX_RING_LOOKS says why only up to capacity 1. A receiver in its
 	 * looks is not yet counted in rwait: a try send that comes then
 	 * finds no receiver, as it would a moment earlier */
-	int looks = try_only || v->cap > 1 || gx_dspin(v->a) <= 0 ? 0 : GX_RING_LOOKS;
-	for (unsigned misses = 0;; looks = 0) {
+	for (unsigned misses = 0, first = 1;; first = 0) {
 		int rc = gx_dch_take_one(v, val);
-		for (int i = 0; rc == -EAGAIN && i < looks && !atomic_load_explicit(&d->closed, memory_order_relaxed); i++) {
-			gx_cpu_relax();
-			rc = gx_dch_take_one(v, val);
+		if (rc == -EAGAIN && first && !try_only && v->cap <= 1 && gx_dspin(v->a) > 0) {
+			for (int i = 0; i < GX_RING_LOOKS && rc == -EAGAIN; i++) {
+				if (atomic_load_explicit(&d->closed, memory_order_relaxed))
+					break;
+				gx_cpu_relax();
+				rc = gx_dch_take_one(v, val);
+			}
 		}
 		if (rc != -EAGAIN) {
 			if (rc == 0 && ok)
