@@ -228,6 +228,21 @@ static inline _Atomic uint32_t *gx_dch_swait_mine(gx_dch *d)
 	return &d->swait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0].n;
 }
 
+/* Add n to this process's own count word w (rwait, swait). Only this
+ * process writes it, from gx_run's thread (channel calls are made there
+ * only, gonex/chan.h; the supervisor zeroes a dead worker's), so a load
+ * and a store do what a locked add did, without the lock: two of those
+ * were on every rendezvous send's path. Release: what this process did
+ * before (for a decrement, its last touch of the channel) comes before
+ * the new count, for gx_dch_busy's reader in another process; a count
+ * that must be seen before a look that follows it has its fence there. */
+static inline void gx_dch_count(_Atomic uint32_t *w, int n)
+{
+	uint32_t c = atomic_load_explicit(w, memory_order_relaxed);
+	/* release: see above; pairs with gx_dch_busy's loads */
+	atomic_store_explicit(w, c + (uint32_t)n, memory_order_release);
+}
+
 /* How long a try send on a rendezvous waits for the waiting receiver it
  * counted to take its value before it withdraws it: that receiver may be
  * asleep in another process, and waking it costs a futex round trip and a

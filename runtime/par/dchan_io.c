@@ -125,7 +125,7 @@ static int gx_dch_rendezvous_wait(const gx_dview *v, gx_ring *r, uint64_t pos, g
 static int gx_dch_rendezvous(const gx_dview *v, gx_ring *r, uint64_t pos, gx_until u, int fail)
 {
 	int rc = gx_dch_rendezvous_wait(v, r, pos, u, fail);
-	atomic_fetch_sub(gx_dch_swait_mine(v->d), 1);
+	gx_dch_count(gx_dch_swait_mine(v->d), -1);
 	return rc;
 }
 
@@ -161,10 +161,10 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 			return -EAGAIN;
 		uint64_t pos;
 		if (v->cap == 0) /* counted before the value is out: a free sees it */
-			atomic_fetch_add(gx_dch_swait_mine(d), 1);
+			gx_dch_count(gx_dch_swait_mine(d), 1);
 		int rc = gx_dch_put(v, r, val, &pos);
 		if (rc != 0 && v->cap == 0)
-			atomic_fetch_sub(gx_dch_swait_mine(d), 1);
+			gx_dch_count(gx_dch_swait_mine(d), -1);
 		if (rc == 0) {
 			/* its claim was a seq_cst CAS, and receivers count a
 			 * claimed head as ready (gx_dch_ready: the depth) */
@@ -172,7 +172,7 @@ int gx_dch_send_opt(gx_chan *c, const void *val, gx_until u, bool try_only, int6
 			if (v->cap)
 				return 0;
 			if (!try_only && gx_dch_taken_soon(v, r, pos)) {
-				atomic_fetch_sub(gx_dch_swait_mine(d), 1);
+				gx_dch_count(gx_dch_swait_mine(d), -1);
 				return 0;
 			}
 			gx_dch_view_own(&v, &view);
