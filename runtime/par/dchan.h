@@ -228,7 +228,8 @@ static inline _Atomic uint32_t *gx_dch_swait_mine(gx_dch *d)
 	return &d->swait[me >= 0 && me < GX_MAX_WORKERS ? me + 1 : 0].n;
 }
 
-/* Add n to this process's own count word w (rwait, swait). Only this
+/* Add n to this process's own count word w (its swait word; rwait's
+ * adds sit on wait paths and stay locked). Only this
  * process writes it, from gx_run's thread (channel calls are made there
  * only, gonex/chan.h; the supervisor zeroes a dead worker's), so a load
  * and a store do what a locked add did, without the lock: two of those
