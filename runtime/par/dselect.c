@@ -405,7 +405,7 @@ static int gx_dsel_run(gx_dsel_state *s, bool block, gx_until u)
 {
 	int64_t rdv = GX_DSEL_RDV_FIRST, backoff = 20 * GX_MICROSECOND;
 	unsigned claimed = 0;
-	int64_t nap = GX_MILLISECOND;
+	int64_t nap = 0;
 	int rc = gx_dsel_round(s, rdv);
 	if (rc != -EAGAIN || !block)
 		return rc;
@@ -424,20 +424,14 @@ static int gx_dsel_run(gx_dsel_state *s, bool block, gx_until u)
 			return rc;
 		if (gx_dsel_room_claimed(s)) {
 			/* its receiver releases the place within a few
-			 * instructions, unless it was stopped or died there
-			 * (until repair): then nap, 1 ms doubling to 64 ms,
-			 * trying every case after each */
-			if (++claimed > 1000) {
-				if ((rc = gx_sleep_for(nap, u)) < 0)
-					return rc;
-				nap = nap < 64 * GX_MILLISECOND ? nap * 2 : nap;
-			} else {
-				gx_cpu_relax();
-			}
+			 * instructions (unless stopped or dead there): try
+			 * every case again after each step */
+			if ((rc = gx_ec_claim_step(&claimed, &nap, u)) < 0)
+				return rc;
 			continue;
 		}
 		claimed = 0;
-		nap = GX_MILLISECOND;
+		nap = 0;
 		if ((rc = gx_dsel_sleep(s, m, &futex, &backoff, u)) != -EAGAIN)
 			return rc;
 		rdv = rdv * 2 > GX_DSEL_RDV_MAX ? GX_DSEL_RDV_MAX : rdv * 2;

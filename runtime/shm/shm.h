@@ -482,5 +482,15 @@ int gx_ec_wait_spin(gx_ec *ec, bool (*ready)(void *), bool (*spin_ready)(void *)
  * once u has ended.
  */
 int gx_ec_pause(unsigned *misses, gx_until u);
+/*
+ * One step of waiting out a place a peer claimed and has not yet
+ * published (or released), which no wake-up is owed for: it comes within
+ * a few instructions, unless the peer was stopped or died there (then
+ * until it runs again, or until repair). The first 1000 steps are a
+ * pause each, then naps of 1 ms doubling to 64 ms (a coroutine sleeps,
+ * a plain thread nanosleeps), so the wait costs no core. *looks and *nap
+ * start at 0 (again 0 for a new wait). 0, or u's error once u has ended.
+ */
+int gx_ec_claim_step(unsigned *looks, int64_t *nap, gx_until u);
 
 #endif

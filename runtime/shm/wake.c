@@ -222,31 +222,39 @@ static int gx_ec_spin(bool (*ready)(void *), void *arg, int64_t spin_ns, gx_unti
 	}
 }
 
+int gx_ec_claim_step(unsigned *looks, int64_t *nap, gx_until u)
+{
+	if (++*looks <= 1000) {
+		gx_cpu_relax();
+		return 0;
+	}
+	*nap = !*nap ? GX_MILLISECOND : *nap < 64 * GX_MILLISECOND ? *nap * 2 : *nap;
+	if (gx_co_current()) {
+		int rc = gx_sleep_for(*nap, u);
+		return rc < 0 ? rc : 0;
+	}
+	int rc = gx_until_err(u, gx_mono());
+	if (rc)
+		return rc;
+	struct timespec ts = {*nap / GX_SECOND, *nap % GX_SECOND};
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
 /* The full look held, the spinner's does not: a place claimed and not yet
  * published (or released). Its peer finishes it within a few
  * instructions, unless it was stopped or died there; then repair finishes
  * it (a dead peer's) or nothing does until it runs again. Wait for it
- * without a registration (no wake-up is owed for it): a thousand looks,
- * then naps of 1 ms doubling to 64 ms, ended by u. */
-static int gx_ec_settle(bool (*spin_ready)(void *), void *arg, gx_until u, bool co)
+ * without a registration (no wake-up is owed for it), a step at a time
+ * (gx_ec_claim_step), ended by u. */
+static int gx_ec_settle(bool (*spin_ready)(void *), void *arg, gx_until u)
 {
-	for (int i = 0; i < 1000; i++) {
-		if (spin_ready(arg))
-			return 0;
-		gx_cpu_relax();
-	}
-	for (int64_t nap = GX_MILLISECOND; !spin_ready(arg); nap = nap < 64 * GX_MILLISECOND ? nap * 2 : nap) {
-		if (co) {
-			int rc = gx_sleep_for(nap, u);
-			if (rc < 0)
-				return rc;
-		} else {
-			int rc = gx_until_err(u, gx_mono());
-			if (rc)
-				return rc;
-			struct timespec ts = {nap / GX_SECOND, nap % GX_SECOND};
-			nanosleep(&ts, NULL);
-		}
+	unsigned looks = 0;
+	int64_t nap = 0;
+	while (!spin_ready(arg)) {
+		int rc = gx_ec_claim_step(&looks, &nap, u);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -305,7 +313,7 @@ int gx_ec_wait_spin(gx_ec *ec, bool (*ready)(void *), bool (*spin_ready)(void *)
 	}
 	atomic_fetch_sub(&ec->waiters, 1);
 	if (rc == 0 && spin_ready != ready && !spin_ready(arg))
-		rc = gx_ec_settle(spin_ready, arg, u, co);
+		rc = gx_ec_settle(spin_ready, arg, u);
 	return rc;
 }
 
