@@ -260,11 +260,15 @@ int gx_dch_recv(gx_chan *c, void *val, bool *ok, gx_until u, bool try_only);
 /* Something for this process to receive (or closed, or gone): the
  * receivers' eventcount predicate; arg is the gx_dview. */
 bool gx_dch_ready(void *arg);
-/* gx_dch_ready for the spin (gx_ec_wait_spin): a message published at
- * tail rather than a head moved. The shared ring's head is the line a
- * sender CASes first; a receiver spinning on it pulls it away from the
- * sender between two messages. */
+/* gx_dch_ready for the spin (gx_ec_wait_spin): on the shared ring, a
+ * message published at tail rather than a head moved. Its head is the
+ * line a sender CASes first; a receiver spinning on it pulls it away from
+ * the sender between two messages. The worker's own ring, which its
+ * writers rarely touch, is asked its depth, as gx_dch_ready does. */
 bool gx_dch_ready_spin(void *arg);
+/* The same look at view v, through g, a copy of the geometry of v's
+ * shared ring (NULL: the rings' table finds it). */
+bool gx_dch_ready_look(const gx_dview *v, const gx_rgeo *g);
 /* Room for a send, or a place a receiver claimed (or closed, or gone):
  * the senders' look after registering to sleep on `space`. */
 bool gx_dch_room(void *arg);

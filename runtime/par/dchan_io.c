@@ -214,19 +214,24 @@ bool gx_dch_ready(void *arg)
 	return !r || (gx_dch_main_mine(v) && gx_ring_depth(r));
 }
 
-bool gx_dch_ready_spin(void *arg)
+bool gx_dch_ready_look(const gx_dview *v, const gx_rgeo *g)
 {
-	const gx_dview *v = arg;
 	gx_dch *d = v->d;
 	if (atomic_load_explicit(&d->closed, memory_order_relaxed))
 		return true;
 	if (atomic_load_explicit(&d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC)
 		return true;
+	/* the worker's own ring: its depth, as gx_dch_take_one asks it */
 	gx_ring *m = gx_dch_mine(v);
-	if (m && gx_ring_peek(m))
+	if (m && gx_ring_depth(m))
 		return true;
 	gx_ring *r = gx_dch_main(v);
-	return !r || (gx_dch_main_mine(v) && gx_ring_peek(r));
+	return !r || (gx_dch_main_mine(v) && (g ? gx_ring_peek_g(g) : gx_ring_peek(r)));
+}
+
+bool gx_dch_ready_spin(void *arg)
+{
+	return gx_dch_ready_look(arg, NULL);
 }
 
 /* One value for this process, if there is one: 0, or -EAGAIN, -EBADMSG. */

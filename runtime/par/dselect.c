@@ -320,23 +320,8 @@ static bool gx_dsel_looks_init(const gx_dsel_state *s, gx_rgeo *geo)
 	return true;
 }
 
-/* Case i may be ready: closed (or freed), a value in the worker's own
- * ring, or one published at the shared ring's tail. Loads of lines that
- * move only when a value comes: the spinner's look. */
-static bool gx_dsel_peek(const gx_dsel_state *s, const gx_rgeo *geo, size_t i)
-{
-	const gx_dview *v = &s->st[i].v;
-	if (atomic_load_explicit(&v->d->closed, memory_order_relaxed) ||
-	    atomic_load_explicit(&v->d->magic, memory_order_relaxed) != GX_DCHAN_MAGIC)
-		return true;
-	gx_ring *m = gx_dch_mine(v);
-	if (m && gx_ring_depth(m))
-		return true;
-	return gx_dch_main_mine(v) && gx_ring_peek_g(&geo[i]);
-}
-
 /* A spinner's step when every case is a distributed receive: look at
- * each case, and try at once the one that looks ready (several: a round,
+ * each case (gx_dch_ready_look, through geo), and try at once the one that looks ready (several: a round,
  * which chooses among them at random). A round per step tried every case
  * by its whole receive path, so a value that came waited for half a round
  * before it was seen. The case done, or -EAGAIN. */
@@ -344,7 +329,7 @@ static int gx_dsel_look(gx_dsel_state *s, const gx_rgeo *geo, int64_t rdv)
 {
 	size_t one = 0, ready = 0;
 	for (size_t i = 0; i < s->n; i++)
-		if (s->cases[i].chan && gx_dsel_peek(s, geo, i)) {
+		if (s->cases[i].chan && gx_dch_ready_look(&s->st[i].v, &geo[i])) {
 			one = i;
 			ready++;
 		}
