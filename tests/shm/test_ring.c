@@ -183,37 +183,44 @@ Test(ring, close_fails_sends_and_drains_receives)
 	gx_arena_destroy(a);
 }
 
-/* A close between a send's look at head and its claim: the claim fails
- * (closed is the top bit of the word it CASes), so the send reports
- * -EPIPE and nothing arrives after the close. With closed in a word of
- * its own the send went through after gx_ring_close had returned, and a
- * receive that had already reported "closed and empty" was wrong. */
+/* A close in a send's window, made by a test point (tp_point) inside
+ * gx_ring_try_send, followed there by a receive (tp_recv).
+ *  - Between the send's look at head and its claim: the claim fails
+ *    (closed is the top bit of the word it CASes), so the send reports
+ *    -EPIPE and nothing arrives after the close. With closed in a word of
+ *    its own the send went through after gx_ring_close had returned, and
+ *    a receive that had already reported "closed and empty" was wrong.
+ *  - After the claim, before the publish: the message is on its way, so
+ *    the receive says -EAGAIN (not -EPIPE); it is taken once published,
+ *    then the ring is closed and empty. */
 #if GX_TEST_POINTS
 static gx_ring *tp_ring;
+static const char *tp_point;
 static int tp_hits;
 static ssize_t tp_recv = 1;
 
-static void close_before_claim(const char *name, void *arg)
+static void close_in_window(const char *name, void *arg)
 {
 	(void)arg;
-	if (strcmp(name, "ring.journal.claim") != 0 || tp_hits++)
+	if (strcmp(name, tp_point) != 0 || tp_hits++)
 		return;
 	cr_expect_eq(gx_ring_close(tp_ring), 0);
 	uint64_t v;
 	tp_recv = gx_ring_try_recv(tp_ring, &v, 8, NULL);
 }
 
-/* A close after a send claimed its place and before it published: the
- * message is on its way, so a receive says -EAGAIN (not -EPIPE), and
- * takes it once it is published; then the ring is closed and empty. */
-static void close_after_claim(const char *name, void *arg)
+/* A fresh ring in a, and a send of v that meets a close at point: the
+ * send's result (the hook ran once). */
+static int send_meeting_close(gx_arena *a, const char *point, uint64_t v)
 {
-	(void)arg;
-	if (strcmp(name, "ring.send.claimed") != 0 || tp_hits++)
-		return;
-	cr_expect_eq(gx_ring_close(tp_ring), 0);
-	uint64_t v;
-	tp_recv = gx_ring_try_recv(tp_ring, &v, 8, NULL);
+	tp_ring = new_ring(a, 8, 8, 0);
+	tp_point = point;
+	tp_hits = 0;
+	gx_test_point_fn = close_in_window;
+	int rc = gx_ring_try_send(tp_ring, &v, 8);
+	gx_test_point_fn = NULL;
+	cr_assert_eq(tp_hits, 1, "the close came at %s", point);
+	return rc;
 }
 #endif
 
@@ -223,15 +230,10 @@ Test(ring, a_send_that_meets_a_close_before_its_claim_fails_and_leaves_nothing)
 	cr_skip_test("built without -Dtest_points=true");
 #else
 	gx_arena *a = new_arena(32 * MiB);
-	tp_ring = new_ring(a, 8, 8, 0);
-	tp_hits = 0;
-	gx_test_point_fn = close_before_claim;
-	uint64_t v = 5;
-	int rc = gx_ring_try_send(tp_ring, &v, 8);
-	gx_test_point_fn = NULL;
-	cr_assert_eq(tp_hits, 1, "the close came between the look and the claim");
+	int rc = send_meeting_close(a, "ring.journal.claim", 5);
 	cr_expect_eq(rc, -EPIPE, "the send after the close: %d", rc);
 	cr_expect_eq(tp_recv, -EPIPE, "closed and empty inside the window");
+	uint64_t v;
 	cr_expect_eq(gx_ring_try_recv(tp_ring, &v, 8, NULL), -EPIPE, "nothing came after");
 	gx_ring_stats st = stats_of(tp_ring);
 	cr_expect_eq(st.sent, 0);
@@ -246,16 +248,11 @@ Test(ring, a_close_waits_out_a_claim_made_before_it)
 	cr_skip_test("built without -Dtest_points=true");
 #else
 	gx_arena *a = new_arena(32 * MiB);
-	tp_ring = new_ring(a, 8, 8, 0);
-	tp_hits = 0;
-	gx_test_point_fn = close_after_claim;
-	uint64_t v = 6;
-	int rc = gx_ring_try_send(tp_ring, &v, 8);
-	gx_test_point_fn = NULL;
-	cr_assert_eq(tp_hits, 1);
+	int rc = send_meeting_close(a, "ring.send.claimed", 6);
 	cr_expect_eq(rc, 0, "claimed before the close: it goes through");
 	cr_expect_eq(tp_recv, -EAGAIN, "a claimed message is on its way, not closed and empty: %zd", tp_recv);
 	expect_u64(tp_ring, 6);
+	uint64_t v = 6;
 	cr_expect_eq(gx_ring_try_recv(tp_ring, &v, 8, NULL), -EPIPE);
 	cr_expect_eq(gx_ring_send(tp_ring, &v, 8, GX_FOREVER), -EPIPE);
 	gx_arena_destroy(a);
