@@ -66,17 +66,29 @@ fi
 
 # ---- bookkeeping ----
 passed=0 failed=0 failures=()
+# Each suite's output also goes to a file; a failed suite's failure lines
+# (Criterion's [FAIL] and the assertion lines before it, or the runner's
+# "FAIL"/"not ok" lines, or its last lines) are repeated in the summary, so
+# the tail of a long log says which test failed and why.
+why_dir=$(mktemp -d)
+trap 'rm -rf "$why_dir"' EXIT
 suite() { # suite NAME CMD...
   local name=$1; shift
   log "$name"
-  local rc=0
-  "$@" || rc=$?
+  local rc=0 out="$why_dir/$((passed + failed)).log"
+  "$@" > >(tee "$out") 2>&1 || rc=$?
+  wait $! 2>/dev/null || true # tee has written everything
   if [ "$rc" = 0 ]; then
     passed=$((passed + 1)); echo "--- $name: ok"
   else
     # the status tells a failed test (1) from a runner killed by a signal (128+N)
-    failed=$((failed + 1)); failures+=("$name"); echo "--- $name: FAILED (exit status $rc)"
+    failed=$((failed + 1)); echo "--- $name: FAILED (exit status $rc)"
+    local why
+    why=$(grep -E -B12 '^\[FAIL\]|^(FAIL|not ok)\b|Assertion|ERROR: AddressSanitizer|runtime error:' "$out" | tail -n 40 || true)
+    [ -n "$why" ] || why=$(tail -n 20 "$out")
+    failures+=("$name (exit status $rc)"$'\n'"$(sed 's/^/    /' <<< "$why")")
   fi
+  rm -f "$out"
 }
 skip() { log "$1"; echo "--- $1: SKIPPED: $2"; }
 
