@@ -1,0 +1,308 @@
+"""perf/lablib.py: what perf/lab and perf/compare share (imported, not run).
+
+- Statistics without third-party packages: the median and a
+  distribution-free confidence interval for it (order statistics of the
+  binomial), and the Mann-Whitney U test (exact without ties for up to 50
+  runs a side, else the normal approximation with the tie correction).
+- Which way a figure is better, from its unit and name.
+- Reading result files of perf/run.sh, perf/scan.sh and perf/lab into one
+  shape: {key: Figure}.
+- Plots through gnuplot (SVG, and PNG through pngcairo): a line with an
+  interval band, a heatmap, a bar chart.
+"""
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+# ---- statistics ----
+
+
+def median(vs):
+    return statistics.median(vs)
+
+
+def _binom_cdf(k, n):
+    """P(X <= k) for X ~ Binomial(n, 1/2)."""
+    if k < 0:
+        return 0.0
+    return sum(math.comb(n, i) for i in range(0, min(k, n) + 1)) / 2.0**n
+
+
+def median_ci(vs, conf=0.95):
+    """(lo, hi, coverage): the order statistics x(j) <= median <= x(n+1-j)
+    with the largest j whose coverage 1 - 2 P(X < j) is at least conf; with
+    too few runs for conf (n < 6 at 95%), [min, max] and its coverage."""
+    xs = sorted(vs)
+    n = len(xs)
+    if n == 0:
+        return (None, None, 0.0)
+    if n == 1:
+        return (xs[0], xs[0], 0.0)
+    best = (xs[0], xs[-1], 1 - 2 * _binom_cdf(0, n))
+    for j in range(1, n // 2 + 1):
+        cov = 1 - 2 * _binom_cdf(j - 1, n)
+        if cov >= conf:
+            best = (xs[j - 1], xs[n - j], cov)
+        else:
+            break
+    return best
+
+
+def _mw_exact_counts(n1, n2):
+    """counts[u] = orderings of n1 + n2 distinct values whose U (pairs with
+    the first sample's value above) is u."""
+    # f[j][u] for the current i: orderings of i values of A and j of B
+    f = [[1] + [0] * (n1 * n2) for _ in range(n2 + 1)]  # i = 0: U = 0 only
+    for i in range(1, n1 + 1):
+        g = [[0] * (n1 * n2 + 1) for _ in range(n2 + 1)]
+        g[0][0] = 1
+        for j in range(1, n2 + 1):
+            for u in range(0, i * j + 1):
+                # the largest value is A's (above all j of B: u - j) or B's
+                a = f[j][u - j] if u >= j else 0
+                b = g[j - 1][u]
+                g[j][u] = a + b
+        f = g
+    return f[n2]
+
+
+def mann_whitney(a, b):
+    """Two-sided Mann-Whitney U test of a against b: (U of a, p). Exact
+    when there are no ties and both sides have at most 50 runs; else the
+    normal approximation with the tie correction and a continuity
+    correction."""
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0:
+        return (None, 1.0)
+    u = 0.0
+    for x in a:
+        for y in b:
+            u += 1.0 if x > y else 0.5 if x == y else 0.0
+    allv = list(a) + list(b)
+    ties = len(set(allv)) != len(allv)
+    if not ties and n1 <= 50 and n2 <= 50:
+        counts = _mw_exact_counts(n1, n2)
+        total = math.comb(n1 + n2, n1)
+        ui = int(round(u))
+        lo = sum(counts[: ui + 1]) / total
+        hi = sum(counts[ui:]) / total
+        return (u, min(1.0, 2 * min(lo, hi)))
+    n = n1 + n2
+    mu = n1 * n2 / 2.0
+    groups = {}
+    for v in allv:
+        groups[v] = groups.get(v, 0) + 1
+    tie = sum(t**3 - t for t in groups.values())
+    var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1)))
+    if var <= 0:
+        return (u, 1.0)  # every value the same
+    z = (abs(u - mu) - 0.5) / math.sqrt(var)
+    z = max(z, 0.0)
+    return (u, min(1.0, math.erfc(z / math.sqrt(2))))
+
+
+# ---- which way is better ----
+
+LOWER_UNITS = {"ns", "us", "ms", "s", "bytes", "B", "KiB", "MiB", "cores", "ticks"}
+
+
+def direction(name, unit):
+    """-1 when a lower value is better, +1 when higher is, 0 when unknown.
+    A name that speaks of cpu, p99, latency, rtt, wake-ups or rss is
+    lower-better whatever its unit; then rates (a unit with /s, a name
+    ending in _per_s, rps, throughput) are higher-better, other ratios
+    (servers.sh's req/s against a peer) too; times and sizes are
+    lower-better."""
+    n = name.lower()
+    u = (unit or "").strip()
+    if any(w in n for w in ("cpu", "p99", "latency", "rtt", "wakeup", "rss")):
+        return -1  # CPU time or share, tail latency, round trips, wake-ups, memory
+    if "/s" in u or n.endswith("_per_s") or "rps" in n or "throughput" in n or "msgs_per" in n:
+        return +1
+    if u == "ratio":
+        return +1  # servers.sh's req/s against a peer
+    if u in LOWER_UNITS:
+        return -1
+    return 0
+
+
+# ---- result files ----
+
+
+class Figure:
+    def __init__(self, key, name, unit, values, source):
+        self.key, self.name, self.unit, self.values, self.source = key, name, unit, list(values), source
+
+
+def load_results(path):
+    """{key: Figure} from a result file: perf/run.sh's latest.json,
+    perf/scan.sh's scan-*-summary.json, or perf/lab's summary.json (or the
+    lab directory holding it). Raises ValueError for anything else."""
+    if os.path.isdir(path):
+        p = os.path.join(path, "summary.json")
+        if not os.path.exists(p):
+            raise ValueError("%s: a directory without summary.json (not a perf/lab result)" % path)
+        path = p
+    try:
+        d = json.load(open(path))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError("%s: not a readable JSON file (%s)" % (path, e))
+    out = {}
+    if isinstance(d, dict) and d.get("kind") == "gonex-lab":
+        for c in d["cells"]:
+            for name, f in c["figures"].items():
+                key = "%s [%s]" % (name, c["label"])
+                out[key] = Figure(key, name, f["unit"], f["values"], "lab")
+        return out
+    if isinstance(d, dict) and "rows" in d and "knob" in d:
+        for r in d["rows"]:
+            for name, f in r.get("figures", {}).items():
+                key = "%s [%s=%s]" % (name, d["knob"], r["value"])
+                out[key] = Figure(key, name, f["unit"], f["values"], "scan")
+        return out
+    if isinstance(d, dict) and isinstance(d.get("results"), list) and "targets" in d:
+        for r in d["results"]:
+            if not r.get("values"):
+                continue
+            where = r.get("command") or r.get("workload")
+            if r.get("env"):
+                where += " " + r["env"]
+            key = "%s [%s]" % (r["figure"], where)
+            out[key] = Figure(key, r["figure"], r.get("unit"), r["values"], "run")
+        return out
+    raise ValueError("%s: not a result of perf/run.sh, perf/scan.sh or perf/lab" % path)
+
+
+# ---- plots (gnuplot) ----
+
+
+def gnuplot():
+    return shutil.which("gnuplot")
+
+
+def _run_gnuplot(script, svg, height=560):
+    """Run script once for SVG and once for PNG (pngcairo); the script has
+    @TERM@ and @OUT@ where those go. True when the SVG was written."""
+    gp = gnuplot()
+    if not gp:
+        return False
+    png = svg[:-4] + ".png"
+    both = script.replace("@TERM@", 'svg size 900,%d dynamic font "sans,11" background rgb "white"' % height)
+    both = both.replace("@OUT@", svg)
+    both += script.replace("@TERM@", 'pngcairo size 900,%d font "sans,10" background rgb "white"' % height).replace(
+        "@OUT@", png)
+    try:
+        subprocess.run([gp], input=both, text=True, check=True, capture_output=True, timeout=60)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
+        sys.stderr.write("gnuplot failed: %s\n" % (getattr(e, "stderr", "") or e))
+        return False
+    return os.path.exists(svg)
+
+
+def _q(s):
+    return '"%s"' % str(s).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def line_plot(svg, title, xlabel, ylabel, points, logx=False):
+    """points: [(x label, x value or None, median, lo, hi)]. A line through
+    the medians with the interval as a band; x on a log scale when asked
+    (and every x > 0), else the labels evenly spaced."""
+    dat = svg + ".dat"
+    numeric = logx and all(p[1] is not None and p[1] > 0 for p in points)
+    with open(dat, "w") as f:
+        for i, (lab, x, m, lo, hi) in enumerate(points):
+            f.write("%s %g %g %g %s\n" % (repr(x) if numeric else i, m, lo, hi, _q(lab)))
+    script = """
+set terminal @TERM@
+set output "@OUT@"
+set termoption noenhanced
+set title %s
+set xlabel %s
+set ylabel %s
+set grid
+set key top left
+set style fill transparent solid 0.25 noborder
+%s
+plot "%s" using 1:3:4 with filledcurves lc rgb "#4682b4" title "95%% interval of the median", \\
+     "" using 1:2%s with linespoints lw 2 pt 7 lc rgb "#1f4e79" title "median"
+""" % (_q(title), _q(xlabel), _q(ylabel),
+       "set logscale x" if numeric else "set xtics rotate by -30\nset offsets 0.2, 0.2, 0, 0",
+       dat, "" if numeric else ":xtic(5)")
+    try:
+        return _run_gnuplot(script, svg)
+    finally:
+        if os.path.exists(dat):
+            os.remove(dat)
+
+
+def heatmap(svg, title, xlabel, ylabel, xs, ys, z, unit):
+    """z[i][j]: the median at x label xs[j], y label ys[i] (None: no
+    value). Each cell coloured by its value and labelled with it."""
+    dat = svg + ".dat"
+    with open(dat, "w") as f:
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                v = z[i][j]
+                f.write("%d %d %s %s\n" % (j, i, "NaN" if v is None else "%g" % v,
+                                           _q("-" if v is None else "%.4g" % v)))
+            f.write("\n")
+    xt = ", ".join("%s %d" % (_q(x), j) for j, x in enumerate(xs))
+    yt = ", ".join("%s %d" % (_q(y), i) for i, y in enumerate(ys))
+    script = """
+set terminal @TERM@
+set output "@OUT@"
+set termoption noenhanced
+set title %s
+set xlabel %s
+set ylabel %s
+set xtics (%s)
+set ytics (%s)
+set xrange [-0.5:%g]
+set yrange [-0.5:%g]
+set cblabel %s
+set palette defined (0 "#f7fbff", 1 "#9ecae1", 2 "#4292c6")
+set view map
+unset key
+plot "%s" using 1:2:3 with image, "" using 1:2:4 with labels tc rgb "black" font ",10"
+""" % (_q(title), _q(xlabel), _q(ylabel), xt, yt, len(xs) - 0.5, len(ys) - 0.5, _q(unit), dat)
+    try:
+        return _run_gnuplot(script, svg)
+    finally:
+        if os.path.exists(dat):
+            os.remove(dat)
+
+
+def bar_chart(svg, title, rows):
+    """rows: [(label, change in %, verdict)] with verdict 'better', 'worse'
+    or '~'. Horizontal bars, green better, red worse, grey not
+    significant."""
+    dat = svg + ".dat"
+    colours = {"better": "0x2e8b57", "worse": "0xc0392b", "~": "0x9e9e9e"}
+    with open(dat, "w") as f:
+        for i, (lab, pct, verdict) in enumerate(rows):
+            y = len(rows) - 1 - i
+            lo, hi = (0, pct) if pct >= 0 else (pct, 0)
+            f.write("%d %g %g %s %s\n" % (y, lo, hi, colours.get(verdict, "0x9e9e9e"), _q(lab)))
+    height = 140 + 24 * len(rows)
+    script = """
+set terminal @TERM@
+set output "@OUT@"
+set termoption noenhanced
+set title %s
+set xlabel "change of the median, %% (green: better, red: worse, grey: not significant)"
+set yrange [-1:%d]
+set grid xtics
+set style fill solid 0.85 noborder
+set arrow from 0, graph 0 to 0, graph 1 nohead lw 1 lc rgb "black"
+unset key
+plot "%s" using (($2+$3)/2):1:2:3:($1-0.35):($1+0.35):4:ytic(5) with boxxyerror lc rgb variable
+""" % (_q(title), len(rows), dat)
+    try:
+        return _run_gnuplot(script, svg, height)
+    finally:
+        if os.path.exists(dat):
+            os.remove(dat)
