@@ -5,7 +5,8 @@
 #      sync, io and serve suites on each backend (GONEX_BACKEND=uring and =epoll), the
 #      plain arch runner, gdb's backtrace through a coroutine; the shm suite
 #      twice, with 2 MiB huge pages reserved (vm.nr_hugepages=64, as root;
-#      the old value is put back) and with none;
+#      the old value is put back) and with none; the tuning lab's checks
+#      (tests/perf/test_lab.sh: perf/lab and perf/compare);
 #   2. ASan + UBSan build (-Db_sanitize=address,undefined, fiber
 #      annotations on): the same suites, the shm suite once;
 #   3. Valgrind memcheck on the core, sync and io suites and the arch runner
@@ -180,6 +181,8 @@ suites_for build-test test
 shm_suites_hugepages build-test test
 suite "test: gdb backtrace through a coroutine" tests/arch/gdb_bt.sh build-test/tests/bt-demo
 suite "test: the public headers from C++ (c++11, -Wpedantic)" build-test/tests/test-cxx-headers
+suite "test: perf/lab and perf/compare (parser, sysctls put back after SIGINT and a kill, Mann-Whitney)" \
+  tests/perf/test_lab.sh build-test
 
 # ---- 2. sanitizers ----
 log "build: asan+ubsan"
