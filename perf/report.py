@@ -242,6 +242,10 @@ def main():
             if "|" in line:
                 name, path = line.rstrip("\n").split("|", 1)
                 body = open(path).read() if os.path.exists(path) else "(missing: %s)\n" % path
+                # the scan's plots sit beside its summary: link them from here
+                body = re.sub(r"!\[([^\]]*)\]\(([^)/]+)\)", lambda m: "![%s](%s)" % (
+                    m.group(1), os.path.relpath(os.path.join(os.path.dirname(os.path.abspath(path)), m.group(2)),
+                                                os.path.abspath(args.out))), body)
                 scans.append((name, body))
 
     os.makedirs(args.out, exist_ok=True)

@@ -10,8 +10,10 @@
 #                     [--name NAME] KNOB VALUES -- WORKLOAD [ARGS...]
 #   e.g. perf/scan.sh --runs 3 GONEX_SPIN_NS 0,2000,20000 -- dispatch 10000
 # Files in the out directory (default perf/results/scans): scan-NAME.md and
-# .json (hyperfine's exports), scan-NAME-summary.md (also printed) and
-# scan-NAME-summary.json (one row per value, the machine, build, command).
+# .json (hyperfine's exports), scan-NAME-summary.md (also printed),
+# scan-NAME-summary.json (one row per value, the machine, build, command)
+# and, with gnuplot, scan-NAME-FIGURE.svg and .png: a line through each
+# value's median with the 95% interval of the median as a band.
 # Exit status: 0 on success, 1 when a run failed (exit status not 0, or no
 # RESULT line: the value is named) or the build did, 2 for bad usage.
 set -euo pipefail
@@ -169,9 +171,11 @@ echo "== $knob over $values: gx-bench $*, $runs runs (+$warmup warm-up) each"
 
 echo
 rc=0
-python3 - "$tmp" "$runs" "$knob" "$base" "$@" <<'EOF' || rc=$?
-import json, os, statistics, sys
-tmp, runs, knob, base, *workload = sys.argv[1:]
+python3 - "$tmp" "$runs" "$knob" "$base" "$root/perf" "$@" <<'EOF' || rc=$?
+import json, os, re, statistics, sys
+tmp, runs, knob, base, perfdir, *workload = sys.argv[1:]
+sys.path.insert(0, perfdir)
+import lablib
 runs = int(runs)
 meta = [l.rstrip("\n").split("\t", 1) for l in open(f"{tmp}/meta")]
 hf = json.load(open(f"{base}.json"))
@@ -257,6 +261,28 @@ if notes:
 for r in rows:
     if r["failed"]:
         md += ["", f"FAILED: {knob}={r['value']}: {r['failed']}"]
+# a line plot per figure: the medians over the knob's values, with the
+# 95% interval of each median as a band (lablib.median_ci)
+plots = []
+for n, u in units.items():
+    pts = []
+    for r in rows:
+        f = r["figures"].get(n)
+        if f:
+            lo, hi, cov = lablib.median_ci(f["values"])
+            f.update(lo=lo, hi=hi, coverage=cov)
+            x = float(r["value"]) if re.fullmatch(r"-?[0-9.]+", r["value"]) else None
+            pts.append((r["value"], x, f["median"], lo, hi))
+    svg = f"{base}-{re.sub(r'[^A-Za-z0-9._-]', '_', n)}.svg"
+    if len(pts) >= 2 and lablib.line_plot(svg, f"{knob} over gx-bench {' '.join(workload)}: {n}", knob,
+                                          f"{n} ({u}), median and 95% interval", pts,
+                                          logx=len(pts) > 2 and all(p[1] and p[1] > 0 for p in pts)):
+        plots.append((n, os.path.basename(svg)))
+if plots:
+    md += ["", "Plots (median, and the 95% interval of the median as a band; with fewer than 6 runs the band is",
+           "min..max):", ""] + [f"![{n}]({f})" for n, f in plots]
+elif not lablib.gnuplot():
+    md += ["", "No plots: gnuplot is missing (apt-get install gnuplot-nox; perf/run.sh installs it)."]
 text = "\n".join(md) + "\n"
 print(text, end="")
 open(f"{base}-summary.md", "w").write(text)
