@@ -76,9 +76,11 @@ trap 'rm -rf "$why_dir"' EXIT
 suite() { # suite NAME CMD...
   local name=$1; shift
   log "$name"
-  local rc=0 out="$why_dir/$((passed + failed)).log"
-  "$@" > >(tee "$out") 2>&1 || rc=$?
-  wait $! 2>/dev/null || true # tee has written everything
+  local rc out="$why_dir/$((passed + failed)).log"
+  set +e
+  "$@" 2>&1 | tee "$out" # the command runs in a subshell: no suite sets anything for later
+  rc=${PIPESTATUS[0]}
+  set -e
   if [ "$rc" = 0 ]; then
     passed=$((passed + 1)); echo "--- $name: ok"
   else
