@@ -71,8 +71,7 @@ passed=0 failed=0 failures=()
 # (Criterion's [FAIL] and the assertion lines before it, or the runner's
 # "FAIL"/"not ok" lines, or its last lines) are repeated in the summary, so
 # the tail of a long log says which test failed and why.
-why_dir=$(mktemp -d)
-trap 'rm -rf "$why_dir"' EXIT
+why_dir=$(mktemp -d) # removed on exit (the trap below)
 suite() { # suite NAME CMD...
   local name=$1; shift
   log "$name"
@@ -133,7 +132,7 @@ hugepages_old=$(cat "$hugepages" 2>/dev/null || true)
 restore_hugepages() {
   [ -z "$hugepages_old" ] || echo "$hugepages_old" > "$hugepages" 2>/dev/null || true
 }
-trap restore_hugepages EXIT
+trap 'restore_hugepages; rm -rf "$why_dir"' EXIT
 
 shm_suites_hugepages() { # shm_suites_hugepages BUILD LABEL
   local b=$1 l=$2 got
