@@ -141,7 +141,18 @@ class Figure:
 def load_results(path):
     """{key: Figure} from a result file: perf/run.sh's latest.json,
     perf/scan.sh's scan-*-summary.json, or perf/lab's summary.json (or the
-    lab directory holding it). Raises ValueError for anything else."""
+    lab directory holding it). A lab result may carry selectors,
+    PATH:NAME=VALUE[:NAME=VALUE...]: only the cells with those settings,
+    keyed without them, so that two cells of one run compare
+    (lab-x:build=old against lab-x:build=new). Raises ValueError for
+    anything else."""
+    sel = {}
+    while not os.path.exists(path) and ":" in path:
+        path, s = path.rsplit(":", 1)
+        if "=" not in s:
+            raise ValueError("%s: a selector is NAME=VALUE, not '%s'" % (path, s))
+        k, v = s.split("=", 1)
+        sel[k] = v
     if os.path.isdir(path):
         p = os.path.join(path, "summary.json")
         if not os.path.exists(p):
@@ -153,11 +164,24 @@ def load_results(path):
         raise ValueError("%s: not a readable JSON file (%s)" % (path, e))
     out = {}
     if isinstance(d, dict) and d.get("kind") == "gonex-lab":
+        axes = set(k for c in d["cells"] for k in c.get("settings", {}))
+        for k in sel:
+            if k not in axes:
+                raise ValueError("%s: no axis '%s' in this lab result (its axes: %s)" % (path, k, ", ".join(
+                    sorted(axes)) or "none"))
         for c in d["cells"]:
+            st = c.get("settings", {})
+            if any(st.get(k) != v for k, v in sel.items()):
+                continue
+            rest = " ".join("%s=%s" % (k, v) for k, v in st.items() if k not in sel) or "-"
             for name, f in c["figures"].items():
-                key = "%s [%s]" % (name, c["label"])
+                key = "%s [%s]" % (name, rest if sel else c["label"])
                 out[key] = Figure(key, name, f["unit"], f["values"], "lab")
+        if sel and not out:
+            raise ValueError("%s: no cell with %s" % (path, " ".join("%s=%s" % kv for kv in sel.items())))
         return out
+    if sel:
+        raise ValueError("%s: selectors (:NAME=VALUE) work on perf/lab results only" % path)
     if isinstance(d, dict) and "rows" in d and "knob" in d:
         for r in d["rows"]:
             for name, f in r.get("figures", {}).items():
@@ -248,8 +272,11 @@ def heatmap(svg, title, xlabel, ylabel, xs, ys, z, unit):
             for j in range(len(xs)):
                 v = z[i][j]
                 f.write("%d %d %s %s\n" % (j, i, "NaN" if v is None else "%g" % v,
-                                           _q("-" if v is None else "%.4g" % v)))
+                                           _q("-" if v is None else "%.0f" % v if abs(v) >= 1e4 else "%.4g" % v)))
             f.write("\n")
+    vs = [v for row in z for v in row if v is not None]
+    # a log colour scale when the values span two decades or more
+    logcb = "set logscale cb" if vs and min(vs) > 0 and max(vs) / min(vs) >= 100 else ""
     xt = ", ".join("%s %d" % (_q(x), j) for j, x in enumerate(xs))
     yt = ", ".join("%s %d" % (_q(y), i) for i, y in enumerate(ys))
     script = """
@@ -264,11 +291,13 @@ set ytics (%s)
 set xrange [-0.5:%g]
 set yrange [-0.5:%g]
 set cblabel %s
+%s
 set palette defined (0 "#f7fbff", 1 "#9ecae1", 2 "#4292c6")
 set view map
 unset key
 plot "%s" using 1:2:3 with image, "" using 1:2:4 with labels tc rgb "black" font ",10"
-""" % (_q(title), _q(xlabel), _q(ylabel), xt, yt, len(xs) - 0.5, len(ys) - 0.5, _q(unit), dat)
+""" % (_q(title), _q(xlabel), _q(ylabel), xt, yt, len(xs) - 0.5, len(ys) - 0.5,
+       _q(unit + (", log scale" if logcb else "")), logcb, dat)
     try:
         return _run_gnuplot(script, svg)
     finally:
