@@ -4,7 +4,8 @@
 # SIGINT, or killed and then replayed from its journal, leaves every
 # sysctl as it found it (as root, on net.core.busy_read: a socket
 # busy-poll default nothing here uses); perf/compare finds a 10% shift in
-# 10 runs a side and calls two samples of one distribution "~".
+# 10 runs a side, calls two samples of one distribution "~", and compares
+# two cells of one lab run (a build axis).
 #
 # usage: tests/perf/test_lab.sh BUILD   (a build with gx-bench: -Dperf=true)
 # Prints "ok"/"not ok"/"skip" per check, ends with "N passed, N failed".
@@ -61,6 +62,8 @@ expect_refused empty-grid "the grid is empty" \
 	'workload wake 200\nrepeats 3\n'
 expect_refused twice "'GONEX_SPIN_NS' is given twice" \
 	'workload wake 200\nrepeats 3\nknob GONEX_SPIN_NS 0\nknob GONEX_SPIN_NS 1\n'
+expect_refused no-build-dir "build old: /nonexistent/build-perf is not a meson build directory" \
+	'workload wake 200\nrepeats 3\nbuild old=/nonexistent/build-perf new=../build-perf\n'
 
 # ---- the README's example, dry ----
 before=$(cat "$sysctl_file" 2>/dev/null || echo none)
@@ -86,6 +89,11 @@ json.dump(lab([("rtt", "ns", a), ("rate", "Mmsg/s", a)]), open(t + "/old.json", 
 json.dump(lab([("rtt", "ns", [r.gauss(110, 2) for _ in range(10)]),
                ("rate", "Mmsg/s", [r.gauss(100, 2) for _ in range(10)])]), open(t + "/new.json", "w"))
 json.dump(lab([("rtt", "ns", a), ("rate", "Mmsg/s", a)]), open(t + "/same.json", "w"))
+# one lab run with a build axis: old and new cells side by side
+ab = {"kind": "gonex-lab", "name": "ab", "cells": [
+    {"label": "build=%s" % b, "settings": {"build": b}, "figures": {"rtt": {"unit": "ns", "values": v}}}
+    for b, v in (("old", a), ("new", [x * 0.9 for x in a]))]}
+json.dump(ab, open(t + "/ab.json", "w"))
 EOF
 rc=0
 out=$(perf/compare --out "$t/cmp" "$t/old.json" "$t/new.json" 2>&1) || rc=$?
@@ -105,6 +113,17 @@ if [ "$rc" = 0 ] && [ "$(grep -c ' ~ ' <<<"$out")" = 2 ]; then
 else
 	no "compare identical: exit $rc: $out"
 fi
+rc=0
+out=$(perf/compare --out "$t/cmp" "$t/ab.json:build=old" "$t/ab.json:build=new" 2>&1) || rc=$?
+if [ "$rc" = 0 ] && grep -qE '^rtt \[-\] .* -10\.0% +p<0\.001 n=10\+10 +better' <<<"$out"; then
+	ok "compare: two cells of one lab run (:build=old against :build=new), 10% faster is better"
+else
+	no "compare with selectors: exit $rc: $out"
+fi
+rc=0
+out=$(perf/compare --out "$t/cmp" "$t/ab.json:build=gone" "$t/ab.json:build=new" 2>&1) || rc=$?
+[ "$rc" = 2 ] && grep -q "no cell with build=gone" <<<"$out" && ok "compare: a selector no cell has: exit 2" ||
+	no "compare bad selector: exit $rc: $out"
 rc=0
 out=$(perf/compare --out "$t/cmp" "$t/old.json" /etc/hostname 2>&1) || rc=$?
 [ "$rc" = 2 ] && ok "compare: a file that is no result: exit 2 ($out)" || no "compare bad file: exit $rc: $out"
