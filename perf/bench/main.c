@@ -1,12 +1,13 @@
 /*
- * gx-bench: one binary, one workload per subcommand (see
- * ../shared/BENCHMARKS.md). Each workload prints, last, one line per figure:
+ * gx-bench: one binary, one workload per subcommand (docs/benchmarks.md,
+ * and the README's table). Each workload prints, last, one line per figure:
  *     RESULT <name> <value> <unit> [key=value ...]
  * Argument errors print usage and exit 2.
  *
  * This file holds the usage text, the argument checks and the choice of
  * workload; the workloads are in the other files of perf/bench/ (bench.h
- * lists them).
+ * lists them). `gx-bench --check WORKLOAD [ARGS]` runs the checks only
+ * (perf/lab asks it before it changes anything).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,6 +52,7 @@ static void usage(void)
 		"  quiet S P  a runtime with P workers left idle for S seconds: the CPU\n"
 		"             time and wake-ups of all its processes\n"
 		"  config     print what the runtime chose\n"
+		"gx-bench --check WORKLOAD [ARGS]: check the arguments only (exit 0, or 2)\n"
 		"GONEX_* variables tune the runtime (see README.md).\n");
 	exit(2);
 }
@@ -66,8 +68,17 @@ static long parse_count(const char *s)
 	}
 	return v;
 }
+/* --check: the arguments are checked, nothing runs */
+static int check_only;
+#define RUN(call) return check_only ? 0 : (call)
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "--check")) {
+		check_only = 1;
+		argv++;
+		argc--;
+	}
 	if (argc < 2)
 		usage();
 	const char *w = argv[1];
@@ -80,13 +91,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "gx-bench: batch %ld is over %d\n", b, RING_BATCH_MAX);
 			usage();
 		}
-		return bench_ring(n, (size_t)b);
+		RUN(bench_ring(n, (size_t)b));
 	}
 	if (!strcmp(w, "chanxproc") || !strcmp(w, "dispatch")) {
 		if (argc != 3)
 			usage();
 		long n = parse_count(argv[2]);
-		return w[0] == 'c' ? bench_chanxproc(n) : bench_dispatch(n);
+		RUN(w[0] == 'c' ? bench_chanxproc(n) : bench_dispatch(n));
 	}
 	int sel = !strcmp(w, "xselect") || !strcmp(w, "xselectwake");
 	if (!strcmp(w, "xpingpong") || !strcmp(w, "wake") || sel) {
@@ -104,12 +115,13 @@ int main(int argc, char **argv)
 			}
 		}
 		int wake = !strcmp(w, "wake") || !strcmp(w, "xselectwake");
-		return bench_xpp(n, (size_t)cap, wake, sel);
+		RUN(bench_xpp(n, (size_t)cap, wake, sel));
 	}
 	if (!strcmp(w, "restart")) {
 		if (argc != 3)
 			usage();
-		return bench_restart(parse_count(argv[2]));
+		long r = parse_count(argv[2]);
+		RUN(bench_restart(r));
 	}
 	if (!strcmp(w, "quiet")) {
 		if (argc != 4)
@@ -119,7 +131,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "gx-bench: quiet takes at most 3600 s and %d workers\n", GX_MAX_WORKERS);
 			usage();
 		}
-		return bench_quiet(sec, p);
+		RUN(bench_quiet(sec, p));
 	}
 	if (!strcmp(w, "parallel")) {
 		if (argc != 5 && argc != 6)
@@ -130,7 +142,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "gx-bench: %ld workers is over %d\n", p, GX_MAX_WORKERS);
 			usage();
 		}
-		return bench_parallel(t, u, p, b);
+		RUN(bench_parallel(t, u, p, b));
 	}
 	gx_main_fn fn = NULL;
 	long n = 0; /* the count for fn, but for config */
@@ -155,6 +167,8 @@ int main(int argc, char **argv)
 	} else if (argc != 2) {
 		usage();
 	}
+	if (check_only)
+		return 0;
 	int rc = gx_run(NULL, fn, &n);
 	if (rc == -EINVAL)
 		return 2; /* configuration refused; the message is printed */

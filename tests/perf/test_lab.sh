@@ -124,6 +124,20 @@ rc=0
 out=$(perf/compare --out "$t/cmp" "$t/ab.json:build=gone" "$t/ab.json:build=new" 2>&1) || rc=$?
 [ "$rc" = 2 ] && grep -q "no cell with build=gone" <<<"$out" && ok "compare: a selector no cell has: exit 2" ||
 	no "compare bad selector: exit $rc: $out"
+python3 - "$t" <<'EOF'
+import json, sys
+t = sys.argv[1]
+for name, v in (("tie-a", [1.5, 1.5, 1.5]), ("tie-b", [2.0, 2.0, 2.0])):
+    json.dump({"kind": "gonex-lab", "name": name, "cells": [{"label": "c", "settings": {},
+              "figures": {"wakeups": {"unit": "/s", "values": v}}}]}, open("%s/%s.json" % (t, name), "w"))
+EOF
+rc=0
+out=$(perf/compare --out "$t/cmp" "$t/tie-a.json" "$t/tie-b.json" 2>&1) || rc=$?
+if [ "$rc" = 0 ] && grep -qE '^wakeups \[c\] .* ~ +p=0\.100 n=3\+3' <<<"$out"; then
+	ok "compare: 3 tied runs a side apart are ~ (exact p = 0.1, as with untied runs)"
+else
+	no "compare ties: exit $rc: $out"
+fi
 rc=0
 out=$(perf/compare --out "$t/cmp" "$t/old.json" /etc/hostname 2>&1) || rc=$?
 [ "$rc" = 2 ] && ok "compare: a file that is no result: exit 2 ($out)" || no "compare bad file: exit $rc: $out"
@@ -167,6 +181,31 @@ else
 	fi
 
 	if start_lab; then
+		# a burst of signals: the handler only notes them; the clean-up runs once
+		for _ in $(seq 300); do kill -HUP "$labpid" 2>/dev/null || break; done
+		rc=0
+		wait "$labpid" || rc=$?
+		now=$(cat "$sysctl_file")
+		sleep 0.5
+		left=$(pgrep -f "gx-bench quiet 2 1" | grep -v "^$$\$" || true)
+		if [ "$rc" = 129 ] && [ "$now" = "$orig" ] && [ ! -e "$t/journal.json" ] && [ -z "$left" ]; then
+			ok "300 SIGHUPs mid-run: exit 129, net.core.busy_read back to $orig, journal gone, no gx-bench left"
+		else
+			no "SIGHUP burst: exit $rc, busy_read $now (was $orig), journal $(ls "$t/journal.json" 2>&1), left: $left"
+		fi
+	else
+		no "the lab never set net.core.busy_read: $(tail -5 "$t/lab.log")"
+	fi
+
+	if start_lab; then
+		# a second run that sets sysctls is refused while this one runs
+		rc=0
+		out=$(lab --journal "$t/other.json" "$t/restore.lab" 2>&1) || rc=$?
+		if [ "$rc" = 2 ] && grep -q "another perf/lab run (pid $labpid) is changing sysctls" <<<"$out"; then
+			ok "a second run meanwhile is refused: $out"
+		else
+			no "second run: exit $rc: $out"
+		fi
 		kill -KILL "$labpid"
 		wait "$labpid" 2>/dev/null
 		now=$(cat "$sysctl_file")
