@@ -256,6 +256,19 @@ def _run_gnuplot(script, svg, height=560):
     return os.path.exists(svg)
 
 
+def _plot(svg, rows, script, height=560):
+    """Run script (which reads its data from @DAT@) over rows, the data
+    file's lines, for svg and its PNG; the data file goes afterwards."""
+    dat = svg + ".dat"
+    with open(dat, "w") as f:
+        f.writelines(rows)
+    try:
+        return _run_gnuplot(script.replace("@DAT@", dat), svg, height)
+    finally:
+        if os.path.exists(dat):
+            os.remove(dat)
+
+
 def _q(s):
     return '"%s"' % str(s).replace("\\", "\\\\").replace('"', '\\"')
 
@@ -264,11 +277,9 @@ def line_plot(svg, title, xlabel, ylabel, points, logx=False):
     """points: [(x label, x value or None, median, lo, hi)]. A line through
     the medians with the interval as a band; x on a log scale when asked
     (and every x > 0), else the labels evenly spaced."""
-    dat = svg + ".dat"
     numeric = logx and all(p[1] is not None and p[1] > 0 for p in points)
-    with open(dat, "w") as f:
-        for i, (lab, x, m, lo, hi) in enumerate(points):
-            f.write("%s %g %g %g %s\n" % (repr(x) if numeric else i, m, lo, hi, _q(lab)))
+    rows = ["%s %g %g %g %s\n" % (repr(x) if numeric else i, m, lo, hi, _q(lab))
+            for i, (lab, x, m, lo, hi) in enumerate(points)]
     script = """
 set terminal @TERM@
 set output "@OUT@"
@@ -280,29 +291,24 @@ set grid
 set key top left
 set style fill transparent solid 0.25 noborder
 %s
-plot "%s" using 1:3:4 with filledcurves lc rgb "#4682b4" title "95%% interval of the median", \\
+plot "@DAT@" using 1:3:4 with filledcurves lc rgb "#4682b4" title "95%% interval of the median", \\
      "" using 1:2%s with linespoints lw 2 pt 7 lc rgb "#1f4e79" title "median"
 """ % (_q(title), _q(xlabel), _q(ylabel),
        "set logscale x" if numeric else "set xtics rotate by -30\nset offsets 0.2, 0.2, 0, 0",
-       dat, "" if numeric else ":xtic(5)")
-    try:
-        return _run_gnuplot(script, svg)
-    finally:
-        if os.path.exists(dat):
-            os.remove(dat)
+       "" if numeric else ":xtic(5)")
+    return _plot(svg, rows, script)
 
 
 def heatmap(svg, title, xlabel, ylabel, xs, ys, z, unit):
     """z[i][j]: the median at x label xs[j], y label ys[i] (None: no
     value). Each cell coloured by its value and labelled with it."""
-    dat = svg + ".dat"
-    with open(dat, "w") as f:
-        for i in range(len(ys)):
-            for j in range(len(xs)):
-                v = z[i][j]
-                f.write("%d %d %s %s\n" % (j, i, "NaN" if v is None else "%g" % v,
+    rows = []
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            v = z[i][j]
+            rows.append("%d %d %s %s\n" % (j, i, "NaN" if v is None else "%g" % v,
                                            _q("-" if v is None else "%.0f" % v if abs(v) >= 1e4 else "%.4g" % v)))
-            f.write("\n")
+        rows.append("\n")
     vs = [v for row in z for v in row if v is not None]
     # a log colour scale when the values span two decades or more
     logcb = "set logscale cb" if vs and min(vs) > 0 and max(vs) / min(vs) >= 100 else ""
@@ -324,27 +330,21 @@ set cblabel %s
 set palette defined (0 "#f7fbff", 1 "#9ecae1", 2 "#4292c6")
 set view map
 unset key
-plot "%s" using 1:2:3 with image, "" using 1:2:4 with labels tc rgb "black" font ",10"
+plot "@DAT@" using 1:2:3 with image, "" using 1:2:4 with labels tc rgb "black" font ",10"
 """ % (_q(title), _q(xlabel), _q(ylabel), xt, yt, len(xs) - 0.5, len(ys) - 0.5,
-       _q(unit + (", log scale" if logcb else "")), logcb, dat)
-    try:
-        return _run_gnuplot(script, svg)
-    finally:
-        if os.path.exists(dat):
-            os.remove(dat)
+       _q(unit + (", log scale" if logcb else "")), logcb)
+    return _plot(svg, rows, script)
 
 
 def bar_chart(svg, title, rows):
     """rows: [(label, change in %, verdict)] with verdict 'better', 'worse'
     or '~'. Horizontal bars, green better, red worse, grey not
     significant."""
-    dat = svg + ".dat"
     colours = {"better": "0x2e8b57", "worse": "0xc0392b", "~": "0x9e9e9e"}
-    with open(dat, "w") as f:
-        for i, (lab, pct, verdict) in enumerate(rows):
-            y = len(rows) - 1 - i
-            lo, hi = (0, pct) if pct >= 0 else (pct, 0)
-            f.write("%d %g %g %s %s\n" % (y, lo, hi, colours.get(verdict, "0x9e9e9e"), _q(lab)))
+    lines = []
+    for i, (lab, pct, verdict) in enumerate(rows):
+        lo, hi = (0, pct) if pct >= 0 else (pct, 0)
+        lines.append("%d %g %g %s %s\n" % (len(rows) - 1 - i, lo, hi, colours.get(verdict, "0x9e9e9e"), _q(lab)))
     height = 140 + 24 * len(rows)
     script = """
 set terminal @TERM@
@@ -357,10 +357,6 @@ set grid xtics
 set style fill solid 0.85 noborder
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1 lc rgb "black"
 unset key
-plot "%s" using (($2+$3)/2):1:2:3:($1-0.35):($1+0.35):4:ytic(5) with boxxyerror lc rgb variable
-""" % (_q(title), len(rows), dat)
-    try:
-        return _run_gnuplot(script, svg, height)
-    finally:
-        if os.path.exists(dat):
-            os.remove(dat)
+plot "@DAT@" using (($2+$3)/2):1:2:3:($1-0.35):($1+0.35):4:ytic(5) with boxxyerror lc rgb variable
+""" % (_q(title), len(rows))
+    return _plot(svg, lines, script, height)

@@ -164,18 +164,24 @@ else
 		done
 		return 1
 	}
-	if start_lab; then
-		kill -INT "$labpid"
-		rc=0
+	# stopped_clean WHAT STATUS: the lab (started by start_lab, signalled
+	# by the caller) exits with STATUS, the sysctl is back, its journal
+	# gone and no gx-bench of it left
+	stopped_clean() {
+		local rc=0 now left
 		wait "$labpid" || rc=$?
 		now=$(cat "$sysctl_file")
 		sleep 0.5
 		left=$(pgrep -f "gx-bench quiet 2 1" | grep -v "^$$\$" || true)
-		if [ "$rc" = 130 ] && [ "$now" = "$orig" ] && [ ! -e "$t/journal.json" ] && [ -z "$left" ]; then
-			ok "SIGINT mid-run: exit 130, net.core.busy_read back to $orig, journal gone, no gx-bench left"
+		if [ "$rc" = "$2" ] && [ "$now" = "$orig" ] && [ ! -e "$t/journal.json" ] && [ -z "$left" ]; then
+			ok "$1 mid-run: exit $2, net.core.busy_read back to $orig, journal gone, no gx-bench left"
 		else
-			no "SIGINT: exit $rc, busy_read $now (was $orig), journal $(ls "$t/journal.json" 2>&1), left: $left; $(tail -5 "$t/lab.log")"
+			no "$1: exit $rc, busy_read $now (was $orig), journal $(ls "$t/journal.json" 2>&1), left: $left; $(tail -5 "$t/lab.log")"
 		fi
+	}
+	if start_lab; then
+		kill -INT "$labpid"
+		stopped_clean SIGINT 130
 	else
 		no "the lab never set net.core.busy_read: $(tail -5 "$t/lab.log")"
 	fi
@@ -183,16 +189,7 @@ else
 	if start_lab; then
 		# a burst of signals: the handler only notes them; the clean-up runs once
 		for _ in $(seq 300); do kill -HUP "$labpid" 2>/dev/null || break; done
-		rc=0
-		wait "$labpid" || rc=$?
-		now=$(cat "$sysctl_file")
-		sleep 0.5
-		left=$(pgrep -f "gx-bench quiet 2 1" | grep -v "^$$\$" || true)
-		if [ "$rc" = 129 ] && [ "$now" = "$orig" ] && [ ! -e "$t/journal.json" ] && [ -z "$left" ]; then
-			ok "300 SIGHUPs mid-run: exit 129, net.core.busy_read back to $orig, journal gone, no gx-bench left"
-		else
-			no "SIGHUP burst: exit $rc, busy_read $now (was $orig), journal $(ls "$t/journal.json" 2>&1), left: $left"
-		fi
+		stopped_clean "300 SIGHUPs" 129
 	else
 		no "the lab never set net.core.busy_read: $(tail -5 "$t/lab.log")"
 	fi
